@@ -1,0 +1,78 @@
+"""Atomic writing of run artifacts: a file appears whole or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from edgeml.errors import EdgeMLError
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; it replaces ``target`` only if the block succeeds.
+
+    The temporary name keeps the target's suffix so that writers that choose a format by extension
+    (Keras ``.keras``, matplotlib ``.png``) still work.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix, dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_bytes(target: Path | str, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def write_text(target: Path | str, text: str) -> Path:
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: Path | str, obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path | str, what: str) -> Any:
+    """Read a JSON artifact; a missing or corrupt file is an EdgeMLError naming ``what`` it should hold."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EdgeMLError(f"{what} not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgeMLError(f"{what} is unreadable ({path}): {exc}") from None
+
+
+def prepare_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]) -> Path:
+    """Create ``out_dir`` and refuse to overwrite any of the files it ``produces`` unless ``force``."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise EdgeMLError(f"output path exists and is not a directory: {out_dir}")
+    existing = [name for name in produces if (out_dir / name).exists()]
+    if existing and not force:
+        raise EdgeMLError(
+            f"{out_dir} already holds {', '.join(existing)}; use --force to overwrite or choose another --out"
+        )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgeMLError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise EdgeMLError(f"output directory is not writable: {out_dir}")
+    return out_dir

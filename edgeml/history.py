@@ -1,0 +1,87 @@
+"""Training curves: the one-line fit diagnosis and the accuracy/loss plot (no TensorFlow here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from edgeml.artifacts import atomic_path
+
+# A validation accuracy this far below training accuracy, or a validation loss this far above its
+# minimum, is read as overfitting. The numbers are conventions, stated in the diagnosis text.
+OVERFIT_ACCURACY_GAP = 0.05
+OVERFIT_LOSS_RISE = 0.10
+UNDERFIT_TRAIN_ACCURACY = 0.80
+STILL_IMPROVING = 0.005
+
+
+@dataclass(frozen=True)
+class FitDiagnosis:
+    verdict: str  # "underfitting" | "overfitting" | "good fit" | "unknown"
+    reason: str
+
+    def line(self) -> str:
+        return f"{self.verdict}: {self.reason}"
+
+
+def diagnose_fit(history: Mapping[str, Sequence[float]]) -> FitDiagnosis:
+    """Read the curves: a low training accuracy is underfitting; a growing train/validation gap or a
+    validation loss rising from its minimum is overfitting; otherwise a good fit."""
+    train_acc = list(history.get("accuracy", []))
+    val_acc = list(history.get("val_accuracy", []))
+    val_loss = list(history.get("val_loss", []))
+    if not train_acc:
+        return FitDiagnosis("unknown", "no training history")
+    final_train = train_acc[-1]
+    if final_train < UNDERFIT_TRAIN_ACCURACY:
+        trend = ""
+        if len(train_acc) >= 2 and train_acc[-1] - train_acc[-2] > STILL_IMPROVING:
+            trend = " and still rising: train longer or use a larger model"
+        else:
+            trend = ": the model cannot fit the training data; try a larger model or a higher learning rate"
+        return FitDiagnosis("underfitting", f"training accuracy {final_train:.3f} < {UNDERFIT_TRAIN_ACCURACY}{trend}")
+    if not val_acc:
+        return FitDiagnosis("unknown", f"training accuracy {final_train:.3f}; no validation curve to compare with")
+    gap = final_train - val_acc[-1]
+    best_epoch = min(range(len(val_loss)), key=val_loss.__getitem__) if val_loss else len(val_acc) - 1
+    loss_rise = (val_loss[-1] - val_loss[best_epoch]) / max(val_loss[best_epoch], 1e-12) if val_loss else 0.0
+    if gap > OVERFIT_ACCURACY_GAP or loss_rise > OVERFIT_LOSS_RISE:
+        return FitDiagnosis(
+            "overfitting",
+            f"train accuracy {final_train:.3f} vs validation {val_acc[-1]:.3f} (gap {gap:.3f}); validation loss "
+            f"{val_loss[-1]:.3f} is {loss_rise:+.0%} from its minimum at epoch {best_epoch + 1}: "
+            "use early stopping, dropout or more data",
+        )
+    return FitDiagnosis(
+        "good fit",
+        f"train accuracy {final_train:.3f}, validation {val_acc[-1]:.3f} (gap {gap:.3f}); "
+        f"validation loss within {OVERFIT_LOSS_RISE:.0%} of its minimum",
+    )
+
+
+def plot_history(history: Mapping[str, Sequence[float]], path: Path | str, title: str = "Training") -> Path:
+    """Accuracy and loss per epoch, train vs validation, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (acc_axis, loss_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in ((acc_axis, "accuracy"), (loss_axis, "loss")):
+        for prefix, style in (("", "-o"), ("val_", "--s")):
+            values = history.get(prefix + metric)
+            if values:
+                epochs = range(1, len(values) + 1)
+                axis.plot(epochs, values, style, markersize=3, label="validation" if prefix else "train")
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    return Path(path)

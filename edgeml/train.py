@@ -1,0 +1,411 @@
+"""Training: build or load a model, fit it with callbacks, write the run directory; k-fold; tf.distribute.
+
+A run directory is the on-disk form of a :class:`TrainedRun`:
+``model.keras`` (best weights by validation loss), ``best.keras`` (the checkpoint, kept current during
+training so Ctrl-C never loses it), ``config.json`` (everything needed to reproduce and to preprocess
+inputs later), ``history.json``, ``history.png`` and ``summary.txt``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeml import __version__
+from edgeml.artifacts import atomic_path, prepare_output_dir, write_json, write_text
+from edgeml.data import Dataset, load_dataset, train_validation_split
+from edgeml.errors import EdgeMLError
+from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
+from edgeml.models import ModelSpec, build_model, check_model_fits_data, load_user_model, model_summary
+from edgeml.tf_setup import load_tensorflow
+
+OPTIMIZERS = ("adam", "sgd")
+STRATEGIES = ("none", "mirrored", "multiworker")
+RUN_FILES = ("model.keras", "best.keras", "config.json", "history.json", "history.png", "summary.txt")
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.keras"
+
+
+class TrainingInterrupted(EdgeMLError):
+    """Ctrl-C during fit; the message says whether a usable checkpoint was kept."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``edgeml train`` needs; saved verbatim in ``config.json``."""
+
+    out: str = "runs/latest"
+    dataset: str = "mnist"
+    data_path: str | None = None
+    model: ModelSpec = field(default_factory=ModelSpec)
+    model_path: str | None = None
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    validation_split: float = 0.1
+    seed: int = 0
+    early_stopping: int = 0
+    train_samples: int | None = None
+    test_samples: int | None = None
+    kfold: int = 0
+    strategy: str = "none"
+    cpu_devices: int = 0
+    force: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        if self.epochs <= 0:
+            raise EdgeMLError(f"--epochs must be positive, got {self.epochs}")
+        if self.batch_size <= 0:
+            raise EdgeMLError(f"--batch-size must be positive, got {self.batch_size}")
+        if self.lr <= 0:
+            raise EdgeMLError(f"--lr must be positive, got {self.lr}")
+        if self.optimizer not in OPTIMIZERS:
+            raise EdgeMLError(f"unknown optimizer {self.optimizer!r}: choose adam or sgd")
+        if not 0.0 <= self.momentum < 1.0:
+            raise EdgeMLError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if not 0.0 < self.validation_split < 1.0:
+            raise EdgeMLError(f"--validation-split must be between 0 and 1 (exclusive), got {self.validation_split}")
+        if self.early_stopping < 0:
+            raise EdgeMLError("--early-stopping takes a patience in epochs (0 turns it off)")
+        if self.kfold == 1 or self.kfold < 0:
+            raise EdgeMLError(f"--kfold needs at least 2 folds, got {self.kfold}")
+        if self.strategy not in STRATEGIES:
+            raise EdgeMLError(f"unknown strategy {self.strategy!r}: choose one of {', '.join(STRATEGIES)}")
+        if self.cpu_devices < 0:
+            raise EdgeMLError("--cpu-devices must be 0 (no split) or a positive count")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["model"] = self.model.to_dict()
+        for transient in ("force", "verbose"):
+            data.pop(transient)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        values = dict(data)
+        values["model"] = ModelSpec.from_dict(values.get("model", {}))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    run_dir: Path
+    model_path: Path
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    test_accuracy: float
+    test_loss: float
+    diagnosis: FitDiagnosis
+    wall_time_s: float
+    replicas: int = 1
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class KFoldResult:
+    fold_accuracies: tuple[float, ...]
+    mean_accuracy: float
+    std_accuracy: float
+    run_dir: Path
+
+    def line(self) -> str:
+        folds = ", ".join(f"{a:.4f}" for a in self.fold_accuracies)
+        return f"{len(self.fold_accuracies)}-fold accuracy: {self.mean_accuracy:.4f} ± {self.std_accuracy:.4f} (folds: {folds})"
+
+
+# -------------------------------------------------------------------------------------------------- training
+
+
+def train(config: TrainConfig) -> TrainedRun:
+    """Train one model and write its run directory."""
+    tf = load_tensorflow(config.verbose)
+    strategy = _make_strategy(tf, config)
+    is_chief = _is_chief(strategy)
+    run_dir = Path(config.out)
+    if is_chief:
+        prepare_output_dir(run_dir, config.force, RUN_FILES)
+    else:
+        # Non-chief workers must still save (saving may run collectives) but into a throw-away folder.
+        run_dir = Path(tempfile.mkdtemp(prefix="edgeml-worker-"))
+    tf.keras.utils.set_random_seed(config.seed)
+    dataset = _load(config)
+    x_all, y_all = dataset.train_inputs(), dataset.y_train
+    train_index, validation_index = train_validation_split(y_all, config.validation_split, config.seed)
+    x_train, y_train = x_all[train_index], y_all[train_index]
+    x_val, y_val = x_all[validation_index], y_all[validation_index]
+
+    with strategy.scope():
+        model = _model_for(config, dataset)
+        loss = _compile(tf, model, config)
+    summary = model_summary(model)
+    print(summary, end="")
+    print(f"data: {dataset.describe()}; {len(train_index)} train / {len(validation_index)} validation samples")
+
+    checkpoint = AtomicBestCheckpoint.create(tf, run_dir / "best.keras")
+    callbacks = [checkpoint]
+    if config.early_stopping:
+        callbacks.append(
+            tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping, verbose=1)
+        )
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        fitted = model.fit(
+            _as_input(tf, x_train, y_train, loss, config, shuffle=True),
+            validation_data=_as_input(tf, x_val, y_val, loss, config, shuffle=False),
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        history = {k: [float(v) for v in values] for k, values in fitted.history.items()}
+    except KeyboardInterrupt:
+        interrupted = True
+        history = {k: [float(v) for v in values] for k, values in checkpoint.seen.items()}
+    wall_time_s = time.perf_counter() - started
+
+    if checkpoint.best_epoch is None:
+        raise TrainingInterrupted(
+            f"training interrupted before the first epoch finished; no checkpoint was written in {run_dir}"
+        )
+    model.set_weights(checkpoint.best_weights)
+    test_loss, test_accuracy = (float(v) for v in model.evaluate(
+        dataset.test_inputs(), _targets(dataset.y_test, loss), batch_size=config.batch_size, verbose=0
+    ))
+    diagnosis = diagnose_fit(history)
+    run = TrainedRun(
+        run_dir=run_dir,
+        model_path=run_dir / MODEL_FILE,
+        history=history,
+        best_epoch=checkpoint.best_epoch,
+        epochs_run=len(history.get("loss", [])),
+        test_accuracy=test_accuracy,
+        test_loss=test_loss,
+        diagnosis=diagnosis,
+        wall_time_s=wall_time_s,
+        replicas=int(strategy.num_replicas_in_sync),
+        interrupted=interrupted,
+    )
+    with atomic_path(run.model_path) as tmp:
+        model.save(tmp)
+    if not is_chief:
+        return run
+    write_text(run_dir / "summary.txt", summary + f"\nfit diagnosis: {diagnosis.line()}\n")
+    write_json(run_dir / "history.json", {"history": history, "best_epoch": run.best_epoch, "diagnosis": diagnosis.line()})
+    plot_history(history, run_dir / "history.png", title=f"{model.name} on {dataset.name}")
+    write_json(run_dir / CONFIG_FILE, _run_record(config, dataset, loss, run))
+    if interrupted:
+        raise TrainingInterrupted(
+            f"training interrupted after {run.epochs_run} epoch(s); the best checkpoint (epoch {run.best_epoch}, "
+            f"test accuracy {test_accuracy:.4f}) is saved as {run.model_path} and usable"
+        )
+    return run
+
+
+def _load(config: TrainConfig) -> Dataset:
+    return load_dataset(
+        config.dataset,
+        data_path=config.data_path,
+        train_samples=config.train_samples,
+        test_samples=config.test_samples,
+        seed=config.seed,
+    )
+
+
+def _model_for(config: TrainConfig, dataset: Dataset):
+    if config.model_path:
+        model = load_user_model(config.model_path, config.verbose)
+        check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
+        return model
+    return build_model(config.model, dataset.input_shape, dataset.num_classes, config.verbose)
+
+
+def _loss_for(model) -> str:
+    """One sigmoid output means binary labels; otherwise integer labels against a softmax."""
+    return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+
+
+def _targets(labels: np.ndarray, loss: str) -> np.ndarray:
+    return labels.astype(np.float32) if loss == "binary_crossentropy" else labels
+
+
+def _compile(tf, model, config: TrainConfig) -> str:
+    if config.optimizer == "adam":
+        optimizer = tf.keras.optimizers.Adam(learning_rate=config.lr)
+    else:
+        optimizer = tf.keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum)
+    loss = _loss_for(model)
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    return loss
+
+
+def _as_input(tf, x: np.ndarray, y: np.ndarray, loss: str, config: TrainConfig, shuffle: bool):
+    """A batched tf.data pipeline; under multi-worker training each worker reads its share of the batches."""
+    data = tf.data.Dataset.from_tensor_slices((x, _targets(y, loss)))
+    if shuffle:
+        data = data.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+    data = data.batch(config.batch_size)
+    if config.strategy == "multiworker":
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        data = data.with_options(options)
+    return data.prefetch(2)
+
+
+class AtomicBestCheckpoint:
+    """Keeps the weights with the lowest validation loss, in memory and atomically on disk.
+
+    Keras' ModelCheckpoint writes in place; a Ctrl-C in the middle of that write would leave a broken
+    file, so the checkpoint is written to a temporary file and renamed.
+    """
+
+    @classmethod
+    def create(cls, tf, path: Path):
+        class _Callback(tf.keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.path = path
+                self.best_loss = float("inf")
+                self.best_epoch: int | None = None
+                self.best_weights = None
+                self.seen: dict[str, list[float]] = {}
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                for key, value in logs.items():
+                    self.seen.setdefault(key, []).append(float(value))
+                current = logs.get("val_loss", logs.get("loss"))
+                if current is not None and current < self.best_loss:
+                    self.best_loss = float(current)
+                    self.best_epoch = epoch + 1
+                    self.best_weights = self.model.get_weights()
+                    with atomic_path(self.path) as tmp:
+                        self.model.save(tmp)
+
+        return _Callback()
+
+
+def _run_record(config: TrainConfig, dataset: Dataset, loss: str, run: TrainedRun) -> dict[str, Any]:
+    return {
+        "edgeml_version": __version__,
+        "train": config.to_dict(),
+        "dataset": {
+            "name": dataset.name,
+            "source": dataset.source,
+            "input_shape": list(dataset.input_shape),
+            "class_names": list(dataset.class_names),
+            "normalization": dataset.normalization.to_dict(),
+            "train_samples": int(len(dataset.y_train)),
+            "test_samples": int(len(dataset.y_test)),
+        },
+        "model_file": MODEL_FILE,
+        "loss": loss,
+        "result": {
+            "test_accuracy": run.test_accuracy,
+            "test_loss": run.test_loss,
+            "best_epoch": run.best_epoch,
+            "epochs_run": run.epochs_run,
+            "wall_time_s": round(run.wall_time_s, 2),
+            "replicas": run.replicas,
+            "interrupted": run.interrupted,
+            "diagnosis": run.diagnosis.line(),
+        },
+    }
+
+
+# ------------------------------------------------------------------------------------------- tf.distribute
+
+
+def _make_strategy(tf, config: TrainConfig):
+    """The tf.distribute strategy for ``config.strategy`` (the default strategy for "none")."""
+    if config.cpu_devices:
+        _split_cpu(tf, config.cpu_devices)
+    if config.strategy == "none":
+        return tf.distribute.get_strategy()
+    if config.strategy == "mirrored":
+        devices = [device.name for device in tf.config.list_logical_devices("CPU")]
+        devices += [device.name for device in tf.config.list_logical_devices("GPU")]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if "TF_CONFIG" not in os.environ:
+        raise EdgeMLError("--strategy multiworker needs the TF_CONFIG environment variable (cluster and task)")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as exc:
+        raise EdgeMLError(f"TF_CONFIG is not valid JSON: {exc}") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _split_cpu(tf, count: int) -> None:
+    """Expose the CPU as ``count`` logical devices, so MirroredStrategy can replicate on one machine."""
+    cpus = tf.config.list_physical_devices("CPU")
+    try:
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)]
+        )
+    except RuntimeError:
+        existing = len(tf.config.list_logical_devices("CPU"))
+        if existing != count:
+            raise EdgeMLError(
+                f"cannot split the CPU into {count} devices: TensorFlow is already initialised with {existing}"
+            ) from None
+
+
+def _is_chief(strategy) -> bool:
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    if resolver.task_type == "chief":
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster
+
+
+# ---------------------------------------------------------------------------------------------------- k-fold
+
+
+def run_kfold(config: TrainConfig) -> KFoldResult:
+    """Stratified K-fold cross-validation on the training set; each fold trains a fresh model."""
+    from sklearn.model_selection import StratifiedKFold
+
+    tf = load_tensorflow(config.verbose)
+    run_dir = prepare_output_dir(Path(config.out), config.force, ("kfold.json",))
+    dataset = _load(config)
+    x, y = dataset.train_inputs(), dataset.y_train
+    folds = StratifiedKFold(n_splits=config.kfold, shuffle=True, random_state=config.seed)
+    accuracies = []
+    for fold, (train_index, test_index) in enumerate(folds.split(np.zeros(len(y)), y), start=1):
+        print(f"fold {fold}/{config.kfold}: {len(train_index)} train / {len(test_index)} held-out samples")
+        tf.keras.utils.set_random_seed(config.seed + fold)
+        model = _model_for(config, dataset)
+        loss = _compile(tf, model, config)
+        model.fit(
+            x[train_index], _targets(y[train_index], loss), batch_size=config.batch_size, epochs=config.epochs,
+            verbose=1 if sys.stdout.isatty() else 2,
+        )
+        _, accuracy = model.evaluate(x[test_index], _targets(y[test_index], loss), verbose=0)
+        accuracies.append(float(accuracy))
+        print(f"fold {fold}/{config.kfold}: accuracy {accuracy:.4f}")
+    result = KFoldResult(tuple(accuracies), float(np.mean(accuracies)), float(np.std(accuracies)), run_dir)
+    write_json(
+        run_dir / "kfold.json",
+        {
+            "train": config.to_dict(),
+            "dataset": dataset.name,
+            "fold_accuracies": list(result.fold_accuracies),
+            "mean_accuracy": result.mean_accuracy,
+            "std_accuracy": result.std_accuracy,
+        },
+    )
+    return result
