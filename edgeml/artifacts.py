@@ -28,10 +28,17 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; artifacts get normal permissions
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(target: Path | str, data: bytes) -> Path:
@@ -59,8 +66,12 @@ def read_json(path: Path | str, what: str) -> Any:
         raise EdgeMLError(f"{what} is unreadable ({path}): {exc}") from None
 
 
-def prepare_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]) -> Path:
-    """Create ``out_dir`` and refuse to overwrite any of the files it ``produces`` unless ``force``."""
+def check_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]) -> Path:
+    """Fail early if ``out_dir`` cannot receive the files it ``produces``; refuse to overwrite unless ``force``.
+
+    Nothing is created here: the folder appears with the first artifact, so a run that fails on bad
+    input leaves no empty output folder behind.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeMLError(f"output path exists and is not a directory: {out_dir}")
@@ -69,10 +80,9 @@ def prepare_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ..
         raise EdgeMLError(
             f"{out_dir} already holds {', '.join(existing)}; use --force to overwrite or choose another --out"
         )
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EdgeMLError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
-    if not os.access(out_dir, os.W_OK):
-        raise EdgeMLError(f"output directory is not writable: {out_dir}")
+    ancestor = out_dir
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise EdgeMLError(f"cannot write to {out_dir}: {ancestor} is not a writable directory")
     return out_dir

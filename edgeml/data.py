@@ -13,6 +13,7 @@ import shutil
 import struct
 import tempfile
 import urllib.request
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -228,6 +229,11 @@ def train_validation_split(
         train_index.append(members[cut:])
     train = rng.permutation(np.concatenate(train_index))
     validation = rng.permutation(np.concatenate(validation_index))
+    if len(validation) == 0 and round(len(labels) * validation_fraction) > 0:
+        # Too few samples per class to stratify: fall back to a plain seeded split.
+        order = rng.permutation(len(labels))
+        cut = int(round(len(labels) * validation_fraction))
+        validation, train = order[:cut], order[cut:]
     if len(validation) == 0 or len(train) == 0:
         raise EdgeMLError(
             f"validation split {validation_fraction} leaves an empty train or validation set "
@@ -346,7 +352,7 @@ def _read_npz(path: Path) -> tuple[tuple[np.ndarray, ...], list[str] | None]:
             return tuple(np.asarray(data[k]) for k in IDX_FILES), names
     except EdgeMLError:
         raise
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise EdgeMLError(f"cannot read {path} as a .npz file: {exc}") from None
 
 

@@ -157,7 +157,6 @@ def plot_confusion_matrix(metrics: Metrics, path: Path | str, title: str = "Conf
 
     # White text on dark cells, black on light ones, so every count stays readable.
     dark_threshold = counts.max() / 2 if counts.size else 0
-    font_size = max(5, 11 - num_classes // 4)
     for true_index in range(num_classes):
         for predicted_index in range(num_classes):
             count = counts[true_index, predicted_index]
@@ -167,7 +166,7 @@ def plot_confusion_matrix(metrics: Metrics, path: Path | str, title: str = "Conf
                 str(count),
                 ha="center",
                 va="center",
-                fontsize=font_size,
+                fontsize=10,  # cells grow with the class count, so the text need not shrink
                 color="white" if count > dark_threshold else "black",
             )
 
@@ -226,14 +225,26 @@ def plot_roc(
             )
 
         micro_fpr, micro_tpr, _ = roc_curve(_one_hot(labels, len(class_names)).ravel(), probabilities.ravel())
-        axes.plot(micro_fpr, micro_tpr, color="black", linestyle="--", linewidth=2,
-                  label=f"micro-average (AUC {auc_micro:.3f})")
+        axes.plot(
+            micro_fpr,
+            micro_tpr,
+            color="black",
+            linestyle="--",
+            linewidth=2,
+            label=f"micro-average (AUC {auc_micro:.3f})",
+        )
 
         # Macro average: each class's curve interpolated on every FPR any curve visits, then averaged.
         fpr_grid = np.unique(np.concatenate([fpr for fpr, _ in class_curves]))
         mean_tpr = np.mean([np.interp(fpr_grid, fpr, tpr) for fpr, tpr in class_curves], axis=0)
-        axes.plot(np.concatenate([[0.0], fpr_grid]), np.concatenate([[0.0], mean_tpr]), color="navy",
-                  linestyle="-.", linewidth=2, label=f"macro-average (AUC {auc_macro:.3f})")
+        axes.plot(
+            np.concatenate([[0.0], fpr_grid]),
+            np.concatenate([[0.0], mean_tpr]),
+            color="navy",
+            linestyle="-.",
+            linewidth=2,
+            label=f"macro-average (AUC {auc_macro:.3f})",
+        )
 
     axes.set_xlim(0.0, 1.0)
     axes.set_ylim(0.0, 1.02)
@@ -314,7 +325,8 @@ def _validated(
     out_of_range = labels[(labels < 0) | (labels >= num_classes)]
     if out_of_range.size:
         raise EdgeMLError(
-            f"y_true holds label {int(out_of_range[0])} but there are {num_classes} classes (labels 0..{num_classes - 1})"
+            f"y_true holds label {int(out_of_range[0])} but there are {num_classes} classes "
+            f"(labels 0..{num_classes - 1})"
         )
     return labels, probabilities, class_names
 

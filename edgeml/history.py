@@ -66,6 +66,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: Path | str, title
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, (acc_axis, loss_axis) = plt.subplots(1, 2, figsize=(10, 4))
     for axis, metric in ((acc_axis, "accuracy"), (loss_axis, "loss")):
@@ -74,6 +75,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: Path | str, title
             if values:
                 epochs = range(1, len(values) + 1)
                 axis.plot(epochs, values, style, markersize=3, label="validation" if prefix else "train")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("epoch")
         axis.set_ylabel(metric)
         axis.set_title(metric)

@@ -55,7 +55,7 @@ class ModelSpec:
         """The defaults per architecture: the textbook MLP, and a compact CNN that quantizes cleanly."""
         if arch == "mlp":
             return cls(arch="mlp")
-        return cls(arch=arch, hidden=(64,), filters=(16, 32))
+        return cls(arch=arch, hidden=(64,), filters=(16, 32, 64))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,7 +87,8 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int,
             x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"conv{index}_bn")(x)
             x = _activation(layers, spec.activation, f"conv{index}_act")(x)
             pool = layers.MaxPooling2D if spec.pooling == "max" else layers.AveragePooling2D
-            x = pool(2, name=f"pool{index}")(x)
+            if min(x.shape[1:3]) >= 2:  # small inputs run out of resolution before the last block
+                x = pool(2, name=f"pool{index}")(x)
     elif spec.arch == "conv1d":
         x = _to_rank(layers, x, input_shape, 2, "conv1d (1-D signals: length, channels)")
         for index, count in enumerate(spec.filters):
@@ -95,7 +96,8 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int,
             x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"conv{index}_bn")(x)
             x = _activation(layers, spec.activation, f"conv{index}_act")(x)
             pool = layers.MaxPooling1D if spec.pooling == "max" else layers.AveragePooling1D
-            x = pool(2, name=f"pool{index}")(x)
+            if x.shape[1] >= 2:
+                x = pool(2, name=f"pool{index}")(x)
     x = layers.Flatten(name="flatten")(x)
     for index, width in enumerate(spec.hidden):
         if spec.batchnorm:

@@ -8,10 +8,13 @@ level, which keeps ``import edgeml`` instant and the Raspberry Pi path TensorFlo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
 from types import ModuleType
+from typing import Iterator
 
 from edgeml.errors import EdgeMLError
 
@@ -23,7 +26,11 @@ def load_tensorflow(verbose: bool = False) -> ModuleType:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     try:
-        import tensorflow as tf
+        if verbose or "tensorflow" in sys.modules:
+            import tensorflow as tf
+        else:
+            with _native_stderr_silenced():
+                import tensorflow as tf
     except ImportError as exc:
         raise EdgeMLError(
             f"TensorFlow is not installed ({exc}); install the training extra: pip install 'edgeml[train]'"
@@ -44,3 +51,22 @@ def load_keras(verbose: bool = False) -> ModuleType:
             "before importing tensorflow, or import edgeml first"
         )
     return tf.keras
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Silence file descriptor 2 while TensorFlow's C++ core loads.
+
+    Its start-up lines (CUDA stubs, oneDNN notices) are written by absl before any log level applies,
+    so neither TF_CPP_MIN_LOG_LEVEL nor Python logging can stop them. Python-level errors still raise.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 
 from edgeml import __version__
-from edgeml.artifacts import atomic_path, prepare_output_dir, write_json, write_text
+from edgeml.artifacts import atomic_path, check_output_dir, write_json, write_text
 from edgeml.data import Dataset, load_dataset, train_validation_split
 from edgeml.errors import EdgeMLError
 from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
+from edgeml.rundir import CONFIG_FILE
 from edgeml.models import ModelSpec, build_model, check_model_fits_data, load_user_model, model_summary
 from edgeml.tf_setup import load_tensorflow
 
 OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("none", "mirrored", "multiworker")
 RUN_FILES = ("model.keras", "best.keras", "config.json", "history.json", "history.png", "summary.txt")
-CONFIG_FILE = "config.json"
 MODEL_FILE = "model.keras"
 
 
@@ -131,15 +131,18 @@ class KFoldResult:
 
 def train(config: TrainConfig) -> TrainedRun:
     """Train one model and write its run directory."""
+    if config.strategy != "multiworker":  # fail on a bad --out before TensorFlow's start-up cost
+        check_output_dir(Path(config.out), config.force, RUN_FILES)
     tf = load_tensorflow(config.verbose)
     strategy = _make_strategy(tf, config)
-    is_chief = _is_chief(strategy)
-    run_dir = Path(config.out)
-    if is_chief:
-        prepare_output_dir(run_dir, config.force, RUN_FILES)
-    else:
-        # Non-chief workers must still save (saving may run collectives) but into a throw-away folder.
-        run_dir = Path(tempfile.mkdtemp(prefix="edgeml-worker-"))
+    if _is_chief(strategy):
+        return _train(tf, strategy, config, check_output_dir(Path(config.out), config.force, RUN_FILES), True)
+    # Non-chief workers must still save (saving may run collectives) but into a throw-away folder.
+    with tempfile.TemporaryDirectory(prefix="edgeml-worker-") as scratch:
+        return _train(tf, strategy, config, Path(scratch), False)
+
+
+def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> TrainedRun:
     tf.keras.utils.set_random_seed(config.seed)
     dataset = _load(config)
     x_all, y_all = dataset.train_inputs(), dataset.y_train
@@ -380,7 +383,7 @@ def run_kfold(config: TrainConfig) -> KFoldResult:
     from sklearn.model_selection import StratifiedKFold
 
     tf = load_tensorflow(config.verbose)
-    run_dir = prepare_output_dir(Path(config.out), config.force, ("kfold.json",))
+    run_dir = check_output_dir(Path(config.out), config.force, ("kfold.json",))
     dataset = _load(config)
     x, y = dataset.train_inputs(), dataset.y_train
     folds = StratifiedKFold(n_splits=config.kfold, shuffle=True, random_state=config.seed)

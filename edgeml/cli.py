@@ -1,0 +1,144 @@
+"""The ``edgeml`` command line: parse options into a config dataclass, call the library, print."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import click
+
+from edgeml import __version__
+from edgeml.errors import EdgeMLError
+
+EXIT_INTERRUPTED = 130
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    verbose: bool
+
+
+class EdgeMLGroup(click.Group):
+    """Turns EdgeMLError into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from edgeml.train import TrainingInterrupted
+
+        try:
+            return super().invoke(ctx)
+        except TrainingInterrupted as exc:
+            click.secho(f"interrupted: {exc}", fg="yellow", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+        except EdgeMLError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+def _int_list(value: str, option: str) -> tuple[int, ...]:
+    try:
+        numbers = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise EdgeMLError(f"{option} takes comma-separated integers, e.g. 256,64,32; got {value!r}") from None
+    return numbers
+
+
+@click.group(cls=EdgeMLGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="edgeml")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own log messages.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """Train a small network, quantize it, and deploy it to a microcontroller or a Raspberry Pi."""
+    ctx.obj = GlobalOptions(verbose=verbose)
+
+
+@cli.command()
+def datasets() -> None:
+    """List the datasets, where each was found, and their shapes."""
+    from edgeml.data import format_dataset_infos, list_datasets
+
+    click.echo(format_dataset_infos(list_datasets()))
+
+
+@cli.command()
+@click.option("--dataset", default="mnist", show_default=True, help="mnist, fashion_mnist, digits, npz:PATH or folder:PATH.")
+@click.option("--data", "data_path", type=click.Path(), help="Local copy of mnist/fashion_mnist: a Keras .npz or a folder of idx(.gz) files.")
+@click.option("--model", "model", default="mlp", show_default=True, help="mlp, cnn, conv1d, or a PATH.keras/.h5 model to train as is.")
+@click.option("--hidden", help="Dense widths, e.g. 256,64,32 (MLP default) or 64 (CNN default).")
+@click.option("--activation", type=click.Choice(["relu", "leaky_relu", "sigmoid", "tanh", "linear"]), default="relu", show_default=True)
+@click.option("--dropout", type=float, default=0.0, show_default=True, help="Dropout after each Dense layer.")
+@click.option("--batchnorm", is_flag=True, help="BatchNorm after each Dense layer (folds at conversion).")
+@click.option("--filters", help="Conv filters per block, e.g. 16,32 (cnn/conv1d).")
+@click.option("--kernel-size", type=int, default=3, show_default=True)
+@click.option("--pooling", type=click.Choice(["max", "avg"]), default="max", show_default=True)
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True, help="SGD momentum.")
+@click.option("--validation-split", type=float, default=0.1, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--early-stopping", type=int, default=0, show_default=True, help="Patience in epochs on validation loss; 0 is off.")
+@click.option("--train-samples", type=int, help="Use a class-balanced subset of the training set.")
+@click.option("--test-samples", type=int, help="Use a class-balanced subset of the test set.")
+@click.option("--kfold", type=int, default=0, help="K-fold cross-validation instead of one training run.")
+@click.option("--strategy", type=click.Choice(["none", "mirrored", "multiworker"]), default="none", show_default=True,
+              help="tf.distribute strategy; multiworker reads TF_CONFIG.")
+@click.option("--cpu-devices", type=int, default=0, help="Split the CPU into N logical devices (for mirrored on one machine).")
+@click.option("--out", default="runs/latest", show_default=True, type=click.Path(), help="Run directory.")
+@click.option("--force", is_flag=True, help="Overwrite an existing run directory's files.")
+@click.pass_obj
+def train(options: GlobalOptions, **kwargs) -> None:
+    """Train an MLP or CNN (or your own Keras model) and write a run directory."""
+    from edgeml.models import ModelSpec
+    from edgeml.train import TrainConfig, run_kfold, train as train_model
+
+    model, hidden, filters = kwargs.pop("model"), kwargs.pop("hidden"), kwargs.pop("filters")
+    is_file = model.endswith((".keras", ".h5"))
+    defaults = ModelSpec.default_for("mlp" if is_file else model)
+    spec = ModelSpec(
+        arch=defaults.arch,
+        hidden=_int_list(hidden, "--hidden") if hidden else defaults.hidden,
+        activation=kwargs.pop("activation"),
+        dropout=kwargs.pop("dropout"),
+        batchnorm=kwargs.pop("batchnorm"),
+        filters=_int_list(filters, "--filters") if filters else defaults.filters,
+        kernel_size=kwargs.pop("kernel_size"),
+        pooling=kwargs.pop("pooling"),
+    )
+    config = TrainConfig(model=spec, model_path=model if is_file else None, verbose=options.verbose, **kwargs)
+    if config.kfold:
+        click.echo(run_kfold(config).line())
+        return
+    run = train_model(config)
+    click.echo(f"test accuracy {run.test_accuracy:.4f}, loss {run.test_loss:.4f} (best epoch {run.best_epoch}/{run.epochs_run}, {run.wall_time_s:.1f} s)")
+    click.echo(f"fit diagnosis: {run.diagnosis.line()}")
+    click.echo(f"run directory: {run.run_dir}")
+
+
+@cli.command()
+@click.argument("target", type=click.Path())
+@click.option("--dataset", help="Evaluate on this dataset instead of the run's own (required for a bare model file).")
+@click.option("--data", "data_path", type=click.Path(), help="Local copy of mnist/fashion_mnist.")
+@click.option("--test-samples", type=int, help="Class-balanced subset of the test set.")
+@click.option("--out", type=click.Path(), help="Where to write metrics (default: the run directory).")
+@click.option("--force", is_flag=True, help="Overwrite existing metrics files.")
+@click.pass_obj
+def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
+    """Test-set accuracy, per-class precision/recall/F1, confusion matrix and ROC/AUC of RUN_DIR or MODEL."""
+    from edgeml.evaluate import EvaluateConfig, evaluate as evaluate_model
+    from edgeml.evaluate_metrics import format_metrics_table
+
+    evaluation = evaluate_model(EvaluateConfig(target=target, verbose=options.verbose, **kwargs))
+    click.echo(format_metrics_table(evaluation.metrics))
+    click.echo("wrote " + ", ".join(str(path) for path in evaluation.files.values()))
+
+
+def main() -> None:
+    cli(prog_name="edgeml")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny datasets written by the tests themselves and one small trained run."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeml.models import ModelSpec
+from edgeml.train import TrainConfig, train
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write ``array`` (uint8) in the idx format, gzipped when the name ends in .gz."""
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)
+    return path
+
+
+def synthetic_images(count: int, num_classes: int, seed: int, size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose class is a bright horizontal band at a class-specific height: learnable in one epoch."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % num_classes
+    images = rng.integers(0, 40, size=(count, size, size), dtype=np.uint8)
+    band = size // num_classes
+    for index, label in enumerate(labels):
+        images[index, label * band:(label + 1) * band, :] = 220
+    return images, labels.astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def idx_folder(tmp_path_factory) -> Path:
+    """A Fashion-MNIST-shaped folder of idx.gz files (4 classes, 28x28)."""
+    folder = tmp_path_factory.mktemp("idx")
+    x_train, y_train = synthetic_images(200, 4, seed=1)
+    x_test, y_test = synthetic_images(80, 4, seed=2)
+    write_idx(folder / "train-images-idx3-ubyte.gz", x_train)
+    write_idx(folder / "train-labels-idx1-ubyte.gz", y_train)
+    write_idx(folder / "t10k-images-idx3-ubyte.gz", x_test)
+    write_idx(folder / "t10k-labels-idx1-ubyte.gz", y_test)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """A small MLP trained on the bundled digits: the run directory later tests read."""
+    out = tmp_path_factory.mktemp("runs") / "digits_mlp"
+    train(TrainConfig(out=str(out), dataset="digits", model=ModelSpec(hidden=(64, 32)), epochs=12, lr=3e-3, seed=0))
+    return out

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from edgeml.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.mark.parametrize("command", ["datasets", "train", "evaluate"])
+def test_every_command_has_help(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and "edgeml" in result.output
+
+
+def test_datasets_lists_digits():
+    result = run("datasets")
+    assert result.exit_code == 0
+    assert "digits" in result.output and "(1438, 8, 8, 1)" in result.output
+
+
+def test_train_and_evaluate_through_the_cli(tmp_path):
+    out = tmp_path / "run"
+    result = run("train", "--dataset", "digits", "--hidden", "32,16", "--activation", "tanh", "--dropout", "0.1",
+                 "--batchnorm", "--epochs", "2", "--batch-size", "64", "--lr", "0.005", "--validation-split", "0.2",
+                 "--seed", "3", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.output and "fit diagnosis:" in result.output
+    config = json.loads((out / "config.json").read_text())["train"]
+    assert config["model"]["hidden"] == [32, 16] and config["model"]["activation"] == "tanh"
+    assert config["model"]["batchnorm"] is True and config["validation_split"] == 0.2 and config["seed"] == 3
+    result = run("evaluate", str(out))
+    assert result.exit_code == 0, result.output
+    assert "precision" in result.output and "confusion matrix" in result.output
+    assert (out / "roc.png").is_file()
+
+
+def test_kfold_through_the_cli(tmp_path):
+    result = run("train", "--dataset", "digits", "--train-samples", "200", "--kfold", "2", "--epochs", "1",
+                 "--hidden", "16", "--out", str(tmp_path / "kf"))
+    assert result.exit_code == 0, result.output
+    assert "2-fold accuracy" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--dataset", "nope"], "unknown dataset 'nope'"),
+        (["train", "--model", "resnet"], "unknown architecture 'resnet'"),
+        (["train", "--hidden", "12,x"], "--hidden takes comma-separated integers"),
+        (["train", "--epochs", "0"], "--epochs must be positive"),
+        (["evaluate", "/no/such/run"], "nothing to evaluate"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr(tmp_path, args, message):
+    """Run the real console entry point: exit 1, exactly one line on stderr, no TensorFlow noise."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "edgeml.cli", *args, *(["--out", str(tmp_path / "o")] if args[0] == "train" else [])],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 1
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], completed.stderr
+    assert not (tmp_path / "o").exists()

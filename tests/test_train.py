@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeml.errors import EdgeMLError
+from edgeml.history import diagnose_fit
+from edgeml.models import ModelSpec, load_user_model
+from edgeml.rundir import RunRecord
+from edgeml.tf_setup import load_keras
+from edgeml.train import RUN_FILES, TrainConfig, run_kfold, train
+
+
+def test_run_directory_contents(digits_run):
+    assert sorted(p.name for p in digits_run.iterdir() if not p.name.startswith(".")) >= sorted(RUN_FILES)
+    config = json.loads((digits_run / "config.json").read_text())
+    assert config["train"]["dataset"] == "digits" and config["train"]["model"]["hidden"] == [64, 32]
+    assert config["dataset"]["normalization"] == {"mean": 0.0, "std": 16.0}
+    assert config["dataset"]["class_names"] == [str(i) for i in range(10)]
+    assert config["loss"] == "sparse_categorical_crossentropy"
+    assert config["result"]["test_accuracy"] > 0.85  # 12 epochs on digits
+    history = json.loads((digits_run / "history.json").read_text())
+    assert set(history["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history["history"]["loss"]) == 12
+    summary = (digits_run / "summary.txt").read_text()
+    assert "Total params" in summary and "fit diagnosis:" in summary
+    assert (digits_run / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    record = RunRecord.load(digits_run)
+    assert record.model_path == digits_run / "model.keras" and record.input_shape == (8, 8, 1)
+
+
+def test_saved_model_is_the_best_checkpoint(digits_run):
+    history = json.loads((digits_run / "history.json").read_text())
+    best_epoch = history["best_epoch"]
+    val_loss = history["history"]["val_loss"]
+    assert best_epoch == int(np.argmin(val_loss)) + 1
+    model, best = load_user_model(digits_run / "model.keras"), load_user_model(digits_run / "best.keras")
+    for a, b in zip(model.get_weights(), best.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_existing_run_needs_force(digits_run):
+    with pytest.raises(EdgeMLError, match="--force"):
+        train(TrainConfig(out=str(digits_run), dataset="digits", epochs=1))
+
+
+def test_sgd_with_momentum_and_early_stopping(tmp_path):
+    # 40 training samples and a wide MLP overfit fast: validation loss turns up and early stopping ends the run.
+    run = train(TrainConfig(
+        out=str(tmp_path / "run"), dataset="digits", train_samples=40, test_samples=50, epochs=60,
+        optimizer="sgd", lr=0.2, momentum=0.9, early_stopping=3, validation_split=0.5,
+        model=ModelSpec(hidden=(256,)), seed=1,
+    ))
+    assert run.epochs_run < 60
+    assert run.best_epoch == run.epochs_run - 3
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["train"]["optimizer"] == "sgd" and config["train"]["momentum"] == 0.9
+
+
+def test_cnn_on_idx_data_and_binary_npz(tmp_path, idx_folder):
+    run = train(TrainConfig(
+        out=str(tmp_path / "cnn"), dataset="fashion_mnist", data_path=str(idx_folder), epochs=2, batch_size=32,
+        model=ModelSpec(arch="cnn", hidden=(16,), filters=(4, 8), pooling="avg"),
+    ))
+    assert run.test_accuracy > 0.9  # the bands are trivially separable
+    x = np.random.default_rng(0).normal(size=(80, 16)).astype(np.float32)
+    labels = (x[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "binary.npz", x_train=x, y_train=labels, x_test=x[:20], y_test=labels[:20])
+    run = train(TrainConfig(out=str(tmp_path / "bin"), dataset=f"npz:{tmp_path / 'binary.npz'}", epochs=2,
+                            model=ModelSpec(hidden=(8,))))
+    assert json.loads((tmp_path / "bin" / "config.json").read_text())["loss"] == "binary_crossentropy"
+    assert 0.0 <= run.test_accuracy <= 1.0
+
+
+def test_user_model_is_trained_as_is(tmp_path):
+    keras = load_keras()
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.save(tmp_path / "mine.keras")
+    run = train(TrainConfig(out=str(tmp_path / "run"), dataset="digits", model_path=str(tmp_path / "mine.keras"), epochs=3, lr=1e-2))
+    trained = load_user_model(run.model_path)
+    assert [type(layer).__name__ for layer in trained.layers] == ["Flatten", "Dense"]
+    assert run.test_accuracy > 0.5
+    with pytest.raises(EdgeMLError, match="expects inputs of shape"):
+        train(TrainConfig(out=str(tmp_path / "bad"), dataset=f"fashion_mnist", data_path=None,
+                          model_path=str(tmp_path / "mine.keras"), epochs=1, train_samples=50, test_samples=20))
+
+
+def test_kfold_reports_each_fold(tmp_path):
+    result = run_kfold(TrainConfig(out=str(tmp_path / "kf"), dataset="digits", train_samples=300, kfold=3, epochs=3,
+                                   model=ModelSpec(hidden=(32,)), lr=1e-2))
+    assert len(result.fold_accuracies) == 3
+    assert result.mean_accuracy == pytest.approx(np.mean(result.fold_accuracies))
+    assert result.std_accuracy == pytest.approx(np.std(result.fold_accuracies))
+    assert "3-fold accuracy" in result.line() and "±" in result.line()
+    saved = json.loads((tmp_path / "kf" / "kfold.json").read_text())
+    assert saved["fold_accuracies"] == list(result.fold_accuracies)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(epochs=0), "--epochs"),
+        (dict(validation_split=1.0), "--validation-split"),
+        (dict(optimizer="rmsprop"), "unknown optimizer"),
+        (dict(kfold=1), "--kfold"),
+        (dict(strategy="tpu"), "unknown strategy"),
+        (dict(lr=-1.0), "--lr"),
+    ],
+)
+def test_bad_options(kwargs, message):
+    with pytest.raises(EdgeMLError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_config_round_trips():
+    config = TrainConfig(dataset="digits", model=ModelSpec(arch="cnn", filters=(4,)), epochs=3)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_diagnosis_reads_the_curves():
+    under = diagnose_fit({"accuracy": [0.3, 0.5], "val_accuracy": [0.3, 0.5], "val_loss": [2.0, 1.5]})
+    assert under.verdict == "underfitting" and "still rising" in under.reason
+    over = diagnose_fit({"accuracy": [0.9, 0.97, 0.99], "val_accuracy": [0.88, 0.87, 0.86], "val_loss": [0.3, 0.35, 0.45]})
+    assert over.verdict == "overfitting"
+    good = diagnose_fit({"accuracy": [0.85, 0.9], "val_accuracy": [0.84, 0.89], "val_loss": [0.4, 0.3]})
+    assert good.verdict == "good fit"
+    assert diagnose_fit({}).verdict == "unknown"
+
+
+def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgeml.cli", "train", "--dataset", "digits", "--epochs", "500", "--batch-size", "16",
+         "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "best.keras").exists():
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    assert "interrupted" in stderr and "usable" in stderr and "Traceback" not in stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["result"]["interrupted"] is True
+    assert config["result"]["epochs_run"] < 500
+    model = load_user_model(out / "model.keras")
+    assert model.output_shape == (None, 10)
