@@ -26,9 +26,11 @@ def configs(out: Path) -> dict[str, TrainConfig]:
     base = TrainConfig(dataset="fashion_mnist", batch_size=128, lr=1e-3, validation_split=0.1, seed=0, force=True)
     return {
         # The textbook MLP: Flatten -> 256 -> 64 -> 32 -> softmax, with light dropout.
-        "mlp": replace(base, out=str(out / "mlp"), model=ModelSpec(arch="mlp", dropout=0.1), epochs=40, early_stopping=6),
+        "mlp": replace(base, out=str(out / "mlp"), model=ModelSpec(arch="mlp", dropout=0.1), epochs=40,
+                       early_stopping=6, reduce_lr=2),
         # Conv-BN-ReLU-MaxPool x3 -> Dense 64 -> softmax (61k parameters).
-        "cnn": replace(base, out=str(out / "cnn"), model=ModelSpec.default_for("cnn"), epochs=25, early_stopping=5),
+        "cnn": replace(base, out=str(out / "cnn"), model=replace(ModelSpec.default_for("cnn"), dropout=0.3), epochs=30,
+                       early_stopping=6, reduce_lr=2),
     }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 
 from edgeml import __version__
-from edgeml.errors import EdgeMLError
+from edgeml.errors import EdgeMLError, TrainingInterrupted
 
 EXIT_INTERRUPTED = 130
 
@@ -22,8 +22,6 @@ class EdgeMLGroup(click.Group):
     """Turns EdgeMLError into one line on stderr and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from edgeml.train import TrainingInterrupted
-
         try:
             return super().invoke(ctx)
         except TrainingInterrupted as exc:
@@ -81,6 +79,7 @@ def datasets() -> None:
 @click.option("--validation-split", type=float, default=0.1, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--early-stopping", type=int, default=0, show_default=True, help="Patience in epochs on validation loss; 0 is off.")
+@click.option("--reduce-lr", type=int, default=0, show_default=True, help="Patience in epochs before the learning rate drops to 0.3x on a validation-loss plateau; 0 is off.")
 @click.option("--train-samples", type=int, help="Use a class-balanced subset of the training set.")
 @click.option("--test-samples", type=int, help="Use a class-balanced subset of the test set.")
 @click.option("--kfold", type=int, default=0, help="K-fold cross-validation instead of one training run.")
@@ -134,6 +133,48 @@ def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
     evaluation = evaluate_model(EvaluateConfig(target=target, verbose=options.verbose, **kwargs))
     click.echo(format_metrics_table(evaluation.metrics))
     click.echo("wrote " + ", ".join(str(path) for path in evaluation.files.values()))
+
+
+@cli.command()
+@click.argument("target", type=click.Path())
+@click.option("--method", type=click.Choice(["qat", "ptq"]), default="qat", show_default=True,
+              help="Quantization-aware training, or post-training quantization.")
+@click.option("--qat-epochs", type=int, default=2, show_default=True)
+@click.option("--qat-lr", type=float, default=1e-4, show_default=True)
+@click.option("--calibration-samples", type=int, default=500, show_default=True,
+              help="Class-balanced training samples for calibrating int8 ranges.")
+@click.option("--io", type=click.Choice(["int8", "uint8", "float32"]), default="int8", show_default=True,
+              help="Input/output type of the integer model.")
+@click.option("--float16", is_flag=True, help="Also write a float16-weights model.")
+@click.option("--dynamic-range", is_flag=True, help="Also write a dynamic-range (int8 weights, float activations) model.")
+@click.option("--test-samples", type=int, help="Measure on a class-balanced subset of the test set.")
+@click.option("--out", type=click.Path(), help="Where to write the models (default: the run directory).")
+@click.option("--force", is_flag=True, help="Overwrite existing .tflite files and quantization.json.")
+@click.pass_obj
+def quantize(options: GlobalOptions, target: str, **kwargs) -> None:
+    """Convert RUN_DIR to int8 TFLite (QAT or PTQ) plus a float32 baseline, and measure what it cost."""
+    from edgeml.quantize import QuantizeConfig, quantize as quantize_run
+    from edgeml.tflite_model import format_info, read_tflite
+
+    report = quantize_run(QuantizeConfig(target=target, verbose=options.verbose, **kwargs))
+    click.echo(report.table())
+    if options.verbose:
+        click.echo(format_info(read_tflite(report.files["int8"]), verbose=True))
+    click.echo("wrote " + ", ".join(str(path) for path in report.files.values()))
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--tensors", is_flag=True, help="Also list every tensor's quantization parameters.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inspect(model: str, tensors: bool, as_json: bool) -> None:
+    """Inputs, outputs, operators and int8/TFLite Micro readiness of a .tflite file (no TensorFlow needed)."""
+    import json
+
+    from edgeml.tflite_model import format_info, read_tflite
+
+    info = read_tflite(model)
+    click.echo(json.dumps(info.to_dict(), indent=2) if as_json else format_info(info, verbose=tensors))
 
 
 def main() -> None:

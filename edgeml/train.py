@@ -22,7 +22,7 @@ import numpy as np
 from edgeml import __version__
 from edgeml.artifacts import atomic_path, check_output_dir, write_json, write_text
 from edgeml.data import Dataset, load_dataset, train_validation_split
-from edgeml.errors import EdgeMLError
+from edgeml.errors import EdgeMLError, TrainingInterrupted
 from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
 from edgeml.rundir import CONFIG_FILE
 from edgeml.models import ModelSpec, build_model, check_model_fits_data, load_user_model, model_summary
@@ -32,10 +32,6 @@ OPTIMIZERS = ("adam", "sgd")
 STRATEGIES = ("none", "mirrored", "multiworker")
 RUN_FILES = ("model.keras", "best.keras", "config.json", "history.json", "history.png", "summary.txt")
 MODEL_FILE = "model.keras"
-
-
-class TrainingInterrupted(EdgeMLError):
-    """Ctrl-C during fit; the message says whether a usable checkpoint was kept."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,7 @@ class TrainConfig:
     validation_split: float = 0.1
     seed: int = 0
     early_stopping: int = 0
+    reduce_lr: int = 0
     train_samples: int | None = None
     test_samples: int | None = None
     kfold: int = 0
@@ -78,6 +75,8 @@ class TrainConfig:
             raise EdgeMLError(f"--validation-split must be between 0 and 1 (exclusive), got {self.validation_split}")
         if self.early_stopping < 0:
             raise EdgeMLError("--early-stopping takes a patience in epochs (0 turns it off)")
+        if self.reduce_lr < 0:
+            raise EdgeMLError("--reduce-lr takes a patience in epochs (0 turns it off)")
         if self.kfold == 1 or self.kfold < 0:
             raise EdgeMLError(f"--kfold needs at least 2 folds, got {self.kfold}")
         if self.strategy not in STRATEGIES:
@@ -162,6 +161,10 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
     if config.early_stopping:
         callbacks.append(
             tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.early_stopping, verbose=1)
+        )
+    if config.reduce_lr:
+        callbacks.append(
+            tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.3, patience=config.reduce_lr, verbose=1)
         )
     started = time.perf_counter()
     interrupted = False

@@ -56,11 +56,12 @@ def test_sgd_with_momentum_and_early_stopping(tmp_path):
     # 40 training samples and a wide MLP overfit fast: validation loss turns up and early stopping ends the run.
     run = train(TrainConfig(
         out=str(tmp_path / "run"), dataset="digits", train_samples=40, test_samples=50, epochs=60,
-        optimizer="sgd", lr=0.2, momentum=0.9, early_stopping=3, validation_split=0.5,
+        optimizer="sgd", lr=0.2, momentum=0.9, early_stopping=3, reduce_lr=1, validation_split=0.5,
         model=ModelSpec(hidden=(256,)), seed=1,
     ))
     assert run.epochs_run < 60
     assert run.best_epoch == run.epochs_run - 3
+    assert run.history["lr"][-1] < run.history["lr"][0] == pytest.approx(0.2)  # the plateau cut the rate
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["train"]["optimizer"] == "sgd" and config["train"]["momentum"] == 0.9
 

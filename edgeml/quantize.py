@@ -1,0 +1,329 @@
+"""Quantization to TFLite: QAT (tensorflow-model-optimization) or post-training full-integer, plus float
+variants, each measured on the converted file through a lite runtime.
+
+Accuracy is always measured on the ``.tflite`` files, never on the QAT Keras model alone: the QAT model
+can look fine while the converted int8 file is poor (tfmot#368).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from edgeml.artifacts import check_output_dir, write_bytes, write_json
+from edgeml.data import Dataset, balanced_indices, load_dataset, train_validation_split
+from edgeml.errors import EdgeMLError
+from edgeml.models import check_model_fits_data, load_user_model
+from edgeml.rundir import CONFIG_FILE, RunRecord
+from edgeml.runtime import LiteModel
+from edgeml.tf_setup import load_tensorflow
+from edgeml.tflite_model import TFLiteModelInfo, read_tflite_bytes
+
+QUANTIZATION_FILE = "quantization.json"
+FOLDED_AFTER = ("Conv2D", "DepthwiseConv2D", "Dense")
+
+
+class Method(str, Enum):
+    QAT = "qat"
+    PTQ = "ptq"
+
+
+class IOType(str, Enum):
+    INT8 = "int8"
+    UINT8 = "uint8"
+    FLOAT32 = "float32"
+
+
+@dataclass(frozen=True)
+class QuantizeConfig:
+    target: str
+    method: Method = Method.QAT
+    io: IOType = IOType.INT8
+    qat_epochs: int = 2
+    qat_lr: float = 1e-4
+    calibration_samples: int = 500
+    float16: bool = False
+    dynamic_range: bool = False
+    batch_size: int = 128
+    test_samples: int | None = None
+    out: str | None = None
+    force: bool = False
+    verbose: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "method", Method(self.method))
+            object.__setattr__(self, "io", IOType(self.io))
+        except ValueError as exc:
+            raise EdgeMLError(f"{exc}; methods: qat, ptq; I/O types: int8, uint8, float32") from None
+        if self.qat_epochs <= 0:
+            raise EdgeMLError(f"--qat-epochs must be positive, got {self.qat_epochs}")
+        if self.qat_lr <= 0:
+            raise EdgeMLError(f"--qat-lr must be positive, got {self.qat_lr}")
+        if self.calibration_samples <= 0:
+            raise EdgeMLError(f"--calibration-samples must be positive, got {self.calibration_samples}")
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One converted file and what it scored through the lite runtime."""
+
+    name: str
+    file: str
+    size_bytes: int
+    accuracy: float
+    agreement_with_float: float
+    mean_abs_diff: float
+    max_abs_diff: float
+    fully_int8: bool
+
+
+@dataclass(frozen=True)
+class QuantizationReport:
+    method: str
+    io: str
+    keras_float_accuracy: float
+    test_samples: int
+    parameter_count: int
+    variants: tuple[VariantResult, ...]
+    runtime: str
+    calibration_samples: int
+    qat_epochs: int
+    wall_time_s: float
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def variant(self, name: str) -> VariantResult:
+        return next(v for v in self.variants if v.name == name)
+
+    @property
+    def int8_to_float32_size(self) -> float:
+        return self.variant("int8").size_bytes / self.variant("float32").size_bytes
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["files"] = {name: str(path) for name, path in self.files.items()}
+        data["int8_to_float32_size"] = round(self.int8_to_float32_size, 4)
+        data["parameter_floor_bytes"] = {"int8": self.parameter_count, "float32": 4 * self.parameter_count}
+        return data
+
+    def table(self) -> str:
+        lines = [
+            f"Keras float accuracy {self.keras_float_accuracy:.4f} on {self.test_samples} test samples "
+            f"(method {self.method}, runtime {self.runtime})",
+            f"{'variant':<10} {'accuracy':>9} {'agree':>7} {'mean|d|':>9} {'max|d|':>8} {'bytes':>9}  fully int8",
+        ]
+        for v in self.variants:
+            lines.append(
+                f"{v.name:<10} {v.accuracy:>9.4f} {v.agreement_with_float:>7.2%} {v.mean_abs_diff:>9.5f} "
+                f"{v.max_abs_diff:>8.4f} {v.size_bytes:>9}  {'yes' if v.fully_int8 else 'no'}"
+            )
+        lines.append(
+            f"int8/float32 size {self.int8_to_float32_size:.3f}; parameter floor {self.parameter_count} B int8, "
+            f"{4 * self.parameter_count} B float32"
+        )
+        return "\n".join(lines)
+
+
+def quantize(config: QuantizeConfig) -> QuantizationReport:
+    """Convert a trained run to float32 and int8 TFLite (and the requested variants), then measure them."""
+    started = time.perf_counter()
+    record = RunRecord.load(config.target)
+    out_dir = check_output_dir(Path(config.out) if config.out else record.run_dir, config.force, _outputs(config))
+    tf = load_tensorflow(config.verbose)
+    dataset = replace(_dataset_of(record, config), normalization=record.normalization)
+    model = load_user_model(record.model_path, config.verbose)
+    check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
+    x_train, x_test = dataset.train_inputs(), dataset.test_inputs()
+    representative = _representative_samples(x_train, dataset.y_train, config.calibration_samples, record.seed)
+
+    if config.method is Method.QAT:
+        source_model = _quantization_aware(tf, model, dataset, x_train, record, config)
+    else:
+        source_model = model
+    converted = {"float32": _convert(tf, model)}
+    converted["int8"] = _convert(tf, source_model, representative=representative, io=config.io)
+    int8_info = read_tflite_bytes(converted["int8"], "model_int8.tflite")
+    if int8_info.float_ops:
+        raise EdgeMLError(
+            f"the int8 conversion left float ops: {', '.join(int8_info.float_ops)}; "
+            "these layers have no int8 kernel (rewrite or remove them)"
+        )
+    if config.float16:
+        converted["float16"] = _convert(tf, model, float16=True)
+    if config.dynamic_range:
+        converted["dynamic"] = _convert(tf, model, dynamic_range=True)
+
+    keras_probabilities = np.asarray(model.predict(x_test, batch_size=config.batch_size, verbose=0))
+    keras_accuracy = float(np.mean(_predicted_class(keras_probabilities) == dataset.y_test))
+    variants, runtime = [], "none"
+    for name, content in converted.items():
+        lite = LiteModel(content)
+        runtime = lite.runtime
+        probabilities = lite.predict(x_test, batch_size=config.batch_size)
+        info = int8_info if name == "int8" else read_tflite_bytes(content, f"model_{name}.tflite")
+        variants.append(_score(name, content, info, probabilities, keras_probabilities, dataset.y_test))
+    files = {name: write_bytes(out_dir / f"model_{name}.tflite", content) for name, content in converted.items()}
+    report = QuantizationReport(
+        method=config.method.value,
+        io=config.io.value,
+        keras_float_accuracy=keras_accuracy,
+        test_samples=int(len(dataset.y_test)),
+        parameter_count=int(model.count_params()),
+        variants=tuple(variants),
+        runtime=runtime,
+        calibration_samples=int(len(representative)),
+        qat_epochs=config.qat_epochs if config.method is Method.QAT else 0,
+        wall_time_s=round(time.perf_counter() - started, 2),
+        files=files,
+    )
+    files["report"] = write_json(out_dir / QUANTIZATION_FILE, report.to_dict())
+    return report
+
+
+def _outputs(config: QuantizeConfig) -> tuple[str, ...]:
+    names = ["model_float32.tflite", "model_int8.tflite", QUANTIZATION_FILE]
+    names += ["model_float16.tflite"] if config.float16 else []
+    names += ["model_dynamic.tflite"] if config.dynamic_range else []
+    return tuple(names)
+
+
+def _dataset_of(record: RunRecord, config: QuantizeConfig) -> Dataset:
+    dataset = load_dataset(
+        record.dataset,
+        data_path=record.data_path,
+        train_samples=record.train_samples,
+        test_samples=config.test_samples or record.test_samples,
+        seed=record.seed,
+    )
+    if dataset.class_names != record.class_names:
+        raise EdgeMLError(f"the dataset's classes {dataset.class_names} differ from the run's {record.class_names}")
+    return dataset
+
+
+def _representative_samples(x: np.ndarray, y: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Class-balanced calibration inputs, already normalised exactly like training inputs (tf#58206)."""
+    return x[balanced_indices(y, count, np.random.default_rng(seed))]
+
+
+def _predicted_class(probabilities: np.ndarray) -> np.ndarray:
+    if probabilities.shape[-1] == 1:
+        return (probabilities[:, 0] >= 0.5).astype(np.int64)
+    return probabilities.argmax(axis=1)
+
+
+def _score(name, content, info: TFLiteModelInfo, probabilities, float_probabilities, labels) -> VariantResult:
+    difference = np.abs(probabilities - float_probabilities)
+    return VariantResult(
+        name=name,
+        file=f"model_{name}.tflite",
+        size_bytes=len(content),
+        accuracy=float(np.mean(_predicted_class(probabilities) == labels)),
+        agreement_with_float=float(np.mean(_predicted_class(probabilities) == _predicted_class(float_probabilities))),
+        mean_abs_diff=float(difference.mean()),
+        max_abs_diff=float(difference.max()),
+        fully_int8=info.fully_int8,
+    )
+
+
+# ------------------------------------------------------------------------------------------------------ QAT
+
+
+def unsupported_qat_layers(model) -> list[str]:
+    """Layers tfmot's default 8-bit scheme cannot wrap, as ``name (Type)``, before any training starts.
+
+    A BatchNormalization right after a Conv2D/Dense is fine: tfmot folds it.
+    """
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry as registry_module,
+    )
+
+    registry = registry_module.Default8BitQuantizeRegistry()
+    unsupported = []
+    previous = None
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer" or registry.supports(layer):
+            pass
+        elif kind == "BatchNormalization" and previous in FOLDED_AFTER:
+            pass
+        else:
+            unsupported.append(f"{layer.name} ({kind}{_qat_hint(kind)})")
+        previous = kind
+    return unsupported
+
+
+def _qat_hint(kind: str) -> str:
+    hints = {
+        "TFOpLambda": ": a raw TF op such as x+3 or slicing; use keras layers like layers.Add",
+        "LayerNormalization": ": no QAT wrapper; move normalisation to preprocessing",
+        "Rescaling": ": move the scaling into preprocessing (edgeml records it as the normalisation)",
+        "BatchNormalization": ": must directly follow a Conv2D or Dense to fold",
+    }
+    return hints.get(kind, "")
+
+
+def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, record: RunRecord, config: QuantizeConfig):
+    """Wrap with tfmot's quantize_model and fine-tune on the run's own data and normalisation."""
+    import tensorflow_model_optimization as tfmot
+
+    if not getattr(type(model), "__module__", "").startswith("tf_keras"):
+        raise EdgeMLError("QAT needs a Keras 2 (tf_keras) model; save the model with tf_keras, not Keras 3")
+    unsupported = unsupported_qat_layers(model)
+    if unsupported:
+        raise EdgeMLError(
+            "QAT cannot wrap these layers: " + "; ".join(unsupported) + ". Rewrite them, or use --method ptq"
+        )
+    try:
+        qat_model = tfmot.quantization.keras.quantize_model(model)
+    except (ValueError, RuntimeError) as exc:
+        raise EdgeMLError(f"QAT could not wrap the model: {str(exc).splitlines()[0]}") from None
+    loss = "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+    qat_model.compile(optimizer=tf.keras.optimizers.Adam(config.qat_lr), loss=loss, metrics=["accuracy"])
+    labels = dataset.y_train.astype(np.float32) if loss == "binary_crossentropy" else dataset.y_train
+    fraction = float(record.raw["train"].get("validation_split", 0.1))
+    train_index, validation_index = train_validation_split(dataset.y_train, fraction, record.seed)
+    print(f"QAT fine-tuning: {config.qat_epochs} epoch(s) at lr {config.qat_lr}")
+    qat_model.fit(
+        x_train[train_index], labels[train_index],
+        validation_data=(x_train[validation_index], labels[validation_index]),
+        epochs=config.qat_epochs, batch_size=config.batch_size, verbose=2,
+    )
+    return qat_model
+
+
+# ---------------------------------------------------------------------------------------------- conversion
+
+
+def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = IOType.INT8,
+             float16: bool = False, dynamic_range: bool = False) -> bytes:
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if representative is not None:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _calibration(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = {IOType.INT8: tf.int8, IOType.UINT8: tf.uint8, IOType.FLOAT32: tf.float32}[io]
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    elif float16:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif dynamic_range:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    try:
+        return bytes(converter.convert())
+    except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
+        lines = [line for line in str(exc).splitlines() if "error" in line.lower()] or [str(exc) or type(exc).__name__]
+        raise EdgeMLError(f"TFLite conversion failed: {lines[0].strip()}") from None
+
+
+def _calibration(samples: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
+    def generate() -> Iterator[list[np.ndarray]]:
+        for sample in samples:
+            yield [sample[np.newaxis].astype(np.float32)]
+
+    return generate

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeml.errors import EdgeMLError
+from edgeml.models import ModelSpec
+from edgeml.quantize import QuantizeConfig, quantize, unsupported_qat_layers
+from edgeml.runtime import LiteModel
+from edgeml.tflite_model import read_tflite
+from edgeml.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def qat_report(digits_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("qat")
+    return quantize(QuantizeConfig(target=str(digits_run), method="qat", qat_epochs=1, out=str(out),
+                                   float16=True, dynamic_range=True)), out
+
+
+def test_qat_gives_full_int8_with_int8_io(qat_report):
+    report, out = qat_report
+    info = read_tflite(out / "model_int8.tflite")
+    assert info.fully_int8 and not info.float_ops
+    assert [t.dtype for t in info.inputs] == ["int8"] and [t.dtype for t in info.outputs] == ["int8"]
+    assert {op.name for op in info.operators}.isdisjoint({"QUANTIZE", "DEQUANTIZE"})
+    assert sorted(p.name for p in out.iterdir()) == [
+        "model_dynamic.tflite", "model_float16.tflite", "model_float32.tflite", "model_int8.tflite", "quantization.json",
+    ]
+
+
+def test_report_measures_every_variant(qat_report, digits_run):
+    report, out = qat_report
+    saved = json.loads((out / "quantization.json").read_text())
+    assert [v["name"] for v in saved["variants"]] == ["float32", "int8", "float16", "dynamic"]
+    float32, int8 = report.variant("float32"), report.variant("int8")
+    # The float32 file is the Keras model: same predictions up to float rounding.
+    assert float32.agreement_with_float > 0.99 and float32.max_abs_diff < 1e-4
+    assert abs(int8.accuracy - report.keras_float_accuracy) < 0.05
+    assert 0.9 < int8.agreement_with_float <= 1.0 and int8.max_abs_diff >= int8.mean_abs_diff > 0
+    assert int8.size_bytes == (out / "model_int8.tflite").stat().st_size
+    assert report.int8_to_float32_size < 0.5
+    assert saved["parameter_floor_bytes"]["int8"] == report.parameter_count
+    # The accuracy is the runtime's, recomputed here from the file.
+    from edgeml.data import load_dataset
+
+    data = load_dataset("digits")
+    lite = LiteModel(out / "model_int8.tflite")
+    predicted = lite.predict(data.test_inputs()).argmax(axis=1)
+    assert np.mean(predicted == data.y_test) == pytest.approx(int8.accuracy)
+
+
+@pytest.mark.parametrize("io, dtype", [("uint8", "uint8"), ("float32", "float32")])
+def test_ptq_with_io_types(digits_run, tmp_path, io, dtype):
+    report = quantize(QuantizeConfig(target=str(digits_run), method="ptq", io=io, calibration_samples=100,
+                                     out=str(tmp_path)))
+    info = read_tflite(tmp_path / "model_int8.tflite")
+    assert info.inputs[0].dtype == dtype and info.outputs[0].dtype == dtype
+    assert not info.float_ops
+    assert report.calibration_samples == 100 and report.qat_epochs == 0
+    assert abs(report.variant("int8").accuracy - report.keras_float_accuracy) < 0.05
+
+
+def test_cnn_conv_bn_relu_folds_under_qat(tmp_path):
+    run_dir = tmp_path / "cnn"
+    train(TrainConfig(out=str(run_dir), dataset="digits", epochs=2, model=ModelSpec(arch="cnn", filters=(4, 8), hidden=(16,))))
+    quantize(QuantizeConfig(target=str(run_dir), qat_epochs=1))
+    info = read_tflite(run_dir / "model_int8.tflite")
+    names = {op.name for op in info.operators}
+    assert info.fully_int8 and "CONV_2D" in names
+    assert not any("BATCH_NORM" in name or name == "MUL" for name in names)  # BN folded into the conv
+
+
+def test_layers_qat_cannot_wrap_are_named(tmp_path):
+    run_dir = tmp_path / "c1d"
+    x = np.random.default_rng(0).normal(size=(60, 16)).astype(np.float32)
+    labels = np.arange(60) % 3
+    np.savez(tmp_path / "sig.npz", x_train=x, y_train=labels, x_test=x[:15], y_test=labels[:15])
+    train(TrainConfig(out=str(run_dir), dataset=f"npz:{tmp_path / 'sig.npz'}", epochs=1,
+                      model=ModelSpec(arch="conv1d", filters=(4,), hidden=(8,))))
+    with pytest.raises(EdgeMLError, match=r"QAT cannot wrap these layers: conv0 \(Conv1D\).*--method ptq"):
+        quantize(QuantizeConfig(target=str(run_dir)))
+    assert not (run_dir / "model_int8.tflite").exists()
+    report = quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=30))
+    assert report.variant("int8").fully_int8
+
+
+def test_unsupported_layer_list_accepts_folded_batchnorm():
+    from edgeml.models import build_model
+
+    assert unsupported_qat_layers(build_model(ModelSpec(arch="cnn", filters=(4,)), (8, 8, 1), 3)) == []
+    assert unsupported_qat_layers(build_model(ModelSpec(hidden=(8,), batchnorm=True), (4,), 3)) == []
+
+
+def test_quantize_errors(digits_run, tmp_path):
+    with pytest.raises(EdgeMLError, match="run directory not found"):
+        quantize(QuantizeConfig(target=str(tmp_path / "nope")))
+    with pytest.raises(EdgeMLError, match="'magic' is not a valid Method"):
+        QuantizeConfig(target=".", method="magic")
+    with pytest.raises(EdgeMLError, match="--calibration-samples"):
+        QuantizeConfig(target=".", calibration_samples=0)
