@@ -2,20 +2,30 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip install --disable-pip-version-check --quiet
 DEMO_OUT ?= runs/demo
+DEMO_DEBIAN_PACKAGES := dataset-fashion-mnist
+TEST_DEBIAN_PACKAGES := dataset-fashion-mnist gcc-arm-none-eabi
 
-.PHONY: setup setup-dev system-packages demo test
+.PHONY: setup setup-dev system-packages system-packages-dev demo test
 
-# Debian packages: Fashion-MNIST (offline dataset). Skipped where apt or root is unavailable.
-system-packages:
+# Debian packages: Fashion-MNIST (offline dataset); for the tests also the Arm cross-compiler.
+# Skipped where apt or root is unavailable (the tests that need them then say so).
+define apt_install
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null; }; \
-	else echo "not root or no apt-get: skipping Debian packages (dataset-fashion-mnist)"; fi
+		dpkg -s $(1) >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; } || echo "apt-get install failed: $(1) (tests that need them will say so)"; \
+	else echo "not root or no apt-get: skipping Debian packages ($(1))"; fi
+endef
+
+system-packages:
+	$(call apt_install,$(DEMO_DEBIAN_PACKAGES))
+
+system-packages-dev:
+	$(call apt_install,$(TEST_DEBIAN_PACKAGES))
 
 setup: system-packages
 	$(PIP) -e ".[train]"
 
-setup-dev: system-packages
+setup-dev: system-packages-dev
 	$(PIP) -e ".[all]"
 
 # Main job: train the default MLP on Fashion-MNIST (offline) and evaluate it.
