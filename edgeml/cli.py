@@ -177,6 +177,31 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
     click.echo(json.dumps(info.to_dict(), indent=2) if as_json else format_info(info, verbose=tensors))
 
 
+@cli.command()
+@click.argument("targets", nargs=-1, type=click.Path())
+@click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow", "tflm"]),
+              help="Runtime(s) to measure .tflite files in (repeatable). Default: auto (the first lite runtime) and tflm.")
+@click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads (recorded with every result).")
+@click.option("--runs", type=int, default=200, show_default=True, help="Timed single-sample invokes after warm-up.")
+@click.option("--warmup", type=int, default=20, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Batch for the throughput measurement.")
+@click.option("--test-samples", type=int, default=1000, show_default=True, help="Test samples for accuracy and agreement.")
+@click.option("--dataset", help="Dataset for model files outside a run directory.")
+@click.option("--import", "imports", multiple=True, type=click.Path(), help="Merge results.json measured on a device.")
+@click.option("--out", default="benchmark", show_default=True, type=click.Path())
+@click.option("--force", is_flag=True, help="Overwrite an existing report.")
+def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], **kwargs) -> None:
+    """Accuracy, agreement, latency, throughput, size and memory of RUN_DIR's models (or MODEL files)."""
+    from edgeml.benchmark import BenchmarkConfig, format_table, run_benchmark
+
+    config = BenchmarkConfig(targets=targets, runtimes=runtimes or ("auto", "tflm"), imports=imports, **kwargs)
+    report = run_benchmark(config)
+    click.echo(format_table(report.rows))
+    for reason in report.skipped:
+        click.secho(f"not measured: {reason}", fg="yellow", err=True)
+    click.echo("wrote " + ", ".join(str(path) for path in report.files.values()))
+
+
 def main() -> None:
     cli(prog_name="edgeml")
 

@@ -1,20 +1,27 @@
-"""Run ``.tflite`` models through a lite runtime, never importing TensorFlow unless asked to.
+"""Run ``.tflite`` models through a lite runtime or TFLite Micro, without importing TensorFlow unless asked.
 
-Order for ``auto``: LiteRT (``ai_edge_litert``), then ``tflite_runtime``, then ``tf.lite`` (deprecated).
-Inputs are quantized and outputs dequantized with the model's own scale and zero point, so callers
-always pass normalised float inputs and get float scores back.
+Runtimes: ``litert`` (``ai_edge_litert``), ``tflite-runtime``, ``tensorflow`` (``tf.lite``, deprecated) and
+``tflm`` (the ``tflite-micro`` package: the microcontroller interpreter, run on the host). ``auto`` picks
+the first importable of the first three. Inputs are quantized and outputs dequantized with the model's
+own scale and zero point, so callers pass normalised float inputs and get float scores back.
+
+This module needs only numpy and one runtime: it is copied as is into device bundles.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from edgeml.errors import EdgeMLError
 
-RUNTIMES = ("auto", "litert", "tflite-runtime", "tensorflow")
+RUNTIMES = ("auto", "litert", "tflite-runtime", "tensorflow", "tflm")
+LITE_RUNTIMES = ("litert", "tflite-runtime", "tensorflow")
+# Generous default arena for TFLM when the caller has not measured one (edgeml export measures it).
+DEFAULT_TFLM_ARENA_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,49 +36,156 @@ class TensorQuantization:
 
     def quantize(self, values: np.ndarray) -> np.ndarray:
         if not self.is_quantized:
-            return values.astype(self.dtype)
+            return np.asarray(values).astype(self.dtype)
         info = np.iinfo(self.dtype)
-        scaled = np.round(values / self.scale) + self.zero_point
+        scaled = np.round(np.asarray(values, dtype=np.float32) / self.scale) + self.zero_point
         return np.clip(scaled, info.min, info.max).astype(self.dtype)
 
     def dequantize(self, values: np.ndarray) -> np.ndarray:
         if not self.is_quantized:
-            return values.astype(np.float32)
+            return np.asarray(values).astype(np.float32)
         return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
 
 
+class Model(Protocol):
+    """What every backend offers: the benchmark times ``invoke`` alone, everything else is set-up."""
+
+    runtime: str
+    threads: int | None
+    input_shape: tuple[int, ...]
+    input_quantization: TensorQuantization
+    output_quantization: TensorQuantization
+    supports_batch: bool
+
+    def set_raw_input(self, quantized: np.ndarray) -> None: ...
+
+    def invoke(self) -> None: ...
+
+    def raw_output(self) -> np.ndarray: ...
+
+    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray: ...
+
+
+def available_runtimes() -> list[str]:
+    """The runtimes importable here, in preference order (tensorflow only if already importable)."""
+    import importlib.util
+
+    modules = {
+        "litert": "ai_edge_litert",
+        "tflite-runtime": "tflite_runtime",
+        "tensorflow": "tensorflow",
+        "tflm": "tflite_micro",
+    }
+    def importable(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken or deliberately blocked install counts as absent
+            return False
+
+    return [name for name, module in modules.items() if importable(module)]
+
+
+def runtime_version(runtime: str) -> str:
+    import importlib.metadata
+
+    distribution = {
+        "litert": "ai-edge-litert",
+        "tflite-runtime": "tflite-runtime",
+        "tensorflow": "tensorflow",
+        "tflm": "tflite-micro",
+    }.get(runtime, runtime)
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def open_model(
+    model: bytes | str | Path,
+    runtime: str = "auto",
+    threads: int | None = None,
+    arena_bytes: int | None = None,
+    reference_kernels: bool = False,
+) -> Model:
+    """Load ``model`` (a path or the flatbuffer bytes) in ``runtime``.
+
+    ``reference_kernels`` asks LiteRT for its reference kernels without the default XNNPACK delegate,
+    the closest match to TFLite Micro's arithmetic.
+    """
+    content = _read(model)
+    if runtime == "tflm":
+        return MicroModel(content, arena_bytes or DEFAULT_TFLM_ARENA_BYTES)
+    return LiteModel(content, runtime=runtime, threads=threads, reference_kernels=reference_kernels)
+
+
+def _read(model: bytes | str | Path) -> bytes:
+    if isinstance(model, bytes):
+        return model
+    try:
+        return Path(model).read_bytes()
+    except OSError as exc:
+        raise EdgeMLError(f"cannot read model {model}: {exc.strerror}") from None
+
+
 def _interpreter_class(runtime: str):
+    if runtime not in RUNTIMES:
+        raise EdgeMLError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
     if runtime in ("auto", "litert"):
         try:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert import interpreter
 
-            return Interpreter, "litert"
+            return interpreter, "litert"
         except ImportError:
             if runtime == "litert":
-                raise EdgeMLError("LiteRT is not installed: pip install ai-edge-litert") from None
+                raise EdgeMLError(_litert_missing()) from None
     if runtime in ("auto", "tflite-runtime"):
         try:
-            from tflite_runtime.interpreter import Interpreter
+            from tflite_runtime import interpreter
 
-            return Interpreter, "tflite-runtime"
+            return interpreter, "tflite-runtime"
         except ImportError:
             if runtime == "tflite-runtime":
                 raise EdgeMLError("tflite-runtime is not installed: pip install tflite-runtime (needs numpy<2)") from None
     if runtime in ("auto", "tensorflow"):
-        from edgeml.tf_setup import load_tensorflow
+        try:
+            from edgeml.tf_setup import load_tensorflow
 
-        return load_tensorflow().lite.Interpreter, "tensorflow"
-    raise EdgeMLError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+            return load_tensorflow().lite, "tensorflow"
+        except (ImportError, EdgeMLError):
+            if runtime == "tensorflow":
+                raise EdgeMLError("TensorFlow is not installed: pip install 'edgeml[train]'") from None
+    raise EdgeMLError(
+        "no lite runtime is installed: pip install ai-edge-litert (or tflite-runtime, or tensorflow)"
+    )
+
+
+def _litert_missing() -> str:
+    import platform
+
+    if platform.machine() in ("armv7l", "armv6l"):
+        return (
+            "LiteRT has no wheels for 32-bit ARM (armv7l): install a 64-bit Raspberry Pi OS, "
+            "or use tflite-runtime with Python <= 3.11 and numpy<2"
+        )
+    return "LiteRT is not installed: pip install ai-edge-litert"
 
 
 class LiteModel:
-    """One loaded ``.tflite`` model with a single input and a single output."""
+    """A model in LiteRT, tflite-runtime or tf.lite; batches by resizing the input tensor."""
 
-    def __init__(self, model: bytes | str | Path, runtime: str = "auto", threads: int | None = None) -> None:
-        content = Path(model).read_bytes() if isinstance(model, (str, Path)) else model
-        interpreter_class, self.runtime = _interpreter_class(runtime)
+    supports_batch = True
+
+    def __init__(
+        self, model: bytes | str | Path, runtime: str = "auto", threads: int | None = None, reference_kernels: bool = False
+    ) -> None:
+        content = _read(model)
+        module, self.runtime = _interpreter_class(runtime)
+        options = {}
+        if reference_kernels:
+            resolver_types = getattr(module, "OpResolverType", None) or module.experimental.OpResolverType
+            options["experimental_op_resolver_type"] = resolver_types.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interpreter = interpreter_class(model_content=content, num_threads=threads)
+            self._interpreter = module.Interpreter(model_content=content, num_threads=threads, **options)
         except (ValueError, RuntimeError) as exc:
             raise EdgeMLError(f"the {self.runtime} runtime cannot load the model: {str(exc).splitlines()[0]}") from None
         self.threads = threads
@@ -84,28 +198,91 @@ class LiteModel:
         self.input_quantization = TensorQuantization(self._input["dtype"], *self._input["quantization"])
         self.output_quantization = TensorQuantization(self._output["dtype"], *self._output["quantization"])
         self._batch = 0
-
-    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Float scores for normalised float ``inputs`` of shape ``(N, *input_shape)``."""
-        inputs = np.asarray(inputs, dtype=np.float32)
-        if inputs.shape[1:] != self.input_shape:
-            raise EdgeMLError(f"the model expects inputs of shape {self.input_shape}, got {inputs.shape[1:]}")
-        outputs = [self._invoke(inputs[start:start + batch_size]) for start in range(0, len(inputs), batch_size)]
-        return np.concatenate(outputs)
-
-    def predict_raw(self, quantized_inputs: np.ndarray) -> np.ndarray:
-        """The output tensor as the model produces it (int8 stays int8), for parity checks."""
-        self._resize(len(quantized_inputs))
-        self._interpreter.set_tensor(self._input["index"], quantized_inputs.astype(self.input_quantization.dtype))
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output["index"]).copy()
-
-    def _invoke(self, batch: np.ndarray) -> np.ndarray:
-        raw = self.predict_raw(self.input_quantization.quantize(batch))
-        return self.output_quantization.dequantize(raw)
+        self._resize(1)
 
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
             self._interpreter.resize_tensor_input(self._input["index"], [batch, *self.input_shape])
             self._interpreter.allocate_tensors()
             self._batch = batch
+
+    def set_raw_input(self, quantized: np.ndarray) -> None:
+        self._resize(len(quantized))
+        self._interpreter.set_tensor(self._input["index"], quantized.astype(self.input_quantization.dtype))
+
+    def invoke(self) -> None:
+        self._interpreter.invoke()
+
+    def raw_output(self) -> np.ndarray:
+        return self._interpreter.get_tensor(self._output["index"]).copy()
+
+    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Float scores for normalised float ``inputs`` of shape ``(N, *input_shape)``."""
+        inputs = _checked(inputs, self.input_shape)
+        outputs = []
+        for start in range(0, len(inputs), batch_size):
+            self.set_raw_input(self.input_quantization.quantize(inputs[start:start + batch_size]))
+            self.invoke()
+            outputs.append(self.output_quantization.dequantize(self.raw_output()))
+        return np.concatenate(outputs)
+
+
+class MicroModel:
+    """A model in TFLite Micro's interpreter (the ``tflite-micro`` package): one sample per invoke."""
+
+    supports_batch = False
+    runtime = "tflm"
+    threads = None
+
+    def __init__(self, model: bytes | str | Path, arena_bytes: int = DEFAULT_TFLM_ARENA_BYTES) -> None:
+        try:
+            from tflite_micro.python.tflite_micro import runtime as tflm
+        except ImportError:
+            raise EdgeMLError("TFLite Micro's interpreter is not installed: pip install tflite-micro") from None
+        try:
+            self._interpreter = tflm.Interpreter.from_bytes(_read(model), arena_size=int(arena_bytes))
+        except (RuntimeError, ValueError) as exc:
+            raise EdgeMLError(
+                f"TFLite Micro cannot load the model with a {arena_bytes}-byte arena: {str(exc).splitlines()[0]}"
+            ) from None
+        self.arena_bytes = int(arena_bytes)
+        input_details = self._interpreter.get_input_details(0)
+        output_details = self._interpreter.get_output_details(0)
+        self.input_shape = tuple(int(d) for d in input_details["shape"][1:])
+        self.input_quantization = _micro_quantization(input_details)
+        self.output_quantization = _micro_quantization(output_details)
+
+    def set_raw_input(self, quantized: np.ndarray) -> None:
+        if len(quantized) != 1:
+            raise EdgeMLError("TFLite Micro runs one sample per invoke")
+        self._interpreter.set_input(quantized.astype(self.input_quantization.dtype), 0)
+
+    def invoke(self) -> None:
+        self._interpreter.invoke()
+
+    def raw_output(self) -> np.ndarray:
+        return np.array(self._interpreter.get_output(0), copy=True)
+
+    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        inputs = _checked(inputs, self.input_shape)
+        outputs = []
+        for sample in inputs:
+            self.set_raw_input(self.input_quantization.quantize(sample[np.newaxis]))
+            self.invoke()
+            outputs.append(self.output_quantization.dequantize(self.raw_output()))
+        return np.concatenate(outputs)
+
+
+def _micro_quantization(details: dict) -> TensorQuantization:
+    parameters = details.get("quantization_parameters") or {}
+    scales, zero_points = parameters.get("scales", []), parameters.get("zero_points", [])
+    scale = float(scales[0]) if len(scales) else 0.0
+    zero_point = int(zero_points[0]) if len(zero_points) else 0
+    return TensorQuantization(details["dtype"], scale, zero_point)
+
+
+def _checked(inputs: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    inputs = np.asarray(inputs, dtype=np.float32)
+    if inputs.shape[1:] != input_shape:
+        raise EdgeMLError(f"the model expects inputs of shape {input_shape}, got {inputs.shape[1:]}")
+    return inputs

@@ -1,0 +1,336 @@
+"""Float vs quantized, measured: accuracy, agreement, latency, throughput, size, memory, TFLM arena.
+
+Each (model, runtime) pair is measured by :mod:`edgeml.bench_runner` in a process of its own; device
+results (from a bundle run on a Raspberry Pi, or over SSH) have the same shape and merge into the
+same report. Only ``.keras`` models need TensorFlow; everything else runs on the lite runtimes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from edgeml.artifacts import atomic_path, check_output_dir, read_json, write_json, write_text
+from edgeml.bench_runner import MeasureConfig, device_info, measure_in_subprocess
+from edgeml.errors import EdgeMLError
+from edgeml.rundir import CONFIG_FILE, RunRecord
+from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes
+
+BENCHMARK_FILES = ("benchmark.json", "benchmark.md", "latency.png")
+MODEL_SUFFIXES = (".tflite", ".keras", ".h5")
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    targets: tuple[str, ...]
+    runtimes: tuple[str, ...] = ("auto", "tflm")
+    threads: int = 1
+    runs: int = 200
+    warmup: int = 20
+    batch_size: int = 64
+    test_samples: int | None = 1000
+    dataset: str | None = None
+    imports: tuple[str, ...] = ()
+    out: str = "benchmark"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        for runtime in self.runtimes:
+            if runtime not in RUNTIMES:
+                raise EdgeMLError(f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}")
+        if self.runs <= 0 or self.warmup < 0 or self.batch_size <= 0 or self.threads <= 0:
+            raise EdgeMLError("--runs, --batch-size and --threads must be positive and --warmup not negative")
+        if not self.targets and not self.imports:
+            raise EdgeMLError("nothing to benchmark: give a run directory or model files, or --import results")
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    """The model files to compare and the test samples (normalised as at training) to measure them on."""
+
+    models: tuple[Path, ...]
+    record: RunRecord | None
+
+
+@dataclass(frozen=True)
+class BenchmarkReport:
+    rows: tuple[dict, ...]
+    skipped: tuple[str, ...]
+    host: dict[str, str]
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        rows = [{k: v for k, v in row.items() if k != "predictions"} for row in self.rows]
+        return {"host": self.host, "rows": rows, "skipped": list(self.skipped), "latency_ratios": latency_ratios(self.rows)}
+
+
+def collect_models(targets: Sequence[str]) -> ModelSet:
+    """Model files from run directories (Keras model and every .tflite) and from explicit paths."""
+    models: list[Path] = []
+    record = None
+    for target in map(Path, targets):
+        if target.is_dir():
+            if not (target / CONFIG_FILE).is_file():
+                raise EdgeMLError(f"{target} is not a run directory (no {CONFIG_FILE})")
+            record = record or RunRecord.load(target)
+            found = sorted(target.glob("model_*.tflite"))
+            if not found:
+                raise EdgeMLError(f"{target} has no .tflite models yet: run edgeml quantize {target} first")
+            keras_model = target / "model.keras"
+            models += ([keras_model] if keras_model.is_file() else []) + found
+        elif target.is_file():
+            if target.suffix not in MODEL_SUFFIXES:
+                raise EdgeMLError(f"{target} is not a model file ({', '.join(MODEL_SUFFIXES)})")
+            models.append(target)
+            if record is None and (target.parent / CONFIG_FILE).is_file():
+                record = RunRecord.load(target.parent)
+        else:
+            raise EdgeMLError(f"no such run directory or model file: {target}")
+    return ModelSet(tuple(models), record)
+
+
+def write_samples(record: RunRecord | None, dataset: str | None, test_samples: int | None, path: Path) -> Path:
+    """Normalised test inputs and labels as ``x``/``y`` in an .npz, for the runner (here or on a device)."""
+    from edgeml.data import load_dataset
+
+    if dataset is None and record is None:
+        raise EdgeMLError("model files outside a run directory need --dataset to measure accuracy on")
+    name = dataset or record.dataset
+    data = load_dataset(
+        name,
+        data_path=record.data_path if record and dataset is None else None,
+        test_samples=test_samples or (record.test_samples if record else None),
+        seed=record.seed if record else 0,
+    )
+    normalization = record.normalization if record else data.normalization
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, x=normalization.apply(data.x_test), y=data.y_test)
+    return path
+
+
+def plan(models: Sequence[Path], runtimes: Sequence[str]) -> list[tuple[Path, str]]:
+    """(model, runtime) pairs: Keras models run in Keras, .tflite files in each requested runtime."""
+    installed = available_runtimes()
+    lite = [r for r in runtimes if r in LITE_RUNTIMES or r == "auto"]
+    resolved: list[str] = []
+    for runtime in lite:
+        if runtime == "auto":
+            first = next((r for r in LITE_RUNTIMES if r in installed), None)
+            if first is None:
+                raise EdgeMLError("no lite runtime is installed: pip install ai-edge-litert")
+            runtime = first
+        elif runtime not in installed:
+            raise EdgeMLError(f"runtime {runtime} is not installed here")
+        if runtime not in resolved:
+            resolved.append(runtime)
+    if "tflm" in runtimes and "tflm" in installed:
+        resolved.append("tflm")
+    pairs = []
+    for model in models:
+        if model.suffix in (".keras", ".h5"):
+            pairs.append((model, "keras"))
+        else:
+            pairs += [(model, runtime) for runtime in resolved]
+    return pairs
+
+
+def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
+    out_dir = check_output_dir(Path(config.out), config.force, BENCHMARK_FILES)
+    rows: list[dict] = []
+    skipped: list[str] = []
+    if config.targets:
+        model_set = collect_models(config.targets)
+        pairs = plan(model_set.models, config.runtimes)
+        with tempfile.TemporaryDirectory(prefix="edgeml-bench-") as scratch:
+            samples = write_samples(model_set.record, config.dataset, config.test_samples, Path(scratch) / "samples.npz")
+            for index, (model, runtime) in enumerate(pairs):
+                _progress(index, len(pairs), f"{model.name} on {runtime}")
+                measure_config = MeasureConfig(
+                    model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
+                    warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
+                    arena_bytes=_measured_arena(model) if runtime == "tflm" else None,
+                )
+                try:
+                    row = measure_in_subprocess(measure_config)
+                except EdgeMLError as exc:
+                    skipped.append(str(exc))
+                    continue
+                row["source"] = "host"
+                rows.append(row)
+            _progress(len(pairs), len(pairs), "done")
+    for imported in config.imports:
+        rows += import_results(imported)
+    if not rows:
+        raise EdgeMLError("no measurement succeeded: " + "; ".join(skipped))
+    rows = add_agreement(rows)
+    report = BenchmarkReport(tuple(rows), tuple(skipped), device_info())
+    files = {
+        "json": write_json(out_dir / "benchmark.json", report.to_dict()),
+        "markdown": write_text(out_dir / "benchmark.md", format_markdown(report)),
+        "plot": plot_latency(report.rows, out_dir / "latency.png"),
+    }
+    return BenchmarkReport(report.rows, report.skipped, report.host, files)
+
+
+def _measured_arena(model: Path) -> int | None:
+    """TFLite Micro's arena as ``edgeml export`` measures it, when that package is installed."""
+    try:
+        from firmware_export.arena import measure_arena_bytes
+    except ImportError:
+        return None
+    try:
+        return measure_arena_bytes(model.read_bytes())
+    except EdgeMLError:
+        return None
+
+
+def import_results(path: str | Path) -> list[dict]:
+    """Rows measured elsewhere (``edgeml bundle`` run on a device), labelled with that device."""
+    data = read_json(path, "benchmark results")
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "latency_us" in row for row in rows):
+        raise EdgeMLError(f"{path} is not an edgeml results file (no rows with latency_us)")
+    for row in rows:
+        row.setdefault("source", row.get("device", {}).get("cpu", "device"))
+    return rows
+
+
+def add_agreement(rows: list[dict]) -> list[dict]:
+    """Share of samples on which each row predicts the same class as the float reference of its source.
+
+    The reference is the Keras model where measured, else the float32 .tflite in the same runtime.
+    """
+    by_source: dict[str, list[dict]] = {}
+    for row in rows:
+        by_source.setdefault(row.get("source", "host"), []).append(row)
+    result = []
+    for source_rows in by_source.values():
+        keras = next((r for r in source_rows if r["runtime"] == "keras"), None)
+        for row in source_rows:
+            reference = keras or next(
+                (r for r in source_rows if r["model"].endswith("float32.tflite") and r["runtime"] == row["runtime"]), None
+            )
+            agreement = None
+            if reference is not None and reference.get("predictions") and row.get("predictions"):
+                agreement = float(np.mean(np.asarray(reference["predictions"]) == np.asarray(row["predictions"])))
+            result.append({**row, "agreement_with_float": agreement})
+    return result
+
+
+def latency_ratios(rows: Sequence[dict]) -> list[dict]:
+    """p50 latency of each int8 model over the float32 model in the same runtime and place."""
+    ratios = []
+    for row in rows:
+        if "int8" not in row["model"]:
+            continue
+        float_row = next(
+            (r for r in rows if r["model"] == row["model"].replace("int8", "float32")
+             and r["runtime"] == row["runtime"] and r.get("source") == row.get("source")),
+            None,
+        )
+        if float_row:
+            ratios.append({
+                "model": row["model"], "runtime": row["runtime"], "source": row.get("source"),
+                "int8_over_float32_p50": round(row["latency_us"]["p50"] / float_row["latency_us"]["p50"], 3),
+            })
+    return ratios
+
+
+def format_table(rows: Sequence[dict]) -> str:
+    header = (f"{'where':<8} {'model':<22} {'runtime':<14} {'acc':>7} {'agree':>7} {'p50 us':>9} {'p90 us':>9} "
+              f"{'p99 us':>9} {'batch/s':>10} {'bytes':>9} {'RSS MB':>7} {'arena':>8}")
+    lines = [header]
+    for row in rows:
+        agreement = row.get("agreement_with_float")
+        lines.append(
+            f"{str(row.get('source', 'host'))[:8]:<8} {row['model'][:22]:<22} {row['runtime'][:14]:<14} "
+            f"{row['accuracy']:>7.4f} {_fmt(agreement, '.2%'):>7} "
+            f"{row['latency_us']['p50']:>9.1f} {row['latency_us']['p90']:>9.1f} {row['latency_us']['p99']:>9.1f} "
+            f"{_fmt(row.get('throughput_per_s'), '.0f'):>10} "
+            f"{row['file_bytes']:>9} {row['peak_rss_bytes'] / 2**20:>7.1f} "
+            f"{_fmt(row.get('arena_bytes'), 'd'):>8}"
+        )
+    return "\n".join(lines)
+
+
+def format_markdown(report: BenchmarkReport) -> str:
+    host = report.host
+    lines = [
+        "# edgeml benchmark",
+        "",
+        f"Host: {host['cpu']} ({host['cores']} cores), {host['os']}, Python {host['python']}. "
+        "Latency: single-sample invokes after warm-up, median (p50) and tail percentiles; one run.",
+        "",
+        "| where | model | runtime | threads | accuracy | agreement | p50 µs | p90 µs | p99 µs | init ms | "
+        "first invoke ms | batch/s | bytes | peak RSS MB | TFLM arena B |",
+        "|---" * 15 + "|",
+    ]
+    for row in report.rows:
+        agreement = row.get("agreement_with_float")
+        lines.append(
+            f"| {row.get('source', 'host')} | {row['model']} | {row['runtime']} {row.get('runtime_version', '')} | "
+            f"{row.get('threads') or ''} | {row['accuracy']:.4f} | {_fmt(agreement, '.2%')} | "
+            f"{row['latency_us']['p50']:.1f} | {row['latency_us']['p90']:.1f} | {row['latency_us']['p99']:.1f} | "
+            f"{row['init_ms']:.1f} | {row['first_invoke_ms']:.3f} | "
+            f"{_fmt(row.get('throughput_per_s'), '.0f')} | {row['file_bytes']:,} | "
+            f"{row['peak_rss_bytes'] / 2**20:.1f} | {_fmt(row.get('arena_bytes'), ',')} |"
+        )
+    ratios = latency_ratios(report.rows)
+    if ratios:
+        lines += ["", "int8 / float32 p50 latency (below 1: int8 is faster):", ""]
+        lines += [f"- {r['source']} {r['runtime']}: {r['int8_over_float32_p50']:.2f}" for r in ratios]
+    if report.skipped:
+        lines += ["", "Not measured:", ""] + [f"- {reason}" for reason in report.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def plot_latency(rows: Sequence[dict], path: Path) -> Path:
+    """p50 latency (log scale) and accuracy per model and runtime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['model'].replace('model_', '').replace('.tflite', '')}\n{r['runtime']}"
+              + ("" if r.get("source", "host") == "host" else f"\n{str(r['source'])[:12]}") for r in rows]
+    colors = ["tab:orange" if "int8" in r["model"] else "tab:blue" for r in rows]
+    figure, (latency_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(rows) + 4), 4.5))
+    positions = np.arange(len(rows))
+    latency_axis.bar(positions, [r["latency_us"]["p50"] for r in rows], color=colors)
+    latency_axis.set_yscale("log")
+    latency_axis.set_ylabel("p50 latency per sample (µs, log)")
+    accuracy_axis.bar(positions, [r["accuracy"] for r in rows], color=colors)
+    low = min(r["accuracy"] for r in rows)
+    accuracy_axis.set_ylim(max(0.0, low - 0.05), 1.0)
+    accuracy_axis.set_ylabel("test accuracy")
+    for axis, title in ((latency_axis, "Latency (orange: int8)"), (accuracy_axis, "Accuracy")):
+        axis.set_xticks(positions)
+        axis.set_xticklabels(labels, fontsize=7)
+        axis.set_title(title)
+        axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def _fmt(value, spec: str) -> str:
+    """Blank for a missing value, else ``format(value, spec)``."""
+    return "" if value is None else format(value, spec)
+
+
+def _progress(done: int, total: int, label: str) -> None:
+    """A one-line progress bar on stderr (measurements take seconds to minutes each)."""
+    width = 24
+    filled = int(width * done / max(total, 1))
+    end = "\n" if done == total else ""
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:50]:<50}{end}")
+    sys.stderr.flush()

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from edgeml.benchmark import BenchmarkConfig, add_agreement, import_results, latency_ratios, plan, run_benchmark
+from edgeml.errors import EdgeMLError
+from edgeml.quantize import QuantizeConfig, quantize
+
+
+@pytest.fixture(scope="module")
+def quantized_run(digits_run, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("bench") / "run"
+    shutil.copytree(digits_run, run_dir)
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def report(quantized_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    return run_benchmark(BenchmarkConfig(targets=(str(quantized_run),), runs=50, warmup=5, test_samples=200,
+                                         out=str(out), force=True)), out
+
+
+def test_every_model_in_every_runtime(report):
+    result, out = report
+    pairs = {(row["model"], row["runtime"]) for row in result.rows}
+    assert pairs == {
+        ("model.keras", "keras"),
+        ("model_float32.tflite", "litert"), ("model_float32.tflite", "tflm"),
+        ("model_int8.tflite", "litert"), ("model_int8.tflite", "tflm"),
+    }
+    for row in result.rows:
+        latency = row["latency_us"]
+        assert 0 < latency["p50"] <= latency["p90"] <= latency["p99"]
+        assert row["samples"] == 200 and 0.7 < row["accuracy"] <= 1.0
+        assert row["peak_rss_bytes"] > 10 * 2**20 and row["file_bytes"] > 0
+        assert row["init_ms"] > 0 and row["first_invoke_ms"] > 0
+    litert_int8 = next(r for r in result.rows if r["model"] == "model_int8.tflite" and r["runtime"] == "litert")
+    assert litert_int8["threads"] == 1 and litert_int8["throughput_per_s"] > 0
+    tflm = next(r for r in result.rows if r["runtime"] == "tflm")
+    assert tflm["throughput_per_s"] is None and tflm["arena_bytes"] > 0
+    keras = next(r for r in result.rows if r["runtime"] == "keras")
+    assert keras["agreement_with_float"] == 1.0 and litert_int8["agreement_with_float"] > 0.9
+    # TensorFlow's memory is not charged to the lite runtimes (each pair runs in its own process).
+    assert litert_int8["peak_rss_bytes"] < keras["peak_rss_bytes"] / 2
+
+
+def test_report_files(report):
+    result, out = report
+    saved = json.loads((out / "benchmark.json").read_text())
+    assert len(saved["rows"]) == 5 and "predictions" not in saved["rows"][0]
+    assert {r["runtime"] for r in saved["latency_ratios"]} == {"litert", "tflm"}
+    markdown = (out / "benchmark.md").read_text()
+    assert markdown.count("| host |") == 5 and "int8 / float32 p50 latency" in markdown
+    assert (out / "latency.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_import_merges_device_rows(report, tmp_path):
+    result, out = report
+    device_rows = [dict(row, device={"cpu": "Cortex-A76", "machine": "aarch64"}) for row in result.rows if row["runtime"] == "litert"]
+    for row in device_rows:
+        row.pop("source"), row.pop("agreement_with_float")
+    (tmp_path / "results.json").write_text(json.dumps({"device": {"cpu": "Cortex-A76"}, "rows": device_rows}))
+    imported = import_results(tmp_path / "results.json")
+    assert {row["source"] for row in imported} == {"Cortex-A76"}
+    merged = add_agreement(imported)
+    int8 = next(r for r in merged if "int8" in r["model"])
+    # Agreement on the device is against the device's own float32 model in the same runtime.
+    assert int8["agreement_with_float"] is not None
+    assert [r["source"] for r in latency_ratios(merged)] == ["Cortex-A76"]
+    (tmp_path / "bad.json").write_text(json.dumps({"rows": [{"model": "x"}]}))
+    with pytest.raises(EdgeMLError, match="not an edgeml results file"):
+        import_results(tmp_path / "bad.json")
+
+
+def test_plan_and_bad_inputs(quantized_run, tmp_path):
+    pairs = plan([quantized_run / "model_int8.tflite"], ["litert", "tflm"])
+    assert [runtime for _, runtime in pairs] == ["litert", "tflm"]
+    with pytest.raises(EdgeMLError, match="unknown runtime"):
+        BenchmarkConfig(targets=("x",), runtimes=("onnx",))
+    with pytest.raises(EdgeMLError, match="nothing to benchmark"):
+        BenchmarkConfig(targets=())
+    with pytest.raises(EdgeMLError, match="no such run directory or model file"):
+        run_benchmark(BenchmarkConfig(targets=(str(tmp_path / "missing"),), out=str(tmp_path / "o")))
+    lonely = tmp_path / "lonely.tflite"
+    shutil.copy(quantized_run / "model_int8.tflite", lonely)
+    with pytest.raises(EdgeMLError, match="need --dataset"):
+        run_benchmark(BenchmarkConfig(targets=(str(lonely),), out=str(tmp_path / "o")))
+    assert not (tmp_path / "o").exists()
+
+
+BLOCK_TENSORFLOW = """
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"):
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, _NoTensorFlow())
+from edgeml.cli import main
+sys.argv = ["edgeml", *sys.argv[1:]]
+main()
+"""
+
+
+def test_benchmark_of_tflite_files_never_imports_tensorflow(quantized_run, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-c", BLOCK_TENSORFLOW, "benchmark", str(quantized_run / "model_int8.tflite"),
+         str(quantized_run / "model_float32.tflite"), "--runtime", "litert", "--runs", "20", "--test-samples", "100",
+         "--out", str(tmp_path / "b")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "model_int8.tflite" in completed.stdout and (tmp_path / "b" / "benchmark.json").is_file()
