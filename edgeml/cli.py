@@ -202,6 +202,25 @@ def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tupl
     click.echo("wrote " + ", ".join(str(path) for path in report.files.values()))
 
 
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("inputs", nargs=-1, required=True, type=click.Path())
+@click.option("--top-k", "-k", type=int, default=3, show_default=True, help="Classes to show per sample.")
+@click.option("--run", type=click.Path(), help="Run directory whose config.json gives normalisation and class names (default: the model's folder).")
+@click.option("--mean", type=float, help="Normalisation mean for a model without a run directory.")
+@click.option("--std", type=float, help="Normalisation std for a model without a run directory.")
+@click.option("--labels", help="Class names: comma-separated, or a file with one per line.")
+@click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow", "tflm"]), default="auto", show_default=True)
+@click.option("--threads", type=int, help="Interpreter threads (default: the runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def predict(model: str, inputs: tuple[str, ...], labels: str | None, as_json: bool, **kwargs) -> None:
+    """Top-k classes for images, .npy arrays or CSV rows, with the model's recorded normalisation (no TensorFlow needed)."""
+    from edgeml.predict import PredictConfig, format_predictions, parse_labels, predict as run_predict, predictions_to_json
+
+    report = run_predict(PredictConfig(model=model, inputs=inputs, labels=parse_labels(labels) if labels else None, **kwargs))
+    click.echo(predictions_to_json(report) if as_json else format_predictions(report))
+
+
 def main() -> None:
     cli(prog_name="edgeml")
 

@@ -21,7 +21,8 @@ import numpy as np
 from edgeml.data import IMAGE_SUFFIXES, Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import CONFIG_FILE, RunRecord
-from edgeml.runtime import RUNTIMES, LiteModel
+from edgeml.runtime import RUNTIMES, Model, open_model
+from edgeml.tflite_model import read_tflite_bytes
 
 ARRAY_SUFFIXES = (".npy", ".csv")
 INPUT_SUFFIXES = IMAGE_SUFFIXES + ARRAY_SUFFIXES
@@ -30,7 +31,12 @@ IMAGE_MODES = {1: "L", 3: "RGB"}
 
 @dataclass(frozen=True)
 class PredictConfig:
-    """What ``edgeml predict`` needs. ``mean``/``std``/``labels`` are for models without a run directory."""
+    """What ``edgeml predict`` needs.
+
+    ``run`` is the run directory whose ``config.json`` gives normalisation and class names (default: the
+    model's folder, as ``edgeml quantize`` leaves it). ``mean``/``std``/``labels`` are for models without one;
+    ``labels`` may also rename a run's classes, but ``mean``/``std`` may not contradict what the run recorded.
+    """
 
     model: str
     inputs: tuple[str, ...]
@@ -69,7 +75,11 @@ class ClassProbability:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The top classes for one sample; ``source`` is the file, or ``file#i`` for the i-th sample (from 0) of a CSV or batched .npy."""
+    """The top classes of one sample, best first.
+
+    ``source`` is the file, or ``file#i`` for the i-th sample (from 0, header not counted) of a CSV or a
+    batched .npy.
+    """
 
     source: str
     top: tuple[ClassProbability, ...]
@@ -81,7 +91,11 @@ class Prediction:
 
 @dataclass(frozen=True)
 class PredictionReport:
-    """Predictions plus what produced them: runtime, threads, and where the normalisation came from."""
+    """Predictions plus what produced them: runtime, threads, and where the normalisation came from.
+
+    ``normalization_source`` is the ``config.json`` path, ``--mean/--std``, or ``none: <why>`` (shown to
+    the user, because mean 0 / std 1 on pixels is the classic silent mistake).
+    """
 
     model: str
     runtime: str
@@ -129,16 +143,20 @@ class _Labelling:
 def predict(config: PredictConfig) -> PredictionReport:
     """Run every input through the model and return the top-k classes of each sample."""
     model_path = _existing_file(config.model, "model")
-    for path in config.inputs:
+    for path in config.inputs:  # a typo in the last input should not wait for a model to load
         _input_suffix(_existing_file(path, "input"))
-    lite = _load_model(model_path, config)
-    labelling = _labelling(config, model_path, lite.input_shape)
-    sources, raw = load_inputs(config.inputs, lite.input_shape)
-    scores = lite.predict(labelling.normalization.apply(raw))
-    output_scale = lite.output_quantization.scale if lite.output_quantization.is_quantized else 0.0
+    content, input_shape, outputs = _read_model(model_path)
+    num_classes = 2 if outputs == 1 else outputs
+    labelling = _labelling(config, model_path, input_shape)
+    class_names = _class_names(config, labelling, num_classes, outputs)
+    sources, raw = load_inputs(config.inputs, input_shape)
+    # Everything the user can get wrong is checked above: creating the interpreter prints LiteRT's INFO
+    # line on stderr, which must not come before a one-line error.
+    model = _open_model(model_path, content, config)
+    scores = model.predict(labelling.normalization.apply(raw))
+    output_scale = model.output_quantization.scale if model.output_quantization.is_quantized else 0.0
     probabilities, output = class_probabilities(scores, output_scale)
-    class_names = _class_names(config, labelling, probabilities.shape[1], scores.shape[1])
-    top_k = min(config.top_k, len(class_names))
+    top_k = min(config.top_k, num_classes)
     predictions = []
     for source, row in zip(sources, probabilities):
         order = np.argsort(-row, kind="stable")[:top_k]  # stable: ties (common in int8 outputs) keep class order
@@ -146,9 +164,9 @@ def predict(config: PredictConfig) -> PredictionReport:
         predictions.append(Prediction(source, top))
     return PredictionReport(
         model=str(model_path),
-        runtime=lite.runtime,
-        threads=config.threads,
-        input_shape=lite.input_shape,
+        runtime=model.runtime,
+        threads=model.threads,  # None under tflm, which has no threads
+        input_shape=input_shape,
         normalization=labelling.normalization,
         normalization_source=labelling.normalization_source,
         class_names=class_names,
@@ -253,15 +271,23 @@ def _input_suffix(path: Path) -> str:
     return suffix
 
 
-def _load_model(path: Path, config: PredictConfig) -> LiteModel:
+def _read_model(path: Path) -> tuple[bytes, tuple[int, ...], int]:
+    """The file's bytes, its input shape (without the batch axis) and its number of output values."""
     try:
         content = path.read_bytes()
     except OSError as exc:
         raise EdgeMLError(f"cannot read the model {path}: {exc.strerror or exc}") from None
-    if not content:
-        raise EdgeMLError(f"the model file is empty: {path}")
+    info = read_tflite_bytes(content, str(path))  # TF-free; a corrupt file is an error naming it
+    if len(info.inputs) != 1 or len(info.outputs) != 1:
+        raise EdgeMLError(
+            f"{path} has {len(info.inputs)} inputs and {len(info.outputs)} outputs; predict needs one of each"
+        )
+    return content, tuple(info.inputs[0].shape[1:]), math.prod(info.outputs[0].shape[1:])
+
+
+def _open_model(path: Path, content: bytes, config: PredictConfig) -> Model:
     try:
-        return LiteModel(content, runtime=config.runtime, threads=config.threads)
+        return open_model(content, runtime=config.runtime, threads=config.threads)
     except EdgeMLError as exc:
         raise EdgeMLError(f"{path}: {exc}") from None
 
@@ -313,7 +339,7 @@ def _run_record(config: PredictConfig, model_path: Path) -> tuple[RunRecord | No
 
 
 def _class_names(config: PredictConfig, labelling: _Labelling, num_classes: int, outputs: int) -> tuple[str, ...]:
-    shape = f"{outputs} output{'s' if outputs != 1 else ''}"
+    shape = f"{outputs} output{'s' if outputs != 1 else ''}"  # one sigmoid output is two classes
     if labelling.record is not None and len(labelling.record.class_names) != num_classes:
         raise EdgeMLError(
             f"{labelling.record.run_dir / CONFIG_FILE} lists {len(labelling.record.class_names)} classes, but the "
@@ -321,7 +347,9 @@ def _class_names(config: PredictConfig, labelling: _Labelling, num_classes: int,
         )
     if config.labels is not None:
         if len(config.labels) != num_classes:
-            raise EdgeMLError(f"--labels gives {len(config.labels)} labels, but the model has {shape} ({num_classes} classes)")
+            raise EdgeMLError(
+                f"--labels gives {len(config.labels)} labels, but the model has {shape} ({num_classes} classes)"
+            )
         return config.labels
     if labelling.class_names is not None:
         return labelling.class_names

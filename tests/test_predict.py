@@ -23,6 +23,7 @@ from edgeml.predict import (
     predictions_to_json,
 )
 from edgeml.quantize import QuantizeConfig, quantize
+from edgeml.rundir import RunRecord
 from edgeml.runtime import LiteModel
 from edgeml.train import TrainConfig, train
 
@@ -57,7 +58,7 @@ def top1(report) -> list[int]:
 
 def write_png(path: Path, sample: np.ndarray, mode: str = "L") -> Path:
     pixels = sample[..., 0].astype(np.uint8)  # the raw 0..16 digit values, as training saw them
-    image = Image.fromarray(pixels, mode="L")
+    image = Image.fromarray(pixels)
     (image.convert(mode) if mode != "L" else image).save(path)
     return path
 
@@ -77,7 +78,7 @@ def test_png_gives_the_models_own_answer(run_dir, digits, tmp_path):
 def test_larger_image_is_resized_to_the_model_input(run_dir, digits, tmp_path):
     x, _ = digits
     big = tmp_path / "big.bmp"
-    Image.fromarray(x[0, ..., 0].astype(np.uint8)).resize((32, 32), Image.NEAREST).save(big)
+    Image.fromarray(x[0, ..., 0].astype(np.uint8)).resize((32, 32), Image.Resampling.NEAREST).save(big)
     report = predict(PredictConfig(model=str(run_dir / "model_int8.tflite"), inputs=(str(big),)))
     assert len(report.predictions) == 1 and report.input_shape == (8, 8, 1)
 
@@ -224,7 +225,7 @@ def test_binary_model_end_to_end(tmp_path):
     np.savez(tmp_path / "pairs.npz", x_train=x[:240], y_train=y[:240], x_test=x[240:], y_test=y[240:],
              class_names=np.array(["low", "high"]))
     run = tmp_path / "binary"
-    train(TrainConfig(out=str(run), dataset=f"npz:{tmp_path / 'pairs.npz'}", epochs=3, lr=1e-2,
+    train(TrainConfig(out=str(run), dataset=f"npz:{tmp_path / 'pairs.npz'}", epochs=10, batch_size=32, lr=1e-2,
                       model=ModelSpec(hidden=(8,))))
     quantize(QuantizeConfig(target=str(run), method="ptq", calibration_samples=50))
     np.savetxt(tmp_path / "rows.csv", x[240:260], delimiter=",")
@@ -233,6 +234,12 @@ def test_binary_model_end_to_end(tmp_path):
     for prediction in report.predictions:
         assert {item.label for item in prediction.top} == {"low", "high"}
         assert sum(item.probability for item in prediction.top) == pytest.approx(1.0, abs=1e-6)
+    record = RunRecord.load(run)
+    positive = LiteModel(run / "model_int8.tflite").predict(record.normalization.apply(x[240:260]))[:, 0]
+    # A tie (0.5 exactly, possible with int8 outputs) goes to the first class, like every tie in predict.
+    assert [p.best.label for p in report.predictions] == [["low", "high"][int(v > 0.5)] for v in positive]
+    high = [next(item.probability for item in p.top if item.label == "high") for p in report.predictions]
+    assert high == pytest.approx(positive, abs=1e-6)
     accuracy = np.mean([["low", "high"][label] == p.best.label for label, p in zip(y[240:260], report.predictions)])
     assert accuracy >= 0.7
 
@@ -278,12 +285,13 @@ def test_bad_models_and_options(run_dir, tmp_path):
     inputs = (str(tmp_path / "one.npy"),)
     (tmp_path / "empty.tflite").write_bytes(b"")
     (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer" * 8)
-    for model, message in (("missing.tflite", "model not found"), ("empty.tflite", "model file is empty"),
-                           ("junk.tflite", "cannot load the model")):
+    (tmp_path / "half.tflite").write_bytes((run_dir / "model_int8.tflite").read_bytes()[:300])
+    for model, message in (("missing.tflite", "model not found"), ("empty.tflite", "is empty, not a TFLite model"),
+                           ("junk.tflite", "is not a TFLite model"), ("half.tflite", "truncated or corrupt")):
         with pytest.raises(EdgeMLError, match=message) as caught:
             predict(PredictConfig(model=str(tmp_path / model), inputs=inputs))
         assert model in str(caught.value)
-    with pytest.raises(EdgeMLError, match="image"):
+    with pytest.raises(EdgeMLError, match="run configuration not found"):
         predict(PredictConfig(model=str(run_dir / "model_int8.tflite"), inputs=inputs, run=str(tmp_path)))
     for kwargs, message in (({"inputs": ()}, "nothing to predict"), ({"top_k": 0}, "--top-k"),
                             ({"threads": 0}, "--threads"), ({"std": 0.0}, "--std"), ({"runtime": "onnx"}, "unknown runtime")):
@@ -300,6 +308,16 @@ def test_image_needs_an_image_shaped_model(tmp_path):
         load_inputs([str(tmp_path / "d.png")], (64,))
 
 
+def test_tflm_runtime_gives_the_same_classes(run_dir, digits, tmp_path):
+    """``runtime="tflm"``: the microcontroller's interpreter, run on the host."""
+    pytest.importorskip("tflite_micro")
+    x, _ = digits
+    np.save(tmp_path / "batch.npy", x[:10])
+    inputs, model = (str(tmp_path / "batch.npy"),), str(run_dir / "model_int8.tflite")
+    micro = predict(PredictConfig(model=model, inputs=inputs, runtime="tflm"))
+    assert micro.runtime == "tflm" and top1(micro) == top1(predict(PredictConfig(model=model, inputs=inputs)))
+
+
 BLOCK_TENSORFLOW = """
 import json, sys
 class _NoTensorFlow:
@@ -308,8 +326,12 @@ class _NoTensorFlow:
             raise ImportError(f"{name} is blocked in this test")
         return None
 sys.meta_path.insert(0, _NoTensorFlow())
+from edgeml.errors import EdgeMLError
 from edgeml.predict import PredictConfig, predict, predictions_to_json
-report = predict(PredictConfig(model=sys.argv[1], inputs=tuple(sys.argv[2:])))
+try:
+    report = predict(PredictConfig(model=sys.argv[1], inputs=tuple(sys.argv[2:])))
+except EdgeMLError as exc:  # what the CLI does with it
+    sys.exit(f"error: {exc}")
 print(predictions_to_json(report))
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"))))
 """
@@ -330,3 +352,11 @@ def test_predict_runs_where_tensorflow_cannot_be_imported(run_dir, digits, tmp_p
     report = json.loads(report_text)
     assert report["runtime"] != "tensorflow" and len(report["predictions"]) == 4
     assert report["predictions"][0]["top"][0]["class"] == int(expected_classes(run_dir / "model_int8.tflite", x[:1])[0])
+    # A bad input after good ones: one error line on stderr, before LiteRT has printed anything.
+    (tmp_path / "short.csv").write_text("1,2,3\n")
+    completed = subprocess.run(
+        [sys.executable, "-c", BLOCK_TENSORFLOW, str(run_dir / "model_int8.tflite"), str(png), str(tmp_path / "short.csv")],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert completed.returncode == 1 and completed.stderr.count("\n") == 1, completed.stderr
+    assert completed.stderr.startswith("error: ") and "short.csv line 1 has 3 values" in completed.stderr

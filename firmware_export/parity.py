@@ -1,0 +1,184 @@
+"""Does the firmware compute what LiteRT computes? TFLite Micro's outputs compared with LiteRT's, raw.
+
+The outputs are compared as the model produces them (int8 stays int8), one sample at a time. The
+comparison that should agree is against LiteRT's builtin kernels without the default XNNPACK delegate
+(``BUILTIN_WITHOUT_DEFAULT_DELEGATES``); XNNPACK rounds some int8 ops differently, so that comparison is
+reported separately and is expected to differ by an LSB here and there (tflm#3130, tflm#2629).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgeml.errors import EdgeMLError
+from edgeml.tflite_model import TensorInfo, TFLiteModelInfo
+
+REFERENCE = "LiteRT builtin kernels, no delegate"
+XNNPACK = "LiteRT default (XNNPACK delegate)"
+
+
+@dataclass(frozen=True)
+class KernelAgreement:
+    """TFLM against one LiteRT configuration. ``max_abs_diff`` is in the output's own units: LSB for an
+    integer output, plain float for a float one."""
+
+    runtime: str
+    samples: int
+    differing_vectors: int
+    differing_values: int
+    max_abs_diff: float
+    integer_output: bool
+    top_class_agreement: float
+    first_divergence: str | None = None
+
+    @property
+    def identical(self) -> bool:
+        return self.differing_vectors == 0
+
+    def describe(self) -> str:
+        if self.identical:
+            return f"vs {self.runtime}: all {self.samples} output vectors identical"
+        where = f"; first diverges at {self.first_divergence}" if self.first_divergence else ""
+        largest = f"{self.max_abs_diff:g} LSB" if self.integer_output else f"{self.max_abs_diff:.3g}"
+        return (
+            f"vs {self.runtime}: {self.differing_vectors}/{self.samples} output vectors differ "
+            f"({self.differing_values} values, by at most {largest}), top class agrees on "
+            f"{self.top_class_agreement:.1%}{where}"
+        )
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    inputs: str
+    samples: int
+    reference: KernelAgreement
+    xnnpack: KernelAgreement
+
+    def describe(self) -> str:
+        return "\n".join([
+            f"TFLite Micro vs LiteRT on {self.samples} inputs ({self.inputs}):",
+            f"  {self.reference.describe()}",
+            f"  {self.xnnpack.describe()}",
+        ])
+
+
+def compare_with_litert(model: bytes, info: TFLiteModelInfo, inputs: np.ndarray, arena_bytes: int,
+                        inputs_label: str = "given inputs") -> ParityReport:
+    """Run ``inputs`` (already in the model's input dtype, one row per sample, without the batch axis)
+    through TFLM with ``arena_bytes`` and through LiteRT twice, and compare the raw outputs."""
+    try:
+        from ai_edge_litert.interpreter import OpResolverType
+    except ImportError:
+        raise EdgeMLError("comparing with LiteRT needs ai-edge-litert: pip install 'edgeml[pi]'") from None
+    input_dtype = np.dtype(info.inputs[0].dtype)
+    inputs = np.asarray(inputs).astype(input_dtype, copy=False)
+    if len(inputs) == 0:
+        raise EdgeMLError("no inputs to compare TFLite Micro and LiteRT on")
+    tflm_outputs = run_tflm(model, inputs, arena_bytes)
+    agreements = []
+    for label, resolver in ((REFERENCE, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
+                            (XNNPACK, OpResolverType.AUTO)):
+        litert_outputs = _run_litert(model, inputs, resolver)
+        agreement = _agreement(label, tflm_outputs, litert_outputs, info.outputs[0])
+        if resolver is OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES and not agreement.identical:
+            first = int(np.nonzero(_differing(tflm_outputs, litert_outputs))[0][0])
+            divergence = first_divergence(model, info, inputs[first], arena_bytes, resolver)
+            agreement = KernelAgreement(**{**agreement.__dict__, "first_divergence": divergence})
+        agreements.append(agreement)
+    return ParityReport(inputs=inputs_label, samples=len(inputs), reference=agreements[0], xnnpack=agreements[1])
+
+
+def run_tflm(model: bytes, inputs: np.ndarray, arena_bytes: int) -> np.ndarray:
+    """Raw outputs of the tflite-micro interpreter, one invoke per sample (the arena must be verified)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(model, arena_size=arena_bytes)
+    outputs = []
+    for sample in inputs:
+        interpreter.set_input(sample[np.newaxis], 0)
+        interpreter.invoke()
+        outputs.append(np.array(interpreter.get_output(0)))
+    return np.concatenate(outputs)
+
+
+def first_divergence(model: bytes, info: TFLiteModelInfo, sample: np.ndarray, arena_bytes: int,
+                     resolver) -> str | None:
+    """The first operator whose output differs between TFLM and LiteRT on ``sample``, e.g. 'op 3 SOFTMAX'.
+
+    Both interpreters keep every intermediate tensor for this; it uses LiteRT's ``_get_ops_details``
+    (a private method the TFLite model analyzer relies on), so it answers None where that is missing.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+    from tflite_micro.python.tflite_micro import runtime
+
+    litert = Interpreter(model_content=model, experimental_op_resolver_type=resolver,
+                         experimental_preserve_all_tensors=True)
+    if not hasattr(litert, "_get_ops_details"):
+        return None
+    litert.allocate_tensors()
+    litert.set_tensor(litert.get_input_details()[0]["index"], sample[np.newaxis])
+    litert.invoke()
+    # Nothing is reused when every tensor is kept: room for all of them on top of the measured arena.
+    activation_bytes = sum(
+        int(np.prod([abs(d) for d in tensor.shape])) * np.dtype(_numpy_dtype(tensor.dtype)).itemsize
+        for tensor in info.tensors if not tensor.is_constant
+    )
+    tflm = runtime.Interpreter.from_bytes(model, arena_size=arena_bytes + 2 * activation_bytes + 4096,
+                                          intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    tflm.set_input(sample[np.newaxis], 0)
+    tflm.invoke()
+    for op in litert._get_ops_details():
+        for tensor_index in op["outputs"]:
+            expected = litert.get_tensor(int(tensor_index))
+            actual = np.asarray(tflm.GetTensor(int(tensor_index), 0)["tensor_data"])
+            if expected.shape != actual.shape or not np.array_equal(expected, actual):
+                return f"op {op['index']} {op['op_name']}"
+    return None
+
+
+def _run_litert(model: bytes, inputs: np.ndarray, resolver) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver, num_threads=1)
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    outputs = []
+    for sample in inputs:
+        interpreter.set_tensor(input_index, sample[np.newaxis])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(output_index).copy())
+    return np.concatenate(outputs)
+
+
+def _differing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a != b).reshape(len(a), -1).any(axis=1)
+
+
+def _agreement(label: str, tflm: np.ndarray, litert: np.ndarray, output: TensorInfo) -> KernelAgreement:
+    tflm, litert = tflm.reshape(len(tflm), -1), litert.reshape(len(litert), -1)
+    difference = np.abs(tflm.astype(np.float64) - litert.astype(np.float64))
+    return KernelAgreement(
+        runtime=label,
+        samples=len(tflm),
+        differing_vectors=int(_differing(tflm, litert).sum()),
+        differing_values=int((tflm != litert).sum()),
+        max_abs_diff=float(difference.max()) if difference.size else 0.0,
+        integer_output=tflm.dtype.kind in "iu",
+        top_class_agreement=float(np.mean(_top_class(tflm, output) == _top_class(litert, output))),
+    )
+
+
+def _top_class(outputs: np.ndarray, output: TensorInfo) -> np.ndarray:
+    if outputs.shape[1] > 1:
+        return outputs.argmax(axis=1)
+    scores = outputs[:, 0].astype(np.float64)  # one sigmoid unit: class 1 when the probability is >= 0.5
+    if output.scale is not None and outputs.dtype.kind in "iu":
+        scores = (scores - output.zero_point) * output.scale
+    return (scores >= 0.5).astype(np.int64)
+
+
+def _numpy_dtype(name: str) -> str:
+    return {"bool": "bool_"}.get(name, name)
