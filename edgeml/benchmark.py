@@ -7,6 +7,7 @@ same report. Only ``.keras`` models need TensorFlow; everything else runs on the
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import tempfile
@@ -39,6 +40,12 @@ class BenchmarkConfig:
     imports: tuple[str, ...] = ()
     out: str = "benchmark"
     force: bool = False
+    device: str | None = None
+    device_python: str = "python3"
+    identity: str | None = None
+    known_hosts: str | None = None
+    host_key_checking: str = "accept-new"
+    ssh_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         for runtime in self.runtimes:
@@ -48,6 +55,8 @@ class BenchmarkConfig:
             raise EdgeMLError("--runs, --batch-size and --threads must be positive and --warmup not negative")
         if not self.targets and not self.imports:
             raise EdgeMLError("nothing to benchmark: give a run directory or model files, or --import results")
+        if self.device and not self.targets:
+            raise EdgeMLError("--device needs the run directory or model files to send to the device")
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,9 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     out_dir = check_output_dir(Path(config.out), config.force, BENCHMARK_FILES)
     rows: list[dict] = []
     skipped: list[str] = []
+    if config.device:
+        # First, so that an unreachable device fails fast and never leaves a partial report.
+        rows += _device_rows(config)
     if config.targets:
         model_set = collect_models(config.targets)
         pairs = plan(model_set.models, config.runtimes)
@@ -174,9 +186,26 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     files = {
         "json": write_json(out_dir / "benchmark.json", report.to_dict()),
         "markdown": write_text(out_dir / "benchmark.md", format_markdown(report)),
-        "plot": plot_latency(report.rows, out_dir / "latency.png"),
     }
-    return BenchmarkReport(report.rows, report.skipped, report.host, files)
+    if importlib.util.find_spec("matplotlib") is not None:
+        files["plot"] = plot_latency(report.rows, out_dir / "latency.png")
+    else:  # the Raspberry Pi install (edgeml[pi]) has no matplotlib
+        skipped.append("latency.png: matplotlib is not installed (pip install matplotlib)")
+    return BenchmarkReport(report.rows, tuple(skipped), report.host, files)
+
+
+def _device_rows(config: BenchmarkConfig) -> list[dict]:
+    from edgeml.device import RunnerOptions, SshOptions, benchmark_on_device
+
+    ssh = SshOptions(
+        identity_file=config.identity, device_python=config.device_python, known_hosts_file=config.known_hosts,
+        host_key_checking=config.host_key_checking, connect_timeout_s=config.ssh_timeout_s,
+    )
+    device_runtimes = () if "auto" in config.runtimes else tuple(
+        r for r in config.runtimes if r in ("litert", "tflite-runtime", "tflm")
+    )
+    runner = RunnerOptions(config.threads, config.runs, config.warmup, config.batch_size, runtimes=device_runtimes)
+    return benchmark_on_device(config.targets, config.device, config.dataset, config.test_samples, ssh, runner)
 
 
 def _measured_arena(model: Path) -> int | None:

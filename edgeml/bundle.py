@@ -112,9 +112,13 @@ def _check_bundle_dir(out_dir: Path, force: bool) -> Path:
         raise EdgeMLError(f"output path exists and is not a directory: {out_dir}")
     if out_dir.is_dir() and any(out_dir.iterdir()):
         if not force:
-            raise EdgeMLError(f"{out_dir} already exists and is not empty; use --force to replace it or choose another --out")
+            raise EdgeMLError(
+                f"{out_dir} already exists and is not empty; use --force to replace it or choose another --out"
+            )
         if not (out_dir / MANIFEST_FILE).is_file():
-            raise EdgeMLError(f"{out_dir} is not an edgeml bundle (no {MANIFEST_FILE}): not replacing it even with --force")
+            raise EdgeMLError(
+                f"{out_dir} is not an edgeml bundle (no {MANIFEST_FILE}): not replacing it even with --force"
+            )
     ancestor = out_dir.parent
     while not ancestor.exists():
         ancestor = ancestor.parent

@@ -188,6 +188,12 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--test-samples", type=int, default=1000, show_default=True, help="Test samples for accuracy and agreement.")
 @click.option("--dataset", help="Dataset for model files outside a run directory.")
 @click.option("--import", "imports", multiple=True, type=click.Path(), help="Merge results.json measured on a device.")
+@click.option("--device", help="Also measure on a device over SSH: ssh://user@host[:port].")
+@click.option("--device-python", default="python3", show_default=True, help="Python on the device (with numpy and a lite runtime).")
+@click.option("--identity", type=click.Path(), help="SSH private key for --device.")
+@click.option("--known-hosts", type=click.Path(), help="known_hosts file for --device.")
+@click.option("--host-key-checking", type=click.Choice(["accept-new", "yes", "no"]), default="accept-new", show_default=True)
+@click.option("--ssh-timeout", "ssh_timeout_s", type=float, default=10.0, show_default=True, help="SSH connect timeout, seconds.")
 @click.option("--out", default="benchmark", show_default=True, type=click.Path())
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], **kwargs) -> None:
@@ -219,6 +225,49 @@ def predict(model: str, inputs: tuple[str, ...], labels: str | None, as_json: bo
 
     report = run_predict(PredictConfig(model=model, inputs=inputs, labels=parse_labels(labels) if labels else None, **kwargs))
     click.echo(predictions_to_json(report) if as_json else format_predictions(report))
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True, type=click.Path())
+@click.option("--out", default="bundle", show_default=True, type=click.Path())
+@click.option("--dataset", help="Dataset for the test samples, for model files outside a run directory.")
+@click.option("--test-samples", type=int, default=1000, show_default=True)
+@click.option("--force", is_flag=True, help="Replace an existing bundle.")
+def bundle(targets: tuple[str, ...], **kwargs) -> None:
+    """A self-contained folder (models, test samples, a numpy-only runner) to benchmark on a Raspberry Pi."""
+    from edgeml.bundle import BundleConfig, make_bundle
+
+    path = make_bundle(BundleConfig(targets=targets, **kwargs))
+    click.echo(f"bundle: {path}")
+    click.echo("copy it to the device and run: python3 run.py --threads 4 --out results.json; "
+               "then merge with: edgeml benchmark RUN_DIR --import results.json")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(), help="edgeml.toml with one table per stage.")
+@click.option("--set", "overrides", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override any stage option, e.g. --set train.epochs=5 --set quantize.method=ptq (repeatable).")
+@click.option("--out", help="Run directory (overrides the config's out).")
+@click.option("--dataset", help="Shortcut for --set train.dataset=NAME.")
+@click.option("--epochs", type=int, help="Shortcut for --set train.epochs=N.")
+@click.option("--print-config", is_flag=True, help="Print the effective configuration as TOML and exit.")
+@click.option("--force", is_flag=True, help="Redo every stage, even those whose outputs are current.")
+@click.pass_obj
+def pipeline(options: GlobalOptions, config_path: str | None, overrides: tuple[str, ...], out: str | None,
+             dataset: str | None, epochs: int | None, print_config: bool, force: bool) -> None:
+    """Train → evaluate → QAT int8 → firmware export → benchmark → report, skipping stages that are current."""
+    from edgeml.pipeline import load_config, run_pipeline
+
+    shortcuts = [f"out={out!r}"] if out else []
+    shortcuts += [f"train.dataset={dataset!r}"] if dataset else []
+    shortcuts += [f"train.epochs={epochs}"] if epochs else []
+    config = load_config(config_path, tuple(overrides) + tuple(shortcuts))
+    if print_config:
+        click.echo(config.to_toml())
+        return
+    result = run_pipeline(config, force=force, verbose=options.verbose)
+    done = sum(stage.status == "done" for stage in result.stages)
+    click.echo(f"{done} stage(s) run, {len(result.stages) - done} current; report: {result.report_html} ({result.report_markdown})")
 
 
 def main() -> None:

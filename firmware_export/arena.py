@@ -5,9 +5,8 @@ interpreter both allocates the tensors and invokes the model. TFLM's own Recordi
 is recorded too, but it is not used: it leaves out the interpreter's own objects, which also live in the
 arena, so it falls short (for the 16-unit test MLP by 384 bytes; tflm#2738).
 
-Every probe runs in a child process (``python -m firmware_export._arena_worker``): with an arena too small
-for the interpreter's own bookkeeping the tflite-micro wrapper crashes the process (SIGSEGV) instead of
-raising, and that must not take the caller down.
+Every probe runs in a child process (:mod:`firmware_export.tflm`): with an arena too small for the
+interpreter's own bookkeeping the tflite-micro wrapper crashes the process (SIGSEGV) instead of raising.
 
 Why a margin on top of the measured minimum: the measurement runs TFLM's reference kernels on a 64-bit
 host. Firmware built with optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on ESP32) asks for scratch and
@@ -20,24 +19,16 @@ the example program prints ``arena_used_bytes()`` so it can be checked on the de
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import math
-import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from edgeml.errors import EdgeMLError
 from edgeml.tflite_model import TensorInfo
+from firmware_export import tflm
 
 ARENA_ALIGNMENT_BYTES = 16  # TFLM aligns the arena and its allocations to 16 bytes
 DEFAULT_MARGIN_PERCENT = 10.0
 MIN_MARGIN_BYTES = 256  # when a margin is asked for: 10% of a 2 KB arena would not cover one scratch buffer
-WORKER_TIMEOUT_S = 300
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -52,13 +43,18 @@ class ArenaMeasurement:
     verified: bool
     tflm_version: str
 
+    def margin_rule(self) -> str:
+        if self.margin_bytes == 0:
+            return "no margin asked for"
+        return f"{self.margin_percent:g}% of the measured size, at least {MIN_MARGIN_BYTES} bytes, a multiple of 16"
+
     def describe(self) -> str:
         recorded = f"; TFLM's allocation recording says {self.recorded_bytes:,}" if self.recorded_bytes else ""
+        verified = "verified by an invoke with exactly" if self.verified else "NOT verified with"
         return (
-            f"tensor arena {self.arena_bytes:,} bytes = measured minimum {self.minimum_bytes:,} (rounded to "
-            f"{ARENA_ALIGNMENT_BYTES}) + margin {self.margin_bytes:,} ({self.margin_percent:g}%, at least "
-            f"{MIN_MARGIN_BYTES}){recorded}; verified by an invoke with exactly {self.arena_bytes:,} bytes "
-            f"(tflite-micro {self.tflm_version})"
+            f"tensor arena {self.arena_bytes:,} bytes = measured minimum {self.minimum_bytes:,} (rounded up to "
+            f"{ARENA_ALIGNMENT_BYTES}) + margin {self.margin_bytes:,} ({self.margin_rule()}){recorded}; "
+            f"{verified} {self.arena_bytes:,} bytes (tflite-micro {self.tflm_version})"
         )
 
 
@@ -79,17 +75,20 @@ def measure_arena(model: bytes, inputs: tuple[TensorInfo, ...],
     """Bisect for the smallest arena that allocates and invokes, add the margin, verify that arena."""
     if margin_percent < 0:
         raise EdgeMLError(f"--arena-margin must be zero or positive, got {margin_percent}")
-    result = _run_worker(model, inputs, ["measure", str(margin_percent)])
+    result, _ = tflm.call(model, inputs, "measure", {"alignment": ARENA_ALIGNMENT_BYTES})
     if "error" in result:
         raise EdgeMLError(f"the tflite-micro interpreter cannot run this model: {result['error']}")
+    minimum = result["minimum_bytes"]
+    margin = margin_bytes(minimum, margin_percent)
+    arena = round_up(minimum, ARENA_ALIGNMENT_BYTES) + margin
     return ArenaMeasurement(
-        minimum_bytes=result["minimum_bytes"],
-        margin_bytes=result["margin_bytes"],
-        arena_bytes=result["arena_bytes"],
+        minimum_bytes=minimum,
+        margin_bytes=margin,
+        arena_bytes=arena,
         margin_percent=margin_percent,
         recorded_bytes=result["recorded_bytes"],
-        verified=result["verified"],
-        tflm_version=tflm_version(),
+        verified=arena_fits(model, inputs, arena),
+        tflm_version=tflm.tflm_version(),
     )
 
 
@@ -98,52 +97,7 @@ def arena_fits(model: bytes, inputs: tuple[TensorInfo, ...], arena_bytes: int) -
 
     An arena too small for the interpreter's own objects crashes the child process; that counts as no.
     """
-    return bool(_run_worker(model, inputs, ["fits", str(arena_bytes)], crash_means_false=True)["fits"])
-
-
-def tflm_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version("tflite-micro")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def require_tflm() -> None:
-    if importlib.util.find_spec("tflite_micro") is None:
-        raise EdgeMLError(
-            "measuring the tensor arena needs the tflite-micro interpreter: pip install 'edgeml[micro]' "
-            "(tflite-micro wheels exist for Python 3.10 and 3.11 only, tflm#3186)"
-        )
-
-
-def _run_worker(model: bytes, inputs: tuple[TensorInfo, ...], command: list[str],
-                crash_means_false: bool = False) -> dict:
-    require_tflm()
-    input_specs = [{"shape": list(tensor.shape), "dtype": tensor.dtype} for tensor in inputs]
-    with tempfile.TemporaryDirectory(prefix="edgeml-arena-") as folder:
-        model_path, result_path = Path(folder) / "model.tflite", Path(folder) / "result.json"
-        model_path.write_bytes(model)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(_PACKAGE_ROOT),
-                                                                        os.environ.get("PYTHONPATH")])))
-        try:
-            process = subprocess.run(
-                [sys.executable, "-m", "firmware_export._arena_worker", str(model_path), str(result_path),
-                 json.dumps(input_specs), *command],
-                capture_output=True, text=True, errors="replace", timeout=WORKER_TIMEOUT_S, env=env,
-            )
-        except subprocess.TimeoutExpired:
-            raise EdgeMLError(f"measuring the tensor arena took longer than {WORKER_TIMEOUT_S} s") from None
-        if process.returncode == 0 and result_path.exists():
-            return json.loads(result_path.read_text())
-        if crash_means_false and process.returncode < 0:
-            return {"fits": False}
-        detail = _last_lines(process.stderr + process.stdout)
-        how = f"crashed (signal {-process.returncode})" if process.returncode < 0 else f"failed ({process.returncode})"
-        raise EdgeMLError(f"the tflite-micro interpreter {how} while measuring the tensor arena: {detail}")
-
-
-def _last_lines(text: str, count: int = 3) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " | ".join(lines[-count:]) or "no message"
+        return bool(tflm.call(model, inputs, "fits", {"arena_bytes": arena_bytes})[0]["fits"])
+    except tflm.TFLMCrash:
+        return False

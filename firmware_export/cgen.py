@@ -34,8 +34,8 @@ def c_identifier(name: str, option: str = "--name") -> str:
     'my_model_v2'
     >>> c_identifier("3d_net")
     'model_3d_net'
-    >>> c_identifier("int"), c_identifier("NULL"), c_identifier("__init__")
-    ('int_model', 'NULL_model', 'init')
+    >>> c_identifier("int"), c_identifier("NULL"), c_identifier("__init__"), c_identifier("tflite")
+    ('int_model', 'NULL_model', 'init', 'tflite_model')
     >>> c_identifier("Modèle")
     'Modele'
     """
@@ -47,14 +47,16 @@ def c_identifier(name: str, option: str = "--name") -> str:
     if identifier[0].isdigit():
         identifier = f"model_{identifier}"
     identifier = identifier[:MAX_IDENTIFIER_LENGTH].rstrip("_")
-    if identifier in RESERVED_WORDS or identifier.upper() in RESERVED_WORDS:
+    while identifier in RESERVED_WORDS or identifier.upper() in RESERVED_WORDS:  # e.g. tflite -> tflite_model
         identifier = f"{identifier}_model"
     assert _VALID_IDENTIFIER.match(identifier), identifier
     return identifier
 
 
 def macro_prefix(identifier: str) -> str:
-    """>>> macro_prefix("digits_mlp")
+    """The prefix of the identifier's macros.
+
+    >>> macro_prefix("digits_mlp")
     'DIGITS_MLP'
     """
     return identifier.upper()
@@ -86,10 +88,10 @@ def c_string_literal(text: str) -> str:
     """A C string literal with the same UTF-8 bytes as ``text``, safe in C and C++.
 
     Non-ASCII bytes become octal escapes (hex escapes would swallow a following hex digit) and a ``?``
-    before another ``?`` is escaped so that no trigraph forms.
+    after another ``?`` is escaped so that no trigraph (``??/`` and friends) forms.
 
     >>> print(c_string_literal('say "hi"?? \\\\ né'))
-    "say \\"hi\\"\\?? \\\\ n\\303\\251"
+    "say \\"hi\\"?\\? \\\\ n\\303\\251"
     """
     pieces = []
     raw = text.encode("utf-8")
@@ -97,7 +99,7 @@ def c_string_literal(text: str) -> str:
         char = chr(byte)
         if char in '"\\':
             pieces.append("\\" + char)
-        elif char == "?" and raw[index + 1:index + 2] == b"?":
+        elif char == "?" and index > 0 and raw[index - 1] == ord("?"):
             pieces.append("\\?")
         elif char == "\n":
             pieces.append("\\n")
@@ -134,7 +136,9 @@ def c_int_literal(value: int) -> str:
 
 
 def c_initializer(values: Iterable[object]) -> str:
-    """>>> c_initializer([1, 8, 8, 1])
+    """A brace initialiser on one line.
+
+    >>> c_initializer([1, 8, 8, 1])
     '{1, 8, 8, 1}'
     """
     return "{" + ", ".join(str(value) for value in values) + "}"
@@ -166,18 +170,12 @@ def comment_text(text: str) -> str:
 
 
 def block_comment(lines: Iterable[str]) -> str:
-    """>>> print(block_comment(["one", "two */"]))
+    """A ``/* */`` comment of several lines, each made safe with :func:`comment_text`.
+
+    >>> print(block_comment(["one", "two */"]))
     /* one
      * two * /
      */
     """
     body = [comment_text(line) for line in lines]
     return "\n".join([f"/* {body[0]}"] + [f" * {line}".rstrip() for line in body[1:]] + [" */"])
-
-
-def define(name: str, value: str, comment: str | None = None) -> str:
-    """>>> define("MODEL_INPUT_SIZE", "64", "elements")
-    '#define MODEL_INPUT_SIZE 64  /* elements */'
-    """
-    line = f"#define {name} {value}"
-    return f"{line}  /* {comment_text(comment)} */" if comment else line

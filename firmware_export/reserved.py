@@ -48,7 +48,8 @@ STANDARD_NAMES = frozenset({
 # Names the generated files and example programs use themselves.
 GENERATED_NAMES = frozenset({
     "tflite", "TfLiteStatus", "TfLiteTensor", "kTfLiteOk", "kTfLiteError", "tensor_arena", "interpreter",
-    "resolver", "tflite_model", "input", "output", "status", "argc", "argv",
+    "resolver", "flatbuffer_root", "static_interpreter", "example_raw_input", "input", "output", "top", "i",
+    "argc", "argv",
 })
 
 RESERVED_WORDS = C_KEYWORDS | CPP_KEYWORDS | STANDARD_NAMES | GENERATED_NAMES

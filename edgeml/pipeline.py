@@ -1,0 +1,389 @@
+"""The whole job in one command: train → evaluate → quantize → evaluate int8 → export → benchmark → report.
+
+Each stage records in ``pipeline.json`` a fingerprint of what it depended on (its own options and the
+files it read) and of what it wrote. A stage whose fingerprint still matches and whose outputs are
+unchanged is skipped, so a re-run after a finished run does nothing and a re-run after a failure
+resumes at the failed stage. A stage that fails leaves the earlier stages' outputs as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from edgeml.artifacts import read_json, write_json
+from edgeml.errors import EdgeMLError
+from edgeml.models import ModelSpec
+from edgeml.train import TrainConfig
+
+PIPELINE_FILE = "pipeline.json"
+STAGES = ("train", "evaluate", "quantize", "evaluate_int8", "export", "benchmark", "report")
+
+
+@dataclass(frozen=True)
+class QuantizeOptions:
+    method: str = "qat"
+    io: str = "int8"
+    qat_epochs: int = 2
+    qat_lr: float = 1e-4
+    calibration_samples: int = 500
+    float16: bool = False
+    dynamic_range: bool = False
+    test_samples: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    name: str = "model"
+    lang: str = "cc"
+    section: str | None = None
+    progmem: bool = False
+    allow_float: bool = False
+    arena_margin_percent: float = 10.0
+    check_samples: int = 200
+
+
+@dataclass(frozen=True)
+class BenchmarkOptions:
+    runtimes: tuple[str, ...] = ("auto", "tflm")
+    threads: int = 1
+    runs: int = 200
+    warmup: int = 20
+    batch_size: int = 64
+    test_samples: int | None = 1000
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every stage's options; ``edgeml.toml`` has one table per stage (``[train]``, ``[train.model]``, ...)."""
+
+    out: str = "runs/pipeline"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    quantize: QuantizeOptions = field(default_factory=QuantizeOptions)
+    export: ExportOptions = field(default_factory=ExportOptions)
+    benchmark: BenchmarkOptions = field(default_factory=BenchmarkOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        train = self.train.to_dict()
+        train.pop("out", None)
+        return {
+            "out": self.out,
+            "train": train,
+            "quantize": asdict(self.quantize),
+            "export": asdict(self.export),
+            "benchmark": {**asdict(self.benchmark), "runtimes": list(self.benchmark.runtimes)},
+        }
+
+    def to_toml(self) -> str:
+        """The effective configuration, in the same TOML form it is read from."""
+        data = self.to_dict()
+        model = data["train"].pop("model")
+        lines = [f"out = {_toml_value(data['out'])}", ""]
+        for table, values in (("train", data["train"]), ("train.model", model), ("quantize", data["quantize"]),
+                              ("export", data["export"]), ("benchmark", data["benchmark"])):
+            lines.append(f"[{table}]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
+            lines.append("")
+        return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)
+
+
+# ------------------------------------------------------------------------------------------- configuration
+
+
+def load_config(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> PipelineConfig:
+    """Defaults, then the TOML file, then ``section.key=value`` overrides (values in TOML syntax)."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_toml(Path(path))
+    for override in overrides:
+        _apply_override(data, override)
+    return _build_config(data)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise EdgeMLError("reading TOML on Python 3.10 needs tomli: pip install tomli") from None
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise EdgeMLError(f"pipeline config not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EdgeMLError(f"cannot read pipeline config {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise EdgeMLError(f"{path} is not valid TOML: {exc}") from None
+
+
+def _apply_override(data: dict[str, Any], override: str) -> None:
+    key, separator, raw_value = override.partition("=")
+    if not separator or not key.strip():
+        raise EdgeMLError(f"--set takes section.key=value (e.g. train.epochs=5), got {override!r}")
+    import tomllib
+
+    try:
+        value = tomllib.loads(f"value = {raw_value.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw_value.strip()  # a bare word such as fashion_mnist is meant as a string
+    *tables, name = key.strip().split(".")
+    target = data
+    for table in tables:
+        target = target.setdefault(table, {})
+        if not isinstance(target, dict):
+            raise EdgeMLError(f"--set {key}: {table} is not a table")
+    target[name] = value
+
+
+def _options(cls, values: Any, table: str):
+    if not isinstance(values, dict):
+        raise EdgeMLError(f"[{table}] must be a table")
+    known = {f.name for f in fields(cls)} - {"out", "force", "verbose"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise EdgeMLError(f"unknown option(s) in [{table}]: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
+    try:
+        return cls(**converted)
+    except TypeError as exc:
+        raise EdgeMLError(f"[{table}]: {exc}") from None
+
+
+def _build_config(data: dict[str, Any]) -> PipelineConfig:
+    unknown = sorted(set(data) - {"out", "train", "quantize", "export", "benchmark"})
+    if unknown:
+        raise EdgeMLError(f"unknown table(s) in the pipeline config: {', '.join(unknown)}")
+    train_values = dict(data.get("train", {}))
+    model_values = train_values.pop("model", {})
+    arch = model_values.get("arch", "mlp") if isinstance(model_values, dict) else "mlp"
+    defaults = ModelSpec.default_for(arch).to_dict()
+    spec = _options(ModelSpec, {**defaults, **model_values}, "train.model")
+    train = replace(_options(TrainConfig, train_values, "train"), model=spec)
+    return PipelineConfig(
+        out=str(data.get("out", PipelineConfig.out)),
+        train=train,
+        quantize=_options(QuantizeOptions, data.get("quantize", {}), "quantize"),
+        export=_options(ExportOptions, data.get("export", {}), "export"),
+        benchmark=_options(BenchmarkOptions, data.get("benchmark", {}), "benchmark"),
+    )
+
+
+# ------------------------------------------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    name: str
+    status: str  # "done" | "skipped (current)" | "failed"
+    seconds: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    run_dir: Path
+    stages: tuple[StageOutcome, ...]
+    report_html: Path
+    report_markdown: Path
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    reads: tuple[str, ...]  # files (relative to the run dir) whose content the stage depends on
+    writes: tuple[str, ...]  # files it produces
+    options: dict[str, Any]
+    run: Callable[[], None]
+
+
+def run_pipeline(config: PipelineConfig, force: bool = False, verbose: bool = False) -> PipelineResult:
+    run_dir = Path(config.out)
+    state_path = run_dir / PIPELINE_FILE
+    state = read_json(state_path, "pipeline state") if state_path.is_file() and not force else {"stages": {}}
+    outcomes: list[StageOutcome] = []
+    for stage in _stages(config, run_dir, verbose):
+        fingerprint = _fingerprint(stage, run_dir)
+        recorded = state["stages"].get(stage.name, {})
+        if (not force and recorded.get("fingerprint") == fingerprint
+                and recorded.get("outputs") == _hashes(run_dir, stage.writes)):
+            outcomes.append(StageOutcome(stage.name, "skipped (current)", 0.0))
+            print(f"[{stage.name}] current, skipped")
+            continue
+        print(f"[{stage.name}] running")
+        started = time.perf_counter()
+        try:
+            stage.run()
+        except EdgeMLError as exc:
+            outcomes.append(StageOutcome(stage.name, "failed", round(time.perf_counter() - started, 2), str(exc)))
+            state["stages"].pop(stage.name, None)
+            _save_state(state_path, state, outcomes)
+            raise EdgeMLError(
+                f"stage {stage.name} failed: {exc} (the outputs of earlier stages are kept; "
+                f"re-run to resume from {stage.name})"
+            ) from None
+        seconds = round(time.perf_counter() - started, 2)
+        state["stages"][stage.name] = {"fingerprint": fingerprint, "outputs": _hashes(run_dir, stage.writes)}
+        outcomes.append(StageOutcome(stage.name, "done", seconds))
+        _save_state(state_path, state, outcomes)
+    _save_state(state_path, state, outcomes)
+    return PipelineResult(run_dir, tuple(outcomes), run_dir / "report.html", run_dir / "report.md")
+
+
+def _save_state(path: Path, state: dict, outcomes: list[StageOutcome]) -> None:
+    state["last_run"] = [asdict(outcome) for outcome in outcomes]
+    write_json(path, state)
+
+
+def _fingerprint(stage: Stage, run_dir: Path) -> str:
+    digest = hashlib.sha256(json.dumps(stage.options, sort_keys=True, default=str).encode())
+    for name, file_hash in sorted(_hashes(run_dir, stage.reads).items()):
+        digest.update(f"{name}:{file_hash}".encode())
+    return digest.hexdigest()
+
+
+def _hashes(run_dir: Path, names: tuple[str, ...]) -> dict[str, str | None]:
+    hashes = {}
+    for name in names:
+        path = run_dir / name
+        hashes[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+    return hashes
+
+
+def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]:
+    out = str(run_dir)
+    trained = ("model.keras", "config.json")
+    return [
+        Stage("train", (), ("model.keras", "config.json", "history.json", "history.png", "summary.txt"),
+              config.to_dict()["train"], lambda: _train(config, out, verbose)),
+        Stage("evaluate", trained, ("metrics.json", "confusion_matrix.png", "roc.png"), {},
+              lambda: _evaluate(out, verbose)),
+        Stage("quantize", trained, ("model_float32.tflite", "model_int8.tflite", "quantization.json"),
+              asdict(config.quantize), lambda: _quantize(config.quantize, out, verbose)),
+        Stage("evaluate_int8", ("model_int8.tflite", "config.json"),
+              ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png"), {}, lambda: _evaluate_int8(run_dir)),
+        Stage("export", ("model_int8.tflite", "config.json"), ("firmware/export.json",), asdict(config.export),
+              lambda: _export(config.export, run_dir)),
+        Stage("benchmark", ("model.keras", "model_float32.tflite", "model_int8.tflite", "config.json"),
+              ("benchmark/benchmark.json", "benchmark/benchmark.md", "benchmark/latency.png"),
+              asdict(config.benchmark), lambda: _benchmark(config.benchmark, out)),
+        Stage("report", ("config.json", "metrics.json", "int8_metrics.json", "quantization.json",
+                         "firmware/export.json", "benchmark/benchmark.json"),
+              ("report.html", "report.md"), {}, lambda: _report(run_dir)),
+    ]
+
+
+def _train(config: PipelineConfig, out: str, verbose: bool) -> None:
+    from edgeml.train import train
+
+    train(replace(config.train, out=out, force=True, verbose=verbose))
+
+
+def _evaluate(out: str, verbose: bool) -> None:
+    from edgeml.evaluate import EvaluateConfig, evaluate
+
+    evaluate(EvaluateConfig(target=out, force=True, verbose=verbose))
+
+
+def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
+    from edgeml.quantize import QuantizeConfig, quantize
+
+    quantize(QuantizeConfig(target=out, force=True, verbose=verbose, **asdict(options)))
+
+
+def _evaluate_int8(run_dir: Path) -> None:
+    """Metrics of the int8 file through the lite runtime, on the run's own test set."""
+    from edgeml.benchmark import write_samples
+    from edgeml.evaluate_metrics import compute_metrics, write_metrics
+    from edgeml.rundir import RunRecord
+    from edgeml.runtime import open_model
+
+    import numpy as np
+
+    record = RunRecord.load(run_dir)
+    samples = write_samples(record, None, None, run_dir / ".int8_samples.npz")
+    try:
+        with np.load(samples) as data:
+            inputs, labels = data["x"], data["y"]
+    finally:
+        samples.unlink()
+    scores = open_model(run_dir / "model_int8.tflite").predict(inputs)
+    metrics = compute_metrics(labels, scores, record.class_names)
+    write_metrics(metrics, labels, scores, run_dir, prefix="int8_")
+
+
+def _export(options: ExportOptions, run_dir: Path) -> None:
+    from firmware_export import ExportConfig, export_firmware
+
+    firmware = run_dir / "firmware"
+    result = export_firmware(ExportConfig(source=str(run_dir), out=str(firmware), force=True, **asdict(options)))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(result.summary())
+    flash_bytes, size_output = _arm_flash_bytes(result.files)
+    write_json(firmware / "export.json", {
+        "files": [path.name for path in result.files],
+        "symbol": result.symbol,
+        "model_bytes": result.model_bytes,
+        "model_sha256": result.model_sha256,
+        "ops": list(result.ops),
+        "arena_bytes": result.arena.arena_bytes,
+        "arena_minimum_bytes": result.arena.minimum_bytes,
+        "arena_margin_bytes": result.arena.margin_bytes,
+        "arena": result.arena.describe(),
+        "parity": result.parity.describe() if result.parity else None,
+        "flash_bytes": flash_bytes,
+        "arm_size_output": size_output,
+        "warnings": list(result.warnings),
+    })
+
+
+def _arm_flash_bytes(files: tuple[Path, ...]) -> tuple[int | None, str | None]:
+    """Flash taken by the model array on a Cortex-M4 (text+data of model_data's object), if the
+    Arm toolchain is installed; None otherwise."""
+    compiler, size_tool = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
+    source = next((path for path in files if path.name.startswith("model_data.c")), None)
+    if not compiler or not size_tool or source is None:
+        return None, None
+    obj = source.with_suffix(".o")
+    language = ["-x", "c++"] if source.suffix != ".c" else []
+    try:
+        subprocess.run([compiler, "-mcpu=cortex-m4", "-mthumb", "-Os", *language, "-c", str(source), "-o", str(obj)],
+                       check=True, capture_output=True, text=True, timeout=120)
+        output = subprocess.run([size_tool, str(obj)], check=True, capture_output=True, text=True, timeout=30).stdout
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        return None, None
+    finally:
+        obj.unlink(missing_ok=True)
+    text, data = (int(value) for value in output.splitlines()[1].split()[:2])
+    return text + data, output.strip()
+
+
+def _benchmark(options: BenchmarkOptions, out: str) -> None:
+    from edgeml.benchmark import BenchmarkConfig, format_table, run_benchmark
+
+    report = run_benchmark(BenchmarkConfig(targets=(out,), out=str(Path(out) / "benchmark"), force=True, **asdict(options)))
+    print(format_table(report.rows))
+
+
+def _report(run_dir: Path) -> None:
+    from edgeml.report import write_report
+
+    write_report(run_dir)

@@ -1,0 +1,288 @@
+"""``edgeml export``: a quantized model as C/C++ files that drop into a TensorFlow Lite Micro firmware.
+
+Reads the model without TensorFlow (``edgeml.tflite_model``), measures the tensor arena with the
+tflite-micro interpreter, compares TFLM's outputs with LiteRT's, then writes every file at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgeml.artifacts import check_output_dir, write_text
+from edgeml.data import Normalization, balanced_indices, load_dataset
+from edgeml.errors import EdgeMLError
+from edgeml.rundir import CONFIG_FILE, RunRecord
+from edgeml.runtime import TensorQuantization
+from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, read_tflite_bytes
+from firmware_export import cgen
+from firmware_export.arena import DEFAULT_MARGIN_PERCENT, ArenaMeasurement, measure_arena
+from firmware_export.ops import resolver_methods
+from firmware_export.parity import ParityReport, compare_with_litert
+from firmware_export.tflm import run_tflm
+from firmware_export.render import C_TYPES, ExampleInput, FirmwarePlan, Lang, file_names, render_files
+
+RUN_MODEL_FILE = "model_int8.tflite"
+DEFAULT_CHECK_SAMPLES = 200
+RANDOM_INPUT_SEED = 0
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What ``edgeml export`` was asked to do. ``source`` is a run directory or a ``.tflite`` file."""
+
+    source: str
+    out: str
+    name: str = "model"
+    lang: Lang = Lang.CC
+    section: str | None = None
+    progmem: bool = False
+    allow_float: bool = False
+    arena_margin_percent: float = DEFAULT_MARGIN_PERCENT
+    check_samples: int = DEFAULT_CHECK_SAMPLES
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "lang", Lang(self.lang))
+        except ValueError:
+            raise EdgeMLError(f"--lang {self.lang!r}: choose cc, cpp or c") from None
+        if self.section is not None:
+            cgen.section_attribute(self.section)  # validates the name
+        if self.section and self.progmem:
+            raise EdgeMLError("--section and --progmem both choose where the array goes; use one")
+        if self.arena_margin_percent < 0:
+            raise EdgeMLError(f"--arena-margin must be zero or positive, got {self.arena_margin_percent}")
+        if self.check_samples < 0:
+            raise EdgeMLError(f"--check-samples must be zero (skip) or positive, got {self.check_samples}")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    out_dir: Path
+    files: tuple[Path, ...]
+    symbol: str
+    model_path: Path
+    model_bytes: int
+    model_sha256: str
+    ops: tuple[str, ...]
+    arena: ArenaMeasurement
+    parity: ParityReport | None
+    warnings: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        """What the CLI prints (warnings are separate: ``warnings``)."""
+        lines = [
+            f"wrote {', '.join(path.name for path in self.files)} to {self.out_dir}",
+            f"model {self.model_path} ({self.model_bytes:,} bytes, sha256 {self.model_sha256[:16]}...) "
+            f"as `{self.symbol}`",
+            f"{len(self.ops)} ops: {', '.join(self.ops)} -> MicroMutableOpResolver<{len(self.ops)}>",
+            self.arena.describe(),
+        ]
+        if self.parity:
+            lines.append(self.parity.describe())
+        return "\n".join(lines)
+
+
+def export_firmware(config: ExportConfig) -> ExportResult:
+    """Write model_data.h/.cc, model_config.h, model_ops.h, main.cc, arduino_sketch.ino and README.md."""
+    model_path, record = _resolve_source(Path(config.source))
+    model = _read_model(model_path)
+    info = read_tflite_bytes(model, str(model_path))
+    warnings: list[str] = []
+    _check_model(info, config.allow_float, warnings)
+    ops = resolver_methods(info)
+    symbol = cgen.c_identifier(config.name)
+    if symbol != config.name:
+        warnings.append(f"--name {config.name!r} is not a usable C identifier; the symbol is {symbol!r}")
+    if config.progmem:
+        warnings.append("--progmem: on AVR the array then lives in flash, which TFLite Micro cannot read "
+                        "through ordinary pointers; use it on cores where PROGMEM is memory-mapped")
+    labels, labels_source = _labels(info.outputs[0], record)
+    normalization, normalization_source = _normalization(record)
+    produces = file_names(config.lang)
+    out_dir = check_output_dir(config.out, config.force, produces)
+
+    arena = measure_arena(model, info.inputs, config.arena_margin_percent)
+    if not arena.verified:
+        raise EdgeMLError(f"the measured arena of {arena.arena_bytes} bytes did not run the model again; "
+                          "this is a tflite-micro problem worth reporting")
+    parity, example = None, None
+    if config.check_samples:
+        raw, true_labels, inputs_label = _check_inputs(info.inputs[0], record, normalization,
+                                                       config.check_samples, warnings)
+        model_inputs = _to_model_inputs(raw, info.inputs[0], normalization)
+        tflm_outputs = run_tflm(model, info.inputs, model_inputs, arena.arena_bytes)
+        if importlib.util.find_spec("ai_edge_litert") is not None:
+            parity = compare_with_litert(model, info, model_inputs, arena.arena_bytes, inputs_label, tflm_outputs)
+        else:
+            warnings.append("ai-edge-litert is not installed, so TFLite Micro was not compared with LiteRT "
+                            "(pip install 'edgeml[pi]')")
+        if true_labels is not None:
+            example = _example(raw[0], labels[true_labels[0]], tflm_outputs[0], labels, info.outputs[0])
+
+    plan = FirmwarePlan(
+        symbol=symbol, model_file=model_path.name, model=model, model_sha256=hashlib.sha256(model).hexdigest(),
+        input=info.inputs[0], output=info.outputs[0], ops=ops, arena=arena, labels=labels,
+        labels_source=labels_source, normalization=normalization, normalization_source=normalization_source,
+        lang=config.lang, section=config.section, progmem=config.progmem, example=example, parity=parity,
+    )
+    contents = render_files(plan)
+    files = tuple(_write(out_dir / name, contents[name]) for name in produces)
+    return ExportResult(
+        out_dir=out_dir, files=files, symbol=symbol, model_path=model_path, model_bytes=len(model),
+        model_sha256=plan.model_sha256, ops=tuple(op for op, _ in ops), arena=arena, parity=parity,
+        warnings=tuple(warnings),
+    )
+
+
+# ------------------------------------------------------------------------------------------- the source
+
+
+def _resolve_source(source: Path) -> tuple[Path, RunRecord | None]:
+    """A run directory gives its ``model_int8.tflite`` and its record; a file gives a record only when a
+    ``config.json`` sits beside it."""
+    if source.is_dir():
+        record = RunRecord.load(source)
+        model_path = source / RUN_MODEL_FILE
+        if not model_path.is_file():
+            raise EdgeMLError(
+                f"{source} has no {RUN_MODEL_FILE}: run `edgeml quantize {source}` first, or pass a .tflite file"
+            )
+        return model_path, record
+    if not source.exists():
+        raise EdgeMLError(f"{source} does not exist: pass a run directory (after `edgeml quantize`) or a .tflite file")
+    record = RunRecord.load(source.parent) if (source.parent / CONFIG_FILE).is_file() else None
+    return source, record
+
+
+def _read_model(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise EdgeMLError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _check_model(info: TFLiteModelInfo, allow_float: bool, warnings: list[str]) -> None:
+    if len(info.inputs) != 1 or len(info.outputs) != 1:
+        raise EdgeMLError(
+            f"{info.path} has {len(info.inputs)} inputs and {len(info.outputs)} outputs; "
+            "export handles models with one input and one output"
+        )
+    for kind, tensor in (("input", info.inputs[0]), ("output", info.outputs[0])):
+        if tensor.dtype not in C_TYPES:
+            raise EdgeMLError(f"the model's {kind} is {tensor.dtype}; export handles {', '.join(C_TYPES)}")
+        if tensor.per_channel:
+            raise EdgeMLError(f"the model's {kind} is quantized per channel; export needs one scale per tensor")
+    if info.fully_int8:
+        return
+    reasons = []
+    if info.float_ops:
+        reasons.append(f"float ops {', '.join(info.float_ops)}")
+    if info.float_conversion_ops:
+        reasons.append(f"float<->int conversions {', '.join(info.float_conversion_ops)}")
+    io_types = sorted({t.dtype for t in info.inputs + info.outputs if t.dtype != "int8"})
+    if io_types:
+        reasons.append(f"{'/'.join(io_types)} input or output")
+    reason = "; ".join(reasons) or "float tensors"
+    if not allow_float:
+        raise EdgeMLError(
+            f"{info.path} is not fully int8 ({reason}); export the int8 model from `edgeml quantize`, "
+            "or pass --allow-float to export it anyway"
+        )
+    cost = ("float kernels are slower and bigger on a microcontroller; "
+            if info.float_ops or info.float_conversion_ops else "")
+    warnings.append(
+        f"exporting a model that is not fully int8 ({reason}) because of --allow-float: {cost}"
+        f"the helpers in model_config.h take and give its {info.inputs[0].dtype}/{info.outputs[0].dtype} I/O"
+    )
+
+
+def _labels(output: TensorInfo, record: RunRecord | None) -> tuple[tuple[str, ...], str]:
+    size = int(np.prod(output.shape)) if output.shape else 1
+    expected = 2 if size == 1 else size  # one sigmoid unit scores two classes
+    if record is None:
+        return tuple(str(index) for index in range(expected)), "none recorded: numbered"
+    if len(record.class_names) != expected:
+        raise EdgeMLError(
+            f"{record.run_dir / CONFIG_FILE} lists {len(record.class_names)} classes but the model has "
+            f"{size} output(s), i.e. {expected} classes: the configuration belongs to another model"
+        )
+    return tuple(record.class_names), f"from {record.run_dir.name}/{CONFIG_FILE}"
+
+
+def _normalization(record: RunRecord | None) -> tuple[Normalization, str]:
+    if record is None:
+        return Normalization(mean=0.0, std=1.0), "none recorded: raw values go in unchanged"
+    normalization = record.normalization
+    return normalization, f"{record.run_dir.name}/{CONFIG_FILE}: mean {normalization.mean:g}, std {normalization.std:g}"
+
+
+# ------------------------------------------------------------------------------------- parity inputs
+
+
+def _check_inputs(tensor: TensorInfo, record: RunRecord | None, normalization: Normalization, count: int,
+                  warnings: list[str]) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Raw (un-normalised) inputs for the parity check: the run's test set, else seeded random values."""
+    sample_shape = tuple(tensor.shape[1:])
+    if record is not None:
+        try:
+            dataset = load_dataset(record.dataset, data_path=record.data_path, seed=record.seed)
+        except EdgeMLError as exc:
+            warnings.append(f"the run's dataset could not be loaded ({exc}); TFLM was checked on random inputs")
+        else:
+            rng = np.random.default_rng(record.seed)
+            chosen = np.sort(balanced_indices(dataset.y_test, min(count, len(dataset.y_test)), rng))
+            raw = dataset.x_test[chosen]
+            if int(np.prod(raw.shape[1:])) != int(np.prod(sample_shape)):
+                raise EdgeMLError(
+                    f"the run's {record.dataset} samples have shape {raw.shape[1:]} but the model takes "
+                    f"{sample_shape}: the run directory belongs to another model"
+                )
+            return (raw.reshape((len(raw), *sample_shape)).astype(np.float32), dataset.y_test[chosen],
+                    f"{len(raw)} samples of the {record.dataset} test set")
+    rng = np.random.default_rng(RANDOM_INPUT_SEED)
+    if tensor.dtype == "float32":
+        normalised = rng.normal(size=(count, *sample_shape)).astype(np.float32)
+    else:
+        quantization = _quantization(tensor)
+        info = np.iinfo(tensor.dtype)
+        levels = rng.integers(info.min, info.max + 1, size=(count, *sample_shape))
+        normalised = quantization.dequantize(levels.astype(tensor.dtype))
+    # Back to raw values, so that every path goes through the same normalise-then-quantize step.
+    raw = normalised * np.float32(normalization.std) + np.float32(normalization.mean)
+    return raw.astype(np.float32), None, f"random inputs, seed {RANDOM_INPUT_SEED}"
+
+
+def _to_model_inputs(raw: np.ndarray, tensor: TensorInfo, normalization: Normalization) -> np.ndarray:
+    return _quantization(tensor).quantize(normalization.apply(raw))
+
+
+def _quantization(tensor: TensorInfo) -> TensorQuantization:
+    dtype = np.dtype(tensor.dtype).type
+    if tensor.dtype == "float32" or tensor.scale is None:
+        return TensorQuantization(dtype, 0.0, 0)
+    return TensorQuantization(dtype, tensor.scale, tensor.zero_point or 0)
+
+
+def _example(raw: np.ndarray, label: str, tflm_output: np.ndarray, labels: tuple[str, ...],
+             output: TensorInfo) -> ExampleInput:
+    """The first test sample for main.cc and the sketch, with what TFLM predicted for it on this host."""
+    scores = np.asarray(tflm_output, dtype=np.float64).reshape(-1)
+    if len(scores) == 1:
+        probability = scores[0] if output.scale is None else (scores[0] - output.zero_point) * output.scale
+        predicted = labels[int(probability >= 0.5)]
+    else:
+        predicted = labels[int(np.argmax(scores))]
+    return ExampleInput(raw_values=tuple(float(v) for v in raw.reshape(-1)), label=label, predicted=predicted)
+
+
+def _write(path: Path, text: str) -> Path:
+    try:
+        return write_text(path, text)
+    except OSError as exc:
+        raise EdgeMLError(f"cannot write {path}: {exc.strerror or exc}") from None
