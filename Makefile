@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip install --disable-pip-version-check --quiet
 DEMO_OUT ?= runs/demo
 DEMO_DEBIAN_PACKAGES := dataset-fashion-mnist
-TEST_DEBIAN_PACKAGES := dataset-fashion-mnist gcc-arm-none-eabi openssh-server openssh-client
+TEST_DEBIAN_PACKAGES := dataset-fashion-mnist gcc-arm-none-eabi libnewlib-arm-none-eabi binutils g++ openssh-server openssh-client chromium
 
 .PHONY: setup setup-dev system-packages system-packages-dev demo test
 

@@ -167,7 +167,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
                 measure_config = MeasureConfig(
                     model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
                     warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
-                    arena_bytes=_measured_arena(model) if runtime == "tflm" else None,
+                    arena_bytes=measured_arena(model) if runtime == "tflm" else None,
                 )
                 try:
                     row = measure_in_subprocess(measure_config)
@@ -208,14 +208,17 @@ def _device_rows(config: BenchmarkConfig) -> list[dict]:
     return benchmark_on_device(config.targets, config.device, config.dataset, config.test_samples, ssh, runner)
 
 
-def _measured_arena(model: Path) -> int | None:
-    """TFLite Micro's arena as ``edgeml export`` measures it, when that package is installed."""
+def measured_arena(model: Path) -> int | None:
+    """TFLite Micro's arena as ``edgeml export`` measures it (minimum plus margin), when tflite-micro and
+    the firmware_export package are installed; None otherwise."""
     try:
-        from firmware_export.arena import measure_arena_bytes
+        from firmware_export.arena import measure_arena
+        from edgeml.tflite_model import read_tflite_bytes
     except ImportError:
         return None
     try:
-        return measure_arena_bytes(model.read_bytes())
+        content = model.read_bytes()
+        return measure_arena(content, read_tflite_bytes(content, str(model)).inputs).arena_bytes
     except EdgeMLError:
         return None
 

@@ -47,7 +47,7 @@ class BundleConfig:
 
 def make_bundle(config: BundleConfig) -> Path:
     """Write the bundle folder; it appears whole or not at all (built beside ``out``, then renamed)."""
-    from edgeml.benchmark import _measured_arena, collect_models, write_samples
+    from edgeml.benchmark import measured_arena, collect_models, write_samples
     from edgeml.rundir import CONFIG_FILE
 
     out_dir = _check_bundle_dir(Path(config.out), config.force)
@@ -78,7 +78,7 @@ def make_bundle(config: BundleConfig) -> Path:
                 "bytes": len(content),
                 "sha256": hashlib.sha256(content).hexdigest(),
                 # TFLM on the device gets the arena measured here (edgeml export's), not a guess.
-                "arena_bytes": _measured_arena(model),
+                "arena_bytes": measured_arena(model),
             })
         samples = write_samples(model_set.record, config.dataset, config.test_samples, staging / SAMPLES_FILE)
         record = model_set.record

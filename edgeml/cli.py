@@ -270,6 +270,28 @@ def pipeline(options: GlobalOptions, config_path: str | None, overrides: tuple[s
     click.echo(f"{done} stage(s) run, {len(result.stages) - done} current; report: {result.report_html} ({result.report_markdown})")
 
 
+@cli.command()
+@click.argument("source", metavar="RUN_DIR|MODEL.tflite")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the generated files.")
+@click.option("--name", default="model", show_default=True, help="C symbol of the model (made a valid identifier).")
+@click.option("--lang", type=click.Choice(["cc", "cpp", "c"]), default="cc", show_default=True, help="model_data file type; cpp for Arduino.")
+@click.option("--section", help="Linker section for the array, e.g. .rodata.model.")
+@click.option("--progmem", is_flag=True, help="Put the array in PROGMEM (AVR Arduino).")
+@click.option("--allow-float", is_flag=True, help="Export a model that is not fully int8, with a warning.")
+@click.option("--arena-margin", "arena_margin_percent", type=float, default=10.0, show_default=True,
+              help="Arena margin, % of the measured size (at least 256 B; 0 = none).")
+@click.option("--check-samples", type=int, default=200, show_default=True, help="Samples to compare TFLite Micro with LiteRT on (0 skips).")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def export(source: str, **kwargs) -> None:
+    """C/C++ files for TensorFlow Lite Micro: model array, config header, op resolver, measured arena."""
+    from firmware_export import ExportConfig, export_firmware
+
+    result = export_firmware(ExportConfig(source=source, **kwargs))
+    for warning in result.warnings:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
+    click.echo(result.summary())
+
+
 def main() -> None:
     cli(prog_name="edgeml")
 

@@ -47,8 +47,8 @@ STAGE_OF_ARTIFACT = {
     "benchmark/benchmark.json": "benchmark",
     "benchmark/latency.png": "benchmark",
     "firmware/export.json": "export",
-    PIPELINE_FILE: "pipeline",
 }
+JSON_ARTIFACTS = tuple(name for name in STAGE_OF_ARTIFACT if name.endswith(".json")) + (PIPELINE_FILE,)
 NOTHING = "—"
 
 
@@ -180,8 +180,7 @@ class _Run:
     def load(cls, run_dir: Path) -> "_Run":
         if not run_dir.is_dir():
             raise EdgeMLError(f"run directory not found: {run_dir}")
-        names = [name for name in STAGE_OF_ARTIFACT if name.endswith(".json")]
-        loaded = {name: _read_object(run_dir / name) for name in names}
+        loaded = {name: _read_object(run_dir / name) for name in JSON_ARTIFACTS}
         stages: tuple[dict[str, Any], ...] = ()
         if loaded[PIPELINE_FILE] is not None:
             with _reading(run_dir / PIPELINE_FILE):
@@ -566,7 +565,8 @@ def _firmware_section(run: _Run) -> Section:
         blocks.append(Code("arm-none-eabi-size", str(size_output)))
     header = firmware_dir / FIRMWARE_CONFIG_HEADER
     if header.is_file():
-        blocks.append(Code(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER}", header.read_text(encoding="utf-8", errors="replace"), "c"))
+        text = header.read_text(encoding="utf-8", errors="replace")
+        blocks.append(Code(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER}", text, "c"))
     else:
         blocks.append(Note(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER} not found"))
     return Section("firmware", "Firmware", tuple(blocks))

@@ -14,7 +14,7 @@ def run(*args: str):
     return CliRunner().invoke(cli, list(args))
 
 
-@pytest.mark.parametrize("command", ["datasets", "train", "evaluate", "quantize", "inspect", "benchmark", "predict", "bundle", "pipeline"])
+@pytest.mark.parametrize("command", ["datasets", "train", "evaluate", "quantize", "inspect", "benchmark", "predict", "bundle", "pipeline", "export"])
 def test_every_command_has_help(command):
     result = run(command, "--help")
     assert result.exit_code == 0 and "Usage:" in result.output

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgeml.cli import cli
+from edgeml.errors import EdgeMLError
+from edgeml.pipeline import STAGES, load_config, run_pipeline
+
+SMALL = """
+out = "{out}"
+[train]
+dataset = "digits"
+epochs = 4
+lr = 0.005
+[train.model]
+hidden = [32, 16]
+[quantize]
+qat_epochs = 1
+[export]
+name = "digits_mlp"
+check_samples = 20
+{export_extra}
+[benchmark]
+runs = 20
+warmup = 2
+test_samples = 100
+"""
+
+
+def write_config(path: Path, out: Path, export_extra: str = "") -> Path:
+    path.write_text(SMALL.format(out=out, export_extra=export_extra))
+    return path
+
+
+def statuses(result) -> dict[str, str]:
+    return {stage.name: stage.status for stage in result.stages}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pipeline")
+    config = load_config(write_config(base / "edgeml.toml", base / "run"))
+    return run_pipeline(config), config
+
+
+def test_end_to_end_artifacts_and_report(finished):
+    result, _ = finished
+    assert statuses(result) == {name: "done" for name in STAGES}
+    run = result.run_dir
+    for name in ("model.keras", "config.json", "history.png", "metrics.json", "confusion_matrix.png", "roc.png",
+                 "model_float32.tflite", "model_int8.tflite", "quantization.json", "int8_metrics.json",
+                 "int8_confusion_matrix.png", "firmware/model_data.h", "firmware/model_data.cc",
+                 "firmware/model_config.h", "firmware/model_ops.h", "firmware/export.json",
+                 "benchmark/benchmark.json", "benchmark/latency.png", "report.html", "report.md", "pipeline.json"):
+        assert (run / name).is_file(), name
+    export = json.loads((run / "firmware/export.json").read_text())
+    assert export["arena_bytes"] >= export["arena_minimum_bytes"] > 0 and export["symbol"] == "digits_mlp"
+    int8 = json.loads((run / "int8_metrics.json").read_text())
+    quantization = json.loads((run / "quantization.json").read_text())
+    int8_variant = next(v for v in quantization["variants"] if v["name"] == "int8")
+    assert int8["accuracy"] == pytest.approx(int8_variant["accuracy"])  # same file, same test set, same runtime
+    html = result.report_html.read_text()
+    assert html.count("data:image/png;base64,") >= 5 and "digits_mlp" in html
+
+
+def test_rerun_after_finish_does_nothing(finished):
+    result, config = finished
+    before = {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*") if p.is_file() and p.name != "pipeline.json"}
+    again = run_pipeline(config)
+    assert statuses(again) == {name: "skipped (current)" for name in STAGES}
+    after = {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*") if p.is_file() and p.name != "pipeline.json"}
+    assert before == after
+
+
+def test_failed_stage_keeps_earlier_outputs_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    bad = load_config(write_config(tmp_path / "bad.toml", out, export_extra='section = "not a section!"'))
+    with pytest.raises(EdgeMLError, match=r"stage export failed: .*re-run to resume from export"):
+        run_pipeline(bad)
+    state = json.loads((out / "pipeline.json").read_text())
+    assert [s["status"] for s in state["last_run"]] == ["done"] * 4 + ["failed"]
+    assert (out / "model_int8.tflite").is_file() and not (out / "firmware").exists()
+    fixed = load_config(write_config(tmp_path / "good.toml", out))
+    resumed = run_pipeline(fixed)
+    assert statuses(resumed) == {
+        "train": "skipped (current)", "evaluate": "skipped (current)", "quantize": "skipped (current)",
+        "evaluate_int8": "skipped (current)", "export": "done", "benchmark": "done", "report": "done",
+    }
+    # Changing a quantization option redoes quantization and what depends on it, not training.
+    changed = run_pipeline(load_config(tmp_path / "good.toml", ("quantize.method=ptq",)))
+    assert statuses(changed)["train"] == "skipped (current)" and statuses(changed)["quantize"] == "done"
+    assert statuses(changed)["evaluate"] == "skipped (current)"
+    assert statuses(changed)["export"] == "done"
+
+
+def test_config_errors_and_cli(tmp_path):
+    with pytest.raises(EdgeMLError, match="unknown option"):
+        load_config(None, ("quantize.bits=4",))
+    with pytest.raises(EdgeMLError, match="not valid TOML"):
+        (tmp_path / "broken.toml").write_text("[train\n")
+        load_config(tmp_path / "broken.toml")
+    with pytest.raises(EdgeMLError, match="not found"):
+        load_config(tmp_path / "missing.toml")
+    config_path = write_config(tmp_path / "e.toml", tmp_path / "run")
+    result = CliRunner().invoke(cli, ["pipeline", "--config", str(config_path), "--epochs", "7",
+                                      "--set", "benchmark.runtimes=['litert']", "--print-config"])
+    assert result.exit_code == 0, result.output
+    assert "epochs = 7" in result.output and 'runtimes = ["litert"]' in result.output
+    assert 'dataset = "digits"' in result.output and not (tmp_path / "run").exists()

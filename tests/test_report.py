@@ -1,0 +1,389 @@
+"""The run report, from a synthetic run directory: small well-formed JSON files and tiny matplotlib PNGs
+(no TensorFlow). The last test opens report.html in headless Chromium and checks every image decoded."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgeml.errors import EdgeMLError
+from edgeml.report import ReportFiles, build_report, render_html, render_markdown, write_report
+
+CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE_CLASS = "<script>alert('x')</script>"
+CLASS_NAMES = ["cat", "dog|wolf", HOSTILE_CLASS]
+SECTION_KEYS = ["stages", "dataset", "model", "training", "evaluation", "quantization", "benchmark", "firmware"]
+SECTION_TITLES = ["Stages", "Dataset", "Model", "Training", "Evaluation", "Quantization", "Benchmark", "Firmware"]
+PNG_FILES = ["history.png", "confusion_matrix.png", "roc.png", "int8_confusion_matrix.png", "int8_roc.png",
+             "benchmark/latency.png"]
+JSON_FILES = ["config.json", "history.json", "metrics.json", "int8_metrics.json", "quantization.json",
+              "benchmark/benchmark.json", "firmware/export.json", "pipeline.json"]
+MODEL_CONFIG_H = "#include <stdint.h>\n#define MODEL_TENSOR_ARENA_SIZE 6208 /* measured + margin */\n"
+SUMMARY = """Model: "edgeml_mlp"
+ dense0 (Dense)                            (None, 16)                            1040
+Total params: 12345 (48.22 KB)
+
+fit diagnosis: good fit: train accuracy 0.950, validation 0.930 (gap 0.020)
+"""
+
+
+@pytest.fixture(scope="module")
+def pngs() -> dict[str, bytes]:
+    """Six small, different PNGs, drawn once."""
+    from matplotlib.figure import Figure
+
+    images = {}
+    for index, name in enumerate(PNG_FILES):
+        figure = Figure(figsize=(2.4, 1.6), dpi=60)
+        axis = figure.add_subplot()
+        axis.plot(range(5), [value * (index + 1) for value in range(5)])
+        axis.set_title(name, fontsize=7)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        images[name] = buffer.getvalue()
+    return images
+
+
+def _metrics(accuracy: float, f1_drop: float) -> dict:
+    per_class = [
+        {"name": name, "precision": 0.9 - k * 0.1, "recall": 0.8 - k * 0.1, "f1": 0.85 - k * 0.1 - f1_drop,
+         "support": 40 + k, "tp": 32 - k, "fp": 3, "fn": 8 + k, "tn": 80, "auc": 0.97 - k * 0.01}
+        for k, name in enumerate(CLASS_NAMES)
+    ]
+    return {"accuracy": accuracy, "loss": 0.41, "auc_micro": 0.95, "auc_macro": 0.94, "num_samples": 123,
+            "class_names": CLASS_NAMES, "per_class": per_class,
+            "confusion_matrix": [[32, 4, 4], [2, 31, 8], [1, 7, 34]]}
+
+
+def _artifacts() -> dict[str, object]:
+    return {
+        "config.json": {
+            "train": {"dataset": "npz:demo.npz", "model": {"arch": "mlp", "hidden": [16], "activation": "relu",
+                      "dropout": 0.0, "batchnorm": False, "filters": [16, 32], "kernel_size": 3},
+                      "model_path": None, "epochs": 5, "batch_size": 128, "lr": 0.001, "optimizer": "adam"},
+            "dataset": {"name": "demo", "source": "npz file demo.npz", "input_shape": [8, 8, 1],
+                        "class_names": CLASS_NAMES, "normalization": {"mean": 0.0, "std": 255.0},
+                        "train_samples": 12000, "test_samples": 123},
+            "model_file": "model.keras",
+            "result": {"test_accuracy": 0.912345678, "test_loss": 0.41, "best_epoch": 4, "epochs_run": 5,
+                       "wall_time_s": 3.21, "interrupted": False,
+                       "diagnosis": "good fit: train accuracy 0.950, validation 0.930 (gap 0.020)"},
+        },
+        "history.json": {"history": {"loss": [0.9, 0.5], "accuracy": [0.7, 0.95], "val_loss": [0.8, 0.6],
+                                     "val_accuracy": [0.72, 0.93]},
+                         "best_epoch": 2, "diagnosis": "good fit: fine"},
+        "metrics.json": _metrics(0.912345678, 0.0),
+        "int8_metrics.json": _metrics(0.9, 0.02),
+        "quantization.json": {
+            "method": "ptq", "io": "int8", "keras_float_accuracy": 0.912345678, "test_samples": 123,
+            "parameter_count": 12345,
+            "variants": [
+                {"name": "float32", "file": "model_float32.tflite", "size_bytes": 51234, "accuracy": 0.912345678,
+                 "agreement_with_float": 1.0, "mean_abs_diff": 1e-8, "max_abs_diff": 7e-8, "fully_int8": False},
+                {"name": "int8", "file": "model_int8.tflite", "size_bytes": 16789, "accuracy": 0.9,
+                 "agreement_with_float": 0.9248, "mean_abs_diff": 0.00107, "max_abs_diff": 0.0524,
+                 "fully_int8": True},
+            ],
+            "int8_to_float32_size": 0.3277, "parameter_floor_bytes": {"int8": 12345, "float32": 49380},
+            "runtime": "litert", "calibration_samples": 500, "qat_epochs": 0,
+        },
+        "benchmark/benchmark.json": {
+            "host": {"cpu": "Test CPU @ 2GHz", "cores": "2", "os": "Linux", "python": "3.11.7", "machine": "x86_64"},
+            "rows": [
+                {"source": "host", "model": model, "runtime": runtime, "runtime_version": "1.2.3",
+                 "threads": None if runtime == "tflm" else 1, "accuracy": 0.9, "agreement_with_float": 0.99,
+                 "latency_us": {"mean": 12.5, "p50": p50, "p90": p50 * 1.2, "p99": p50 * 2},
+                 "init_ms": 1.5, "first_invoke_ms": 0.25, "throughput_per_s": 54321.0, "file_bytes": size,
+                 "peak_rss_bytes": 104857600, "arena_bytes": 6208 if runtime == "tflm" else None}
+                for model, size, p50 in (("model_float32.tflite", 51234, 10.0), ("model_int8.tflite", 16789, 8.0))
+                for runtime in ("litert", "tflm")
+            ],
+            "latency_ratios": [{"model": "model_int8.tflite", "runtime": "litert", "source": "host",
+                                "int8_over_float32_p50": 0.8}],
+            "skipped": ["tflite-runtime: not installed"],
+        },
+        "firmware/export.json": {
+            "files": ["model_data.h", "model_data.cc", "model_config.h"], "symbol": "model",
+            "model_bytes": 16789, "model_sha256": "ab" * 32, "ops": ["FULLY_CONNECTED", "SOFTMAX"],
+            "arena_bytes": 6208, "arena_minimum_bytes": 5120, "arena_margin_bytes": 1088,
+            "parity": "TFLM equals LiteRT on 123 of 123 samples", "flash_bytes": None, "arm_size_output": None,
+            "warnings": ["a <warning> & more"],
+        },
+        "pipeline.json": {"stages": [
+            {"name": "train", "status": "done", "seconds": 3.2},
+            {"name": "evaluate", "status": "skipped (current)", "seconds": 0.0},
+            {"name": "quantize", "status": "done", "seconds": 2.5},
+            {"name": "benchmark", "status": "done", "seconds": 9.0},
+            {"name": "export", "status": "done", "seconds": 1.1},
+        ]},
+    }
+
+
+def write_run(run_dir: Path, pngs: dict[str, bytes], skip: tuple[str, ...] = ()) -> Path:
+    """A complete run directory, less the files named in ``skip``."""
+    for name, content in _artifacts().items():
+        if name not in skip:
+            (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / name).write_text(json.dumps(content), encoding="utf-8")
+    for name, content in pngs.items():
+        if name not in skip:
+            (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / name).write_bytes(content)
+    if "summary.txt" not in skip:
+        (run_dir / "summary.txt").write_text(SUMMARY, encoding="utf-8")
+    if "firmware" not in skip:
+        (run_dir / "firmware").mkdir(exist_ok=True)
+        (run_dir / "firmware" / "model_config.h").write_text(MODEL_CONFIG_H, encoding="utf-8")
+        (run_dir / "firmware" / "model_data.cc").write_bytes(b"x" * 23456)
+        (run_dir / "firmware" / "model_data.h").write_bytes(b"y" * 589)
+    return run_dir
+
+
+@pytest.fixture
+def run_dir(tmp_path, pngs) -> Path:
+    return write_run(tmp_path / "run", pngs)
+
+
+@pytest.fixture
+def written(run_dir) -> tuple[ReportFiles, str, str]:
+    files = write_report(run_dir)
+    return files, files.html.read_text(encoding="utf-8"), files.markdown.read_text(encoding="utf-8")
+
+
+def test_writes_both_files_into_the_run_directory(run_dir, written):
+    files, _, _ = written
+    assert files == ReportFiles(html=run_dir / "report.html", markdown=run_dir / "report.md")
+    assert not [path.name for path in run_dir.iterdir() if path.name.startswith(".report")]  # no temp files left
+
+
+def test_every_section_present_in_order(written):
+    _, page, markdown = written
+    assert re.findall(r'<section id="([a-z]+)">', page) == SECTION_KEYS
+    assert re.findall(r"^## (.+)$", markdown, flags=re.MULTILINE) == SECTION_TITLES
+    assert "<h1>edgeml run report: mlp on demo</h1>" in page
+    assert markdown.startswith("# edgeml run report: mlp on demo\n")
+    assert "not produced" not in page
+
+
+def test_title_can_be_given(run_dir):
+    assert build_report(run_dir, title="Night build").title == "Night build"
+
+
+def test_every_image_is_embedded_as_the_file_itself(run_dir, written, pngs):
+    _, page, _ = written
+    embedded = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert page.count("data:image/png;base64,") == len(PNG_FILES)
+    assert sorted(base64.b64decode(data) for data in embedded) == sorted(pngs.values())
+
+
+def test_html_is_self_contained(written):
+    _, page, _ = written
+    assert "<script" not in page.lower() and "<link" not in page.lower()
+    references = re.findall(r'(?:src|href)="([^"]*)"', page)
+    assert references and all(reference.startswith("data:image/png;base64,") for reference in references)
+    assert "<style>" in page
+
+
+def test_float_and_int8_confusion_matrices_sit_side_by_side(written):
+    _, page, markdown = written
+    pair = re.search(r'<div class="figures">(.*?)</div>', page[page.index('id="evaluation"'):]).group(1)
+    assert pair.count("<img") == 2 and "Keras float" in pair and "int8 TFLite" in pair
+    assert "| ![confusion matrix, Keras float](confusion_matrix.png) | " \
+           "![confusion matrix, int8 TFLite](int8_confusion_matrix.png) |" in markdown
+
+
+def test_markdown_refers_to_images_by_relative_path(run_dir, written):
+    _, _, markdown = written
+    targets = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
+    assert sorted(targets) == sorted(PNG_FILES)
+    assert all((run_dir / target).is_file() for target in targets)
+    assert "data:image" not in markdown and str(run_dir) not in markdown
+
+
+def test_hostile_text_is_escaped(written):
+    _, page, markdown = written
+    assert "<script" not in page and "<script" not in markdown
+    assert html.escape(HOSTILE_CLASS) in page
+    assert "&lt;warning&gt; &amp; more" in page
+    assert "#include &lt;stdint.h&gt;" in page  # model_config.h in a <pre>
+    assert "dog\\|wolf" in markdown  # a | inside a Markdown table cell does not split it
+
+
+def test_numbers_are_formatted(written):
+    _, page, markdown = written
+    for text in ("0.9123", "0.9000", "12,345", "16,789", "51,234", "92.48%", "0.328", "32.8%", "49,380",
+                 "23,456", "6,208", "5,120", "1,088", "100.0", "54,321", "8.0", "1.25× faster"):
+        assert text in page, text
+    assert "0.912345678" not in page
+    assert "| int8 | model_int8.tflite | 16,789 | 0.9000 | -1.23 | 92.48% |" in markdown
+
+
+def test_stage_table_and_firmware_facts(written):
+    _, page, _ = written
+    assert '<td class="status-skipped">skipped (current)</td>' in page
+    assert '<td class="status-done">done</td>' in page
+    assert "not measured (no arm-none-eabi toolchain)" in page
+    assert "2: FULLY_CONNECTED, SOFTMAX" in page
+    assert "6,208 bytes (measured minimum 5,120 + margin 1,088)" in page
+    section = page[page.index('id="firmware"'):]
+    assert "<pre>#include &lt;stdint.h&gt;" in section
+    assert re.search(r"<td>model_data.cc</td><td class=\"num\">23,456</td>", section)
+    assert re.search(r"<td>model_config.h</td><td class=\"num\">\d+</td>", section)
+
+
+def test_flash_measured_by_the_arm_toolchain(run_dir):
+    export = _artifacts()["firmware/export.json"]
+    export.update(flash_bytes=17012, arm_size_output="   text    data     bss\n  16996      16       0 model_data.o")
+    (run_dir / "firmware" / "export.json").write_text(json.dumps(export), encoding="utf-8")
+    page = render_html(build_report(run_dir))
+    assert "17,012 bytes (arm-none-eabi-size)" in page
+    assert "<pre>   text    data     bss\n  16996      16       0 model_data.o</pre>" in page
+
+
+def test_per_class_float_and_int8_side_by_side(run_dir):
+    table = next(block for block in build_report(run_dir).section("evaluation").blocks
+                 if getattr(block, "header", ("",))[0] == "class")
+    assert table.header == ("class", "support", "float precision", "float accuracy", "float F1", "float AUC",
+                            "int8 precision", "int8 accuracy", "int8 F1", "Δ F1")
+    assert [row[0] for row in table.rows] == CLASS_NAMES
+    assert table.rows[0][1:] == ("40", "0.9000", "0.8000", "0.8500", "0.9700", "0.9000", "0.8000", "0.8300",
+                                 "-0.0200")
+
+
+def test_an_empty_run_directory_gives_notes_not_a_crash(tmp_path):
+    report = build_report(tmp_path)
+    assert [section.key for section in report.sections] == SECTION_KEYS
+    page, markdown = render_html(report), render_markdown(report)
+    for note in ("config.json not produced (stage train did not run)",
+                 "metrics.json not produced (stage evaluate did not run)",
+                 "int8_metrics.json not produced (stage evaluate_int8 did not run)",
+                 "quantization.json not produced (stage quantize did not run)",
+                 "benchmark/benchmark.json not produced (stage benchmark did not run)",
+                 "firmware/export.json not produced (stage export did not run)",
+                 "pipeline.json not found"):
+        assert note in page and note in markdown, note
+    assert "data:image" not in page
+
+
+@pytest.mark.parametrize("skipped", [
+    ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png"),
+    ("benchmark/benchmark.json", "benchmark/latency.png"),
+    ("history.png", "roc.png", "summary.txt", "firmware"),
+    ("quantization.json", "firmware/export.json", "pipeline.json"),
+])
+def test_missing_artifacts_give_notes(tmp_path, pngs, skipped):
+    run_dir = write_run(tmp_path, pngs, skip=skipped)
+    files = write_report(run_dir)
+    page = files.html.read_text(encoding="utf-8")
+    assert re.findall(r'<section id="([a-z]+)">', page) == SECTION_KEYS
+    assert page.count("data:image/png;base64,") == sum((run_dir / name).is_file() for name in PNG_FILES)
+    notes = re.findall(r'<p class="note">(.*?)</p>', page)
+    assert notes
+    for name in skipped:
+        if name.endswith((".json", ".txt")) and name != "pipeline.json":
+            assert any(note.startswith(f"{name} not produced") for note in notes), (name, notes)
+
+
+def test_a_missing_image_is_noted_when_its_stage_ran(tmp_path, pngs):
+    run_dir = write_run(tmp_path, pngs, skip=("roc.png",))
+    page = render_html(build_report(run_dir))
+    assert "roc.png not produced (although stage evaluate is marked done)" not in page  # "skipped (current)"
+    assert "roc.png not produced (stage evaluate: skipped (current))" in page
+    assert page.count("<img") == len(PNG_FILES) - 1
+
+
+def test_a_failed_stage_is_named_in_the_note(tmp_path, pngs):
+    run_dir = write_run(tmp_path, pngs, skip=("firmware/export.json", "firmware"))
+    pipeline = _artifacts()["pipeline.json"]
+    pipeline["stages"][-1] = {"name": "export", "status": "failed", "seconds": 0.4,
+                              "error": "tflite-micro is not installed"}
+    (run_dir / "pipeline.json").write_text(json.dumps(pipeline), encoding="utf-8")
+    page = render_html(build_report(run_dir))
+    assert "firmware/export.json not produced (stage export failed: tflite-micro is not installed)" in page
+    assert '<td class="status-failed">failed</td>' in page
+
+
+@pytest.mark.parametrize("name", JSON_FILES)
+def test_corrupt_json_is_an_error_naming_the_file(tmp_path, pngs, name):
+    run_dir = write_run(tmp_path, pngs)
+    (run_dir / name).write_text('{"truncated": ', encoding="utf-8")
+    with pytest.raises(EdgeMLError, match=re.escape(str(run_dir / name))):
+        write_report(run_dir)
+    assert not (run_dir / "report.html").exists()
+
+
+@pytest.mark.parametrize("name, content", [
+    ("quantization.json", {"variants": "int8"}),
+    ("benchmark/benchmark.json", {"rows": [{"model": "m.tflite"}]}),
+    ("metrics.json", {"accuracy": 0.5, "per_class": "cat"}),
+    ("pipeline.json", {"stages": [["train", "done"]]}),
+    ("config.json", []),
+])
+def test_json_with_the_wrong_contents_is_an_error_naming_the_file(tmp_path, pngs, name, content):
+    run_dir = write_run(tmp_path, pngs)
+    (run_dir / name).write_text(json.dumps(content), encoding="utf-8")
+    with pytest.raises(EdgeMLError, match=re.escape(str(run_dir / name))):
+        build_report(run_dir)
+
+
+def test_a_run_directory_that_does_not_exist_is_an_error(tmp_path):
+    with pytest.raises(EdgeMLError, match="run directory not found"):
+        write_report(tmp_path / "nope")
+
+
+# ------------------------------------------------------------------------------------ rendered in Chromium
+
+# The report has no JavaScript, so a separate page loads it into an iframe (srcdoc: same origin, in
+# another folder, so any relative reference would break) and writes what the browser decoded into its own DOM.
+CHECK_PAGE = """<!DOCTYPE html>
+<html><body>
+<iframe id="report" style="width:1200px;height:900px" srcdoc="{srcdoc}"></iframe>
+<pre id="result">pending</pre>
+<script>
+window.addEventListener("load", function () {{
+  var report = document.getElementById("report").contentDocument;
+  var images = Array.prototype.map.call(report.images, function (img) {{
+    return {{alt: img.alt, complete: img.complete, width: img.naturalWidth, height: img.naturalHeight}};
+  }});
+  var fetched = report.defaultView.performance.getEntriesByType("resource").map(function (entry) {{
+    return entry.name;
+  }});
+  document.getElementById("result").textContent = JSON.stringify(
+    {{title: report.title, sections: report.querySelectorAll("section").length, images: images, fetched: fetched}});
+}});
+</script>
+</body></html>
+"""
+
+
+def test_chromium_renders_every_image(tmp_path, written):
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium to check that the report renders")
+    files, page, _ = written
+    check_dir = tmp_path / "check"
+    check_dir.mkdir()
+    check_page = check_dir / "check.html"
+    check_page.write_text(CHECK_PAGE.format(srcdoc=html.escape(page, quote=True)), encoding="utf-8")
+    command = [
+        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+        "--dump-dom", check_page.as_uri(),
+    ]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=90)
+    found = re.search(r'<pre id="result">(.*?)</pre>', completed.stdout, flags=re.DOTALL)
+    assert completed.returncode == 0 and found, completed.stderr[-2000:]
+    result = json.loads(html.unescape(found.group(1)))
+    assert result["title"] == "edgeml run report: mlp on demo"
+    assert result["sections"] == len(SECTION_KEYS)
+    assert len(result["images"]) == len(PNG_FILES)
+    for image in result["images"]:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
+    assert result["fetched"] == []  # nothing loaded from outside the page
