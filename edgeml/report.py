@@ -184,7 +184,7 @@ class _Run:
         stages: tuple[dict[str, Any], ...] = ()
         if loaded[PIPELINE_FILE] is not None:
             with _reading(run_dir / PIPELINE_FILE):
-                stages = tuple({**stage, "name": str(stage["name"])} for stage in loaded[PIPELINE_FILE]["stages"])
+                stages = tuple({**stage, "name": str(stage["name"])} for stage in _outcomes(loaded[PIPELINE_FILE]))
         return cls(run_dir=run_dir, json=loaded, stages=stages)
 
     def get(self, name: str) -> dict[str, Any] | None:
@@ -220,6 +220,16 @@ class _Run:
             else:
                 present.append(Figure(path, caption))
         return ([Figures(tuple(present))] if present else []) + notes
+
+
+def _outcomes(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
+    """The last run's stage outcomes ({name, status, seconds, error}). edgeml.pipeline keeps them under
+    "last_run", beside "stages", which there maps each stage's name to its fingerprints; a list of
+    outcomes under "stages" is read too."""
+    if "last_run" in pipeline:
+        return list(pipeline["last_run"])
+    stages = pipeline.get("stages", [])
+    return [] if isinstance(stages, dict) else list(stages)
 
 
 def _read_object(path: Path) -> dict[str, Any] | None:
@@ -266,6 +276,8 @@ def _model_name(config: dict[str, Any]) -> str:
 def _stages_section(run: _Run) -> Section:
     if run.get(PIPELINE_FILE) is None:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} not found: the stages' status is unknown"),))
+    if not run.stages:
+        return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} records no stage outcomes"),))
     rows = []
     with _reading(run.run_dir / PIPELINE_FILE):
         for stage in run.stages:
@@ -638,7 +650,8 @@ figcaption { font-size: .9em; color: #555; text-align: center; }
 .status-skipped { color: #777; }
 """.strip()
 
-# A table cell that is a number (with separators, sign, unit or percent) is right-aligned.
+# A table cell that is a number (with separators, sign, unit or percent) is right-aligned, except in
+# the first column, which names the row (a class called "3" is a label).
 _NUMBER_CELL = re.compile(r"^[-+−]?[\d,]*\.?\d+\s*(%|×)?$")
 
 
@@ -684,7 +697,7 @@ def _html_block(report: Report, section: Section, block: Block) -> str:
             for index, cell in enumerate(row):
                 if index == status_column:
                     cells.append(f'<td class="status-{_h(cell.split()[0] if cell else "")}">{_h(cell)}</td>')
-                elif _NUMBER_CELL.match(cell):
+                elif index > 0 and _NUMBER_CELL.match(cell):
                     cells.append(f'<td class="num">{_h(cell)}</td>')
                 else:
                     cells.append(f"<td>{_h(cell)}</td>")
@@ -756,7 +769,8 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], escape
         return "| " + " | ".join(_md_cell(cell) if escape_cells else cell for cell in row) + " |"
 
     align = [
-        "---:" if rows and all(_NUMBER_CELL.match(row[index]) or row[index] == NOTHING for row in rows) else "---"
+        "---:" if index > 0 and rows and all(_NUMBER_CELL.match(row[index]) or row[index] == NOTHING for row in rows)
+        else "---"
         for index in range(len(header))
     ] if escape else ["---"] * len(header)
     return "\n".join([cells(header, True), "| " + " | ".join(align) + " |", *(cells(row, escape) for row in rows)])

@@ -26,6 +26,14 @@ PNG_FILES = ["history.png", "confusion_matrix.png", "roc.png", "int8_confusion_m
 JSON_FILES = ["config.json", "history.json", "metrics.json", "int8_metrics.json", "quantization.json",
               "benchmark/benchmark.json", "firmware/export.json", "pipeline.json"]
 MODEL_CONFIG_H = "#include <stdint.h>\n#define MODEL_TENSOR_ARENA_SIZE 6208 /* measured + margin */\n"
+STAGE_OUTCOMES = [
+    {"name": "train", "status": "done", "seconds": 3.2, "error": None},
+    {"name": "evaluate", "status": "skipped (current)", "seconds": 0.0, "error": None},
+    {"name": "quantize", "status": "done", "seconds": 2.5, "error": None},
+    {"name": "evaluate_int8", "status": "done", "seconds": 0.7, "error": None},
+    {"name": "export", "status": "done", "seconds": 1.1, "error": None},
+    {"name": "benchmark", "status": "done", "seconds": 9.0, "error": None},
+]
 SUMMARY = """Model: "edgeml_mlp"
  dense0 (Dense)                            (None, 16)                            1040
 Total params: 12345 (48.22 KB)
@@ -116,14 +124,14 @@ def _artifacts() -> dict[str, object]:
             "parity": "TFLM equals LiteRT on 123 of 123 samples", "flash_bytes": None, "arm_size_output": None,
             "warnings": ["a <warning> & more"],
         },
-        "pipeline.json": {"stages": [
-            {"name": "train", "status": "done", "seconds": 3.2},
-            {"name": "evaluate", "status": "skipped (current)", "seconds": 0.0},
-            {"name": "quantize", "status": "done", "seconds": 2.5},
-            {"name": "benchmark", "status": "done", "seconds": 9.0},
-            {"name": "export", "status": "done", "seconds": 1.1},
-        ]},
+        "pipeline.json": pipeline_state(STAGE_OUTCOMES),
     }
+
+
+def pipeline_state(outcomes: list[dict]) -> dict:
+    """pipeline.json as edgeml.pipeline writes it: fingerprints by stage name, the last run's outcomes."""
+    return {"stages": {outcome["name"]: {"fingerprint": "0" * 64, "outputs": {}} for outcome in outcomes},
+            "last_run": outcomes}
 
 
 def write_run(run_dir: Path, pngs: dict[str, bytes], skip: tuple[str, ...] = ()) -> Path:
@@ -238,6 +246,22 @@ def test_stage_table_and_firmware_facts(written):
     assert re.search(r"<td>model_config.h</td><td class=\"num\">\d+</td>", section)
 
 
+@pytest.mark.parametrize("state", [pipeline_state(STAGE_OUTCOMES), {"stages": STAGE_OUTCOMES}],
+                         ids=["edgeml.pipeline", "list"])
+def test_stage_table_lists_the_last_runs_outcomes(run_dir, state):
+    (run_dir / "pipeline.json").write_text(json.dumps(state), encoding="utf-8")
+    table = build_report(run_dir).section("stages").blocks[0]
+    assert table.rows == tuple((outcome["name"], outcome["status"], f"{outcome['seconds']:.1f}", "")
+                               for outcome in STAGE_OUTCOMES)
+
+
+def test_a_pipeline_state_without_outcomes_is_a_note(run_dir):
+    state = pipeline_state(STAGE_OUTCOMES)
+    del state["last_run"]
+    (run_dir / "pipeline.json").write_text(json.dumps(state), encoding="utf-8")
+    assert "pipeline.json records no stage outcomes" in render_html(build_report(run_dir))
+
+
 def test_flash_measured_by_the_arm_toolchain(run_dir):
     export = _artifacts()["firmware/export.json"]
     export.update(flash_bytes=17012, arm_size_output="   text    data     bss\n  16996      16       0 model_data.o")
@@ -301,9 +325,8 @@ def test_a_missing_image_is_noted_when_its_stage_ran(tmp_path, pngs):
 
 def test_a_failed_stage_is_named_in_the_note(tmp_path, pngs):
     run_dir = write_run(tmp_path, pngs, skip=("firmware/export.json", "firmware"))
-    pipeline = _artifacts()["pipeline.json"]
-    pipeline["stages"][-1] = {"name": "export", "status": "failed", "seconds": 0.4,
-                              "error": "tflite-micro is not installed"}
+    failed = {"name": "export", "status": "failed", "seconds": 0.4, "error": "tflite-micro is not installed"}
+    pipeline = pipeline_state(STAGE_OUTCOMES[:4] + [failed])
     (run_dir / "pipeline.json").write_text(json.dumps(pipeline), encoding="utf-8")
     page = render_html(build_report(run_dir))
     assert "firmware/export.json not produced (stage export failed: tflite-micro is not installed)" in page
@@ -324,6 +347,7 @@ def test_corrupt_json_is_an_error_naming_the_file(tmp_path, pngs, name):
     ("benchmark/benchmark.json", {"rows": [{"model": "m.tflite"}]}),
     ("metrics.json", {"accuracy": 0.5, "per_class": "cat"}),
     ("pipeline.json", {"stages": [["train", "done"]]}),
+    ("pipeline.json", {"last_run": [{"status": "done"}]}),
     ("config.json", []),
 ])
 def test_json_with_the_wrong_contents_is_an_error_naming_the_file(tmp_path, pngs, name, content):
