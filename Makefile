@@ -23,16 +23,15 @@ system-packages-dev:
 	$(call apt_install,$(TEST_DEBIAN_PACKAGES))
 
 setup: system-packages
-	$(PIP) -e ".[train]"
+	$(PIP) -e ".[train,pi,micro]"
 
 setup-dev: system-packages-dev
 	$(PIP) -e ".[all]"
 
-# Main job: train the default MLP on Fashion-MNIST (offline) and evaluate it.
+# Main job: the whole pipeline (train → QAT int8 → firmware export → benchmark → report) on
+# Fashion-MNIST, offline. Prints where the report is.
 demo: setup
-	edgeml train --dataset fashion_mnist --epochs 5 --out $(DEMO_OUT) --force
-	edgeml evaluate $(DEMO_OUT) --force
-	@echo "Run directory: $(DEMO_OUT) (model.keras, history.png, metrics.json, confusion_matrix.png, roc.png)"
+	edgeml pipeline --config examples/fashion_mnist.toml --out $(DEMO_OUT)
 
 test: setup-dev
 	$(PYTHON) -m pytest -q

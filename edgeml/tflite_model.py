@@ -122,6 +122,20 @@ class TFLiteModelInfo:
         )
         return io_int8 and tensors_int and not self.float_ops and not self.float_conversion_ops
 
+    def not_int8_reasons(self) -> tuple[str, ...]:
+        """Why the model is not fully int8 (empty when it is)."""
+        reasons = []
+        if self.float_ops:
+            reasons.append(f"float ops: {', '.join(self.float_ops)}")
+        if self.float_conversion_ops:
+            reasons.append(f"float<->int conversions: {', '.join(self.float_conversion_ops)}")
+        non_int8_io = sorted({t.dtype for t in self.inputs + self.outputs if t.dtype != "int8"})
+        if non_int8_io:
+            reasons.append(f"I/O dtypes: {', '.join(non_int8_io)}")
+        if not reasons and not self.fully_int8:
+            reasons.append("float tensors")
+        return tuple(reasons)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (tuples become lists), with ``fully_int8`` included."""
         return {**_as_lists(asdict(self)), "fully_int8": self.fully_int8}
@@ -175,15 +189,7 @@ def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
     if info.fully_int8:
         lines.append("fully int8: yes")
     else:
-        reasons = []
-        if info.float_ops:
-            reasons.append(f"float ops: {', '.join(info.float_ops)}")
-        if info.float_conversion_ops:
-            reasons.append(f"float<->int conversions: {', '.join(info.float_conversion_ops)}")
-        non_int8_io = sorted({t.dtype for t in info.inputs + info.outputs if t.dtype != "int8"})
-        if non_int8_io:
-            reasons.append(f"I/O dtypes: {', '.join(non_int8_io)}")
-        lines.append(f"fully int8: no ({'; '.join(reasons)})" if reasons else "fully int8: no")
+        lines.append(f"fully int8: no ({'; '.join(info.not_int8_reasons())})")
     if info.tflm_unsupported_ops:
         lines.append(f"TFLite Micro: unsupported ops: {', '.join(info.tflm_unsupported_ops)}")
     else:

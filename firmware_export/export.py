@@ -180,15 +180,7 @@ def _check_model(info: TFLiteModelInfo, allow_float: bool, warnings: list[str]) 
             raise EdgeMLError(f"the model's {kind} is quantized per channel; export needs one scale per tensor")
     if info.fully_int8:
         return
-    reasons = []
-    if info.float_ops:
-        reasons.append(f"float ops {', '.join(info.float_ops)}")
-    if info.float_conversion_ops:
-        reasons.append(f"float<->int conversions {', '.join(info.float_conversion_ops)}")
-    io_types = sorted({t.dtype for t in info.inputs + info.outputs if t.dtype != "int8"})
-    if io_types:
-        reasons.append(f"{'/'.join(io_types)} input or output")
-    reason = "; ".join(reasons) or "float tensors"
+    reason = "; ".join(info.not_int8_reasons())
     if not allow_float:
         raise EdgeMLError(
             f"{info.path} is not fully int8 ({reason}); export the int8 model from `edgeml quantize`, "

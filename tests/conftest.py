@@ -11,6 +11,25 @@ import pytest
 
 from edgeml.models import ModelSpec
 from edgeml.train import TrainConfig, train
+from ssh_server import pi_python, tiny_quantized_run
+
+# Prepended to a `python -c` script: from then on importing TensorFlow (or any Keras) raises, as on a
+# Raspberry Pi that has only the lite runtime.
+NO_TENSORFLOW = """
+import sys
+class _NoTensorFlow:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"):
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+sys.meta_path.insert(0, _NoTensorFlow())
+"""
+# The edgeml command line under NO_TENSORFLOW: `python -c CLI_WITHOUT_TENSORFLOW inspect model.tflite`.
+CLI_WITHOUT_TENSORFLOW = NO_TENSORFLOW + """
+from edgeml.cli import main
+sys.argv = ["edgeml", *sys.argv[1:]]
+main()
+"""
 
 
 def write_idx(path: Path, array: np.ndarray) -> Path:
@@ -51,3 +70,18 @@ def digits_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "digits_mlp"
     train(TrainConfig(out=str(out), dataset="digits", model=ModelSpec(hidden=(64, 32)), epochs=12, lr=3e-3, seed=0))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A tiny PTQ-quantized digits run, shared by the bundle and SSH tests."""
+    return tiny_quantized_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
+def device_python(tmp_path_factory) -> Path:
+    """A clean venv with numpy and LiteRT only: the Raspberry Pi's python."""
+    python = pi_python(tmp_path_factory.getbasetemp())
+    if isinstance(python, str):
+        pytest.skip(python)
+    return python

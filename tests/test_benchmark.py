@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from conftest import CLI_WITHOUT_TENSORFLOW
 from edgeml.benchmark import BenchmarkConfig, add_agreement, import_results, latency_ratios, plan, run_benchmark
 from edgeml.errors import EdgeMLError
 from edgeml.quantize import QuantizeConfig, quantize
@@ -94,23 +95,9 @@ def test_plan_and_bad_inputs(quantized_run, tmp_path):
         run_benchmark(BenchmarkConfig(targets=(str(lonely),), out=str(tmp_path / "o")))
     assert not (tmp_path / "o").exists()
 
-
-BLOCK_TENSORFLOW = """
-import sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"):
-            raise ImportError(f"{name} is blocked in this test")
-sys.meta_path.insert(0, _NoTensorFlow())
-from edgeml.cli import main
-sys.argv = ["edgeml", *sys.argv[1:]]
-main()
-"""
-
-
 def test_benchmark_of_tflite_files_never_imports_tensorflow(quantized_run, tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-c", BLOCK_TENSORFLOW, "benchmark", str(quantized_run / "model_int8.tflite"),
+        [sys.executable, "-c", CLI_WITHOUT_TENSORFLOW, "benchmark", str(quantized_run / "model_int8.tflite"),
          str(quantized_run / "model_float32.tflite"), "--runtime", "litert", "--runs", "20", "--test-samples", "100",
          "--out", str(tmp_path / "b")],
         capture_output=True, text=True, timeout=300,

@@ -15,20 +15,9 @@ from edgeml.benchmark import add_agreement, import_results
 from edgeml.bench_runner import MeasureConfig, measure_in_subprocess
 from edgeml.bundle import BUNDLED_MODULES, BundleConfig, make_bundle
 from edgeml.errors import EdgeMLError
-from ssh_server import numpy_only_python, pi_python, tiny_quantized_run
+from ssh_server import numpy_only_python
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    return tiny_quantized_run(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="session")
-def device_python(tmp_path_factory) -> Path:
-    python = pi_python(tmp_path_factory.getbasetemp())
-    if isinstance(python, str):
-        pytest.skip(python)
-    return python
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from conftest import CLI_WITHOUT_TENSORFLOW
 from edgeml.cli import cli
 
 
@@ -76,21 +77,6 @@ def test_bad_input_is_one_line_on_stderr(tmp_path, args, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], completed.stderr
     assert not (tmp_path / "o").exists()
 
-
-BLOCK_TENSORFLOW = """
-import sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"):
-            raise ImportError(f"{name} is blocked in this test")
-        return None
-sys.meta_path.insert(0, _NoTensorFlow())
-from edgeml.cli import main
-sys.argv = ["edgeml", *sys.argv[1:]]
-main()
-"""
-
-
 def test_quantize_and_inspect_through_the_cli(digits_run, tmp_path):
     out = tmp_path / "q"
     result = run("-v", "quantize", str(digits_run), "--method", "ptq", "--calibration-samples", "50", "--out", str(out))
@@ -98,15 +84,15 @@ def test_quantize_and_inspect_through_the_cli(digits_run, tmp_path):
     assert "int8" in result.output and "float32" in result.output and "int8/float32 size" in result.output
     assert "scale" in result.output  # --verbose lists the per-tensor quantization parameters
     # inspect runs where importing TensorFlow raises: the Raspberry Pi situation.
-    completed = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, "inspect", str(out / "model_int8.tflite")],
+    completed = subprocess.run([sys.executable, "-c", CLI_WITHOUT_TENSORFLOW, "inspect", str(out / "model_int8.tflite")],
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 0, completed.stderr
     assert "FULLY_CONNECTED" in completed.stdout and "int8" in completed.stdout
-    completed = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, "inspect", "--json", str(out / "model_int8.tflite")],
+    completed = subprocess.run([sys.executable, "-c", CLI_WITHOUT_TENSORFLOW, "inspect", "--json", str(out / "model_int8.tflite")],
                                capture_output=True, text=True, timeout=60)
     assert json.loads(completed.stdout)["fully_int8"] is True
     (tmp_path / "half.tflite").write_bytes((out / "model_int8.tflite").read_bytes()[:300])
-    completed = subprocess.run([sys.executable, "-c", BLOCK_TENSORFLOW, "inspect", str(tmp_path / "half.tflite")],
+    completed = subprocess.run([sys.executable, "-c", CLI_WITHOUT_TENSORFLOW, "inspect", str(tmp_path / "half.tflite")],
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 1
     assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("error: ") and "half.tflite" in completed.stderr

@@ -12,7 +12,7 @@ from edgeml.benchmark import BenchmarkConfig, run_benchmark
 from edgeml.bundle import BundleConfig, make_bundle
 from edgeml.device import RunnerOptions, SshOptions, benchmark_on_device, parse_target, run_on_device, ssh_command
 from edgeml.errors import EdgeMLError
-from ssh_server import SSHD, SshServer, free_port, numpy_only_python, pi_python, ssh_keygen, tiny_quantized_run
+from ssh_server import SSHD, SshServer, free_port, numpy_only_python, ssh_keygen
 
 RUNNER = RunnerOptions(runs=20, warmup=2)
 
@@ -26,17 +26,6 @@ def sshd(tmp_path_factory):
     server.stop()
 
 
-@pytest.fixture(scope="module")
-def device_python(tmp_path_factory) -> Path:
-    python = pi_python(tmp_path_factory.getbasetemp())
-    if isinstance(python, str):
-        pytest.skip(python)
-    return python
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    return tiny_quantized_run(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

@@ -460,7 +460,7 @@ def test_float_model_needs_allow_float(mlp_run, tmp_path, stubs):
     bare.mkdir()
     model = bare / "net.tflite"
     shutil.copy(mlp_run / "model_float32.tflite", model)
-    with pytest.raises(EdgeMLError, match=r"not fully int8 \(float ops .*--allow-float"):
+    with pytest.raises(EdgeMLError, match=r"not fully int8 \(float ops: .*--allow-float"):
         export_firmware(ExportConfig(source=str(model), out=str(tmp_path / "out")))
     assert not (tmp_path / "out").exists()
 

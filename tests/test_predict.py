@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import NO_TENSORFLOW
 from edgeml.data import load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec
@@ -318,14 +319,8 @@ def test_tflm_runtime_gives_the_same_classes(run_dir, digits, tmp_path):
     assert micro.runtime == "tflm" and top1(micro) == top1(predict(PredictConfig(model=model, inputs=inputs)))
 
 
-BLOCK_TENSORFLOW = """
-import json, sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "tf_keras", "keras"):
-            raise ImportError(f"{name} is blocked in this test")
-        return None
-sys.meta_path.insert(0, _NoTensorFlow())
+BLOCK_TENSORFLOW = NO_TENSORFLOW + """
+import json
 from edgeml.errors import EdgeMLError
 from edgeml.predict import PredictConfig, predict, predictions_to_json
 try:
