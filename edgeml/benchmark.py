@@ -20,6 +20,7 @@ import numpy as np
 from edgeml.artifacts import atomic_path, check_output_dir, read_json, write_json, write_text
 from edgeml.bench_runner import MeasureConfig, device_info, measure_in_subprocess
 from edgeml.errors import EdgeMLError
+from edgeml.progress import show_progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
 from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes
 
@@ -163,7 +164,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
         with tempfile.TemporaryDirectory(prefix="edgeml-bench-") as scratch:
             samples = write_samples(model_set.record, config.dataset, config.test_samples, Path(scratch) / "samples.npz")
             for index, (model, runtime) in enumerate(pairs):
-                _progress(index, len(pairs), f"{model.name} on {runtime}")
+                show_progress(index, len(pairs), f"{model.name} on {runtime}")
                 measure_config = MeasureConfig(
                     model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
                     warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
@@ -176,7 +177,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
                     continue
                 row["source"] = "host"
                 rows.append(row)
-            _progress(len(pairs), len(pairs), "done")
+            show_progress(len(pairs), len(pairs), "done")
     for imported in config.imports:
         rows += import_results(imported)
     if not rows:
@@ -357,12 +358,3 @@ def plot_latency(rows: Sequence[dict], path: Path) -> Path:
 def _fmt(value, spec: str) -> str:
     """Blank for a missing value, else ``format(value, spec)``."""
     return "" if value is None else format(value, spec)
-
-
-def _progress(done: int, total: int, label: str) -> None:
-    """A one-line progress bar on stderr (measurements take seconds to minutes each)."""
-    width = 24
-    filled = int(width * done / max(total, 1))
-    end = "\n" if done == total else ""
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {label[:50]:<50}{end}")
-    sys.stderr.flush()

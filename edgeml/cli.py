@@ -148,17 +148,20 @@ def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
 @click.option("--float16", is_flag=True, help="Also write a float16-weights model.")
 @click.option("--dynamic-range", is_flag=True, help="Also write a dynamic-range (int8 weights, float activations) model.")
 @click.option("--test-samples", type=int, help="Measure on a class-balanced subset of the test set.")
+@click.option("--dataset", help="Dataset for a model file outside a run directory (default: the run's own).")
+@click.option("--data", "data_path", type=click.Path(), help="Local copy of mnist/fashion_mnist.")
 @click.option("--out", type=click.Path(), help="Where to write the models (default: the run directory).")
 @click.option("--force", is_flag=True, help="Overwrite existing .tflite files and quantization.json.")
+@click.option("--verbose", "show_tensors", is_flag=True, help="Also print every int8 tensor's scale and zero point.")
 @click.pass_obj
-def quantize(options: GlobalOptions, target: str, **kwargs) -> None:
-    """Convert RUN_DIR to int8 TFLite (QAT or PTQ) plus a float32 baseline, and measure what it cost."""
+def quantize(options: GlobalOptions, target: str, show_tensors: bool, **kwargs) -> None:
+    """Convert RUN_DIR (or MODEL.keras) to int8 TFLite (QAT or PTQ) plus a float32 baseline, and measure it."""
     from edgeml.quantize import QuantizeConfig, quantize as quantize_run
     from edgeml.tflite_model import format_info, read_tflite
 
     report = quantize_run(QuantizeConfig(target=target, verbose=options.verbose, **kwargs))
     click.echo(report.table())
-    if options.verbose:
+    if show_tensors or options.verbose:
         click.echo(format_info(read_tflite(report.files["int8"]), verbose=True))
     click.echo("wrote " + ", ".join(str(path) for path in report.files.values()))
 
@@ -293,7 +296,21 @@ def export(source: str, **kwargs) -> None:
 
 
 def main() -> None:
-    cli(prog_name="edgeml")
+    """Console entry point: click's own usage errors also become one ``error:`` line (exit 2)."""
+    try:
+        exit_code = cli.main(prog_name="edgeml", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(2)
+    except click.ClickException as exc:
+        context = getattr(exc, "ctx", None)
+        hint = f" (see: {context.command_path} --help)" if context else ""
+        click.secho(f"error: {exc.format_message()}{hint}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.secho("aborted", fg="yellow", err=True)
+        sys.exit(1)
+    sys.exit(exit_code if isinstance(exit_code, int) else 0)
 
 
 if __name__ == "__main__":

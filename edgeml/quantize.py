@@ -19,6 +19,7 @@ from edgeml.artifacts import check_output_dir, write_bytes, write_json
 from edgeml.data import Dataset, balanced_indices, load_dataset, train_validation_split
 from edgeml.errors import EdgeMLError
 from edgeml.models import check_model_fits_data, load_user_model
+from edgeml.progress import progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
 from edgeml.runtime import LiteModel
 from edgeml.tf_setup import load_tensorflow
@@ -42,6 +43,8 @@ class IOType(str, Enum):
 @dataclass(frozen=True)
 class QuantizeConfig:
     target: str
+    dataset: str | None = None
+    data_path: str | None = None
     method: Method = Method.QAT
     io: IOType = IOType.INT8
     qat_epochs: int = 2
@@ -95,6 +98,7 @@ class QuantizationReport:
     calibration_samples: int
     qat_epochs: int
     wall_time_s: float
+    int8_tensors: tuple[dict, ...] = ()  # every tensor's dtype, shape, scale(s) and zero point(s)
     files: dict[str, Path] = field(default_factory=dict)
 
     def variant(self, name: str) -> VariantResult:
@@ -129,30 +133,71 @@ class QuantizationReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """The float model to quantize and the data (with its training normalisation) to tune and measure on."""
+
+    model_path: Path
+    dataset: Dataset
+    seed: int
+    validation_split: float
+    out_dir: Path
+
+
+def _source(config: QuantizeConfig) -> _Source:
+    """A run directory, or a ``.keras``/``.h5`` file (inside a run directory, or with ``--dataset``)."""
+    target = Path(config.target)
+    if target.is_file() and target.suffix not in (".keras", ".h5"):
+        raise EdgeMLError(f"{target} is not a Keras model (.keras or .h5) or a run directory")
+    run_dir = target if target.is_dir() else target.parent
+    if target.is_dir() or (run_dir / CONFIG_FILE).is_file():
+        record = RunRecord.load(run_dir)
+        dataset = _dataset_of(record, config) if config.dataset is None else load_dataset(
+            config.dataset, data_path=config.data_path, test_samples=config.test_samples, seed=record.seed)
+        return _Source(
+            model_path=record.model_path if target.is_dir() else target,
+            dataset=replace(dataset, normalization=record.normalization),
+            seed=record.seed,
+            validation_split=float(record.raw["train"].get("validation_split", 0.1)),
+            out_dir=run_dir,
+        )
+    if not target.exists():
+        raise EdgeMLError(f"nothing to quantize at {target}: give a run directory or a .keras/.h5 model")
+    if config.dataset is None:
+        raise EdgeMLError(f"{target} is not in a run directory: give --dataset to calibrate, tune and measure on")
+    dataset = load_dataset(config.dataset, data_path=config.data_path, test_samples=config.test_samples)
+    return _Source(model_path=target, dataset=dataset, seed=0, validation_split=0.1, out_dir=run_dir)
+
+
+def require_full_int8(info: TFLiteModelInfo) -> None:
+    """An int8 conversion that kept float compute is an error naming the ops (tf#40477, tf#42092)."""
+    if info.float_ops:
+        raise EdgeMLError(
+            f"the int8 conversion left float ops: {', '.join(info.float_ops)}; "
+            "these layers have no int8 kernel (rewrite or remove them)"
+        )
+
+
 def quantize(config: QuantizeConfig) -> QuantizationReport:
-    """Convert a trained run to float32 and int8 TFLite (and the requested variants), then measure them."""
+    """Convert a trained model to float32 and int8 TFLite (and the requested variants), then measure them."""
     started = time.perf_counter()
-    record = RunRecord.load(config.target)
-    out_dir = check_output_dir(Path(config.out) if config.out else record.run_dir, config.force, _outputs(config))
+    source = _source(config)
+    out_dir = check_output_dir(Path(config.out) if config.out else source.out_dir, config.force, _outputs(config))
     tf = load_tensorflow(config.verbose)
-    dataset = replace(_dataset_of(record, config), normalization=record.normalization)
-    model = load_user_model(record.model_path, config.verbose)
+    dataset = source.dataset
+    model = load_user_model(source.model_path, config.verbose)
     check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
     x_train, x_test = dataset.train_inputs(), dataset.test_inputs()
-    representative = _representative_samples(x_train, dataset.y_train, config.calibration_samples, record.seed)
+    representative = _representative_samples(x_train, dataset.y_train, config.calibration_samples, source.seed)
 
     if config.method is Method.QAT:
-        source_model = _quantization_aware(tf, model, dataset, x_train, record, config)
+        source_model = _quantization_aware(tf, model, dataset, x_train, source, config)
     else:
         source_model = model
     converted = {"float32": _convert(tf, model)}
     converted["int8"] = _convert(tf, source_model, representative=representative, io=config.io)
     int8_info = read_tflite_bytes(converted["int8"], "model_int8.tflite")
-    if int8_info.float_ops:
-        raise EdgeMLError(
-            f"the int8 conversion left float ops: {', '.join(int8_info.float_ops)}; "
-            "these layers have no int8 kernel (rewrite or remove them)"
-        )
+    require_full_int8(int8_info)
     if config.float16:
         converted["float16"] = _convert(tf, model, float16=True)
     if config.dynamic_range:
@@ -179,6 +224,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         calibration_samples=int(len(representative)),
         qat_epochs=config.qat_epochs if config.method is Method.QAT else 0,
         wall_time_s=round(time.perf_counter() - started, 2),
+        int8_tensors=tuple(_tensor_parameters(tensor) for tensor in int8_info.tensors),
         files=files,
     )
     files["report"] = write_json(out_dir / QUANTIZATION_FILE, report.to_dict())
@@ -214,6 +260,16 @@ def _predicted_class(probabilities: np.ndarray) -> np.ndarray:
     if probabilities.shape[-1] == 1:
         return (probabilities[:, 0] >= 0.5).astype(np.int64)
     return probabilities.argmax(axis=1)
+
+
+def _tensor_parameters(tensor) -> dict:
+    return {
+        "name": tensor.name,
+        "dtype": tensor.dtype,
+        "shape": list(tensor.shape),
+        "scales": [float(scale) for scale in tensor.scales],
+        "zero_points": [int(zero_point) for zero_point in tensor.zero_points],
+    }
 
 
 def _score(name, content, info: TFLiteModelInfo, probabilities, float_probabilities, labels) -> VariantResult:
@@ -267,7 +323,7 @@ def _qat_hint(kind: str) -> str:
     return hints.get(kind, "")
 
 
-def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, record: RunRecord, config: QuantizeConfig):
+def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, source: _Source, config: QuantizeConfig):
     """Wrap with tfmot's quantize_model and fine-tune on the run's own data and normalisation."""
     import tensorflow_model_optimization as tfmot
 
@@ -285,8 +341,7 @@ def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, record
     loss = "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
     qat_model.compile(optimizer=tf.keras.optimizers.Adam(config.qat_lr), loss=loss, metrics=["accuracy"])
     labels = dataset.y_train.astype(np.float32) if loss == "binary_crossentropy" else dataset.y_train
-    fraction = float(record.raw["train"].get("validation_split", 0.1))
-    train_index, validation_index = train_validation_split(dataset.y_train, fraction, record.seed)
+    train_index, validation_index = train_validation_split(dataset.y_train, source.validation_split, source.seed)
     print(f"QAT fine-tuning: {config.qat_epochs} epoch(s) at lr {config.qat_lr}")
     qat_model.fit(
         x_train[train_index], labels[train_index],
@@ -323,7 +378,8 @@ def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = I
 
 def _calibration(samples: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:
     def generate() -> Iterator[list[np.ndarray]]:
-        for sample in samples:
+        every = max(1, len(samples) // 50)
+        for sample in progress(samples, len(samples), "int8 calibration", every=every):
             yield [sample[np.newaxis].astype(np.float32)]
 
     return generate

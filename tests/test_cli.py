@@ -64,25 +64,35 @@ def test_kfold_through_the_cli(tmp_path):
         (["train", "--hidden", "12,x"], "--hidden takes comma-separated integers"),
         (["train", "--epochs", "0"], "--epochs must be positive"),
         (["evaluate", "/no/such/run"], "nothing to evaluate"),
+        (["train", "--activation", "gelu"], "Invalid value for '--activation'"),
+        (["quantize"], "Missing argument 'TARGET'"),
+        (["frobnicate"], "No such command 'frobnicate'"),
     ],
 )
 def test_bad_input_is_one_line_on_stderr(tmp_path, args, message):
-    """Run the real console entry point: exit 1, exactly one line on stderr, no TensorFlow noise."""
+    """Run the real console entry point: exactly one line on stderr, no TensorFlow noise, non-zero exit
+    (1 for edgeml's errors, 2 for click's usage errors)."""
     completed = subprocess.run(
         [sys.executable, "-m", "edgeml.cli", *args, *(["--out", str(tmp_path / "o")] if args[0] == "train" else [])],
         capture_output=True, text=True, timeout=120,
     )
-    assert completed.returncode == 1
+    assert completed.returncode == (2 if "Invalid" in message or "Missing" in message or "No such" in message else 1)
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], completed.stderr
     assert not (tmp_path / "o").exists()
 
 def test_quantize_and_inspect_through_the_cli(digits_run, tmp_path):
     out = tmp_path / "q"
-    result = run("-v", "quantize", str(digits_run), "--method", "ptq", "--calibration-samples", "50", "--out", str(out))
+    result = run("quantize", str(digits_run), "--method", "ptq", "--calibration-samples", "50", "--out", str(out),
+                 "--verbose")
     assert result.exit_code == 0, result.output
     assert "int8" in result.output and "float32" in result.output and "int8/float32 size" in result.output
-    assert "scale" in result.output  # --verbose lists the per-tensor quantization parameters
+    # --verbose lists every tensor's quantization parameters: the input tensor's scale appears in full.
+    from edgeml.tflite_model import read_tflite
+
+    info = read_tflite(out / "model_int8.tflite")
+    assert "tensors" in result.output and f"{info.inputs[0].scale:.6g}"[:6] in result.output
+    assert all(tensor.name[:20] in result.output for tensor in info.tensors)
     # inspect runs where importing TensorFlow raises: the Raspberry Pi situation.
     completed = subprocess.run([sys.executable, "-c", CLI_WITHOUT_TENSORFLOW, "inspect", str(out / "model_int8.tflite")],
                                capture_output=True, text=True, timeout=60)
