@@ -47,6 +47,7 @@ class BenchmarkConfig:
     known_hosts: str | None = None
     host_key_checking: str = "accept-new"
     ssh_timeout_s: float = 10.0
+    ssh_config: str | None = None
 
     def __post_init__(self) -> None:
         for runtime in self.runtimes:
@@ -201,6 +202,7 @@ def _device_rows(config: BenchmarkConfig) -> list[dict]:
     ssh = SshOptions(
         identity_file=config.identity, device_python=config.device_python, known_hosts_file=config.known_hosts,
         host_key_checking=config.host_key_checking, connect_timeout_s=config.ssh_timeout_s,
+        config_file=config.ssh_config,
     )
     device_runtimes = () if "auto" in config.runtimes else tuple(
         r for r in config.runtimes if r in ("litert", "tflite-runtime", "tflm")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import shlex
 import subprocess
@@ -184,7 +185,7 @@ def ssh_command(device: DeviceTarget, options: SshOptions) -> list[str]:
         command += ["-F", options.config_file]
     command += [
         "-o", "BatchMode=yes",
-        "-o", f"ConnectTimeout={options.connect_timeout_s}",
+        "-o", f"ConnectTimeout={max(1, math.ceil(options.connect_timeout_s))}",  # ssh takes whole seconds
         "-o", f"StrictHostKeyChecking={options.host_key_checking}",
         # A device that vanishes mid-run is noticed within a minute instead of at run_timeout_s.
         "-o", "ServerAliveInterval=15",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SSHD = Path("/usr/sbin/sshd")
+REPO = Path(__file__).resolve().parent.parent
 
 
 def tiny_quantized_run(base: Path) -> Path:
@@ -33,9 +34,10 @@ def tiny_quantized_run(base: Path) -> Path:
 
 
 def pi_python(base: Path) -> Path | str:
-    """A clean venv with only the ``pi`` extra's runtime (numpy + ai-edge-litert): what a Raspberry Pi has.
+    """A clean venv with only ``pip install "edgeml[pi]"`` (numpy, click, Pillow, LiteRT; no TensorFlow):
+    what a Raspberry Pi has.
 
-    Returns the venv's python, or a string saying why it could not be made (no network for pip).
+    Returns the venv's python, or a string saying why it could not be made (no package index for pip).
     """
     venv = base / "pi_venv"
     python = venv / "bin" / "python"
@@ -43,12 +45,12 @@ def pi_python(base: Path) -> Path | str:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
         installed = subprocess.run(
-            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "numpy", "ai-edge-litert"],
-            capture_output=True, text=True, timeout=600,
+            [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", f"{REPO}[pi]"],
+            capture_output=True, text=True, timeout=900,
         )
         if installed.returncode != 0:
             tail = (installed.stderr.strip().splitlines() or ["no output"])[-1]
-            return f"pip install numpy ai-edge-litert into a venv failed (no network?): {tail}"
+            return f"pip install 'edgeml[pi]' into a venv failed (no package index?): {tail}"
         (venv / "ready").touch()
     return python
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,37 @@ def test_device_addresses_and_ssh_options_are_checked():
 def test_a_folder_that_is_not_a_bundle_is_refused(tmp_path):
     with pytest.raises(EdgeMLError, match="not an edgeml bundle"):
         run_on_device("ssh://pi@host", tmp_path)
+
+
+@pytest.mark.slow
+def test_benchmark_command_with_device_option(sshd, ssh_options, tiny_run, tmp_path):
+    """`edgeml benchmark --device ssh://...`: host and device rows in one report."""
+    from click.testing import CliRunner
+
+    from edgeml.cli import cli
+
+    out = tmp_path / "report"
+    result = CliRunner().invoke(cli, [
+        "benchmark", str(tiny_run / "model_float32.tflite"), str(tiny_run / "model_int8.tflite"),
+        "--runtime", "litert", "--runs", "20", "--warmup", "2", "--out", str(out),
+        "--device", sshd.target, "--device-python", ssh_options.device_python, "--identity", ssh_options.identity_file,
+        "--known-hosts", ssh_options.known_hosts_file, "--ssh-config", "/dev/null",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "benchmark.json").read_text())["rows"]
+    assert len(rows) == 4 and sum(row["source"] == "host" for row in rows) == 2
+    device_rows = [row for row in rows if row["source"] != "host"]
+    assert all(row["device"]["os"] and row["agreement_with_float"] is not None for row in device_rows)
+    ratios = json.loads((out / "benchmark.json").read_text())["latency_ratios"]
+    assert {ratio["source"] for ratio in ratios} == {"host", device_rows[0]["source"]}
+
+
+@pytest.mark.slow
+def test_unreachable_device_leaves_no_report(sshd, ssh_options, tiny_run, tmp_path):
+    from edgeml.benchmark import BenchmarkConfig, run_benchmark
+
+    with pytest.raises(EdgeMLError, match="unreachable"):
+        run_benchmark(BenchmarkConfig(targets=(str(tiny_run / "model_int8.tflite"),), runtimes=("litert",),
+                                      out=str(tmp_path / "report"), device=f"ssh://nobody@127.0.0.1:{free_port()}",
+                                      ssh_config="/dev/null", identity=ssh_options.identity_file))
+    assert not (tmp_path / "report").exists()

@@ -40,7 +40,7 @@ def test_bare_model_file_needs_a_dataset(digits_run, tmp_path):
     assert evaluation.metrics.num_samples == 100 and evaluation.metrics.accuracy > 0.8
 
 
-def test_evaluate_errors(tmp_path, digits_run):
+def test_evaluate_errors(tmp_path, digits_run, idx_folder):
     with pytest.raises(EdgeMLError, match="nothing to evaluate"):
         evaluate(EvaluateConfig(target=str(tmp_path / "missing")))
     with pytest.raises(EdgeMLError, match="not a run directory"):
@@ -52,4 +52,4 @@ def test_evaluate_errors(tmp_path, digits_run):
         evaluate(EvaluateConfig(target=str(broken)))
     with pytest.raises(EdgeMLError, match="expects inputs of shape"):
         evaluate(EvaluateConfig(target=str(digits_run / "model.keras"), dataset="fashion_mnist",
-                                data_path=None, test_samples=10, out=str(tmp_path / "e")))
+                                data_path=str(idx_folder), out=str(tmp_path / "e")))

@@ -16,22 +16,13 @@ from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, quantize
 from edgeml.train import TrainConfig, train
 
-REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def pi_venv(tmp_path_factory) -> Path:
-    venv = tmp_path_factory.mktemp("pi") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-    python = venv / "bin" / "python"
-    completed = subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", f"{REPO}[pi]"],
-        capture_output=True, text=True, timeout=900,
-    )
-    if completed.returncode != 0:
-        pytest.skip(f"pip install edgeml[pi] into a fresh venv failed (no package index?): {completed.stderr[-500:]}")
-    return venv
+def pi_venv(device_python) -> Path:
+    """The venv behind conftest's ``device_python``: ``pip install "edgeml[pi]"`` and nothing else."""
+    return Path(device_python).parent.parent
 
 
 @pytest.fixture(scope="session")

@@ -81,7 +81,7 @@ def test_cnn_on_idx_data_and_binary_npz(tmp_path, idx_folder):
     assert 0.0 <= run.test_accuracy <= 1.0
 
 
-def test_user_model_is_trained_as_is(tmp_path):
+def test_user_model_is_trained_as_is(tmp_path, idx_folder):
     keras = load_keras()
     model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     model.save(tmp_path / "mine.keras")
@@ -90,8 +90,12 @@ def test_user_model_is_trained_as_is(tmp_path):
     assert [type(layer).__name__ for layer in trained.layers] == ["Flatten", "Dense"]
     assert run.test_accuracy > 0.5
     with pytest.raises(EdgeMLError, match="expects inputs of shape"):
-        train(TrainConfig(out=str(tmp_path / "bad"), dataset=f"fashion_mnist", data_path=None,
-                          model_path=str(tmp_path / "mine.keras"), epochs=1, train_samples=50, test_samples=20))
+        train(TrainConfig(out=str(tmp_path / "bad"), dataset="fashion_mnist", data_path=str(idx_folder),
+                          model_path=str(tmp_path / "mine.keras"), epochs=1))
+    # Keras 2's HDF5 format works the same way.
+    model.save(tmp_path / "mine.h5")
+    run = train(TrainConfig(out=str(tmp_path / "h5"), dataset="digits", model_path=str(tmp_path / "mine.h5"), epochs=1))
+    assert load_user_model(run.model_path).output_shape == (None, 10)
 
 
 def test_kfold_reports_each_fold(tmp_path):

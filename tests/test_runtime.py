@@ -1,0 +1,107 @@
+"""Every runtime backend on one tiny int8 model: the same classes, the same (de)quantization."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import numpy as np
+import pytest
+
+from edgeml.data import load_dataset
+from edgeml.errors import EdgeMLError
+from edgeml.quantize import QuantizeConfig, quantize
+from edgeml.runtime import TensorQuantization, available_runtimes, open_model
+
+
+@pytest.fixture(scope="module")
+def models(digits_run, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("rt") / "run"
+    shutil.copytree(digits_run, run_dir)
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    data = load_dataset("digits", test_samples=100)
+    return run_dir, data.test_inputs(), data.y_test
+
+
+def reference(models):
+    run_dir, inputs, _ = models
+    return open_model(run_dir / "model_int8.tflite", "litert", reference_kernels=True).predict(inputs)
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tensorflow", "tflm", "tflite-runtime"])
+def test_backend_matches_litert_reference_kernels(models, runtime):
+    module = {"litert": "ai_edge_litert", "tensorflow": "tensorflow", "tflm": "tflite_micro",
+              "tflite-runtime": "tflite_runtime"}[runtime]
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{runtime} is not installed here ({module}; tflite-runtime has no wheels for numpy 2)")
+    run_dir, inputs, labels = models
+    model = open_model(run_dir / "model_int8.tflite", runtime, threads=1)
+    assert model.runtime == runtime and model.input_shape == (8, 8, 1)
+    scores = model.predict(inputs, batch_size=32)
+    expected = reference(models)
+    assert scores.shape == expected.shape
+    # Same kernels up to 1 LSB of the int8 output (XNNPACK may round a .5 the other way).
+    assert np.abs(scores - expected).max() <= model.output_quantization.scale * 1.01
+    assert np.mean(scores.argmax(axis=1) == expected.argmax(axis=1)) >= 0.98
+    assert np.mean(scores.argmax(axis=1) == labels) > 0.8
+
+
+def test_batching_by_resizing_gives_the_same_outputs(models):
+    run_dir, inputs, _ = models
+    model = open_model(run_dir / "model_int8.tflite", "litert")
+    one_by_one = np.concatenate([model.predict(inputs[i:i + 1]) for i in range(10)])
+    np.testing.assert_array_equal(one_by_one, model.predict(inputs[:10], batch_size=10))
+
+
+def test_quantization_round_trip():
+    quantization = TensorQuantization(np.int8, 0.5, -3)
+    values = np.array([-100.0, -1.0, 0.0, 0.74, 200.0], dtype=np.float32)
+    quantized = quantization.quantize(values)
+    assert quantized.tolist() == [-128, -5, -3, -2, 127]  # clipped to int8
+    assert quantization.dequantize(quantized).tolist() == [-62.5, -1.0, 0.0, 0.5, 65.0]
+    assert TensorQuantization(np.float32, 0.0, 0).quantize(values).dtype == np.float32
+
+
+def test_runtime_errors(models, tmp_path):
+    run_dir, inputs, _ = models
+    with pytest.raises(EdgeMLError, match="unknown runtime"):
+        open_model(run_dir / "model_int8.tflite", "onnxruntime")
+    with pytest.raises(EdgeMLError, match="expects inputs of shape"):
+        open_model(run_dir / "model_int8.tflite").predict(np.zeros((2, 28, 28, 1)))
+    (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
+    with pytest.raises(EdgeMLError, match="cannot load the model"):
+        open_model(tmp_path / "junk.tflite", "litert")
+    with pytest.raises(EdgeMLError, match="cannot read model"):
+        open_model(tmp_path / "missing.tflite")
+    assert "litert" in available_runtimes()
+
+
+@pytest.mark.slow
+def test_tflite_runtime_fallback_in_its_own_venv(models, tmp_path_factory):
+    """tflite-runtime 2.14 needs numpy<2, so it gets a venv of its own (as on an older Pi image)."""
+    import json
+    import subprocess
+    import sys
+
+    from edgeml.bench_runner import MeasureConfig, measure_in_subprocess
+
+    venv = tmp_path_factory.mktemp("tflite_runtime") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "--quiet", "numpy<2", "tflite-runtime==2.14.0"],
+        capture_output=True, text=True, timeout=600,
+    )
+    if installed.returncode != 0:
+        pytest.skip(f"pip install tflite-runtime==2.14.0 'numpy<2' failed here: {installed.stderr[-300:]}")
+    run_dir, inputs, labels = models
+    samples = tmp_path_factory.mktemp("samples") / "samples.npz"
+    np.savez(samples, x=inputs, y=labels)
+    row = measure_in_subprocess(
+        MeasureConfig(model=str(run_dir / "model_int8.tflite"), samples=str(samples), runtime="tflite-runtime", runs=20),
+        python=str(python),
+    )
+    assert row["runtime"] == "tflite-runtime" and row["runtime_version"] == "2.14.0"
+    expected = reference(models).argmax(axis=1)
+    assert np.mean(np.asarray(row["predictions"]) == expected) >= 0.98
+    assert json.dumps(row)  # JSON-ready, like every runner result
