@@ -106,3 +106,18 @@ def test_quantize_and_inspect_through_the_cli(digits_run, tmp_path):
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 1
     assert completed.stderr.count("\n") == 1 and completed.stderr.startswith("error: ") and "half.tflite" in completed.stderr
+
+
+def test_export_through_the_cli(tiny_run, tmp_path):
+    out = tmp_path / "fw"
+    result = CliRunner().invoke(cli, ["export", str(tiny_run), "--out", str(out), "--name", "3d model",
+                                      "--lang", "c", "--check-samples", "20"])
+    assert result.exit_code == 0, result.output
+    assert "MicroMutableOpResolver<" in result.output and "tensor arena" in result.output
+    assert "warning: --name '3d model' is not a usable C identifier" in result.output
+    header = (out / "model_data.h").read_text()
+    symbol = header.split("extern const unsigned char ")[1].split("[")[0]
+    assert symbol[0].isalpha() or symbol[0] == "_"
+    assert (out / "model_data.c").is_file() and (out / "model_config.h").is_file()
+    again = CliRunner().invoke(cli, ["export", str(tiny_run), "--out", str(out)])
+    assert again.exit_code == 1 and "--force" in again.output

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from browser import render_in_chromium
+
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
 from edgeml.pipeline import STAGES, load_config, run_pipeline
@@ -67,6 +69,14 @@ def test_end_to_end_artifacts_and_report(finished):
     assert html.count("data:image/png;base64,") >= 5 and "digits_mlp" in html
 
 
+def test_the_pipeline_report_renders_in_chromium(finished, tmp_path):
+    result, _ = finished
+    rendered = render_in_chromium(result.report_html.read_text(), tmp_path)
+    assert rendered["images"] and rendered["fetched"] == []
+    for image in rendered["images"]:
+        assert image["complete"] and image["width"] > 100 and image["height"] > 100, image
+
+
 def test_rerun_after_finish_does_nothing(finished):
     result, config = finished
     before = {p: p.stat().st_mtime_ns for p in result.run_dir.rglob("*") if p.is_file() and p.name != "pipeline.json"}
@@ -111,3 +121,9 @@ def test_config_errors_and_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert "epochs = 7" in result.output and 'runtimes = ["litert"]' in result.output
     assert 'dataset = "digits"' in result.output and not (tmp_path / "run").exists()
+
+
+def test_force_redoes_every_stage(finished):
+    result, config = finished
+    forced = run_pipeline(config, force=True)
+    assert statuses(forced) == {name: "done" for name in STAGES}
