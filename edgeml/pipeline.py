@@ -50,13 +50,29 @@ class ExportOptions:
 
 
 @dataclass(frozen=True)
+class EvaluateOptions:
+    test_samples: int | None = None
+    batch_size: int = 256
+
+
+@dataclass(frozen=True)
 class BenchmarkOptions:
+    """``edgeml benchmark``'s options; the device ones add a Raspberry Pi over SSH to the report."""
+
     runtimes: tuple[str, ...] = ("auto", "tflm")
     threads: int = 1
     runs: int = 200
     warmup: int = 20
     batch_size: int = 64
     test_samples: int | None = 1000
+    imports: tuple[str, ...] = ()
+    device: str | None = None
+    device_python: str = "python3"
+    identity: str | None = None
+    known_hosts: str | None = None
+    host_key_checking: str = "accept-new"
+    ssh_timeout_s: float = 10.0
+    ssh_config: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class PipelineConfig:
 
     out: str = "runs/pipeline"
     train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateOptions = field(default_factory=EvaluateOptions)
     quantize: QuantizeOptions = field(default_factory=QuantizeOptions)
     export: ExportOptions = field(default_factory=ExportOptions)
     benchmark: BenchmarkOptions = field(default_factory=BenchmarkOptions)
@@ -75,9 +92,11 @@ class PipelineConfig:
         return {
             "out": self.out,
             "train": train,
+            "evaluate": asdict(self.evaluate),
             "quantize": asdict(self.quantize),
             "export": asdict(self.export),
-            "benchmark": {**asdict(self.benchmark), "runtimes": list(self.benchmark.runtimes)},
+            "benchmark": {**asdict(self.benchmark), "runtimes": list(self.benchmark.runtimes),
+                          "imports": list(self.benchmark.imports)},
         }
 
     def to_toml(self) -> str:
@@ -85,7 +104,8 @@ class PipelineConfig:
         data = self.to_dict()
         model = data["train"].pop("model")
         lines = [f"out = {_toml_value(data['out'])}", ""]
-        for table, values in (("train", data["train"]), ("train.model", model), ("quantize", data["quantize"]),
+        for table, values in (("train", data["train"]), ("train.model", model), ("evaluate", data["evaluate"]),
+                              ("quantize", data["quantize"]),
                               ("export", data["export"]), ("benchmark", data["benchmark"])):
             lines.append(f"[{table}]")
             lines += [f"{key} = {_toml_value(value)}" for key, value in values.items() if value is not None]
@@ -168,7 +188,7 @@ def _options(cls, values: Any, table: str):
 
 
 def _build_config(data: dict[str, Any]) -> PipelineConfig:
-    unknown = sorted(set(data) - {"out", "train", "quantize", "export", "benchmark"})
+    unknown = sorted(set(data) - {"out", "train", "evaluate", "quantize", "export", "benchmark"})
     if unknown:
         raise EdgeMLError(f"unknown table(s) in the pipeline config: {', '.join(unknown)}")
     train_values = dict(data.get("train", {}))
@@ -180,6 +200,7 @@ def _build_config(data: dict[str, Any]) -> PipelineConfig:
     return PipelineConfig(
         out=str(data.get("out", PipelineConfig.out)),
         train=train,
+        evaluate=_options(EvaluateOptions, data.get("evaluate", {}), "evaluate"),
         quantize=_options(QuantizeOptions, data.get("quantize", {}), "quantize"),
         export=_options(ExportOptions, data.get("export", {}), "export"),
         benchmark=_options(BenchmarkOptions, data.get("benchmark", {}), "benchmark"),
@@ -273,8 +294,8 @@ def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]
     return [
         Stage("train", (), ("model.keras", "config.json", "history.json", "history.png", "summary.txt"),
               config.to_dict()["train"], lambda: _train(config, out, verbose)),
-        Stage("evaluate", trained, ("metrics.json", "confusion_matrix.png", "roc.png"), {},
-              lambda: _evaluate(out, verbose)),
+        Stage("evaluate", trained, ("metrics.json", "confusion_matrix.png", "roc.png"), asdict(config.evaluate),
+              lambda: _evaluate(config.evaluate, out, verbose)),
         Stage("quantize", trained, ("model_float32.tflite", "model_int8.tflite", "quantization.json"),
               asdict(config.quantize), lambda: _quantize(config.quantize, out, verbose)),
         Stage("evaluate_int8", ("model_int8.tflite", "config.json"),
@@ -296,10 +317,10 @@ def _train(config: PipelineConfig, out: str, verbose: bool) -> None:
     train(replace(config.train, out=out, force=True, verbose=verbose))
 
 
-def _evaluate(out: str, verbose: bool) -> None:
+def _evaluate(options: EvaluateOptions, out: str, verbose: bool) -> None:
     from edgeml.evaluate import EvaluateConfig, evaluate
 
-    evaluate(EvaluateConfig(target=out, force=True, verbose=verbose))
+    evaluate(EvaluateConfig(target=out, force=True, verbose=verbose, **asdict(options)))
 
 
 def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
