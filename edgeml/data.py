@@ -86,6 +86,7 @@ class Dataset:
     y_test: np.ndarray
     class_names: tuple[str, ...]
     normalization: Normalization
+    label_format: str = "integer"  # "one-hot" when the user's labels came as one-hot rows (kept as integers here)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -193,6 +194,7 @@ def subset(dataset: Dataset, train_samples: int | None, test_samples: int | None
         y_test=y_test,
         class_names=dataset.class_names,
         normalization=dataset.normalization,
+        label_format=dataset.label_format,
     )
 
 
@@ -429,6 +431,7 @@ def _load_npz_dataset(path: Path) -> Dataset:
     if not path.is_file():
         raise EdgeMLError(f"npz dataset not found: {path}")
     (x_train, y_train, x_test, y_test), names = _read_npz(path)
+    label_format = "one-hot" if y_train.ndim == 2 and y_train.shape[1] > 1 else "integer"
     y_train, y_test = _as_label_vector(y_train, "y_train", path), _as_label_vector(y_test, "y_test", path)
     validate_arrays(x_train, y_train, x_test, y_test, str(path))
     num_classes = int(max(y_train.max(), y_test.max())) + 1
@@ -444,6 +447,7 @@ def _load_npz_dataset(path: Path) -> Dataset:
         y_test=y_test,
         class_names=class_names,
         normalization=_normalization_for(x_train),
+        label_format=label_format,
     )
 
 

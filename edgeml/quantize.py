@@ -24,6 +24,7 @@ from edgeml.rundir import CONFIG_FILE, RunRecord
 from edgeml.runtime import LiteModel
 from edgeml.tf_setup import load_tensorflow
 from edgeml.tflite_model import TFLiteModelInfo, read_tflite_bytes
+from edgeml.train import loss_for, targets_for
 
 QUANTIZATION_FILE = "quantization.json"
 FOLDED_AFTER = ("Conv2D", "DepthwiseConv2D", "Dense")
@@ -338,9 +339,9 @@ def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, source
         qat_model = tfmot.quantization.keras.quantize_model(model)
     except (ValueError, RuntimeError) as exc:
         raise EdgeMLError(f"QAT could not wrap the model: {str(exc).splitlines()[0]}") from None
-    loss = "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+    loss = loss_for(model, dataset.label_format)
     qat_model.compile(optimizer=tf.keras.optimizers.Adam(config.qat_lr), loss=loss, metrics=["accuracy"])
-    labels = dataset.y_train.astype(np.float32) if loss == "binary_crossentropy" else dataset.y_train
+    labels = targets_for(dataset.y_train, loss, dataset.num_classes)
     train_index, validation_index = train_validation_split(dataset.y_train, source.validation_split, source.seed)
     print(f"QAT fine-tuning: {config.qat_epochs} epoch(s) at lr {config.qat_lr}")
     qat_model.fit(

@@ -151,7 +151,7 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
 
     with strategy.scope():
         model = _model_for(config, dataset)
-        loss = _compile(tf, model, config)
+        loss = _compile(tf, model, config, dataset.label_format)
     summary = model_summary(model)
     print(summary, end="")
     print(f"data: {dataset.describe()}; {len(train_index)} train / {len(validation_index)} validation samples")
@@ -170,8 +170,8 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
     interrupted = False
     try:
         fitted = model.fit(
-            _as_input(tf, x_train, y_train, loss, config, shuffle=True),
-            validation_data=_as_input(tf, x_val, y_val, loss, config, shuffle=False),
+            _as_input(tf, x_train, targets_for(y_train, loss, dataset.num_classes), config, shuffle=True),
+            validation_data=_as_input(tf, x_val, targets_for(y_val, loss, dataset.num_classes), config, shuffle=False),
             epochs=config.epochs,
             callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,
@@ -188,7 +188,7 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
         )
     model.set_weights(checkpoint.best_weights)
     test_loss, test_accuracy = (float(v) for v in model.evaluate(
-        dataset.test_inputs(), _targets(dataset.y_test, loss), batch_size=config.batch_size, verbose=0
+        dataset.test_inputs(), targets_for(dataset.y_test, loss, dataset.num_classes), batch_size=config.batch_size, verbose=0
     ))
     diagnosis = diagnose_fit(history)
     run = TrainedRun(
@@ -238,28 +238,36 @@ def _model_for(config: TrainConfig, dataset: Dataset):
     return build_model(config.model, dataset.input_shape, dataset.num_classes, config.verbose)
 
 
-def _loss_for(model) -> str:
-    """One sigmoid output means binary labels; otherwise integer labels against a softmax."""
-    return "binary_crossentropy" if model.output_shape[-1] == 1 else "sparse_categorical_crossentropy"
+def loss_for(model, label_format: str) -> str:
+    """The loss follows the labels: one sigmoid output means binary labels; one-hot labels take the
+    categorical cross-entropy and integer labels the sparse one."""
+    if model.output_shape[-1] == 1:
+        return "binary_crossentropy"
+    return "categorical_crossentropy" if label_format == "one-hot" else "sparse_categorical_crossentropy"
 
 
-def _targets(labels: np.ndarray, loss: str) -> np.ndarray:
-    return labels.astype(np.float32) if loss == "binary_crossentropy" else labels
+def targets_for(labels: np.ndarray, loss: str, num_classes: int) -> np.ndarray:
+    """Integer labels in the form ``loss`` expects."""
+    if loss == "binary_crossentropy":
+        return labels.astype(np.float32)
+    if loss == "categorical_crossentropy":
+        return np.eye(num_classes, dtype=np.float32)[labels]
+    return labels
 
 
-def _compile(tf, model, config: TrainConfig) -> str:
+def _compile(tf, model, config: TrainConfig, label_format: str) -> str:
     if config.optimizer == "adam":
         optimizer = tf.keras.optimizers.Adam(learning_rate=config.lr)
     else:
         optimizer = tf.keras.optimizers.SGD(learning_rate=config.lr, momentum=config.momentum)
-    loss = _loss_for(model)
+    loss = loss_for(model, label_format)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return loss
 
 
-def _as_input(tf, x: np.ndarray, y: np.ndarray, loss: str, config: TrainConfig, shuffle: bool):
+def _as_input(tf, x: np.ndarray, targets: np.ndarray, config: TrainConfig, shuffle: bool):
     """A batched tf.data pipeline; under multi-worker training each worker reads its share of the batches."""
-    data = tf.data.Dataset.from_tensor_slices((x, _targets(y, loss)))
+    data = tf.data.Dataset.from_tensor_slices((x, targets))
     if shuffle:
         data = data.shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
     data = data.batch(config.batch_size)
@@ -313,6 +321,7 @@ def _run_record(config: TrainConfig, dataset: Dataset, loss: str, run: TrainedRu
             "input_shape": list(dataset.input_shape),
             "class_names": list(dataset.class_names),
             "normalization": dataset.normalization.to_dict(),
+            "label_format": dataset.label_format,
             "train_samples": int(len(dataset.y_train)),
             "test_samples": int(len(dataset.y_test)),
         },
@@ -395,12 +404,12 @@ def run_kfold(config: TrainConfig) -> KFoldResult:
         print(f"fold {fold}/{config.kfold}: {len(train_index)} train / {len(test_index)} held-out samples")
         tf.keras.utils.set_random_seed(config.seed + fold)
         model = _model_for(config, dataset)
-        loss = _compile(tf, model, config)
+        loss = _compile(tf, model, config, dataset.label_format)
         model.fit(
-            x[train_index], _targets(y[train_index], loss), batch_size=config.batch_size, epochs=config.epochs,
+            x[train_index], targets_for(y[train_index], loss, dataset.num_classes), batch_size=config.batch_size, epochs=config.epochs,
             verbose=1 if sys.stdout.isatty() else 2,
         )
-        _, accuracy = model.evaluate(x[test_index], _targets(y[test_index], loss), verbose=0)
+        _, accuracy = model.evaluate(x[test_index], targets_for(y[test_index], loss, dataset.num_classes), verbose=0)
         accuracies.append(float(accuracy))
         print(f"fold {fold}/{config.kfold}: accuracy {accuracy:.4f}")
     result = KFoldResult(tuple(accuracies), float(np.mean(accuracies)), float(np.std(accuracies)), run_dir)

@@ -167,3 +167,21 @@ def test_ctrl_c_keeps_the_best_checkpoint_usable(tmp_path):
     assert config["result"]["epochs_run"] < 500
     model = load_user_model(out / "model.keras")
     assert model.output_shape == (None, 10)
+
+
+def test_one_hot_labels_train_with_categorical_cross_entropy(tmp_path):
+    from edgeml.quantize import QuantizeConfig, quantize
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(150) % 3
+    x = rng.normal(size=(150, 6)).astype(np.float32) + labels[:, None]
+    np.savez(tmp_path / "onehot.npz", x_train=x[:120], y_train=np.eye(3)[labels[:120]], x_test=x[120:],
+             y_test=np.eye(3)[labels[120:]])
+    run = train(TrainConfig(out=str(tmp_path / "run"), dataset=f"npz:{tmp_path / 'onehot.npz'}", epochs=8, lr=1e-2,
+                            batch_size=16, model=ModelSpec(hidden=(8,))))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["loss"] == "categorical_crossentropy" and config["dataset"]["label_format"] == "one-hot"
+    assert run.test_accuracy > 0.6
+    # QAT fine-tunes with the same loss and targets.
+    report = quantize(QuantizeConfig(target=str(tmp_path / "run"), qat_epochs=1, calibration_samples=30))
+    assert report.variant("int8").fully_int8
