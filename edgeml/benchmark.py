@@ -31,7 +31,7 @@ MODEL_SUFFIXES = (".tflite", ".keras", ".h5")
 @dataclass(frozen=True)
 class BenchmarkConfig:
     targets: tuple[str, ...]
-    runtimes: tuple[str, ...] = ("auto", "tflm")
+    runtimes: tuple[str, ...] = ("all",)
     threads: int = 1
     runs: int = 200
     warmup: int = 20
@@ -51,7 +51,7 @@ class BenchmarkConfig:
 
     def __post_init__(self) -> None:
         for runtime in self.runtimes:
-            if runtime not in RUNTIMES:
+            if runtime not in (*RUNTIMES, "all"):
                 raise EdgeMLError(f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}")
         if self.runs <= 0 or self.warmup < 0 or self.batch_size <= 0 or self.threads <= 0:
             raise EdgeMLError("--runs, --batch-size and --threads must be positive and --warmup not negative")
@@ -127,22 +127,24 @@ def write_samples(record: RunRecord | None, dataset: str | None, test_samples: i
 
 
 def plan(models: Sequence[Path], runtimes: Sequence[str]) -> list[tuple[Path, str]]:
-    """(model, runtime) pairs: Keras models run in Keras, .tflite files in each requested runtime."""
+    """(model, runtime) pairs: Keras models run in Keras, .tflite files in each requested runtime.
+
+    ``all`` is every runtime installed here; ``auto`` the first installed lite runtime.
+    """
     installed = available_runtimes()
-    lite = [r for r in runtimes if r in LITE_RUNTIMES or r == "auto"]
     resolved: list[str] = []
-    for runtime in lite:
-        if runtime == "auto":
-            first = next((r for r in LITE_RUNTIMES if r in installed), None)
-            if first is None:
+    for runtime in runtimes:
+        if runtime == "all":
+            chosen = [r for r in (*LITE_RUNTIMES, "tflm") if r in installed]
+        elif runtime == "auto":
+            chosen = [r for r in LITE_RUNTIMES if r in installed][:1]
+            if not chosen:
                 raise EdgeMLError("no lite runtime is installed: pip install ai-edge-litert")
-            runtime = first
-        elif runtime not in installed:
+        elif runtime in installed:
+            chosen = [runtime]
+        else:
             raise EdgeMLError(f"runtime {runtime} is not installed here")
-        if runtime not in resolved:
-            resolved.append(runtime)
-    if "tflm" in runtimes and "tflm" in installed:
-        resolved.append("tflm")
+        resolved += [r for r in chosen if r not in resolved]
     pairs = []
     for model in models:
         if model.suffix in (".keras", ".h5"):
@@ -204,7 +206,7 @@ def _device_rows(config: BenchmarkConfig) -> list[dict]:
         host_key_checking=config.host_key_checking, connect_timeout_s=config.ssh_timeout_s,
         config_file=config.ssh_config,
     )
-    device_runtimes = () if "auto" in config.runtimes else tuple(
+    device_runtimes = () if {"auto", "all"} & set(config.runtimes) else tuple(
         r for r in config.runtimes if r in ("litert", "tflite-runtime", "tflm")
     )
     runner = RunnerOptions(config.threads, config.runs, config.warmup, config.batch_size, runtimes=device_runtimes)

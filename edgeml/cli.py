@@ -182,8 +182,9 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("targets", nargs=-1, type=click.Path())
-@click.option("--runtime", "runtimes", multiple=True, type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow", "tflm"]),
-              help="Runtime(s) to measure .tflite files in (repeatable). Default: auto (the first lite runtime) and tflm.")
+@click.option("--runtime", "runtimes", multiple=True,
+              type=click.Choice(["all", "auto", "litert", "tflite-runtime", "tensorflow", "tflm"]),
+              help="Runtime(s) to measure .tflite files in (repeatable). Default: all installed; auto: the first lite runtime.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads (recorded with every result).")
 @click.option("--runs", type=int, default=200, show_default=True, help="Timed single-sample invokes after warm-up.")
 @click.option("--warmup", type=int, default=20, show_default=True)
@@ -204,7 +205,7 @@ def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tupl
     """Accuracy, agreement, latency, throughput, size and memory of RUN_DIR's models (or MODEL files)."""
     from edgeml.benchmark import BenchmarkConfig, format_table, run_benchmark
 
-    config = BenchmarkConfig(targets=targets, runtimes=runtimes or ("auto", "tflm"), imports=imports, **kwargs)
+    config = BenchmarkConfig(targets=targets, runtimes=runtimes or ("all",), imports=imports, **kwargs)
     report = run_benchmark(config)
     click.echo(format_table(report.rows))
     for reason in report.skipped:

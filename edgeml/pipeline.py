@@ -59,7 +59,7 @@ class EvaluateOptions:
 class BenchmarkOptions:
     """``edgeml benchmark``'s options; the device ones add a Raspberry Pi over SSH to the report."""
 
-    runtimes: tuple[str, ...] = ("auto", "tflm")
+    runtimes: tuple[str, ...] = ("all",)
     threads: int = 1
     runs: int = 200
     warmup: int = 20

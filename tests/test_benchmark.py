@@ -24,8 +24,8 @@ def quantized_run(digits_run, tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(quantized_run, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
-    return run_benchmark(BenchmarkConfig(targets=(str(quantized_run),), runs=50, warmup=5, test_samples=200,
-                                         out=str(out), force=True)), out
+    return run_benchmark(BenchmarkConfig(targets=(str(quantized_run),), runtimes=("litert", "tflm"), runs=50,
+                                         warmup=5, test_samples=200, out=str(out), force=True)), out
 
 
 def test_every_model_in_every_runtime(report):
@@ -83,6 +83,11 @@ def test_import_merges_device_rows(report, tmp_path):
 def test_plan_and_bad_inputs(quantized_run, tmp_path):
     pairs = plan([quantized_run / "model_int8.tflite"], ["litert", "tflm"])
     assert [runtime for _, runtime in pairs] == ["litert", "tflm"]
+    from edgeml.runtime import available_runtimes
+
+    everything = plan([quantized_run / "model_int8.tflite", quantized_run / "model.keras"], ["all"])
+    assert [runtime for _, runtime in everything] == available_runtimes() + ["keras"]
+    assert [runtime for _, runtime in plan([quantized_run / "model_int8.tflite"], ["auto", "litert"])] == ["litert"]
     with pytest.raises(EdgeMLError, match="unknown runtime"):
         BenchmarkConfig(targets=("x",), runtimes=("onnx",))
     with pytest.raises(EdgeMLError, match="nothing to benchmark"):

@@ -199,3 +199,13 @@ def test_image_folder_errors(tmp_path):
     (no_images / "b").mkdir()
     with pytest.raises(EdgeMLError, match="holds no images"):
         load_dataset(f"folder:{no_images}")
+
+
+def test_keras_npz_via_data_path(tmp_path):
+    x_train, y_train = synthetic_images(40, 2, seed=0)
+    x_test, y_test = synthetic_images(10, 2, seed=1)
+    np.savez(tmp_path / "my_mnist.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    data = load_dataset("mnist", data_path=tmp_path / "my_mnist.npz", source=offline_source(tmp_path))
+    assert data.source == str(tmp_path / "my_mnist.npz") and data.x_train.shape == (40, 28, 28, 1)
+    with pytest.raises(EdgeMLError, match="--data path does not exist"):
+        load_dataset("mnist", data_path=tmp_path / "nope.npz")
