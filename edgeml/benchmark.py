@@ -29,8 +29,9 @@ MODEL_SUFFIXES = (".tflite", ".keras", ".h5")
 
 
 @dataclass(frozen=True)
-class BenchmarkConfig:
-    targets: tuple[str, ...]
+class BenchmarkOptions:
+    """How to measure; the device options add a Raspberry Pi over SSH. The pipeline's [benchmark] table."""
+
     runtimes: tuple[str, ...] = ("all",)
     threads: int = 1
     runs: int = 200
@@ -39,8 +40,6 @@ class BenchmarkConfig:
     test_samples: int | None = 1000
     dataset: str | None = None
     imports: tuple[str, ...] = ()
-    out: str = "benchmark"
-    force: bool = False
     device: str | None = None
     device_python: str = "python3"
     identity: str | None = None
@@ -52,9 +51,21 @@ class BenchmarkConfig:
     def __post_init__(self) -> None:
         for runtime in self.runtimes:
             if runtime not in (*RUNTIMES, "all"):
-                raise EdgeMLError(f"unknown runtime {runtime!r}: choose from {', '.join(RUNTIMES)}")
+                raise EdgeMLError(f"unknown runtime {runtime!r}: choose from all, {', '.join(RUNTIMES)}")
         if self.runs <= 0 or self.warmup < 0 or self.batch_size <= 0 or self.threads <= 0:
             raise EdgeMLError("--runs, --batch-size and --threads must be positive and --warmup not negative")
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig(BenchmarkOptions):
+    """What to measure (``targets``: run directories or model files) and where the report goes."""
+
+    targets: tuple[str, ...] = ()
+    out: str = "benchmark"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if not self.targets and not self.imports:
             raise EdgeMLError("nothing to benchmark: give a run directory or model files, or --import results")
         if self.device and not self.targets:

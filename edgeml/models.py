@@ -82,22 +82,12 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int,
     x = inputs
     if spec.arch == "cnn":
         x = _to_rank(layers, x, input_shape, 3, "cnn (2-D images: H, W, C)")
-        for index, count in enumerate(spec.filters):
-            x = layers.Conv2D(count, spec.kernel_size, padding="same", use_bias=False, name=f"conv{index}")(x)
-            x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"conv{index}_bn")(x)
-            x = _activation(layers, spec.activation, f"conv{index}_act")(x)
-            pool = layers.MaxPooling2D if spec.pooling == "max" else layers.AveragePooling2D
-            if min(x.shape[1:3]) >= 2:  # small inputs run out of resolution before the last block
-                x = pool(2, name=f"pool{index}")(x)
+        pool = layers.MaxPooling2D if spec.pooling == "max" else layers.AveragePooling2D
+        x = _conv_blocks(layers, x, spec, layers.Conv2D, pool)
     elif spec.arch == "conv1d":
         x = _to_rank(layers, x, input_shape, 2, "conv1d (1-D signals: length, channels)")
-        for index, count in enumerate(spec.filters):
-            x = layers.Conv1D(count, spec.kernel_size, padding="same", use_bias=False, name=f"conv{index}")(x)
-            x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"conv{index}_bn")(x)
-            x = _activation(layers, spec.activation, f"conv{index}_act")(x)
-            pool = layers.MaxPooling1D if spec.pooling == "max" else layers.AveragePooling1D
-            if x.shape[1] >= 2:
-                x = pool(2, name=f"pool{index}")(x)
+        pool = layers.MaxPooling1D if spec.pooling == "max" else layers.AveragePooling1D
+        x = _conv_blocks(layers, x, spec, layers.Conv1D, pool)
     x = layers.Flatten(name="flatten")(x)
     for index, width in enumerate(spec.hidden):
         if spec.batchnorm:
@@ -117,6 +107,18 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int,
     else:
         outputs = layers.Dense(num_classes, activation="softmax", name="output")(x)
     return keras.Model(inputs, outputs, name=f"edgeml_{spec.arch}")
+
+
+def _conv_blocks(layers, x, spec: ModelSpec, conv, pool):
+    """Conv (no bias: the BatchNorm right after it supplies the shift and folds into it) → BN → activation
+    → pool, once per entry of ``spec.filters``."""
+    for index, count in enumerate(spec.filters):
+        x = conv(count, spec.kernel_size, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"conv{index}_bn")(x)
+        x = _activation(layers, spec.activation, f"conv{index}_act")(x)
+        if min(x.shape[1:-1]) >= 2:  # small inputs run out of resolution before the last block
+            x = pool(2, name=f"pool{index}")(x)
+    return x
 
 
 def _activation(layers, name: str, layer_name: str):

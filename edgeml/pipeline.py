@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgeml.artifacts import read_json, write_json
+from edgeml.benchmark import BenchmarkOptions
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec
 from edgeml.train import TrainConfig
@@ -53,26 +54,6 @@ class ExportOptions:
 class EvaluateOptions:
     test_samples: int | None = None
     batch_size: int = 256
-
-
-@dataclass(frozen=True)
-class BenchmarkOptions:
-    """``edgeml benchmark``'s options; the device ones add a Raspberry Pi over SSH to the report."""
-
-    runtimes: tuple[str, ...] = ("all",)
-    threads: int = 1
-    runs: int = 200
-    warmup: int = 20
-    batch_size: int = 64
-    test_samples: int | None = 1000
-    imports: tuple[str, ...] = ()
-    device: str | None = None
-    device_python: str = "python3"
-    identity: str | None = None
-    known_hosts: str | None = None
-    host_key_checking: str = "accept-new"
-    ssh_timeout_s: float = 10.0
-    ssh_config: str | None = None
 
 
 @dataclass(frozen=True)
