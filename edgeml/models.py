@@ -52,10 +52,11 @@ class ModelSpec:
 
     @classmethod
     def default_for(cls, arch: str) -> "ModelSpec":
-        """The defaults per architecture: the textbook MLP, and a compact CNN that quantizes cleanly."""
+        """The defaults per architecture: the textbook MLP, and a compact CNN (Conv-BN-ReLU-MaxPool ×2 →
+        Dense 48, 81k parameters on 28×28 inputs) that quantizes cleanly."""
         if arch == "mlp":
             return cls(arch="mlp")
-        return cls(arch=arch, hidden=(64,), filters=(16, 32, 64))
+        return cls(arch=arch, hidden=(48,), filters=(16, 32))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -43,7 +43,7 @@ def test_cnn_is_compact_conv_bn_relu_pool():
     assert model.count_params() < 100_000
     types = layer_types(model)
     assert types[1:5] == ["Conv2D", "BatchNormalization", "Activation", "MaxPooling2D"]
-    assert types.count("Conv2D") == 3
+    assert types.count("Conv2D") == 2
 
 
 def test_cnn_options_and_channel_axis():
