@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import open_model, runtime_version
+from edgeml.runtime import open_model, predicted_classes, runtime_version
 
 RESULT_MARKER = "EDGEML-BENCH-RESULT "
 
@@ -102,8 +102,7 @@ def measure(config: MeasureConfig) -> dict:
             timings.append(time.perf_counter() - started)
         throughput = config.batch_size / float(np.median(timings))
 
-    scores = model.predict(inputs, batch_size=config.batch_size)
-    predicted = scores.argmax(axis=1) if scores.shape[-1] > 1 else (scores[:, 0] >= 0.5).astype(np.int64)
+    predicted = predicted_classes(model.predict(inputs, batch_size=config.batch_size))
     return {
         "model": Path(config.model).name,
         "runtime": config.runtime,
@@ -166,7 +165,10 @@ def measure_in_subprocess(config: MeasureConfig, python: str = sys.executable, t
         command += ["--arena-bytes", str(config.arena_bytes)]
     package_root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env)
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        raise EdgeMLError(f"measuring {Path(config.model).name} in {config.runtime} took over {timeout_s:.0f} s") from None
     for line in reversed(completed.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
             return json.loads(line[len(RESULT_MARKER):])

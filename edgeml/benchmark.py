@@ -26,6 +26,9 @@ from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes
 
 BENCHMARK_FILES = ("benchmark.json", "benchmark.md", "latency.png")
 MODEL_SUFFIXES = (".tflite", ".keras", ".h5")
+# What every measurement row (bench_runner.measure) carries; imported rows are checked against it.
+ROW_KEYS = ("model", "runtime", "accuracy", "latency_us", "file_bytes", "peak_rss_bytes", "init_ms", "first_invoke_ms")
+PERCENTILES = ("mean", "p50", "p90", "p99")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ class BenchmarkConfig(BenchmarkOptions):
 
 @dataclass(frozen=True)
 class ModelSet:
-    """The model files to compare and the test samples (normalised as at training) to measure them on."""
+    """The model files to compare and the run they came from (whose test set they are measured on)."""
 
     models: tuple[Path, ...]
     record: RunRecord | None
@@ -96,11 +99,24 @@ def collect_models(targets: Sequence[str]) -> ModelSet:
     """Model files from run directories (Keras model and every .tflite) and from explicit paths."""
     models: list[Path] = []
     record = None
+
+    def same_run(found: RunRecord) -> RunRecord:
+        # One report measures every model on one test set: models of two different runs would be
+        # measured on the first run's data and normalisation.
+        if record is not None and (found.dataset, found.normalization, found.class_names) != (
+            record.dataset, record.normalization, record.class_names
+        ):
+            raise EdgeMLError(
+                f"{found.run_dir} and {record.run_dir} were trained on different data or normalisation; "
+                "benchmark them separately"
+            )
+        return found
+
     for target in map(Path, targets):
         if target.is_dir():
             if not (target / CONFIG_FILE).is_file():
                 raise EdgeMLError(f"{target} is not a run directory (no {CONFIG_FILE})")
-            record = record or RunRecord.load(target)
+            record = same_run(RunRecord.load(target))
             found = sorted(target.glob("model_*.tflite"))
             if not found:
                 raise EdgeMLError(f"{target} has no .tflite models yet: run edgeml quantize {target} first")
@@ -110,8 +126,8 @@ def collect_models(targets: Sequence[str]) -> ModelSet:
             if target.suffix not in MODEL_SUFFIXES:
                 raise EdgeMLError(f"{target} is not a model file ({', '.join(MODEL_SUFFIXES)})")
             models.append(target)
-            if record is None and (target.parent / CONFIG_FILE).is_file():
-                record = RunRecord.load(target.parent)
+            if (target.parent / CONFIG_FILE).is_file():
+                record = same_run(RunRecord.load(target.parent))
         else:
             raise EdgeMLError(f"no such run directory or model file: {target}")
     return ModelSet(tuple(models), record)
@@ -243,10 +259,18 @@ def import_results(path: str | Path) -> list[dict]:
     """Rows measured elsewhere (``edgeml bundle`` run on a device), labelled with that device."""
     data = read_json(path, "benchmark results")
     rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(row, dict) and "latency_us" in row for row in rows):
+    if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
         raise EdgeMLError(f"{path} is not an edgeml results file (no rows with latency_us)")
-    for row in rows:
-        row.setdefault("source", row.get("device", {}).get("cpu", "device"))
+    for index, row in enumerate(rows):
+        missing = [key for key in ROW_KEYS if key not in row]
+        latency = row.get("latency_us")
+        if missing or not isinstance(latency, dict) or not all(isinstance(latency.get(p), (int, float)) for p in PERCENTILES):
+            raise EdgeMLError(
+                f"{path} is not an edgeml results file: row {index} lacks "
+                f"{', '.join(missing) or 'latency_us percentiles'}"
+            )
+        device = row.get("device") if isinstance(row.get("device"), dict) else {}
+        row.setdefault("source", device.get("cpu", "device"))
     return rows
 
 

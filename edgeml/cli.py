@@ -261,12 +261,11 @@ def bundle(targets: tuple[str, ...], **kwargs) -> None:
 def pipeline(options: GlobalOptions, config_path: str | None, overrides: tuple[str, ...], out: str | None,
              dataset: str | None, epochs: int | None, print_config: bool, force: bool) -> None:
     """Train → evaluate → QAT int8 → firmware export → benchmark → report, skipping stages that are current."""
-    from edgeml.pipeline import load_config, run_pipeline
+    from edgeml.pipeline import load_config, override, run_pipeline
 
-    shortcuts = [f"out={out!r}"] if out else []
-    shortcuts += [f"train.dataset={dataset!r}"] if dataset else []
-    shortcuts += [f"train.epochs={epochs}"] if epochs else []
-    config = load_config(config_path, tuple(overrides) + tuple(shortcuts))
+    shortcuts = {"out": out, "train.dataset": dataset, "train.epochs": epochs}
+    overrides += tuple(override(key, value) for key, value in shortcuts.items() if value is not None)
+    config = load_config(config_path, overrides)
     if print_config:
         click.echo(config.to_toml())
         return

@@ -8,10 +8,10 @@ directory) so quantization, export, prediction and firmware all apply the same t
 from __future__ import annotations
 
 import gzip
+import http.client
 import os
 import shutil
 import struct
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from edgeml.artifacts import atomic_path
 from edgeml.errors import EdgeMLError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -175,15 +176,18 @@ def list_datasets(source: DataSource | None = None) -> list[DatasetInfo]:
 
 
 def subset(dataset: Dataset, train_samples: int | None, test_samples: int | None, seed: int) -> Dataset:
-    """A class-balanced, seeded subset of ``dataset`` (same class names and normalisation)."""
-    rng = np.random.default_rng(seed)
+    """A class-balanced, seeded subset of ``dataset`` (same class names and normalisation).
+
+    The train and test subsets draw from generators of their own, so the test subset is the same
+    whether or not a train subset was asked for (evaluate and benchmark load only the test part).
+    """
     x_train, y_train = dataset.x_train, dataset.y_train
     x_test, y_test = dataset.x_test, dataset.y_test
     if train_samples is not None:
-        index = balanced_indices(y_train, train_samples, rng)
+        index = balanced_indices(y_train, train_samples, np.random.default_rng([seed, 0]))
         x_train, y_train = x_train[index], y_train[index]
     if test_samples is not None:
-        index = balanced_indices(y_test, test_samples, rng)
+        index = balanced_indices(y_test, test_samples, np.random.default_rng([seed, 1]))
         x_test, y_test = x_test[index], y_test[index]
     return Dataset(
         name=dataset.name,
@@ -332,12 +336,10 @@ def _download_standard(name: str, source: DataSource) -> Path:
         targets = {f"fashion-mnist/{f}.gz": folder / f"{f}.gz" for f in IDX_FILES.values()}
     try:
         for remote, local in targets.items():
-            local.parent.mkdir(parents=True, exist_ok=True)
             with urllib.request.urlopen(source.download_url + remote, timeout=source.download_timeout_s) as response:
-                with tempfile.NamedTemporaryFile(dir=local.parent, delete=False) as tmp:
-                    shutil.copyfileobj(response, tmp)
-            os.replace(tmp.name, local)
-    except (OSError, ValueError) as exc:
+                with atomic_path(local) as tmp, open(tmp, "wb") as handle:
+                    shutil.copyfileobj(response, handle)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise EdgeMLError(f"{name} not found (looked in {looked}) and the download failed ({reason}); {hint}") from None
     return targets[next(iter(targets))] if name == "mnist" else source.keras_cache / "fashion-mnist"

@@ -149,7 +149,24 @@ def load_user_model(path: str | Path, verbose: bool = False):
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # Keras raises a wide variety of types for bad files
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise EdgeMLError(f"cannot load Keras model {path}: {message}") from None
+        hint = ""
+        if path.suffix == ".keras" and _saved_by_keras3(path):
+            hint = (" (it was saved by Keras 3; tensorflow-model-optimization needs Keras 2: rebuild and save it "
+                    "with tf_keras, e.g. `import tf_keras as keras`)")
+        raise EdgeMLError(f"cannot load Keras model {path}: {message}{hint}") from None
+
+
+def _saved_by_keras3(path: Path) -> bool:
+    """A ``.keras`` archive's metadata.json names the Keras version that wrote it."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            version = json.loads(archive.read("metadata.json")).get("keras_version", "")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return str(version).startswith("3")
 
 
 def model_summary(model) -> str:

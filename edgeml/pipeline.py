@@ -117,7 +117,7 @@ def load_config(path: str | Path | None = None, overrides: tuple[str, ...] = ())
     return _build_config(data)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _tomllib():
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -125,6 +125,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
             import tomli as tomllib
         except ModuleNotFoundError:
             raise EdgeMLError("reading TOML on Python 3.10 needs tomli: pip install tomli") from None
+    return tomllib
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    tomllib = _tomllib()
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -135,12 +140,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise EdgeMLError(f"{path} is not valid TOML: {exc}") from None
 
 
+def override(key: str, value: Any) -> str:
+    """A ``--set`` string for ``key`` = ``value`` (quoted as TOML)."""
+    return f"{key}={_toml_value(value)}"
+
+
 def _apply_override(data: dict[str, Any], override: str) -> None:
     key, separator, raw_value = override.partition("=")
     if not separator or not key.strip():
         raise EdgeMLError(f"--set takes section.key=value (e.g. train.epochs=5), got {override!r}")
-    import tomllib
-
+    tomllib = _tomllib()
     try:
         value = tomllib.loads(f"value = {raw_value.strip()}")["value"]
     except tomllib.TOMLDecodeError:
@@ -219,9 +228,22 @@ class Stage:
 def run_pipeline(config: PipelineConfig, force: bool = False, verbose: bool = False) -> PipelineResult:
     run_dir = Path(config.out)
     state_path = run_dir / PIPELINE_FILE
-    state = read_json(state_path, "pipeline state") if state_path.is_file() and not force else {"stages": {}}
+    stages = _stages(config, run_dir, verbose)
+    if state_path.is_file() and not force:
+        state = read_json(state_path, "pipeline state")
+        if not isinstance(state, dict) or not isinstance(state.get("stages"), dict):
+            raise EdgeMLError(f"{state_path} is not an edgeml pipeline state; remove it or use --force")
+    else:
+        state = {"stages": {}}
+        # Not a pipeline's folder yet: outputs of a hand-run `edgeml train` are not overwritten silently.
+        existing = [name for stage in stages for name in stage.writes if (run_dir / name).exists()]
+        if existing and not force:
+            raise EdgeMLError(
+                f"{run_dir} already holds {', '.join(existing[:4])}{' ...' if len(existing) > 4 else ''} but no "
+                f"{PIPELINE_FILE}; use --force to overwrite or choose another --out"
+            )
     outcomes: list[StageOutcome] = []
-    for stage in _stages(config, run_dir, verbose):
+    for stage in stages:
         fingerprint = _fingerprint(stage, run_dir)
         recorded = state["stages"].get(stage.name, {})
         if (not force and recorded.get("fingerprint") == fingerprint

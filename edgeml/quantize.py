@@ -21,7 +21,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.models import check_model_fits_data, load_user_model
 from edgeml.progress import progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
-from edgeml.runtime import LiteModel
+from edgeml.runtime import LiteModel, predicted_classes
 from edgeml.tf_setup import load_tensorflow
 from edgeml.tflite_model import TFLiteModelInfo, read_tflite_bytes
 from edgeml.train import loss_for, targets_for
@@ -205,7 +205,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         converted["dynamic"] = _convert(tf, model, dynamic_range=True)
 
     keras_probabilities = np.asarray(model.predict(x_test, batch_size=config.batch_size, verbose=0))
-    keras_accuracy = float(np.mean(_predicted_class(keras_probabilities) == dataset.y_test))
+    keras_accuracy = float(np.mean(predicted_classes(keras_probabilities) == dataset.y_test))
     variants, runtime = [], "none"
     for name, content in converted.items():
         lite = LiteModel(content)
@@ -257,12 +257,6 @@ def _representative_samples(x: np.ndarray, y: np.ndarray, count: int, seed: int)
     return x[balanced_indices(y, count, np.random.default_rng(seed))]
 
 
-def _predicted_class(probabilities: np.ndarray) -> np.ndarray:
-    if probabilities.shape[-1] == 1:
-        return (probabilities[:, 0] >= 0.5).astype(np.int64)
-    return probabilities.argmax(axis=1)
-
-
 def _tensor_parameters(tensor) -> dict:
     return {
         "name": tensor.name,
@@ -279,8 +273,8 @@ def _score(name, content, info: TFLiteModelInfo, probabilities, float_probabilit
         name=name,
         file=f"model_{name}.tflite",
         size_bytes=len(content),
-        accuracy=float(np.mean(_predicted_class(probabilities) == labels)),
-        agreement_with_float=float(np.mean(_predicted_class(probabilities) == _predicted_class(float_probabilities))),
+        accuracy=float(np.mean(predicted_classes(probabilities) == labels)),
+        agreement_with_float=float(np.mean(predicted_classes(probabilities) == predicted_classes(float_probabilities))),
         mean_abs_diff=float(difference.mean()),
         max_abs_diff=float(difference.max()),
         fully_int8=info.fully_int8,
@@ -328,8 +322,6 @@ def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, source
     """Wrap with tfmot's quantize_model and fine-tune on the run's own data and normalisation."""
     import tensorflow_model_optimization as tfmot
 
-    if not getattr(type(model), "__module__", "").startswith("tf_keras"):
-        raise EdgeMLError("QAT needs a Keras 2 (tf_keras) model; save the model with tf_keras, not Keras 3")
     unsupported = unsupported_qat_layers(model)
     if unsupported:
         raise EdgeMLError(

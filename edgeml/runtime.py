@@ -47,6 +47,13 @@ class TensorQuantization:
         return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
 
 
+def predicted_classes(scores: np.ndarray) -> np.ndarray:
+    """Class per row: the argmax, or for a single sigmoid output ``p >= 0.5``."""
+    if scores.shape[-1] == 1:
+        return (scores[:, 0] >= 0.5).astype(np.int64)
+    return scores.argmax(axis=1)
+
+
 class Model(Protocol):
     """What every backend offers: the benchmark times ``invoke`` alone, everything else is set-up."""
 
@@ -67,7 +74,7 @@ class Model(Protocol):
 
 
 def available_runtimes() -> list[str]:
-    """The runtimes importable here, in preference order (tensorflow only if already importable)."""
+    """The runtimes installed here, in preference order."""
     import importlib.util
 
     modules = {

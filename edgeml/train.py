@@ -398,6 +398,12 @@ def run_kfold(config: TrainConfig) -> KFoldResult:
     run_dir = check_output_dir(Path(config.out), config.force, ("kfold.json",))
     dataset = _load(config)
     x, y = dataset.train_inputs(), dataset.y_train
+    smallest_class = int(np.bincount(y).min())
+    if smallest_class < config.kfold:
+        raise EdgeMLError(
+            f"--kfold {config.kfold} needs at least {config.kfold} training samples per class; "
+            f"the smallest class has {smallest_class}"
+        )
     folds = StratifiedKFold(n_splits=config.kfold, shuffle=True, random_state=config.seed)
     accuracies = []
     for fold, (train_index, test_index) in enumerate(folds.split(np.zeros(len(y)), y), start=1):

@@ -75,9 +75,10 @@ def test_import_merges_device_rows(report, tmp_path):
     # Agreement on the device is against the device's own float32 model in the same runtime.
     assert int8["agreement_with_float"] is not None
     assert [r["source"] for r in latency_ratios(merged)] == ["Cortex-A76"]
-    (tmp_path / "bad.json").write_text(json.dumps({"rows": [{"model": "x"}]}))
-    with pytest.raises(EdgeMLError, match="not an edgeml results file"):
-        import_results(tmp_path / "bad.json")
+    for bad in ({"rows": [{"model": "x"}]}, {"rows": []}, {"rows": [dict(device_rows[0], latency_us={"p50": 1})]}, [1]):
+        (tmp_path / "bad.json").write_text(json.dumps(bad))
+        with pytest.raises(EdgeMLError, match="not an edgeml results file"):
+            import_results(tmp_path / "bad.json")
 
 
 def test_plan_and_bad_inputs(quantized_run, tmp_path):
@@ -109,3 +110,16 @@ def test_benchmark_of_tflite_files_never_imports_tensorflow(quantized_run, tmp_p
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "model_int8.tflite" in completed.stdout and (tmp_path / "b" / "benchmark.json").is_file()
+
+
+def test_runs_trained_on_different_data_are_not_mixed(quantized_run, tmp_path):
+    from edgeml.benchmark import collect_models
+
+    other = tmp_path / "other"
+    shutil.copytree(quantized_run, other)
+    config = json.loads((other / "config.json").read_text())
+    config["dataset"]["normalization"] = {"mean": 0.0, "std": 255.0}
+    (other / "config.json").write_text(json.dumps(config))
+    assert len(collect_models([str(quantized_run), str(quantized_run / "model_int8.tflite")]).models) == 4
+    with pytest.raises(EdgeMLError, match="different data or normalisation"):
+        collect_models([str(quantized_run), str(other)])

@@ -127,3 +127,25 @@ def test_force_redoes_every_stage(finished):
     result, config = finished
     forced = run_pipeline(config, force=True)
     assert statuses(forced) == {name: "done" for name in STAGES}
+
+
+def test_a_hand_made_run_is_not_overwritten_without_force(digits_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "mine"
+    shutil.copytree(digits_run, out)
+    before = (out / "model.keras").read_bytes()
+    with pytest.raises(EdgeMLError, match="no pipeline.json; use --force"):
+        run_pipeline(load_config(None, (f"out='{out}'",)))
+    assert (out / "model.keras").read_bytes() == before
+    (out / "pipeline.json").write_text("[]")
+    with pytest.raises(EdgeMLError, match="not an edgeml pipeline state"):
+        run_pipeline(load_config(None, (f"out='{out}'",)))
+
+
+def test_cli_shortcuts_are_quoted_as_toml(tmp_path):
+    odd = tmp_path / 'dir with "quotes" and \\ backslash'
+    result = CliRunner().invoke(cli, ["pipeline", "--out", str(odd), "--dataset", "digits", "--print-config"])
+    assert result.exit_code == 0, result.output
+    assert load_config(None, (f"out={json.dumps(str(odd))}",)).out == str(odd)
+    assert json.dumps(str(odd)) in result.output

@@ -107,6 +107,8 @@ def test_kfold_reports_each_fold(tmp_path):
     assert "3-fold accuracy" in result.line() and "±" in result.line()
     saved = json.loads((tmp_path / "kf" / "kfold.json").read_text())
     assert saved["fold_accuracies"] == list(result.fold_accuracies)
+    with pytest.raises(EdgeMLError, match="--kfold 10 needs at least 10 training samples per class"):
+        run_kfold(TrainConfig(out=str(tmp_path / "kf2"), dataset="digits", train_samples=50, kfold=10, epochs=1))
 
 
 @pytest.mark.parametrize(
