@@ -28,14 +28,14 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp creates 0600; artifacts get normal permissions
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp creates 0600; artifacts get normal permissions
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -80,9 +80,15 @@ def check_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]
         raise EdgeMLError(
             f"{out_dir} already holds {', '.join(existing)}; use --force to overwrite or choose another --out"
         )
-    ancestor = out_dir
+    require_writable(out_dir)
+    return out_dir
+
+
+def require_writable(path: Path | str) -> None:
+    """``path`` (which need not exist yet) can be created: its nearest existing ancestor is a writable folder."""
+    path = Path(path)
+    ancestor = path
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise EdgeMLError(f"cannot write to {out_dir}: {ancestor} is not a writable directory")
-    return out_dir
+        raise EdgeMLError(f"cannot write to {path}: {ancestor} is not a writable directory")

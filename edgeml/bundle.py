@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import edgeml
+from edgeml.artifacts import current_umask, require_writable
 from edgeml.errors import EdgeMLError
 
 # What bench_runner imports at module level, and nothing more (tests/test_bundle.py checks this).
@@ -67,7 +68,7 @@ def make_bundle(config: BundleConfig) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        os.chmod(staging, 0o777 & ~_current_umask())  # mkdtemp makes 0700; the bundle is an ordinary folder
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; the bundle is an ordinary folder
         (staging / MODELS_DIR).mkdir()
         entries = []
         for model in models:
@@ -119,11 +120,7 @@ def _check_bundle_dir(out_dir: Path, force: bool) -> Path:
             raise EdgeMLError(
                 f"{out_dir} is not an edgeml bundle (no {MANIFEST_FILE}): not replacing it even with --force"
             )
-    ancestor = out_dir.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise EdgeMLError(f"cannot write to {out_dir}: {ancestor} is not a writable directory")
+    require_writable(out_dir.parent)
     return out_dir
 
 
@@ -142,12 +139,6 @@ def _sample_count(samples: Path) -> int:
 
     with np.load(samples, allow_pickle=False) as data:
         return int(len(data["y"]))
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def readme_text(manifest: dict, folder: str) -> str:
