@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeml.errors import EdgeMLError
+from edgeml.runtime import LiteModel
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo
 from firmware_export.tflm import run_tflm, tflm_tensors
 
@@ -93,7 +94,7 @@ def compare_with_litert(model: bytes, info: TFLiteModelInfo, inputs: np.ndarray,
     agreements = []
     for label, resolver in ((REFERENCE, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES),
                             (XNNPACK, OpResolverType.AUTO)):
-        litert_outputs = _run_litert(model, inputs, resolver)
+        litert_outputs = _run_litert(model, inputs, resolver is OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         agreement = _agreement(label, tflm_outputs, litert_outputs, info.outputs[0])
         if resolver is OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES and not agreement.identical:
             first = int(np.nonzero(_differing(tflm_outputs, litert_outputs))[0][0])
@@ -141,18 +142,14 @@ def first_divergence(model: bytes, info: TFLiteModelInfo, sample: np.ndarray, ar
     return None
 
 
-def _run_litert(model: bytes, inputs: np.ndarray, resolver) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver, num_threads=1)
-    interpreter.allocate_tensors()
-    input_index = interpreter.get_input_details()[0]["index"]
-    output_index = interpreter.get_output_details()[0]["index"]
+def _run_litert(model: bytes, inputs: np.ndarray, reference_kernels: bool) -> np.ndarray:
+    """Raw outputs, one sample per invoke as in TFLM, through edgeml's own LiteRT wrapper."""
+    lite = LiteModel(model, "litert", threads=1, reference_kernels=reference_kernels)
     outputs = []
     for sample in inputs:
-        interpreter.set_tensor(input_index, sample[np.newaxis])
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(output_index).copy())
+        lite.set_raw_input(sample[np.newaxis])
+        lite.invoke()
+        outputs.append(lite.raw_output())
     return np.concatenate(outputs)
 
 
