@@ -133,8 +133,10 @@ def collect_models(targets: Sequence[str]) -> ModelSet:
     return ModelSet(tuple(models), record)
 
 
-def write_samples(record: RunRecord | None, dataset: str | None, test_samples: int | None, path: Path) -> Path:
-    """Normalised test inputs and labels as ``x``/``y`` in an .npz, for the runner (here or on a device)."""
+def load_test_samples(
+    record: RunRecord | None, dataset: str | None, test_samples: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The run's test set (same subset, same normalisation as at training), or ``dataset``'s: inputs, labels."""
     from edgeml.data import load_dataset
 
     if dataset is None and record is None:
@@ -147,9 +149,15 @@ def write_samples(record: RunRecord | None, dataset: str | None, test_samples: i
         seed=record.seed if record else 0,
     )
     normalization = record.normalization if record else data.normalization
+    return normalization.apply(data.x_test), data.y_test
+
+
+def write_samples(record: RunRecord | None, dataset: str | None, test_samples: int | None, path: Path) -> Path:
+    """:func:`load_test_samples` as ``x``/``y`` in an .npz, for the runner (here or on a device)."""
+    inputs, labels = load_test_samples(record, dataset, test_samples)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
-            np.savez(handle, x=normalization.apply(data.x_test), y=data.y_test)
+            np.savez(handle, x=inputs, y=labels)
     return path
 
 

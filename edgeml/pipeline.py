@@ -334,20 +334,13 @@ def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
 
 def _evaluate_int8(run_dir: Path) -> None:
     """Metrics of the int8 file through the lite runtime, on the run's own test set."""
-    from edgeml.benchmark import write_samples
+    from edgeml.benchmark import load_test_samples
     from edgeml.evaluate_metrics import compute_metrics, write_metrics
     from edgeml.rundir import RunRecord
     from edgeml.runtime import open_model
 
-    import numpy as np
-
     record = RunRecord.load(run_dir)
-    samples = write_samples(record, None, None, run_dir / ".int8_samples.npz")
-    try:
-        with np.load(samples) as data:
-            inputs, labels = data["x"], data["y"]
-    finally:
-        samples.unlink()
+    inputs, labels = load_test_samples(record, None, None)
     scores = open_model(run_dir / "model_int8.tflite").predict(inputs)
     metrics = compute_metrics(labels, scores, record.class_names)
     write_metrics(metrics, labels, scores, run_dir, prefix="int8_")
