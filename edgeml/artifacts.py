@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,6 +34,43 @@ def atomic_path(target: Path | str, suffix: str | None = None) -> Iterator[Path]
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def file_set(out_dir: Path | str) -> Iterator[Path]:
+    """Yield an empty staging folder; if the block succeeds, each file written there moves into ``out_dir``.
+
+    A command that writes several files writes them into the staging folder, so a failure anywhere
+    (a render step, a full disk) leaves none of them in ``out_dir`` and a re-run needs no ``--force``.
+    The staging folder is a hidden folder inside ``out_dir`` if it exists, else beside its nearest existing
+    ancestor (same file system, so each move is an atomic ``os.replace``); ``out_dir`` itself appears only
+    when the set is complete. Only the staging folder's top-level files are moved.
+
+    Raises EdgeMLError for an ``OSError`` while staging or moving (permissions, no space, a path that is a
+    file), naming the output file it concerns.
+    """
+    out_dir = Path(out_dir)
+    nearest = out_dir
+    while not nearest.exists():
+        nearest = nearest.parent
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name or 'out'}.edgeml-", dir=nearest))
+    except OSError as exc:
+        raise EdgeMLError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    try:
+        try:
+            yield staging
+            out_dir.mkdir(parents=True, exist_ok=True)
+            permissions = 0o666 & ~current_umask()
+            for staged in sorted(staging.iterdir()):
+                os.chmod(staged, permissions)  # mkstemp/mkdtemp-style 0600 never reaches the user's folder
+                os.replace(staged, out_dir / staged.name)
+        except OSError as exc:
+            concerned = Path(exc.filename).name if exc.filename else ""
+            where = out_dir / concerned if concerned and not concerned.startswith(".") else out_dir
+            raise EdgeMLError(f"cannot write {where}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def current_umask() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeml.artifacts import check_output_dir, write_text
+from edgeml.artifacts import check_output_dir, file_set
 from edgeml.data import Normalization, balanced_indices, load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import CONFIG_FILE, RunRecord
@@ -132,7 +132,10 @@ def export_firmware(config: ExportConfig) -> ExportResult:
         lang=config.lang, section=config.section, progmem=config.progmem, example=example, parity=parity,
     )
     contents = render_files(plan)
-    files = tuple(_write(out_dir / name, contents[name]) for name in produces)
+    with file_set(out_dir) as staging:  # all files or none: a re-run after a failure needs no --force
+        for name in produces:
+            _write(staging / name, contents[name])
+    files = tuple(out_dir / name for name in produces)
     return ExportResult(
         out_dir=out_dir, files=files, symbol=symbol, model_path=model_path, model_bytes=len(model),
         model_sha256=plan.model_sha256, ops=tuple(op for op, _ in ops), arena=arena, parity=parity,
@@ -273,8 +276,5 @@ def _example(raw: np.ndarray, label: str, tflm_output: np.ndarray, labels: tuple
     return ExampleInput(raw_values=tuple(float(v) for v in raw.reshape(-1)), label=label, predicted=predicted)
 
 
-def _write(path: Path, text: str) -> Path:
-    try:
-        return write_text(path, text)
-    except OSError as exc:
-        raise EdgeMLError(f"cannot write {path}: {exc.strerror or exc}") from None
+def _write(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")

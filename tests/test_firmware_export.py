@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import doctest
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgeml.artifacts import current_umask
 from edgeml.data import load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec
@@ -548,3 +550,72 @@ def test_force_overwrites(mlp_run, tmp_path):
     first = export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
     second = export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0, force=True))
     assert [p.read_text() for p in first.files] == [p.read_text() for p in second.files]  # reproducible
+
+
+def test_a_write_failure_mid_set_leaves_no_file_and_the_rerun_needs_no_force(mlp_run, tmp_path, monkeypatch):
+    """A full disk at the third file: one error naming it, none of the files in --out, no staging folder left."""
+    import errno
+
+    import firmware_export.export as export_module
+
+    real_write = export_module._write
+
+    def disk_full_at_model_ops(path: Path, text: str) -> None:
+        if path.name == "model_ops.h":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, text)
+
+    monkeypatch.setattr(export_module, "_write", disk_full_at_model_ops)
+    out = tmp_path / "firmware"
+    with pytest.raises(EdgeMLError) as failure:
+        export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
+    assert str(failure.value) == f"cannot write {out / 'model_ops.h'}: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither --out nor a staging folder
+
+    monkeypatch.undo()
+    result = export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in result.files) == sorted(
+        ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc", "arduino_sketch.ino", "README.md"])
+    assert (out / "model_data.h").stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+
+def test_a_failed_export_into_an_existing_folder_keeps_only_what_was_there(mlp_run, tmp_path, monkeypatch):
+    import firmware_export.export as export_module
+
+    out = tmp_path / "project"
+    out.mkdir()
+    (out / "CMakeLists.txt").write_text("project(x)\n")
+    real_write = export_module._write
+
+    def permission_denied_at_main(path: Path, text: str) -> None:
+        if path.name == "main.cc":
+            raise PermissionError(13, "Permission denied", str(path))
+        real_write(path, text)
+
+    monkeypatch.setattr(export_module, "_write", permission_denied_at_main)
+    with pytest.raises(EdgeMLError, match=f"^cannot write {re.escape(str(out / 'main.cc'))}: Permission denied$"):
+        export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
+    assert sorted(p.name for p in out.iterdir()) == ["CMakeLists.txt"]  # hidden staging folder gone too
+
+
+def test_export_onto_a_file_or_below_one_is_one_error(mlp_run, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me\n")
+    with pytest.raises(EdgeMLError, match=f"output path exists and is not a directory: {re.escape(str(a_file))}$"):
+        export_firmware(ExportConfig(source=str(mlp_run), out=str(a_file), check_samples=0))
+    with pytest.raises(EdgeMLError, match=f"cannot write to {re.escape(str(a_file / 'fw'))}: {re.escape(str(a_file))} is not a writable directory"):
+        export_firmware(ExportConfig(source=str(mlp_run), out=str(a_file / "fw"), check_samples=0))
+    assert a_file.read_text() == "keep me\n"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits: a read-only folder cannot be tested as root")
+def test_export_into_a_read_only_folder_is_one_error(mlp_run, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(EdgeMLError, match="is not a writable directory"):
+            export_firmware(ExportConfig(source=str(mlp_run), out=str(locked / "fw"), check_samples=0))
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
