@@ -65,8 +65,11 @@ def make_bundle(config: BundleConfig) -> Path:
     if duplicates:
         raise EdgeMLError(f"two models are named {', '.join(duplicates)}: bundle one run directory at a time")
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    except OSError as exc:
+        raise EdgeMLError(f"cannot write the bundle {out_dir}: {exc.strerror or exc}") from None
     try:
         os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; the bundle is an ordinary folder
         (staging / MODELS_DIR).mkdir()
@@ -101,6 +104,8 @@ def make_bundle(config: BundleConfig) -> Path:
         os.chmod(staging / RUNNER_FILE, 0o755)
         (staging / README_FILE).write_text(readme_text(manifest, out_dir.name))
         _move_into_place(staging, out_dir)
+    except OSError as exc:  # a full disk or a permission problem: one line, and no partial bundle
+        raise EdgeMLError(f"cannot write the bundle {out_dir}: {exc.strerror or exc}") from None
     finally:
         if staging.exists():
             shutil.rmtree(staging)

@@ -151,3 +151,19 @@ def test_a_failed_bundle_leaves_nothing_and_force_replaces_a_bundle(tiny_run, tm
     out = make_bundle(BundleConfig((str(tiny_run),), out=str(tmp_path / "b"), force=True))
     assert sorted(p.name for p in (out / "models").iterdir()) == ["model_float32.tflite", "model_int8.tflite"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "loose"]
+
+
+def test_a_full_disk_is_one_error_and_leaves_no_bundle(tiny_run, tmp_path, monkeypatch):
+    import errno
+
+    import edgeml.bundle as bundle_module
+
+    def disk_full(manifest, folder):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(bundle_module, "readme_text", disk_full)  # the last file written into the bundle
+    out = tmp_path / "b"
+    with pytest.raises(EdgeMLError) as failure:
+        make_bundle(BundleConfig((str(tiny_run),), out=str(out), test_samples=20))
+    assert str(failure.value) == f"cannot write the bundle {out}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
