@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeml.artifacts import atomic_path, check_output_dir, read_json, write_json, write_text
+from edgeml.artifacts import atomic_path, check_output_dir, file_set, read_json, write_json, write_text
 from edgeml.bench_runner import MeasureConfig, device_info, measure_in_subprocess
 from edgeml.errors import EdgeMLError
 from edgeml.progress import show_progress
@@ -64,7 +64,7 @@ class BenchmarkConfig(BenchmarkOptions):
     """What to measure (``targets``: run directories or model files) and where the report goes."""
 
     targets: tuple[str, ...] = ()
-    out: str = "benchmark"
+    out: str | None = None  # None: report_dir() (the run directory's benchmark/, like evaluate)
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -73,6 +73,18 @@ class BenchmarkConfig(BenchmarkOptions):
             raise EdgeMLError("nothing to benchmark: give a run directory or model files, or --import results")
         if self.device and not self.targets:
             raise EdgeMLError("--device needs the run directory or model files to send to the device")
+
+
+def report_dir(config: BenchmarkConfig) -> Path:
+    """``config.out``, else ``benchmark/`` inside the run directory of the first target that has one
+    (a run directory, or a model file beside its run's config.json), else ``./benchmark``."""
+    if config.out:
+        return Path(config.out)
+    for target in map(Path, config.targets):
+        run_dir = target if target.is_dir() else target.parent
+        if (run_dir / CONFIG_FILE).is_file():
+            return run_dir / "benchmark"
+    return Path("benchmark")
 
 
 @dataclass(frozen=True)
@@ -190,7 +202,7 @@ def plan(models: Sequence[Path], runtimes: Sequence[str]) -> list[tuple[Path, st
 
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
-    out_dir = check_output_dir(Path(config.out), config.force, BENCHMARK_FILES)
+    out_dir = check_output_dir(report_dir(config), config.force, BENCHMARK_FILES)
     rows: list[dict] = []
     skipped: list[str] = []
     if config.device:
@@ -222,14 +234,16 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
         raise EdgeMLError("no measurement succeeded: " + "; ".join(skipped))
     rows = add_agreement(rows)
     report = BenchmarkReport(tuple(rows), tuple(skipped), device_info())
-    files = {
-        "json": write_json(out_dir / "benchmark.json", report.to_dict()),
-        "markdown": write_text(out_dir / "benchmark.md", format_markdown(report)),
-    }
-    if importlib.util.find_spec("matplotlib") is not None:
-        files["plot"] = plot_latency(report.rows, out_dir / "latency.png")
-    else:  # the Raspberry Pi install (edgeml[pi]) has no matplotlib
-        skipped.append("latency.png: matplotlib is not installed (pip install matplotlib)")
+    with file_set(out_dir) as staging:  # the report's files appear together or not at all
+        staged = {
+            "json": write_json(staging / "benchmark.json", report.to_dict()),
+            "markdown": write_text(staging / "benchmark.md", format_markdown(report)),
+        }
+        if importlib.util.find_spec("matplotlib") is not None:
+            staged["plot"] = plot_latency(report.rows, staging / "latency.png")
+        else:  # the Raspberry Pi install (edgeml[pi]) has no matplotlib
+            skipped.append("latency.png: matplotlib is not installed (pip install matplotlib)")
+    files = {name: out_dir / path.name for name, path in staged.items()}
     return BenchmarkReport(report.rows, tuple(skipped), report.host, files)
 
 

@@ -199,7 +199,7 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--host-key-checking", type=click.Choice(["accept-new", "yes", "no"]), default="accept-new", show_default=True)
 @click.option("--ssh-timeout", "ssh_timeout_s", type=float, default=10.0, show_default=True, help="SSH connect timeout, seconds.")
 @click.option("--ssh-config", type=click.Path(), help="ssh_config file for --device (ssh -F).")
-@click.option("--out", default="benchmark", show_default=True, type=click.Path())
+@click.option("--out", type=click.Path(), help="Report folder (default: RUN_DIR/benchmark, or ./benchmark for model files outside a run).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], **kwargs) -> None:
     """Accuracy, agreement, latency, throughput, size and memory of RUN_DIR's models (or MODEL files)."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeml.artifacts import check_output_dir
+from edgeml.artifacts import check_output_dir, file_set
 from edgeml.data import Dataset, load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics, compute_metrics, write_metrics
@@ -53,7 +53,9 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
     probabilities = np.asarray(model.predict(dataset.test_inputs(), batch_size=config.batch_size, verbose=0))
     metrics = compute_metrics(dataset.y_test, probabilities, dataset.class_names)
-    files = write_metrics(metrics, dataset.y_test, probabilities, out_dir)
+    with file_set(out_dir) as staging:
+        staged = write_metrics(metrics, dataset.y_test, probabilities, staging)
+    files = {name: out_dir / path.name for name, path in staged.items()}
     return Evaluation(metrics=metrics, dataset=dataset.name, files=files)
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from edgeml.artifacts import check_output_dir, write_bytes, write_json
+from edgeml.artifacts import check_output_dir, file_set, write_bytes, write_json
 from edgeml.data import Dataset, balanced_indices, load_dataset, train_validation_split
 from edgeml.errors import EdgeMLError
 from edgeml.models import check_model_fits_data, load_user_model
@@ -213,7 +213,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         probabilities = lite.predict(x_test, batch_size=config.batch_size)
         info = int8_info if name == "int8" else read_tflite_bytes(content, f"model_{name}.tflite")
         variants.append(_score(name, content, info, probabilities, keras_probabilities, dataset.y_test))
-    files = {name: write_bytes(out_dir / f"model_{name}.tflite", content) for name, content in converted.items()}
+    files = {name: out_dir / f"model_{name}.tflite" for name in converted}
     report = QuantizationReport(
         method=config.method.value,
         io=config.io.value,
@@ -228,7 +228,11 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         int8_tensors=tuple(_tensor_parameters(tensor) for tensor in int8_info.tensors),
         files=files,
     )
-    files["report"] = write_json(out_dir / QUANTIZATION_FILE, report.to_dict())
+    with file_set(out_dir) as staging:  # the models and their report appear together or not at all
+        for name, content in converted.items():
+            write_bytes(staging / files[name].name, content)
+        write_json(staging / QUANTIZATION_FILE, report.to_dict())
+    files["report"] = out_dir / QUANTIZATION_FILE
     return report
 
 

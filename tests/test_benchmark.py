@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,41 @@ def test_runs_trained_on_different_data_are_not_mixed(quantized_run, tmp_path):
     assert len(collect_models([str(quantized_run), str(quantized_run / "model_int8.tflite")]).models) == 4
     with pytest.raises(EdgeMLError, match="different data or normalisation"):
         collect_models([str(quantized_run), str(other)])
+
+
+def test_the_report_goes_into_the_run_directory_by_default_and_appears_whole(quantized_run, tmp_path, monkeypatch):
+    """Like evaluate: RUN_DIR/benchmark, not the current directory; a failure while writing leaves no report."""
+    import errno
+
+    from click.testing import CliRunner
+
+    import edgeml.benchmark as benchmark_module
+    from edgeml.cli import cli
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(quantized_run, run_dir, ignore=shutil.ignore_patterns("benchmark"))
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    args = ["benchmark", str(run_dir / "model_int8.tflite"), "--runtime", "litert", "--runs", "5", "--warmup", "1",
+            "--test-samples", "50"]
+
+    def disk_full(rows, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(benchmark_module, "plot_latency", disk_full)
+        failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code == 1
+    assert failed.output.splitlines()[-1] == f"error: cannot write {run_dir / 'benchmark' / 'latency.png'}: No space left on device"
+    assert not (run_dir / "benchmark").exists() and not any(run_dir.glob(".*edgeml-*"))
+
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run_dir / "benchmark").iterdir()) == ["benchmark.json", "benchmark.md", "latency.png"]
+    assert list(elsewhere.iterdir()) == []
+    assert benchmark_module.report_dir(BenchmarkConfig(targets=(str(run_dir),))) == run_dir / "benchmark"
+    assert benchmark_module.report_dir(BenchmarkConfig(targets=(str(run_dir),), out="x")) == Path("x")
+    loose = tmp_path / "loose.tflite"
+    shutil.copy(run_dir / "model_int8.tflite", loose)
+    assert benchmark_module.report_dir(BenchmarkConfig(targets=(str(loose),))) == Path("benchmark")
