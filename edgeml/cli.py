@@ -223,6 +223,8 @@ def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tupl
 @click.option("--labels", help="Class names: comma-separated, or a file with one per line.")
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow", "tflm"]), default="auto", show_default=True)
 @click.option("--threads", type=int, help="Interpreter threads (default: the runtime's).")
+@click.option("--header/--no-header", default=None,
+              help="Whether each CSV's first row is a header (default: it is when it has no numbers or is the column numbers 0,1,…).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def predict(model: str, inputs: tuple[str, ...], labels: str | None, as_json: bool, **kwargs) -> None:
     """Top-k classes for images, .npy arrays or CSV rows, with the model's recorded normalisation (no TensorFlow needed)."""

@@ -36,6 +36,7 @@ class PredictConfig:
     ``run`` is the run directory whose ``config.json`` gives normalisation and class names (default: the
     model's folder, as ``edgeml quantize`` leaves it). ``mean``/``std``/``labels`` are for models without one;
     ``labels`` may also rename a run's classes, but ``mean``/``std`` may not contradict what the run recorded.
+    ``header`` says whether a CSV's first row is a header; None detects it (see :func:`is_csv_header`).
     """
 
     model: str
@@ -47,6 +48,7 @@ class PredictConfig:
     mean: float | None = None
     std: float | None = None
     labels: tuple[str, ...] | None = None
+    header: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", tuple(str(path) for path in self.inputs))
@@ -149,7 +151,7 @@ def predict(config: PredictConfig) -> PredictionReport:
     num_classes = 2 if outputs == 1 else outputs
     labelling = _labelling(config, model_path, input_shape)
     class_names = _class_names(config, labelling, num_classes, outputs)
-    sources, raw = load_inputs(config.inputs, input_shape)
+    sources, raw = load_inputs(config.inputs, input_shape, config.header)
     # Everything the user can get wrong is checked above: creating the interpreter prints LiteRT's INFO
     # line on stderr, which must not come before a one-line error.
     model = _open_model(model_path, content, config)
@@ -207,8 +209,13 @@ def parse_labels(value: str) -> tuple[str, ...]:
     return tuple(label.strip() for label in value.split(","))
 
 
-def load_inputs(paths: Sequence[str], input_shape: tuple[int, ...]) -> tuple[tuple[str, ...], np.ndarray]:
-    """Raw (not yet normalised) samples of ``input_shape`` from every file, and the name of each sample."""
+def load_inputs(
+    paths: Sequence[str], input_shape: tuple[int, ...], csv_header: bool | None = None
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Raw (not yet normalised) samples of ``input_shape`` from every file, and the name of each sample.
+
+    ``csv_header``: whether each CSV's first row is a header (None: :func:`is_csv_header` decides).
+    """
     sources: list[str] = []
     samples: list[np.ndarray] = []
     for name in paths:
@@ -217,7 +224,7 @@ def load_inputs(paths: Sequence[str], input_shape: tuple[int, ...]) -> tuple[tup
         if suffix == ".npy":
             batch, batched = _read_npy(path, input_shape)
         elif suffix == ".csv":
-            batch, batched = _read_csv(path, input_shape), True
+            batch, batched = _read_csv(path, input_shape, csv_header), True
         else:
             batch, batched = _read_image(path, input_shape)[np.newaxis], False
         batch = batch.astype(np.float32)
@@ -384,8 +391,28 @@ def _read_npy(path: Path, input_shape: tuple[int, ...]) -> tuple[np.ndarray, boo
     raise EdgeMLError(f"{path} holds an array of shape {shape}; the model takes one sample of shape {accepted}")
 
 
-def _read_csv(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
-    """One flattened sample per row; a first row with no numbers is a header. Comma- or whitespace-separated."""
+def is_csv_header(cells: Sequence[str]) -> bool:
+    """Whether a CSV's first row is a header rather than a sample: it has no number at all (``pixel0,…``),
+    or it is the column numbers ``0,1,…,n-1`` (what pandas' ``to_csv(index=False)`` writes for an
+    unnamed array) or ``1,…,n``. A row mixing names and numbers is neither: it is reported, not guessed.
+
+    >>> is_csv_header(["0", "1", "2"]), is_csv_header(["1", "2", "3"]), is_csv_header(["a", "b"])
+    (True, True, True)
+    >>> is_csv_header(["0", "1", "5"]), is_csv_header(["0.0", "1", "2"]), is_csv_header(["a", "1"])
+    (False, False, False)
+    """
+    values = [_number(cell) for cell in cells]
+    if all(value is None for value in values):
+        return True
+    for start in (0, 1):
+        if [cell.strip() for cell in cells] == [str(start + column) for column in range(len(cells))]:
+            return True
+    return False
+
+
+def _read_csv(path: Path, input_shape: tuple[int, ...], header: bool | None = None) -> np.ndarray:
+    """One flattened sample per row, comma- or whitespace-separated; the first row is a header if ``header``,
+    or, when ``header`` is None, if :func:`is_csv_header` says so."""
     size = math.prod(input_shape)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -402,13 +429,14 @@ def _read_csv(path: Path, input_shape: tuple[int, ...]) -> np.ndarray:
         if not any(cells):
             continue
         values = [_number(cell) for cell in cells]
-        if first_row and all(value is None for value in values):
+        if first_row and (header if header is not None else is_csv_header(cells)):
             first_row = False
-            continue  # the header
-        first_row = False
+            continue
         bad = next((cell for cell, value in zip(cells, values) if value is None), None)
         if bad is not None:
-            raise EdgeMLError(f"{path} line {line_number}: {bad!r} is not a number")
+            hint = " (if this row is a header, pass --header)" if first_row and header is None else ""
+            raise EdgeMLError(f"{path} line {line_number}: {bad!r} is not a number{hint}")
+        first_row = False
         if len(values) != size:
             hint = " (a label column? remove it)" if len(values) == size + 1 else ""
             raise EdgeMLError(

@@ -121,3 +121,15 @@ def test_export_through_the_cli(tiny_run, tmp_path):
     assert (out / "model_data.c").is_file() and (out / "model_config.h").is_file()
     again = CliRunner().invoke(cli, ["export", str(tiny_run), "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
+
+
+def test_predict_header_options_reach_the_csv_reader(tiny_run, tmp_path):
+    rows = tmp_path / "rows.csv"
+    rows.write_text(",".join(map(str, range(64))) + "\n" + ",".join(["3"] * 64) + "\n")
+    model = str(tiny_run / "model_int8.tflite")
+    counts = {}
+    for option in ([], ["--header"], ["--no-header"]):
+        result = run("predict", "--json", *option, model, str(rows))
+        assert result.exit_code == 0, result.output
+        counts[" ".join(option) or "detect"] = [p["source"] for p in json.loads(result.output)["predictions"]]
+    assert counts == {"detect": [f"{rows}#0"], "--header": [f"{rows}#0"], "--no-header": [f"{rows}#0", f"{rows}#1"]}

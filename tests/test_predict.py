@@ -112,6 +112,50 @@ def test_csv_rows_with_and_without_header(run_dir, digits, tmp_path):
     assert top1(report) == list(expected_classes(model, x[:6])) * 3
 
 
+def test_a_pandas_csv_header_of_column_numbers_is_not_a_sample(run_dir, digits, tmp_path):
+    """pandas' ``DataFrame(rows).to_csv(index=False)`` writes the header ``0,1,…,63`` (written here by hand, as
+    pandas 2.2 does it: column labels, then ``%g``-like numbers)."""
+    x, _ = digits
+    model = run_dir / "model_int8.tflite"
+    rows = x[:4].reshape(4, -1)
+    pandas_csv = tmp_path / "pandas.csv"
+    pandas_csv.write_text("\n".join([",".join(map(str, range(64))), *(",".join(f"{v:g}" for v in row) for row in rows)]) + "\n")
+    expected = list(expected_classes(model, x[:4]))
+
+    detected = predict(PredictConfig(model=str(model), inputs=(str(pandas_csv),)))
+    assert [p.source for p in detected.predictions] == [f"{pandas_csv}#{i}" for i in range(4)]
+    assert top1(detected) == expected
+    assert top1(predict(PredictConfig(model=str(model), inputs=(str(pandas_csv),), header=True))) == expected
+
+    # --no-header: the row 0,1,…,63 is a sample after all (one more prediction, first), as the user said.
+    forced = predict(PredictConfig(model=str(model), inputs=(str(pandas_csv),), header=False))
+    column_numbers = np.arange(64, dtype=np.float32).reshape(1, *x.shape[1:])
+    assert top1(forced) == [*expected_classes(model, column_numbers), *expected]
+
+    # --header on a file without one drops its first row.
+    plain = tmp_path / "plain.csv"
+    np.savetxt(plain, rows, delimiter=",", fmt="%g")
+    assert top1(predict(PredictConfig(model=str(model), inputs=(str(plain),), header=True))) == expected[1:]
+
+
+def test_a_first_row_mixing_names_and_numbers_is_reported_with_the_option(run_dir, tmp_path):
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("label," + ",".join(map(str, range(63))) + "\n" + ",".join(["1"] * 64) + "\n")
+    with pytest.raises(EdgeMLError, match=r"mixed.csv line 1: 'label' is not a number \(if this row is a header, pass --header\)$"):
+        predict(PredictConfig(model=str(run_dir / "model_int8.tflite"), inputs=(str(mixed),)))
+    report = predict(PredictConfig(model=str(run_dir / "model_int8.tflite"), inputs=(str(mixed),), header=True))
+    assert [p.source for p in report.predictions] == [f"{mixed}#0"]
+
+
+def test_header_detection_doctests_pass():
+    import doctest
+
+    import edgeml.predict
+
+    outcome = doctest.testmod(edgeml.predict)
+    assert outcome.attempted >= 2 and outcome.failed == 0
+
+
 def test_top_k_is_sorted_and_sums_to_one(run_dir, digits, tmp_path):
     x, _ = digits
     np.save(tmp_path / "batch.npy", x[:10])
