@@ -107,11 +107,34 @@ def _toml_value(value: Any) -> str:
 # ------------------------------------------------------------------------------------------- configuration
 
 
+# Top-level keys that stand for a stage option, as on the command line (`edgeml pipeline --dataset/--epochs`,
+# `edgeml train --model/--data`): `dataset = "digits"` is `[train] dataset = "digits"`.
+SHORTCUTS = {"dataset": "train.dataset", "data": "train.data_path", "epochs": "train.epochs",
+             "model": "train.model.arch (or train.model_path for a .keras/.h5 file)"}
+STAGE_TABLES = ("train", "evaluate", "quantize", "export", "benchmark")
+
+
 def load_config(path: str | Path | None = None, overrides: tuple[str, ...] = ()) -> PipelineConfig:
-    """Defaults, then the TOML file, then ``section.key=value`` overrides (values in TOML syntax)."""
+    """Defaults, then the TOML file, then ``section.key=value`` overrides (values in TOML syntax).
+
+    The file may use the top-level :data:`SHORTCUTS`; setting one both as a shortcut and in its table is an
+    error. A ``--set`` shortcut (``--set dataset=digits``) overrides the file like its full key.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         data = _read_toml(Path(path))
+        for key in [key for key in data if key in SHORTCUTS]:
+            value = data.pop(key)
+            tables, name = _shortcut_target(key, value)
+            target = data
+            for table in tables:
+                target = target.setdefault(table, {})
+                if not isinstance(target, dict):
+                    raise EdgeMLError(f"[{'.'.join(tables)}] must be a table")
+            if name in target:
+                raise EdgeMLError(f"{path} sets {key} twice: at the top level (short for "
+                                  f"[{'.'.join(tables)}] {name}) and in [{'.'.join(tables)}]; keep one")
+            target[name] = value
     for override in overrides:
         _apply_override(data, override)
     return _build_config(data)
@@ -155,12 +178,43 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
     except tomllib.TOMLDecodeError:
         value = raw_value.strip()  # a bare word such as fashion_mnist is meant as a string
     *tables, name = key.strip().split(".")
+    if not tables and name in SHORTCUTS:
+        tables, name = _shortcut_target(name, value)
     target = data
     for table in tables:
         target = target.setdefault(table, {})
         if not isinstance(target, dict):
             raise EdgeMLError(f"--set {key}: {table} is not a table")
     target[name] = value
+
+
+def _shortcut_target(key: str, value: Any) -> tuple[list[str], str]:
+    """The table path and option name a top-level shortcut stands for."""
+    if key == "model":
+        is_file = isinstance(value, str) and value.endswith((".keras", ".h5"))
+        return (["train"], "model_path") if is_file else (["train", "model"], "arch")
+    table, name = SHORTCUTS[key].split(".")
+    return [table], name
+
+
+def _misplaced_keys_error(keys: list[str]) -> EdgeMLError:
+    """Name the table(s) each top-level key belongs in, or say that no stage has it."""
+    option_tables = {
+        "train": {f.name for f in fields(TrainConfig)} - {"out", "force", "verbose", "model"},
+        "train.model": {f.name for f in fields(ModelSpec)},
+        "evaluate": {f.name for f in fields(EvaluateOptions)},
+        "quantize": {f.name for f in fields(QuantizeOptions)},
+        "export": {f.name for f in fields(ExportOptions)},
+        "benchmark": {f.name for f in fields(BenchmarkOptions)},
+    }
+    placed = []
+    for key in keys:
+        homes = [f"[{table}]" for table, names in option_tables.items() if key in names]
+        placed.append(f"{key} belongs in {' or '.join(homes)}" if homes else f"{key} is no option of any stage")
+    return EdgeMLError(
+        f"unknown top-level key(s) in the pipeline config: {'; '.join(placed)} (top level takes out, "
+        f"{', '.join(SHORTCUTS)} and the tables {', '.join(f'[{table}]' for table in STAGE_TABLES)})"
+    )
 
 
 def _options(cls, values: Any, table: str):
@@ -178,9 +232,9 @@ def _options(cls, values: Any, table: str):
 
 
 def _build_config(data: dict[str, Any]) -> PipelineConfig:
-    unknown = sorted(set(data) - {"out", "train", "evaluate", "quantize", "export", "benchmark"})
+    unknown = sorted(set(data) - {"out", *STAGE_TABLES})
     if unknown:
-        raise EdgeMLError(f"unknown table(s) in the pipeline config: {', '.join(unknown)}")
+        raise _misplaced_keys_error(unknown)
     train_values = dict(data.get("train", {}))
     model_values = train_values.pop("model", {})
     arch = model_values.get("arch", "mlp") if isinstance(model_values, dict) else "mlp"

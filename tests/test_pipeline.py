@@ -149,3 +149,39 @@ def test_cli_shortcuts_are_quoted_as_toml(tmp_path):
     assert result.exit_code == 0, result.output
     assert load_config(None, (f"out={json.dumps(str(odd))}",)).out == str(odd)
     assert json.dumps(str(odd)) in result.output
+
+
+def test_top_level_shortcuts_are_the_cli_shortcuts(tmp_path):
+    config_path = tmp_path / "short.toml"
+    config_path.write_text('out = "runs/x"\ndataset = "digits"\nepochs = 3\nmodel = "cnn"\ndata = "/data/digits"\n'
+                           "[train.model]\nfilters = [4, 8]\n")
+    config = load_config(config_path)
+    expected = load_config(None, ('out="runs/x"', "train.dataset=digits", "train.epochs=3", "train.model.arch=cnn",
+                                  'train.data_path="/data/digits"', "train.model.filters=[4, 8]"))
+    assert config == expected
+    assert (config.train.dataset, config.train.epochs, config.train.model.arch, config.train.model.filters) == (
+        "digits", 3, "cnn", (4, 8))
+    # A Keras file is a model path, as with `edgeml train --model my.keras`.
+    (tmp_path / "file.toml").write_text('model = "mine.keras"\n')
+    assert load_config(tmp_path / "file.toml").train.model_path == "mine.keras"
+    # The command line still wins over the file's shortcut, through either spelling.
+    assert load_config(config_path, ("train.epochs=5",)).train.epochs == 5
+    assert load_config(config_path, ("epochs=6",)).train.epochs == 6
+    result = CliRunner().invoke(cli, ["pipeline", "--config", str(config_path), "--dataset", "mnist", "--print-config"])
+    assert result.exit_code == 0, result.output
+    assert 'dataset = "mnist"' in result.output and "epochs = 3" in result.output
+
+
+def test_a_stage_option_at_the_top_level_names_its_table(tmp_path):
+    (tmp_path / "twice.toml").write_text('epochs = 3\n[train]\nepochs = 4\n')
+    with pytest.raises(EdgeMLError, match=r"sets epochs twice: at the top level \(short for \[train\] epochs\) and in \[train\]; keep one$"):
+        load_config(tmp_path / "twice.toml")
+    (tmp_path / "misplaced.toml").write_text('batch_size = 64\nmethod = "ptq"\ntest_samples = 100\nbits = 4\n')
+    with pytest.raises(EdgeMLError) as failure:
+        load_config(tmp_path / "misplaced.toml")
+    assert str(failure.value) == (
+        "unknown top-level key(s) in the pipeline config: batch_size belongs in [train] or [evaluate] or [benchmark]; "
+        "bits is no option of any stage; method belongs in [quantize]; "
+        "test_samples belongs in [train] or [evaluate] or [quantize] or [benchmark] "
+        "(top level takes out, dataset, data, epochs, model and the tables [train], [evaluate], [quantize], [export], [benchmark])"
+    )
