@@ -126,7 +126,10 @@ def measure(config: MeasureConfig) -> dict:
         "throughput_per_s": round(throughput, 1) if throughput else None,
         "peak_rss_bytes": _peak_rss_bytes(),
         "rss_before_model_bytes": rss_before_bytes,
-        "arena_bytes": getattr(model, "arena_bytes", None),
+        # Only a measured arena is reported: the runtime's 4 MiB fallback is what it ran with, not a measurement.
+        "arena_bytes": config.arena_bytes if config.runtime == "tflm" else None,
+        "arena_not_measured": "no measured arena was given (ran with the 4 MiB default)"
+        if config.runtime == "tflm" and not config.arena_bytes else None,
         "device": device_info(),
     }
 

@@ -215,16 +215,19 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
             samples = write_samples(model_set.record, config.dataset, config.test_samples, Path(scratch) / "samples.npz")
             for index, (model, runtime) in enumerate(pairs):
                 show_progress(index, len(pairs), f"{model.name} on {runtime}")
+                arena = measure_tflm_arena(model) if runtime == "tflm" else None
                 measure_config = MeasureConfig(
                     model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
                     warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
-                    arena_bytes=measured_arena(model) if runtime == "tflm" else None,
+                    arena_bytes=arena.arena_bytes if arena else None,
                 )
                 try:
                     row = measure_in_subprocess(measure_config)
                 except EdgeMLError as exc:
                     skipped.append(str(exc))
                     continue
+                if arena is not None and arena.not_measured:
+                    row["arena_not_measured"] = arena.not_measured
                 row["source"] = "host"
                 rows.append(row)
             show_progress(len(pairs), len(pairs), "done")
@@ -262,19 +265,42 @@ def _device_rows(config: BenchmarkConfig) -> list[dict]:
     return benchmark_on_device(config.targets, config.device, config.dataset, config.test_samples, ssh, runner)
 
 
-def measured_arena(model: Path) -> int | None:
-    """TFLite Micro's arena as ``edgeml export`` measures it (minimum plus margin), when tflite-micro and
-    the firmware_export package are installed; None otherwise."""
+@dataclass(frozen=True)
+class TflmArena:
+    """The arena TFLM rows run with: measured as ``edgeml export`` measures it, or why it was not."""
+
+    arena_bytes: int | None
+    not_measured: str | None = None
+
+
+def measure_tflm_arena(model: Path) -> TflmArena:
+    """Minimum plus margin, verified by an invoke (firmware_export.arena); a failure is its reason, never a default."""
+    from edgeml.tflite_model import read_tflite_bytes
+
     try:
         from firmware_export.arena import measure_arena
-        from edgeml.tflite_model import read_tflite_bytes
-    except ImportError:
-        return None
+    except ImportError as exc:
+        return TflmArena(None, f"the arena measurement is not importable ({exc})")
     try:
         content = model.read_bytes()
-        return measure_arena(content, read_tflite_bytes(content, str(model)).inputs).arena_bytes
-    except EdgeMLError:
-        return None
+        arena = measure_arena(content, read_tflite_bytes(content, str(model)).inputs)
+    except (EdgeMLError, OSError) as exc:
+        return TflmArena(None, str(exc))
+    if not arena.verified:
+        return TflmArena(None, f"the measured arena of {arena.arena_bytes:,} bytes did not run the model again")
+    return TflmArena(arena.arena_bytes)
+
+
+def measured_arena(model: Path) -> int | None:
+    """:func:`measure_tflm_arena`'s bytes, None when it could not be measured (the bundle's manifest)."""
+    return measure_tflm_arena(model).arena_bytes
+
+
+def arena_cell(row: dict, spec: str) -> str:
+    """A row's TFLM arena: the measured bytes, or "not measured: <why>", or blank for other runtimes."""
+    if row.get("arena_bytes") is not None:
+        return format(row["arena_bytes"], spec)
+    return f"not measured: {row['arena_not_measured']}" if row.get("arena_not_measured") else ""
 
 
 def import_results(path: str | Path) -> list[dict]:
@@ -349,7 +375,7 @@ def format_table(rows: Sequence[dict]) -> str:
             f"{row['latency_us']['p50']:>9.1f} {row['latency_us']['p90']:>9.1f} {row['latency_us']['p99']:>9.1f} "
             f"{_fmt(row.get('throughput_per_s'), '.0f'):>10} "
             f"{row['file_bytes']:>9} {row['peak_rss_bytes'] / 2**20:>7.1f} "
-            f"{_fmt(row.get('arena_bytes'), 'd'):>8}"
+            f"{arena_cell(row, 'd'):>8}"
         )
     return "\n".join(lines)
 
@@ -374,7 +400,7 @@ def format_markdown(report: BenchmarkReport) -> str:
             f"{row['latency_us']['p50']:.1f} | {row['latency_us']['p90']:.1f} | {row['latency_us']['p99']:.1f} | "
             f"{row['init_ms']:.1f} | {row['first_invoke_ms']:.3f} | "
             f"{_fmt(row.get('throughput_per_s'), '.0f')} | {row['file_bytes']:,} | "
-            f"{row['peak_rss_bytes'] / 2**20:.1f} | {_fmt(row.get('arena_bytes'), ',')} |"
+            f"{row['peak_rss_bytes'] / 2**20:.1f} | {arena_cell(row, ',')} |"
         )
     ratios = latency_ratios(report.rows)
     if ratios:

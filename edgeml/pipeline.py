@@ -408,7 +408,7 @@ def _export(options: ExportOptions, run_dir: Path) -> None:
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(result.summary())
-    flash_bytes, size_output = _arm_flash_bytes(result.files)
+    flash = arm_flash_bytes(result.files)
     write_json(firmware / "export.json", {
         "files": [path.name for path in result.files],
         "symbol": result.symbol,
@@ -420,31 +420,63 @@ def _export(options: ExportOptions, run_dir: Path) -> None:
         "arena_margin_bytes": result.arena.margin_bytes,
         "arena": result.arena.describe(),
         "parity": result.parity.describe() if result.parity else None,
-        "flash_bytes": flash_bytes,
-        "arm_size_output": size_output,
+        "flash_bytes": flash.flash_bytes,
+        "flash_not_measured": flash.not_measured,
+        "arm_size_output": flash.size_output,
         "warnings": list(result.warnings),
     })
 
 
-def _arm_flash_bytes(files: tuple[Path, ...]) -> tuple[int | None, str | None]:
-    """Flash taken by the model array on a Cortex-M4 (text+data of model_data's object), if the
-    Arm toolchain is installed; None otherwise."""
+@dataclass(frozen=True)
+class FlashMeasurement:
+    """Flash of the model object on a Cortex-M4, or why it was not measured (``not_measured``)."""
+
+    flash_bytes: int | None
+    size_output: str | None = None
+    not_measured: str | None = None
+
+
+def arm_flash_bytes(files: tuple[Path, ...]) -> FlashMeasurement:
+    """Flash taken by the model array on a Cortex-M4: text + data of model_data's object as
+    ``arm-none-eabi-size`` reports it after ``arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os``.
+
+    A missing toolchain, a failed compile (its first error line) or a failed size run is the reason,
+    each as itself: never a number and never another reason.
+    """
     compiler, size_tool = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
     source = next((path for path in files if path.name.startswith("model_data.c")), None)
-    if not compiler or not size_tool or source is None:
-        return None, None
+    if not compiler or not size_tool:
+        missing = " and ".join(tool for tool, path in (("arm-none-eabi-gcc", compiler), ("arm-none-eabi-size", size_tool))
+                               if not path)
+        return FlashMeasurement(None, not_measured=f"no arm-none-eabi toolchain ({missing} not found; "
+                                                   "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+    if source is None:
+        return FlashMeasurement(None, not_measured="the export wrote no model_data.c/.cc/.cpp to compile")
     obj = source.with_suffix(".o")
     language = ["-x", "c++"] if source.suffix != ".c" else []
     try:
-        subprocess.run([compiler, "-mcpu=cortex-m4", "-mthumb", "-Os", *language, "-c", str(source), "-o", str(obj)],
-                       check=True, capture_output=True, text=True, timeout=120)
-        output = subprocess.run([size_tool, str(obj)], check=True, capture_output=True, text=True, timeout=30).stdout
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
-        return None, None
+        compiled = _run_tool([compiler, "-mcpu=cortex-m4", "-mthumb", "-Os", *language, "-c", str(source), "-o", str(obj)], 120)
+        if compiled.returncode != 0:
+            return FlashMeasurement(None, not_measured=f"compile failed: {_first_error_line(compiled.stderr)}")
+        sized = _run_tool([size_tool, str(obj)], 30)
+        if sized.returncode != 0:
+            return FlashMeasurement(None, not_measured=f"arm-none-eabi-size failed: {_first_error_line(sized.stderr)}")
+    except (subprocess.TimeoutExpired, OSError) as exc:
+        return FlashMeasurement(None, not_measured=f"compile failed: {exc}")
     finally:
         obj.unlink(missing_ok=True)
-    text, data = (int(value) for value in output.splitlines()[1].split()[:2])
-    return text + data, output.strip()
+    text, data = (int(value) for value in sized.stdout.splitlines()[1].split()[:2])
+    return FlashMeasurement(text + data, sized.stdout.strip())
+
+
+def _run_tool(command: list[str], timeout_s: int) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
+
+
+def _first_error_line(stderr: str) -> str:
+    """gcc's first ``error:`` line (the cause; later lines are consequences), else its first line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return next((line for line in lines if "error" in line), lines[0] if lines else "no output")
 
 
 def _benchmark(options: BenchmarkOptions, out: str) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 from edgeml import __version__
 from edgeml.artifacts import read_json, write_text
+from edgeml.benchmark import arena_cell
 from edgeml.errors import EdgeMLError
 
 HTML_FILE = "report.html"
@@ -514,7 +515,8 @@ def _benchmark_section(run: _Run) -> Section:
                 _number(latency.get("p50"), ",.1f"), _number(latency.get("p90"), ",.1f"),
                 _number(latency.get("p99"), ",.1f"), _number(row.get("init_ms"), ",.1f"),
                 _number(row.get("first_invoke_ms"), ",.2f"), _number(row.get("throughput_per_s"), ",.0f"),
-                _count(row.get("file_bytes")), _mebibytes(row.get("peak_rss_bytes")), _count(row.get("arena_bytes")),
+                _count(row.get("file_bytes")), _mebibytes(row.get("peak_rss_bytes")),
+                arena_cell(row, ",") or NOTHING,
             ))
         ratio_lines = [_ratio_line(ratio) for ratio in benchmark.get("latency_ratios", [])]
         skipped = tuple(str(reason) for reason in benchmark.get("skipped", []))
@@ -561,7 +563,7 @@ def _firmware_section(run: _Run) -> Section:
             ("flash: model array", f"{_count(export.get('model_bytes'))} bytes"),
             ("flash: model object (text + data)",
              f"{_count(flash)} bytes (arm-none-eabi-size)" if flash is not None
-             else "not measured (no arm-none-eabi toolchain)"),
+             else f"not measured: {export.get('flash_not_measured') or 'no reason recorded'}"),
             ("RAM: tensor arena", f"{_count(export.get('arena_bytes'))} bytes{arena_detail}"),
             ("ops", f"{len(ops)}: {', '.join(ops)}" if ops else NOTHING),
             ("TFLM vs LiteRT parity", str(export["parity"]) if export.get("parity") else "not checked"),

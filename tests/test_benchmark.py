@@ -162,3 +162,39 @@ def test_the_report_goes_into_the_run_directory_by_default_and_appears_whole(qua
     loose = tmp_path / "loose.tflite"
     shutil.copy(run_dir / "model_int8.tflite", loose)
     assert benchmark_module.report_dir(BenchmarkConfig(targets=(str(loose),))) == Path("benchmark")
+
+
+def test_the_tflm_arena_is_the_measured_one_or_says_why_not(quantized_run, tmp_path, monkeypatch):
+    """Issue 16: an arena that was not measured is reported as such, never as the runtime's 4 MiB default."""
+    import firmware_export.arena as arena_module
+    from edgeml.bench_runner import MeasureConfig, measure
+    from edgeml.benchmark import arena_cell, format_markdown, format_table, measure_tflm_arena, write_samples
+    from edgeml.tflite_model import read_tflite
+
+    model = quantized_run / "model_int8.tflite"
+    expected = arena_module.measure_arena(model.read_bytes(), read_tflite(model).inputs).arena_bytes
+    measured = run_benchmark(BenchmarkConfig(targets=(str(model),), runtimes=("tflm",), runs=5, warmup=1,
+                                             test_samples=50, out=str(tmp_path / "measured")))
+    assert [(row["arena_bytes"], row.get("arena_not_measured")) for row in measured.rows] == [(expected, None)]
+
+    def cannot_run(model, inputs, margin_percent=10.0):
+        raise EdgeMLError("the tflite-micro interpreter cannot run this model: Didn't find op for builtin opcode 'X'")
+
+    monkeypatch.setattr(arena_module, "measure_arena", cannot_run)
+    report = run_benchmark(BenchmarkConfig(targets=(str(model),), runtimes=("tflm",), runs=5, warmup=1,
+                                           test_samples=50, out=str(tmp_path / "unmeasured")))
+    (row,) = report.rows
+    reason = "the tflite-micro interpreter cannot run this model: Didn't find op for builtin opcode 'X'"
+    assert row["arena_bytes"] is None and row["arena_not_measured"] == reason
+    assert format_table(report.rows).splitlines()[1].endswith(f"not measured: {reason}")
+    assert f"| not measured: {reason} |" in format_markdown(report)
+    assert "4194304" not in json.dumps(report.to_dict()) and "4,194,304" not in format_markdown(report)
+    assert measure_tflm_arena(model).not_measured == reason
+    assert arena_cell({"arena_bytes": 6208}, ",") == "6,208" and arena_cell({"arena_bytes": None}, ",") == ""
+
+    # A runner given no arena (a device whose bundle had none) says so too, not 4 MiB.
+    samples = write_samples(None, "digits", 20, tmp_path / "samples.npz")
+    row = measure(MeasureConfig(model=str(model), samples=str(samples), runtime="tflm", threads=1, warmup=1, runs=2,
+                                batch_size=8, arena_bytes=None))
+    assert row["arena_bytes"] is None
+    assert row["arena_not_measured"] == "no measured arena was given (ran with the 4 MiB default)"

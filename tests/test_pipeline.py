@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,11 @@ def test_end_to_end_artifacts_and_report(finished):
         assert (run / name).is_file(), name
     export = json.loads((run / "firmware/export.json").read_text())
     assert export["arena_bytes"] >= export["arena_minimum_bytes"] > 0 and export["symbol"] == "digits_mlp"
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
+        # The object holds the aligned array and its length constant, nothing else.
+        assert export["flash_not_measured"] is None and 0 <= export["flash_bytes"] - export["model_bytes"] < 32
+    else:
+        assert export["flash_bytes"] is None and export["flash_not_measured"].startswith("no arm-none-eabi toolchain")
     int8 = json.loads((run / "int8_metrics.json").read_text())
     quantization = json.loads((run / "quantization.json").read_text())
     int8_variant = next(v for v in quantization["variants"] if v["name"] == "int8")
@@ -185,3 +191,34 @@ def test_a_stage_option_at_the_top_level_names_its_table(tmp_path):
         "test_samples belongs in [train] or [evaluate] or [quantize] or [benchmark] "
         "(top level takes out, dataset, data, epochs, model and the tables [train], [evaluate], [quantize], [export], [benchmark])"
     )
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None or shutil.which("arm-none-eabi-size") is None,
+                    reason="arm-none-eabi-gcc/size not installed (apt-get install gcc-arm-none-eabi)")
+def test_flash_is_measured_or_the_compile_error_is_the_reason(tmp_path):
+    """Issue 16: a failing Arm compile is "compile failed: <gcc's first error line>", never "no toolchain"."""
+    from edgeml.pipeline import arm_flash_bytes
+
+    good = tmp_path / "model_data.cc"
+    good.write_text("alignas(16) extern const unsigned char m[1000];\nalignas(16) const unsigned char m[1000] = {1, 2, 3};\n")
+    measured = arm_flash_bytes((tmp_path / "model_config.h", good))
+    assert measured.flash_bytes == 1000 and measured.not_measured is None  # a 1000-byte const array, no code
+    assert measured.size_output.splitlines()[1].split()[:2] == ["1000", "0"]
+
+    broken = tmp_path / "broken" / "model_data.cc"
+    broken.parent.mkdir()
+    broken.write_text("this is not C\n")
+    failed = arm_flash_bytes((broken,))
+    assert failed.flash_bytes is None
+    assert failed.not_measured == f"compile failed: {broken}:1:1: error: expected unqualified-id before 'this'"
+    assert not broken.with_suffix(".o").exists()
+
+
+def test_flash_without_the_toolchain_names_the_missing_tools(tmp_path, monkeypatch):
+    import edgeml.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module.shutil, "which", lambda tool: None if tool == "arm-none-eabi-size" else "/usr/bin/" + tool)
+    missing = pipeline_module.arm_flash_bytes((tmp_path / "model_data.cc",))
+    assert missing == pipeline_module.FlashMeasurement(
+        None, not_measured="no arm-none-eabi toolchain (arm-none-eabi-size not found; "
+                           "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")

@@ -121,7 +121,8 @@ def _artifacts() -> dict[str, object]:
             "files": ["model_data.h", "model_data.cc", "model_config.h"], "symbol": "model",
             "model_bytes": 16789, "model_sha256": "ab" * 32, "ops": ["FULLY_CONNECTED", "SOFTMAX"],
             "arena_bytes": 6208, "arena_minimum_bytes": 5120, "arena_margin_bytes": 1088,
-            "parity": "TFLM equals LiteRT on 123 of 123 samples", "flash_bytes": None, "arm_size_output": None,
+            "parity": "TFLM equals LiteRT on 123 of 123 samples", "flash_bytes": None,
+            "flash_not_measured": "compile failed: model_data.cc:3:1: error: unknown type name int8", "arm_size_output": None,
             "warnings": ["a <warning> & more"],
         },
         "pipeline.json": pipeline_state(STAGE_OUTCOMES),
@@ -237,7 +238,8 @@ def test_stage_table_and_firmware_facts(written):
     _, page, _ = written
     assert '<td class="status-skipped">skipped (current)</td>' in page
     assert '<td class="status-done">done</td>' in page
-    assert "not measured (no arm-none-eabi toolchain)" in page
+    assert "not measured: compile failed: model_data.cc:3:1: error: unknown type name int8" in page
+    assert "no arm-none-eabi toolchain" not in page
     assert "2: FULLY_CONNECTED, SOFTMAX" in page
     assert "6,208 bytes (measured minimum 5,120 + margin 1,088)" in page
     section = page[page.index('id="firmware"'):]
