@@ -126,11 +126,7 @@ def load_config(path: str | Path | None = None, overrides: tuple[str, ...] = ())
         for key in [key for key in data if key in SHORTCUTS]:
             value = data.pop(key)
             tables, name = _shortcut_target(key, value)
-            target = data
-            for table in tables:
-                target = target.setdefault(table, {})
-                if not isinstance(target, dict):
-                    raise EdgeMLError(f"[{'.'.join(tables)}] must be a table")
+            target = _nested_table(data, tables, f"{path}: {key}")
             if name in target:
                 raise EdgeMLError(f"{path} sets {key} twice: at the top level (short for "
                                   f"[{'.'.join(tables)}] {name}) and in [{'.'.join(tables)}]; keep one")
@@ -180,12 +176,17 @@ def _apply_override(data: dict[str, Any], override: str) -> None:
     *tables, name = key.strip().split(".")
     if not tables and name in SHORTCUTS:
         tables, name = _shortcut_target(name, value)
+    _nested_table(data, tables, f"--set {key}")[name] = value
+
+
+def _nested_table(data: dict[str, Any], tables: list[str], where: str) -> dict[str, Any]:
+    """The table at the path ``tables`` in ``data``, created where missing; EdgeMLError if a step is a value."""
     target = data
     for table in tables:
         target = target.setdefault(table, {})
         if not isinstance(target, dict):
-            raise EdgeMLError(f"--set {key}: {table} is not a table")
-    target[name] = value
+            raise EdgeMLError(f"{where}: {table} is not a table")
+    return target
 
 
 def _shortcut_target(key: str, value: Any) -> tuple[list[str], str]:
