@@ -44,7 +44,8 @@ def file_set(out_dir: Path | str) -> Iterator[Path]:
     (a render step, a full disk) leaves none of them in ``out_dir`` and a re-run needs no ``--force``.
     The staging folder is a hidden folder inside ``out_dir`` if it exists, else beside its nearest existing
     ancestor (same file system, so each move is an atomic ``os.replace``); ``out_dir`` itself appears only
-    when the set is complete. Only the staging folder's top-level files are moved.
+    when the set is complete. Only the staging folder's top-level files are moved; a move that fails
+    halfway (rare on one file system: e.g. an output name taken by a folder) leaves the files moved before it.
 
     Raises EdgeMLError for an ``OSError`` while staging or moving (permissions, no space, a path that is a
     file), naming the output file it concerns.

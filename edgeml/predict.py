@@ -393,21 +393,17 @@ def _read_npy(path: Path, input_shape: tuple[int, ...]) -> tuple[np.ndarray, boo
 
 def is_csv_header(cells: Sequence[str]) -> bool:
     """Whether a CSV's first row is a header rather than a sample: it has no number at all (``pixel0,…``),
-    or it is the column numbers ``0,1,…,n-1`` (what pandas' ``to_csv(index=False)`` writes for an
-    unnamed array) or ``1,…,n``. A row mixing names and numbers is neither: it is reported, not guessed.
+    or it is the column numbers ``0,1,…,n-1`` of two or more columns (what pandas' ``to_csv(index=False)``
+    writes for an unnamed array). A row mixing names and numbers is neither: it is reported, not guessed.
 
-    >>> is_csv_header(["0", "1", "2"]), is_csv_header(["1", "2", "3"]), is_csv_header(["a", "b"])
-    (True, True, True)
-    >>> is_csv_header(["0", "1", "5"]), is_csv_header(["0.0", "1", "2"]), is_csv_header(["a", "1"])
-    (False, False, False)
+    >>> is_csv_header(["0", "1", "2"]), is_csv_header(["a", "b"])
+    (True, True)
+    >>> is_csv_header(["1", "2", "3"]), is_csv_header(["0.0", "1", "2"]), is_csv_header(["0"]), is_csv_header(["a", "1"])
+    (False, False, False, False)
     """
-    values = [_number(cell) for cell in cells]
-    if all(value is None for value in values):
+    if all(_number(cell) is None for cell in cells):
         return True
-    for start in (0, 1):
-        if [cell.strip() for cell in cells] == [str(start + column) for column in range(len(cells))]:
-            return True
-    return False
+    return len(cells) > 1 and [cell.strip() for cell in cells] == [str(column) for column in range(len(cells))]
 
 
 def _read_csv(path: Path, input_shape: tuple[int, ...], header: bool | None = None) -> np.ndarray:
