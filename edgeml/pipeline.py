@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from edgeml.artifacts import read_json, write_json
+from edgeml.artifacts import file_set, read_json, write_json
 from edgeml.benchmark import BenchmarkOptions
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec
@@ -398,7 +398,8 @@ def _evaluate_int8(run_dir: Path) -> None:
     inputs, labels = load_test_samples(record, None, None)
     scores = open_model(run_dir / "model_int8.tflite").predict(inputs)
     metrics = compute_metrics(labels, scores, record.class_names)
-    write_metrics(metrics, labels, scores, run_dir, prefix="int8_")
+    with file_set(run_dir) as staging:
+        write_metrics(metrics, labels, scores, staging, prefix="int8_")
 
 
 def _export(options: ExportOptions, run_dir: Path) -> None:
