@@ -161,7 +161,10 @@ def load_test_samples(
         seed=record.seed if record else 0,
     )
     normalization = record.normalization if record else data.normalization
-    return normalization.apply(data.x_test), data.y_test
+    samples = data.x_test
+    if record is not None and dataset is None:  # the run's samples as its model takes them (see models.fit_input)
+        samples = samples.reshape((len(samples), *record.input_shape))
+    return normalization.apply(samples), data.y_test
 
 
 def write_samples(record: RunRecord | None, dataset: str | None, test_samples: int | None, path: Path) -> Path:

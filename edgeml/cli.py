@@ -35,6 +35,20 @@ class EdgeMLGroup(click.Group):
             ctx.exit(EXIT_INTERRUPTED)
 
 
+def _model_data_options(command):
+    """``--normalize`` and ``--trust-model-code``, the same on train, evaluate and quantize."""
+    from edgeml.data import NORMALIZE_HELP
+
+    command = click.option(
+        "--trust-model-code", is_flag=True,
+        help="Load Lambda layers (Python code stored in the model file); recorded in the run for later stages.",
+    )(command)
+    return click.option(
+        "--normalize", help=f"Input preprocessing: {NORMALIZE_HELP}. Default: see the README's table; "
+                            "a run's recorded normalisation is always used for that run.",
+    )(command)
+
+
 def _int_list(value: str, option: str) -> tuple[int, ...]:
     try:
         numbers = tuple(int(part) for part in value.split(",") if part.strip())
@@ -88,6 +102,7 @@ def datasets() -> None:
 @click.option("--cpu-devices", type=int, default=0, help="Split the CPU into N logical devices (for mirrored on one machine).")
 @click.option("--out", default="runs/latest", show_default=True, type=click.Path(), help="Run directory.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run directory's files.")
+@_model_data_options
 @click.pass_obj
 def train(options: GlobalOptions, **kwargs) -> None:
     """Train an MLP or CNN (or your own Keras model) and write a run directory."""
@@ -113,6 +128,7 @@ def train(options: GlobalOptions, **kwargs) -> None:
         return
     run = train_model(config)
     click.echo(f"test accuracy {run.test_accuracy:.4f}, loss {run.test_loss:.4f} (best epoch {run.best_epoch}/{run.epochs_run}, {run.wall_time_s:.1f} s)")
+    click.echo(f"inputs normalised {run.normalization.describe()}")
     click.echo(f"fit diagnosis: {run.diagnosis.line()}")
     click.echo(f"run directory: {run.run_dir}")
 
@@ -124,6 +140,7 @@ def train(options: GlobalOptions, **kwargs) -> None:
 @click.option("--test-samples", type=int, help="Class-balanced subset of the test set.")
 @click.option("--out", type=click.Path(), help="Where to write metrics (default: the run directory).")
 @click.option("--force", is_flag=True, help="Overwrite existing metrics files.")
+@_model_data_options
 @click.pass_obj
 def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
     """Test-set accuracy, per-class precision/recall/F1, confusion matrix and ROC/AUC of RUN_DIR or MODEL."""
@@ -132,6 +149,7 @@ def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
 
     evaluation = evaluate_model(EvaluateConfig(target=target, verbose=options.verbose, **kwargs))
     click.echo(format_metrics_table(evaluation.metrics))
+    click.echo(f"inputs normalised {evaluation.normalization.describe()}")
     click.echo("wrote " + ", ".join(str(path) for path in evaluation.files.values()))
 
 
@@ -153,6 +171,7 @@ def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
 @click.option("--out", type=click.Path(), help="Where to write the models (default: the run directory).")
 @click.option("--force", is_flag=True, help="Overwrite existing .tflite files and quantization.json.")
 @click.option("--verbose", "show_tensors", is_flag=True, help="Also print every int8 tensor's scale and zero point.")
+@_model_data_options
 @click.pass_obj
 def quantize(options: GlobalOptions, target: str, show_tensors: bool, **kwargs) -> None:
     """Convert RUN_DIR (or MODEL.keras) to int8 TFLite (QAT or PTQ) plus a float32 baseline, and measure it."""
@@ -218,8 +237,8 @@ def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tupl
 @click.argument("inputs", nargs=-1, required=True, type=click.Path())
 @click.option("--top-k", "-k", type=int, default=3, show_default=True, help="Classes to show per sample.")
 @click.option("--run", type=click.Path(), help="Run directory whose config.json gives normalisation and class names (default: the model's folder).")
-@click.option("--mean", type=float, help="Normalisation mean for a model without a run directory.")
-@click.option("--std", type=float, help="Normalisation std for a model without a run directory.")
+@click.option("--mean", help="Normalisation mean for a model without a run directory: a number, or one per channel (0.5,0.4,0.3).")
+@click.option("--std", help="Normalisation std for a model without a run directory: a number, or one per channel.")
 @click.option("--labels", help="Class names: comma-separated, or a file with one per line.")
 @click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow", "tflm"]), default="auto", show_default=True)
 @click.option("--threads", type=int, help="Interpreter threads (default: the runtime's).")

@@ -39,28 +39,144 @@ IDX_FILES = {
 BUILTIN_DATASETS = ("mnist", "fashion_mnist", "digits")
 
 
+NORMALIZE_METHODS = ("none", "pixels", "standardize")
+NORMALIZE_HELP = (
+    "none | pixels (x/255; x/16 for digits) | standardize (training mean/std) | MEAN,STD | "
+    "M1,M2,../S1,S2,.. (one value per channel, channels last)"
+)
+
+
 @dataclass(frozen=True)
 class Normalization:
-    """``model_input = (raw - mean) / std``, with scalar mean and std.
+    """``model_input = (raw - mean) / std``, with a scalar or one value per channel (the last axis).
 
-    ``x/255`` is ``mean=0, std=255``. Scalars (not per-pixel arrays) keep the transform expressible as
-    two constants in a firmware header.
+    ``x/255`` is ``mean=0, std=255``. Scalars or per-channel vectors (not per-pixel arrays) keep the
+    transform expressible as a few constants in a firmware header. ``method`` says how it was chosen
+    (none, pixels, standardize, custom, or model: folded from the model's own preprocessing layer) and
+    ``note`` why; neither takes part in comparisons.
     """
 
-    mean: float = 0.0
-    std: float = 255.0
+    mean: float | tuple[float, ...] = 0.0
+    std: float | tuple[float, ...] = 255.0
+    method: str = field(default="custom", compare=False)
+    note: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple, np.ndarray)):
+                values = tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+                value = values[0] if len(values) == 1 else values
+            else:
+                value = float(value)
+            object.__setattr__(self, name, value)
+        means, stds = np.atleast_1d(self.mean), np.atleast_1d(self.std)
+        if not (np.isfinite(means).all() and np.isfinite(stds).all()):
+            raise EdgeMLError(f"normalisation mean and std must be finite numbers, got {self.describe()}")
+        if (stds <= 0).any():
+            raise EdgeMLError(f"normalisation std must be positive, got {self.describe()}")
+        if len(means) > 1 and len(stds) > 1 and len(means) != len(stds):
+            raise EdgeMLError(f"normalisation has {len(means)} means but {len(stds)} stds; give one per channel")
+
+    @property
+    def channels(self) -> int | None:
+        """The number of per-channel values, or None when mean and std are both scalars."""
+        sizes = [len(v) for v in (self.mean, self.std) if isinstance(v, tuple)]
+        return sizes[0] if sizes else None
 
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        return ((np.asarray(raw, dtype=np.float32) - np.float32(self.mean)) / np.float32(self.std)).astype(
-            np.float32
-        )
+        """``(raw - mean) / std`` as float32; per-channel values broadcast over the last axis."""
+        raw = np.asarray(raw, dtype=np.float32)
+        if self.channels is not None and (raw.ndim == 0 or raw.shape[-1] != self.channels):
+            raise EdgeMLError(
+                f"the normalisation has {self.channels} channels but the inputs' last axis is "
+                f"{raw.shape[-1] if raw.ndim else 'missing'} (shape {raw.shape})"
+            )
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        return ((raw - mean) / std).astype(np.float32)
+
+    def then(self, scale_after: "Normalization") -> "Normalization":
+        """This normalisation followed by ``scale_after``: ``((x - m0)/s0 - m1)/s1 = (x - (m0 + m1*s0)) / (s0*s1)``."""
+        m0, s0 = np.asarray(self.mean, np.float64), np.asarray(self.std, np.float64)
+        m1, s1 = np.asarray(scale_after.mean, np.float64), np.asarray(scale_after.std, np.float64)
+        return Normalization(mean=m0 + m1 * s0, std=s0 * s1)
+
+    def describe(self) -> str:
+        """``(x - 0) / 255`` or ``(x - [0.5, 0.4, 0.3]) / [0.2, 0.2, 0.2]``, then how it was chosen."""
+        def text(value) -> str:
+            return "[" + ", ".join(f"{v:.6g}" for v in value) + "]" if isinstance(value, tuple) else f"{value:.6g}"
+
+        formula = f"(x - {text(self.mean)}) / {text(self.std)}"
+        if self.method == "custom" and not self.note:
+            return formula
+        return f"{formula} [{self.method}" + (f": {self.note}]" if self.note else "]")
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "std": self.std}
+        def plain(value):
+            return list(value) if isinstance(value, tuple) else value
+
+        return {"mean": plain(self.mean), "std": plain(self.std), "method": self.method, "note": self.note}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Normalization":
-        return cls(mean=float(data["mean"]), std=float(data["std"]))
+        return cls(mean=data["mean"], std=data["std"], method=str(data.get("method", "custom")),
+                   note=str(data.get("note", "")))
+
+
+def parse_normalize(text: str | None) -> str | tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """An ``--normalize`` value: None (the default for the data and model), a method name, or (means, stds).
+
+    ``MEAN,STD`` is one scalar pair; ``M1,M2,M3/S1,S2,S3`` gives one value per channel (a single value on
+    either side applies to every channel).
+    """
+    if text is None or not str(text).strip() or str(text).strip() == "auto":
+        return None
+    text = str(text).strip()
+    if text in NORMALIZE_METHODS:
+        return text
+    try:
+        if "/" in text:
+            mean_text, std_text = text.split("/", 1)
+            means = tuple(float(v) for v in mean_text.split(","))
+            stds = tuple(float(v) for v in std_text.split(","))
+        else:
+            mean, std = (float(v) for v in text.split(","))
+            means, stds = (mean,), (std,)
+    except ValueError:
+        raise EdgeMLError(f"--normalize takes {NORMALIZE_HELP}; got {text!r}") from None
+    Normalization(means, stds)  # validates
+    return means, stds
+
+
+def choose_normalization(
+    request: str | None, x_train: np.ndarray, pixel_max: float | None, user_model: bool
+) -> Normalization:
+    """The normalisation for ``request`` (see :func:`parse_normalize`) on this training data.
+
+    Defaults (request None), as the README's table states: pixel data (uint8, or a dataset with a known
+    pixel range such as digits) is scaled to [0, 1]; other float data is standardised for edgeml's own
+    models and left as it is for a user's model file (taken to be what the model already expects).
+    """
+    parsed = parse_normalize(request)
+    if parsed is None:
+        if pixel_max is not None:
+            method, why = "pixels", "default for pixel data"
+        elif user_model:
+            method, why = "none", "default for float data and your own model (the data is taken as the model expects it)"
+        else:
+            method, why = "standardize", "default for float data and a built-in model"
+    elif isinstance(parsed, str):
+        method, why = parsed, "--normalize " + parsed
+    else:
+        return Normalization(parsed[0], parsed[1], method="custom", note=f"--normalize {request}")
+    if method == "none":
+        return Normalization(0.0, 1.0, method="none", note=why)
+    if method == "pixels":
+        return Normalization(0.0, pixel_max or 255.0, method="pixels", note=why)
+    values = np.asarray(x_train, dtype=np.float64)
+    std = float(values.std())
+    return Normalization(float(values.mean()), std if std > 0 else 1.0, method="standardize", note=why)
 
 
 @dataclass(frozen=True)
@@ -88,6 +204,7 @@ class Dataset:
     class_names: tuple[str, ...]
     normalization: Normalization
     label_format: str = "integer"  # "one-hot" when the user's labels came as one-hot rows (kept as integers here)
+    pixel_max: float | None = None  # the largest pixel value of image data (255 for uint8); None for other data
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -199,6 +316,7 @@ def subset(dataset: Dataset, train_samples: int | None, test_samples: int | None
         class_names=dataset.class_names,
         normalization=dataset.normalization,
         label_format=dataset.label_format,
+        pixel_max=dataset.pixel_max,
     )
 
 
@@ -315,7 +433,8 @@ def _load_standard(name: str, data_path: Path | None, source: DataSource) -> Dat
         x_test=_with_channel_axis(x_test),
         y_test=y_test.astype(np.int64),
         class_names=_class_names_for(name, num_classes),
-        normalization=Normalization(0.0, 255.0),
+        normalization=choose_normalization(None, x_train, 255.0, user_model=False),
+        pixel_max=255.0,
     )
 
 
@@ -425,7 +544,8 @@ def _load_digits() -> Dataset:
         x_test=images[test_index],
         y_test=labels[test_index],
         class_names=tuple(str(i) for i in range(10)),
-        normalization=Normalization(0.0, 16.0),
+        normalization=choose_normalization(None, images, 16.0, user_model=False),
+        pixel_max=16.0,
     )
 
 
@@ -440,6 +560,7 @@ def _load_npz_dataset(path: Path) -> Dataset:
     if names is not None and len(names) < num_classes:
         raise EdgeMLError(f"{path}: class_names has {len(names)} names but labels go up to {num_classes - 1}")
     class_names = tuple(names) if names is not None else tuple(str(i) for i in range(num_classes))
+    pixel_max = 255.0 if x_train.dtype == np.uint8 else None
     return Dataset(
         name=f"npz:{path}",
         source=str(path),
@@ -448,8 +569,9 @@ def _load_npz_dataset(path: Path) -> Dataset:
         x_test=_with_channel_axis(x_test) if x_test.dtype == np.uint8 else x_test,
         y_test=y_test,
         class_names=class_names,
-        normalization=_normalization_for(x_train),
+        normalization=choose_normalization(None, x_train, pixel_max, user_model=False),
         label_format=label_format,
+        pixel_max=pixel_max,
     )
 
 
@@ -468,15 +590,6 @@ def _as_label_vector(labels: np.ndarray, what: str, path: Path) -> np.ndarray:
     if not np.issubdtype(labels.dtype, np.integer):
         raise EdgeMLError(f"{path}: {what} must hold integer class labels, got dtype {labels.dtype}")
     return labels.astype(np.int64)
-
-
-def _normalization_for(x_train: np.ndarray) -> Normalization:
-    """Pixels (uint8) are scaled by 1/255; any other data is standardised with the training mean/std."""
-    if x_train.dtype == np.uint8:
-        return Normalization(0.0, 255.0)
-    values = np.asarray(x_train, dtype=np.float64)
-    std = float(values.std())
-    return Normalization(float(values.mean()), std if std > 0 else 1.0)
 
 
 def _load_image_folder(root: Path, test_fraction: float = 0.2) -> Dataset:
@@ -529,7 +642,8 @@ def _load_image_folder(root: Path, test_fraction: float = 0.2) -> Dataset:
         x_test=x[test_index],
         y_test=y[test_index],
         class_names=tuple(p.name for p in class_dirs),
-        normalization=Normalization(0.0, 255.0),
+        normalization=choose_normalization(None, x, 255.0, user_model=False),
+        pixel_max=255.0,
     )
 
 

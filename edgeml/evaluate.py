@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from edgeml.artifacts import check_output_dir, file_set
-from edgeml.data import Dataset, load_dataset
+from edgeml.data import Dataset, Normalization, load_dataset, parse_normalize
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics, compute_metrics, write_metrics
-from edgeml.models import check_model_fits_data, load_user_model
+from edgeml.models import load_user_model, prepare_user_model
 from edgeml.rundir import CONFIG_FILE, RunRecord
 
 EVALUATION_FILES = ("metrics.json", "confusion_matrix.png", "roc.png")
@@ -27,8 +27,13 @@ class EvaluateConfig:
     test_samples: int | None = None
     out: str | None = None
     batch_size: int = 256
+    normalize: str | None = None  # for a model file outside a run; a run's recorded normalisation is used
+    trust_model_code: bool = False  # load Lambda layers of a model file outside a run (a run records it)
     force: bool = False
     verbose: bool = False
+
+    def __post_init__(self) -> None:
+        parse_normalize(self.normalize)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,7 @@ class Evaluation:
     metrics: Metrics
     dataset: str
     files: dict[str, Path]
+    normalization: Normalization = Normalization()
 
 
 def evaluate(config: EvaluateConfig) -> Evaluation:
@@ -49,14 +55,17 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
         raise EdgeMLError(f"{target} is not a run directory (no {CONFIG_FILE})")
     dataset = _test_data(config, record)
     out_dir = check_output_dir(Path(config.out) if config.out else run_dir, config.force, EVALUATION_FILES)
-    model = load_user_model(model_path, config.verbose)
-    check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
+    trust = config.trust_model_code or bool(record and record.raw["train"].get("trust_model_code", False))
+    model = load_user_model(model_path, config.verbose, trust)
+    prepared = prepare_user_model(model, dataset, config.normalize, record.normalization if record else None,
+                                  config.verbose)
+    model, dataset = prepared.model, prepared.dataset
     probabilities = np.asarray(model.predict(dataset.test_inputs(), batch_size=config.batch_size, verbose=0))
     metrics = compute_metrics(dataset.y_test, probabilities, dataset.class_names)
     with file_set(out_dir) as staging:
         staged = write_metrics(metrics, dataset.y_test, probabilities, staging)
     files = {name: out_dir / path.name for name, path in staged.items()}
-    return Evaluation(metrics=metrics, dataset=dataset.name, files=files)
+    return Evaluation(metrics=metrics, dataset=dataset.name, files=files, normalization=dataset.normalization)
 
 
 def _test_data(config: EvaluateConfig, record: RunRecord | None) -> Dataset:
@@ -72,10 +81,5 @@ def _test_data(config: EvaluateConfig, record: RunRecord | None) -> Dataset:
         )
         if dataset.class_names != record.class_names:
             raise EdgeMLError(f"the dataset's classes {dataset.class_names} differ from the run's {record.class_names}")
-        return _with_normalization(dataset, record)
-    dataset = load_dataset(config.dataset, data_path=config.data_path, test_samples=config.test_samples)
-    return _with_normalization(dataset, record) if record is not None else dataset
-
-
-def _with_normalization(dataset: Dataset, record: RunRecord) -> Dataset:
-    return replace(dataset, normalization=record.normalization)
+        return dataset
+    return load_dataset(config.dataset, data_path=config.data_path, test_samples=config.test_samples)

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeml.errors import EdgeMLError
 from edgeml.tf_setup import load_keras
 
@@ -137,23 +139,51 @@ def _to_rank(layers, x, input_shape: tuple[int, ...], rank: int, what: str):
     raise EdgeMLError(f"the {what} model cannot take inputs of shape {input_shape}")
 
 
-def load_user_model(path: str | Path, verbose: bool = False):
-    """Load a ``.keras`` or ``.h5`` model saved with Keras 2 (tf_keras)."""
+TRUST_HINT = (
+    "rewrite them as Keras layers (e.g. layers.Rescaling for x/255, layers.Add for a+b), or pass "
+    "--trust-model-code if you trust the file (recorded in the run, so later stages reload it the same way)"
+)
+
+
+def load_user_model(path: str | Path, verbose: bool = False, trust_model_code: bool = False):
+    """Load a ``.keras`` or ``.h5`` model saved with Keras 2 (tf_keras).
+
+    A model holding ``Lambda`` layers (Python code stored in the file) is refused the same way in both
+    formats unless ``trust_model_code``: Keras' safe mode refuses it in a ``.keras`` file only, which left
+    ``.h5`` models training and every later stage failing on the ``.keras`` file ``train`` wrote.
+    """
     path = Path(path)
     if not path.is_file():
         raise EdgeMLError(f"model file not found: {path}")
     if path.suffix not in (".keras", ".h5"):
         raise EdgeMLError(f"model must be a .keras or .h5 file, got {path.name}")
     keras = load_keras(verbose)
+    options = {"safe_mode": False} if trust_model_code and path.suffix == ".keras" else {}
     try:
-        return keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False, **options)
     except Exception as exc:  # Keras raises a wide variety of types for bad files
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "safe_mode" in str(exc) or "Lambda" in message:
+            raise EdgeMLError(f"{path} holds Lambda layers (Python code stored in the file): {TRUST_HINT}") from None
         hint = ""
         if path.suffix == ".keras" and _saved_by_keras3(path):
             hint = (" (it was saved by Keras 3; tensorflow-model-optimization needs Keras 2: rebuild and save it "
                     "with tf_keras, e.g. `import tf_keras as keras`)")
         raise EdgeMLError(f"cannot load Keras model {path}: {message}{hint}") from None
+    code_layers = [layer.name for layer in _all_layers(model) if type(layer).__name__ == "Lambda"]
+    if code_layers and not trust_model_code:
+        raise EdgeMLError(f"{path} holds Lambda layers ({', '.join(code_layers)}): {TRUST_HINT}")
+    return model
+
+
+def _all_layers(model) -> list:
+    """Every layer, including those of nested models."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found += _all_layers(layer)
+    return found
 
 
 def _saved_by_keras3(path: Path) -> bool:
@@ -175,13 +205,169 @@ def model_summary(model) -> str:
     return buffer.getvalue()
 
 
-def check_model_fits_data(model, input_shape: tuple[int, ...], num_classes: int) -> None:
-    """A user model must take the dataset's samples and output one score per class (or one sigmoid)."""
-    model_input = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
-    if model_input is None:
-        raise EdgeMLError("models with several inputs are not supported")
-    if any(d is not None and d != s for d, s in zip(model_input, input_shape)) or len(model_input) != len(input_shape):
-        raise EdgeMLError(f"the model expects inputs of shape {model_input} but the dataset has {input_shape}")
-    outputs = model.output_shape[-1]
-    if outputs != num_classes and not (num_classes == 2 and outputs == 1):
-        raise EdgeMLError(f"the model has {outputs} outputs but the dataset has {num_classes} classes")
+@dataclass(frozen=True)
+class InputFit:
+    """How dataset samples become the model's input: the same values, reshaped (never re-ordered)."""
+
+    data_shape: tuple[int, ...]
+    model_shape: tuple[int, ...]
+    action: str  # "" when the shapes already agree
+
+    def apply(self, samples):
+        """``samples`` of shape ``(N, *data_shape)`` as ``(N, *model_shape)``."""
+        return samples if not self.action else samples.reshape((len(samples), *self.model_shape))
+
+    def line(self) -> str:
+        if not self.action:
+            return f"input: samples {self.data_shape} go to the model as they are"
+        return f"input: {self.action} to fit the model's input: {self.data_shape} -> {self.model_shape}"
+
+
+def _shapes_agree(model_shape: tuple, data_shape: tuple[int, ...]) -> bool:
+    return len(model_shape) == len(data_shape) and all(m is None or m == d for m, d in zip(model_shape, data_shape))
+
+
+def fit_input(model_shape: tuple, data_shape: tuple[int, ...]) -> InputFit:
+    """Fit samples of ``data_shape`` to a model input of ``model_shape`` (``None`` = any size) by adding or
+    dropping a trailing 1-axis or by flattening; anything else is a real mismatch, refused."""
+    model_shape, data_shape = tuple(model_shape), tuple(int(d) for d in data_shape)
+    if _shapes_agree(model_shape, data_shape):
+        return InputFit(data_shape, data_shape, "")
+    values = 1
+    for dim in data_shape:
+        values *= dim
+    if data_shape and data_shape[-1] == 1 and _shapes_agree(model_shape, data_shape[:-1]):
+        return InputFit(data_shape, data_shape[:-1], "dropped the trailing 1-axis")
+    if model_shape and model_shape[-1] == 1 and _shapes_agree(model_shape, (*data_shape, 1)):
+        return InputFit(data_shape, (*data_shape, 1), "added a trailing 1-axis")
+    if len(model_shape) == 1 and model_shape[0] in (None, values):
+        return InputFit(data_shape, (values,), "flattened the samples")
+    model_values = None if None in model_shape else int(np.prod(model_shape, dtype=np.int64))
+    counted = f" ({model_values} values per sample)" if model_values is not None else ""
+    raise EdgeMLError(
+        f"the model expects inputs of shape {model_shape}{counted} but the dataset's samples have shape "
+        f"{data_shape} ({values} values); edgeml fits data to a model only by adding or dropping a trailing "
+        "1-axis or by flattening, so one of them must change"
+    )
+
+
+def check_model_fits_data(model, input_shape: tuple[int, ...], num_classes: int) -> InputFit:
+    """A user model must take one input the dataset's samples fit (see :func:`fit_input`) and output one
+    score per class (or one sigmoid); every way it does not is one EdgeMLError before training."""
+    inputs, outputs = list(model.inputs or []), list(model.outputs or [])
+    if len(inputs) != 1:
+        names = ", ".join(getattr(t, "name", "?") for t in inputs)
+        raise EdgeMLError(f"the model has {len(inputs)} inputs ({names}); edgeml trains models with one input")
+    if len(outputs) != 1:
+        names = ", ".join(getattr(t, "name", "?") for t in outputs)
+        raise EdgeMLError(f"the model has {len(outputs)} outputs ({names}); a classifier for edgeml has one "
+                          "output of class scores")
+    output_shape = tuple(model.output_shape)
+    if len(output_shape) != 2:
+        raise EdgeMLError(
+            f"the model's output has shape {output_shape}; a classifier outputs (None, classes): add a Flatten "
+            "or GlobalAveragePooling layer before the last Dense"
+        )
+    fit = fit_input(tuple(model.input_shape[1:]), input_shape)
+    units = output_shape[-1]
+    if units != num_classes and not (num_classes == 2 and units == 1):
+        raise EdgeMLError(f"the model has {units} outputs but the dataset has {num_classes} classes")
+    return fit
+
+
+def split_preprocessing(model, verbose: bool = False):
+    """A leading ``Rescaling`` or ``Normalization`` layer is the model's own input preprocessing: return the
+    model without it and that layer as a :class:`~edgeml.data.Normalization` (or ``(model, None)``).
+
+    Taken out of the model, it becomes part of the recorded normalisation, so the int8 input quantization
+    covers the normalised range (not the raw one) and QAT does not meet a layer it cannot wrap (tfmot#647).
+    Keras' Normalization computes ``(x - mean) / max(sqrt(variance), epsilon)`` (tf_keras
+    ``layers/preprocessing/normalization.py``); Rescaling ``x * scale + offset``. Only per-channel (last axis)
+    or scalar values fold; anything else stays in the model.
+    """
+    from edgeml.data import Normalization
+
+    keras = load_keras(verbose)
+    first = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"][:1]
+    if not first or len(model.inputs or []) != 1:
+        return model, None
+    layer = first[0]
+    kind = type(layer).__name__
+    if kind not in ("Rescaling", "Normalization") or layer.input is not model.inputs[0]:
+        return model, None
+    channels = model.input_shape[-1]
+    if kind == "Rescaling":
+        scale = np.asarray(layer.scale, dtype=np.float64)
+        offset = np.asarray(layer.offset, dtype=np.float64)
+        if not _per_channel(scale, channels) or not _per_channel(offset, channels) or (scale <= 0).any():
+            return model, None
+        mean, std = (-offset / scale).reshape(-1) + 0.0, (1.0 / scale).reshape(-1)  # + 0.0: no "-0"
+    else:
+        if getattr(layer, "invert", False):
+            return model, None
+        mean = np.asarray(keras.backend.get_value(layer.mean), dtype=np.float64)
+        variance = np.asarray(keras.backend.get_value(layer.variance), dtype=np.float64)
+        if not _per_channel(mean, channels) or not _per_channel(variance, channels):
+            return model, None
+        mean = mean.reshape(-1)
+        std = np.maximum(np.sqrt(variance), keras.backend.epsilon()).reshape(-1)
+    folded = Normalization(mean, std, method="model",
+                           note=f"folded from the model's leading {kind} layer {layer.name!r}")
+    return keras.Model(layer.output, model.outputs[0], name=model.name), folded
+
+
+def _per_channel(values: np.ndarray, channels) -> bool:
+    """A scalar, or one value per channel of the last axis (any leading axes of size 1)."""
+    if values.size == 1:
+        return True
+    return values.shape[-1] == channels and values.size == channels
+
+
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A model and its data made to agree: the samples reshaped to the model's input (``fit``) and the
+    dataset carrying the normalisation to apply (the model's own preprocessing layer folded into it)."""
+
+    model: Any
+    dataset: Any  # edgeml.data.Dataset
+    fit: InputFit
+
+
+def prepare_user_model(model, dataset, normalize: str | None = None, recorded=None,
+                       verbose: bool = False) -> PreparedModel:
+    """Check ``model`` against ``dataset`` (one EdgeMLError per problem), fit the samples to its input and
+    choose the normalisation: ``recorded`` (a run's, which ``normalize`` may only repeat), else
+    ``normalize`` or the default for a user model (see :func:`edgeml.data.choose_normalization`), after
+    which a leading Rescaling/Normalization layer of the model is applied (see :func:`split_preprocessing`).
+    """
+    from dataclasses import replace
+
+    from edgeml.data import choose_normalization, parse_normalize
+
+    if recorded is not None:
+        if normalize is not None and parse_normalize(normalize) is not None:
+            requested = choose_normalization(normalize, dataset.x_train, dataset.pixel_max, user_model=True)
+            if requested != recorded:
+                raise EdgeMLError(
+                    f"the run was trained with inputs {recorded.describe()}; --normalize {normalize} asks for "
+                    f"{requested.describe()}: drop --normalize (a model only works on the inputs it was trained on)"
+                )
+        normalization = recorded
+    else:
+        model, folded = split_preprocessing(model, verbose)
+        base_request = normalize if normalize is not None or folded is None else "none"
+        normalization = None
+    fit = check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
+    dataset = replace(dataset, x_train=fit.apply(dataset.x_train), x_test=fit.apply(dataset.x_test))
+    if recorded is None:
+        base = choose_normalization(base_request, dataset.x_train, dataset.pixel_max, user_model=True)
+        if folded is None:
+            normalization = base
+        elif base.method == "none":
+            normalization = folded
+        else:
+            normalization = replace(base.then(folded), method=f"{base.method}+model",
+                                    note=f"{base.note}, then {folded.note}")
+    return PreparedModel(model=model, dataset=replace(dataset, normalization=normalization), fit=fit)

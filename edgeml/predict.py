@@ -37,6 +37,7 @@ class PredictConfig:
     model's folder, as ``edgeml quantize`` leaves it). ``mean``/``std``/``labels`` are for models without one;
     ``labels`` may also rename a run's classes, but ``mean``/``std`` may not contradict what the run recorded.
     ``header`` says whether a CSV's first row is a header; None detects it (see :func:`is_csv_header`).
+    ``mean``/``std`` are a number or one per channel (a tuple, or text such as ``"0.5,0.4,0.3"``).
     """
 
     model: str
@@ -45,8 +46,8 @@ class PredictConfig:
     runtime: str = "auto"
     threads: int | None = None
     run: str | None = None
-    mean: float | None = None
-    std: float | None = None
+    mean: float | tuple[float, ...] | str | None = None
+    std: float | tuple[float, ...] | str | None = None
     labels: tuple[str, ...] | None = None
     header: bool | None = None
 
@@ -62,10 +63,31 @@ class PredictConfig:
             raise EdgeMLError(f"unknown runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
         if self.threads is not None and self.threads < 1:
             raise EdgeMLError(f"--threads must be positive, got {self.threads}")
-        if self.std is not None and not (math.isfinite(self.std) and self.std > 0):
-            raise EdgeMLError(f"--std must be a positive number, got {self.std}")
-        if self.mean is not None and not math.isfinite(self.mean):
-            raise EdgeMLError(f"--mean must be a finite number, got {self.mean}")
+        for name in ("mean", "std"):
+            object.__setattr__(self, name, _channel_values(getattr(self, name), f"--{name}"))
+        if self.std is not None and not all(math.isfinite(v) and v > 0 for v in _as_tuple(self.std)):
+            raise EdgeMLError(f"--std must be positive numbers, got {self.std}")
+        if self.mean is not None and not all(math.isfinite(v) for v in _as_tuple(self.mean)):
+            raise EdgeMLError(f"--mean must be finite numbers, got {self.mean}")
+        Normalization(self.mean if self.mean is not None else 0.0, self.std if self.std is not None else 1.0)
+
+
+def _channel_values(value, option: str) -> float | tuple[float, ...] | None:
+    """A number, or one number per channel given as a tuple or comma-separated text."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str):
+            values = tuple(float(part) for part in value.split(","))
+        else:
+            values = tuple(float(v) for v in value) if isinstance(value, (tuple, list)) else (float(value),)
+    except ValueError:
+        raise EdgeMLError(f"{option} takes a number or one per channel, e.g. 0.5,0.4,0.3; got {value!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _as_tuple(value) -> tuple[float, ...]:
+    return value if isinstance(value, tuple) else (value,)
 
 
 @dataclass(frozen=True)
@@ -183,8 +205,7 @@ def format_predictions(report: PredictionReport) -> str:
     normalization = report.normalization
     lines = [
         f"model {report.model} ({report.runtime}, threads: {threads}; output: {report.output})",
-        f"input {report.input_shape}, normalised (x - {normalization.mean:g}) / {normalization.std:g} "
-        f"({report.normalization_source})",
+        f"input {report.input_shape}, normalised {normalization.describe()} ({report.normalization_source})",
     ]
     width = max(len(prediction.source) for prediction in report.predictions)
     for prediction in report.predictions:
@@ -323,12 +344,22 @@ def _labelling(config: PredictConfig, model_path: Path, input_shape: tuple[int, 
         std=config.std if config.std is not None else recorded.std,
     )
     # The recorded transform is what the model was trained on; a different one would silently give wrong classes.
-    if explicit and not (math.isclose(requested.mean, recorded.mean) and math.isclose(requested.std, recorded.std)):
+    if explicit and not (_same_values(requested.mean, recorded.mean) and _same_values(requested.std, recorded.std)):
         raise EdgeMLError(
-            f"{config_file} records the normalisation mean {recorded.mean:g}, std {recorded.std:g} for this model; "
-            f"--mean/--std ask for mean {requested.mean:g}, std {requested.std:g}: drop --mean/--std"
+            f"{config_file} records the normalisation mean {_text(recorded.mean)}, std {_text(recorded.std)} for this "
+            f"model; --mean/--std ask for mean {_text(requested.mean)}, std {_text(requested.std)}: drop --mean/--std"
         )
     return _Labelling(recorded, str(config_file), record.class_names, record)
+
+
+def _same_values(first, second) -> bool:
+    """Equal scalars or per-channel vectors (a scalar equals a vector of that value)."""
+    a, b = np.atleast_1d(np.asarray(first, dtype=np.float64)), np.atleast_1d(np.asarray(second, dtype=np.float64))
+    return (len(a) == len(b) or 1 in (len(a), len(b))) and bool(np.allclose(a, b, rtol=1e-9, atol=0.0))
+
+
+def _text(value) -> str:
+    return ",".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
 
 
 def _run_record(config: PredictConfig, model_path: Path) -> tuple[RunRecord | None, str]:

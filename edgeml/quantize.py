@@ -8,7 +8,7 @@ can look fine while the converted int8 file is poor (tfmot#368).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterator
@@ -16,9 +16,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from edgeml.artifacts import check_output_dir, file_set, write_bytes, write_json
-from edgeml.data import Dataset, balanced_indices, load_dataset, train_validation_split
+from edgeml.data import Dataset, Normalization, balanced_indices, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError
-from edgeml.models import check_model_fits_data, load_user_model
+from edgeml.models import load_user_model, prepare_user_model
 from edgeml.progress import progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
 from edgeml.runtime import LiteModel, predicted_classes
@@ -55,11 +55,14 @@ class QuantizeConfig:
     dynamic_range: bool = False
     batch_size: int = 128
     test_samples: int | None = None
+    normalize: str | None = None  # for a model file outside a run; a run's recorded normalisation is used
+    trust_model_code: bool = False  # load Lambda layers of a model file outside a run (a run records it)
     out: str | None = None
     force: bool = False
     verbose: bool = False
 
     def __post_init__(self) -> None:
+        parse_normalize(self.normalize)
         try:
             object.__setattr__(self, "method", Method(self.method))
             object.__setattr__(self, "io", IOType(self.io))
@@ -100,6 +103,7 @@ class QuantizationReport:
     qat_epochs: int
     wall_time_s: float
     int8_tensors: tuple[dict, ...] = ()  # every tensor's dtype, shape, scale(s) and zero point(s)
+    normalization: dict = field(default_factory=dict)  # what the inputs went through (Normalization.to_dict)
     files: dict[str, Path] = field(default_factory=dict)
 
     def variant(self, name: str) -> VariantResult:
@@ -119,7 +123,8 @@ class QuantizationReport:
     def table(self) -> str:
         lines = [
             f"Keras float accuracy {self.keras_float_accuracy:.4f} on {self.test_samples} test samples "
-            f"(method {self.method}, runtime {self.runtime})",
+            f"(method {self.method}, runtime {self.runtime})"
+            + (f"; inputs {Normalization.from_dict(self.normalization).describe()}" if self.normalization else ""),
             f"{'variant':<10} {'accuracy':>9} {'agree':>7} {'mean|d|':>9} {'max|d|':>8} {'bytes':>9}  fully int8",
         ]
         for v in self.variants:
@@ -136,13 +141,16 @@ class QuantizationReport:
 
 @dataclass(frozen=True)
 class _Source:
-    """The float model to quantize and the data (with its training normalisation) to tune and measure on."""
+    """The float model to quantize and the data to tune and measure on, with a run's recorded normalisation
+    (None for a model file outside a run: chosen as at training) and whether to trust model code."""
 
     model_path: Path
     dataset: Dataset
     seed: int
     validation_split: float
     out_dir: Path
+    normalization: Normalization | None = None
+    trust_model_code: bool = False
 
 
 def _source(config: QuantizeConfig) -> _Source:
@@ -157,17 +165,20 @@ def _source(config: QuantizeConfig) -> _Source:
             config.dataset, data_path=config.data_path, test_samples=config.test_samples, seed=record.seed)
         return _Source(
             model_path=record.model_path if target.is_dir() else target,
-            dataset=replace(dataset, normalization=record.normalization),
+            dataset=dataset,
             seed=record.seed,
             validation_split=float(record.raw["train"].get("validation_split", 0.1)),
             out_dir=run_dir,
+            normalization=record.normalization,
+            trust_model_code=bool(record.raw["train"].get("trust_model_code", False)) or config.trust_model_code,
         )
     if not target.exists():
         raise EdgeMLError(f"nothing to quantize at {target}: give a run directory or a .keras/.h5 model")
     if config.dataset is None:
         raise EdgeMLError(f"{target} is not in a run directory: give --dataset to calibrate, tune and measure on")
     dataset = load_dataset(config.dataset, data_path=config.data_path, test_samples=config.test_samples)
-    return _Source(model_path=target, dataset=dataset, seed=0, validation_split=0.1, out_dir=run_dir)
+    return _Source(model_path=target, dataset=dataset, seed=0, validation_split=0.1, out_dir=run_dir,
+                   trust_model_code=config.trust_model_code)
 
 
 def require_full_int8(info: TFLiteModelInfo) -> None:
@@ -185,9 +196,9 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
     source = _source(config)
     out_dir = check_output_dir(Path(config.out) if config.out else source.out_dir, config.force, _outputs(config))
     tf = load_tensorflow(config.verbose)
-    dataset = source.dataset
-    model = load_user_model(source.model_path, config.verbose)
-    check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
+    model = load_user_model(source.model_path, config.verbose, source.trust_model_code)
+    prepared = prepare_user_model(model, source.dataset, config.normalize, source.normalization, config.verbose)
+    model, dataset = prepared.model, prepared.dataset
     x_train, x_test = dataset.train_inputs(), dataset.test_inputs()
     representative = _representative_samples(x_train, dataset.y_train, config.calibration_samples, source.seed)
 
@@ -226,6 +237,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         qat_epochs=config.qat_epochs if config.method is Method.QAT else 0,
         wall_time_s=round(time.perf_counter() - started, 2),
         int8_tensors=tuple(_tensor_parameters(tensor) for tensor in int8_info.tensors),
+        normalization=dataset.normalization.to_dict(),
         files=files,
     )
     with file_set(out_dir) as staging:  # the models and their report appear together or not at all

@@ -303,8 +303,8 @@ def _dataset_section(run: _Run) -> Section:
             ("source", str(dataset.get("source", NOTHING))),
             ("input shape", " × ".join(str(size) for size in dataset.get("input_shape", [])) or NOTHING),
             ("classes", f"{len(class_names)}: {', '.join(class_names)}"),
-            ("normalisation", f"model_input = (raw − {_plain(normalization.get('mean'))}) / "
-                              f"{_plain(normalization.get('std'))}" if normalization else NOTHING),
+            ("normalisation", _normalization_text(normalization) if normalization else NOTHING),
+            *([("input fit", str(dataset["input_fit"]))] if dataset.get("input_fit") else []),
             ("training samples", _count(dataset.get("train_samples"))),
             ("test samples", _count(dataset.get("test_samples"))),
         ]
@@ -611,6 +611,18 @@ def _count(value: Any) -> str:
 
 def _mebibytes(value: Any) -> str:
     return NOTHING if value is None else f"{int(value) / 2**20:,.1f}"
+
+
+def _normalization_text(normalization: dict) -> str:
+    """``model_input = (raw − 0) / 255 (pixels: default for pixel data)``; per-channel values in brackets."""
+    def values(key: str) -> str:
+        value = normalization.get(key)
+        return f"[{_plain(value)}]" if isinstance(value, (list, tuple)) else _plain(value)
+
+    per_channel = any(isinstance(normalization.get(key), (list, tuple)) for key in ("mean", "std"))
+    text = f"model_input = (raw − {values('mean')}) / {values('std')}" + (" per channel (last axis)" if per_channel else "")
+    how = ": ".join(str(part) for part in (normalization.get("method"), normalization.get("note")) if part)
+    return text + (f" ({how})" if how else "")
 
 
 def _plain(value: Any) -> str:

@@ -21,11 +21,11 @@ import numpy as np
 
 from edgeml import __version__
 from edgeml.artifacts import atomic_path, check_output_dir, write_json, write_text
-from edgeml.data import Dataset, load_dataset, train_validation_split
+from edgeml.data import Dataset, Normalization, choose_normalization, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError, TrainingInterrupted
 from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
 from edgeml.rundir import CONFIG_FILE
-from edgeml.models import ModelSpec, build_model, check_model_fits_data, load_user_model, model_summary
+from edgeml.models import InputFit, ModelSpec, PreparedModel, build_model, load_user_model, model_summary, prepare_user_model
 from edgeml.tf_setup import load_tensorflow
 
 OPTIMIZERS = ("adam", "sgd")
@@ -57,10 +57,13 @@ class TrainConfig:
     kfold: int = 0
     strategy: str = "none"
     cpu_devices: int = 0
+    normalize: str | None = None  # see edgeml.data.parse_normalize; None: the default for the data and model
+    trust_model_code: bool = False  # load Lambda layers of a user model (and of this run, in later stages)
     force: bool = False
     verbose: bool = False
 
     def __post_init__(self) -> None:
+        parse_normalize(self.normalize)  # a bad value fails before any work
         if self.epochs <= 0:
             raise EdgeMLError(f"--epochs must be positive, got {self.epochs}")
         if self.batch_size <= 0:
@@ -111,6 +114,8 @@ class TrainedRun:
     wall_time_s: float
     replicas: int = 1
     interrupted: bool = False
+    normalization: Normalization = field(default_factory=Normalization)
+    input_fit: InputFit | None = None
 
 
 @dataclass(frozen=True)
@@ -144,17 +149,20 @@ def train(config: TrainConfig) -> TrainedRun:
 def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> TrainedRun:
     tf.keras.utils.set_random_seed(config.seed)
     dataset = _load(config)
+    with strategy.scope():
+        prepared = _model_for(config, dataset)
+        model, dataset = prepared.model, prepared.dataset
+        loss = _compile(tf, model, config, dataset.label_format)
     x_all, y_all = dataset.train_inputs(), dataset.y_train
     train_index, validation_index = train_validation_split(y_all, config.validation_split, config.seed)
     x_train, y_train = x_all[train_index], y_all[train_index]
     x_val, y_val = x_all[validation_index], y_all[validation_index]
-
-    with strategy.scope():
-        model = _model_for(config, dataset)
-        loss = _compile(tf, model, config, dataset.label_format)
     summary = model_summary(model)
     print(summary, end="")
     print(f"data: {dataset.describe()}; {len(train_index)} train / {len(validation_index)} validation samples")
+    if prepared.fit is not None and prepared.fit.action:
+        print(prepared.fit.line())
+    print(f"normalisation: {dataset.normalization.describe()}")
 
     checkpoint = AtomicBestCheckpoint.create(tf, run_dir / "best.keras")
     callbacks = [checkpoint]
@@ -203,6 +211,8 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
         wall_time_s=wall_time_s,
         replicas=int(strategy.num_replicas_in_sync),
         interrupted=interrupted,
+        normalization=dataset.normalization,
+        input_fit=prepared.fit,
     )
     with atomic_path(run.model_path) as tmp:
         model.save(tmp)
@@ -230,12 +240,16 @@ def _load(config: TrainConfig) -> Dataset:
     )
 
 
-def _model_for(config: TrainConfig, dataset: Dataset):
+def _model_for(config: TrainConfig, dataset: Dataset) -> PreparedModel:
+    """The model to train and the dataset fitted to it, with the normalisation chosen for both."""
     if config.model_path:
-        model = load_user_model(config.model_path, config.verbose)
-        check_model_fits_data(model, dataset.input_shape, dataset.num_classes)
-        return model
-    return build_model(config.model, dataset.input_shape, dataset.num_classes, config.verbose)
+        model = load_user_model(config.model_path, config.verbose, config.trust_model_code)
+        return prepare_user_model(model, dataset, config.normalize, verbose=config.verbose)
+    if config.normalize is not None:
+        normalization = choose_normalization(config.normalize, dataset.x_train, dataset.pixel_max, user_model=False)
+        dataset = replace(dataset, normalization=normalization)
+    model = build_model(config.model, dataset.input_shape, dataset.num_classes, config.verbose)
+    return PreparedModel(model=model, dataset=dataset, fit=None)
 
 
 def loss_for(model, label_format: str) -> str:
@@ -322,6 +336,7 @@ def _run_record(config: TrainConfig, dataset: Dataset, loss: str, run: TrainedRu
             "class_names": list(dataset.class_names),
             "normalization": dataset.normalization.to_dict(),
             "label_format": dataset.label_format,
+            "input_fit": run.input_fit.line() if run.input_fit is not None else None,
             "train_samples": int(len(dataset.y_train)),
             "test_samples": int(len(dataset.y_test)),
         },
@@ -396,7 +411,7 @@ def run_kfold(config: TrainConfig) -> KFoldResult:
 
     tf = load_tensorflow(config.verbose)
     run_dir = check_output_dir(Path(config.out), config.force, ("kfold.json",))
-    dataset = _load(config)
+    dataset = _model_for(config, _load(config)).dataset
     x, y = dataset.train_inputs(), dataset.y_train
     smallest_class = int(np.bincount(y).min())
     if smallest_class < config.kfold:
@@ -409,7 +424,7 @@ def run_kfold(config: TrainConfig) -> KFoldResult:
     for fold, (train_index, test_index) in enumerate(folds.split(np.zeros(len(y)), y), start=1):
         print(f"fold {fold}/{config.kfold}: {len(train_index)} train / {len(test_index)} held-out samples")
         tf.keras.utils.set_random_seed(config.seed + fold)
-        model = _model_for(config, dataset)
+        model = _model_for(config, dataset).model
         loss = _compile(tf, model, config, dataset.label_format)
         model.fit(
             x[train_index], targets_for(y[train_index], loss, dataset.num_classes), batch_size=config.batch_size, epochs=config.epochs,

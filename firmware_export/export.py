@@ -214,7 +214,7 @@ def _normalization(record: RunRecord | None) -> tuple[Normalization, str]:
     if record is None:
         return Normalization(mean=0.0, std=1.0), "none recorded: raw values go in unchanged"
     normalization = record.normalization
-    return normalization, f"{record.run_dir.name}/{CONFIG_FILE}: mean {normalization.mean:g}, std {normalization.std:g}"
+    return normalization, f"{record.run_dir.name}/{CONFIG_FILE}: {normalization.describe()}"
 
 
 # ------------------------------------------------------------------------------------- parity inputs

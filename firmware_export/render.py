@@ -83,6 +83,8 @@ def render_files(plan: FirmwarePlan) -> dict[str, str]:
         "model_file": cgen.comment_text(plan.model_file),
         "model_bytes": str(len(plan.model)),
         "data_file": plan.data_file,
+        # Per-channel normalisation needs each value's position in the sample to find its channel.
+        "raw_index_argument": ", i" if plan.normalization.channels is not None else "",
     }
     files = {
         "model_data.h": _fill("model_data.h.in", common, banner=_banner(plan), guard=_guard(plan, "MODEL_DATA_H")),
@@ -141,8 +143,7 @@ def _config_values(plan: FirmwarePlan) -> dict[str, str]:
         "arena_margin_rule": cgen.comment_text(arena.margin_rule()),
         "arena_size": str(arena.arena_bytes),
         "normalization_source": cgen.comment_text(plan.normalization_source),
-        "input_mean": cgen.c_float_literal(plan.normalization.mean),
-        "input_std": cgen.c_float_literal(plan.normalization.std),
+        **_normalization_values(plan),
         "labels_source": cgen.comment_text(plan.labels_source),
         "class_count": str(len(plan.labels)),
         "labels": ",\n".join(f"    {cgen.c_string_literal(label)}" for label in plan.labels),
@@ -167,9 +168,44 @@ def _config_values(plan: FirmwarePlan) -> dict[str, str]:
     return values
 
 
+def _normalization_values(plan: FirmwarePlan) -> dict[str, str]:
+    """Two constants for a scalar normalisation; for a per-channel one, one array each for mean and std
+    (channels last, as in the model's input) and helpers that take the value's index in the sample."""
+    normalization, symbol, prefix = plan.normalization, plan.symbol, plan.prefix
+    channels = normalization.channels
+    if channels is None:
+        return {
+            "normalization_constants": (f"#define {prefix}_INPUT_MEAN {cgen.c_float_literal(normalization.mean)}\n"
+                                        f"#define {prefix}_INPUT_STD {cgen.c_float_literal(normalization.std)}"),
+            "raw_parameters": "float raw",
+            "pixel_parameters": "uint8_t pixel",
+            "pixel_arguments": "(float)pixel",
+            "raw_index_note": "",
+        }
+
+    def array(name: str, value) -> str:
+        values = np.broadcast_to(np.asarray(value, dtype=np.float64), (channels,))
+        literals = cgen.c_initializer(cgen.c_float_literal(float(v)) for v in values)
+        return f"static const float {symbol}_input_{name}[{prefix}_INPUT_CHANNELS] = {literals};"
+
+    return {
+        "normalization_constants": "\n".join([f"#define {prefix}_INPUT_CHANNELS {channels}",
+                                               array("mean", normalization.mean), array("std", normalization.std)]),
+        "raw_parameters": "float raw, int index",
+        "pixel_parameters": "uint8_t pixel, int index",
+        "pixel_arguments": "(float)pixel, index",
+        "raw_index_note": (f"\n * Per channel: `index` is the value's position in the sample (channels last), its "
+                           f"channel index % {prefix}_INPUT_CHANNELS."),
+    }
+
+
 def _input_from_raw_body(plan: FirmwarePlan) -> str:
     symbol, prefix = plan.symbol, plan.prefix
-    normalised = f"(raw - {prefix}_INPUT_MEAN) / {prefix}_INPUT_STD"
+    if plan.normalization.channels is None:
+        normalised = f"(raw - {prefix}_INPUT_MEAN) / {prefix}_INPUT_STD"
+    else:
+        channel = f"index % {prefix}_INPUT_CHANNELS"
+        normalised = f"(raw - {symbol}_input_mean[{channel}]) / {symbol}_input_std[{channel}]"
     if not _is_quantized(plan.input):
         return f"  return {normalised};"
     info = np.iinfo(plan.input.dtype)

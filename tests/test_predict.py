@@ -179,7 +179,8 @@ def test_json_and_text_forms(run_dir, digits, tmp_path):
     data = json.loads(predictions_to_json(report))
     assert data["runtime"] in ("litert", "tflite-runtime", "tensorflow") and data["threads"] == 2
     assert data["input_shape"] == [8, 8, 1] and data["output"] == "softmax"
-    assert data["normalization"] == {"mean": 0.0, "std": 16.0, "source": str(run_dir / "config.json")}
+    assert data["normalization"] == {"mean": 0.0, "std": 16.0, "method": "pixels", "note": "default for pixel data",
+                                     "source": str(run_dir / "config.json")}
     assert data["class_names"] == [str(i) for i in range(10)]
     (prediction,) = data["predictions"]
     assert prediction["source"] == str(tmp_path / "one.npy")

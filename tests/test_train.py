@@ -23,7 +23,9 @@ def test_run_directory_contents(digits_run):
     assert sorted(p.name for p in digits_run.iterdir() if not p.name.startswith(".")) >= sorted(RUN_FILES)
     config = json.loads((digits_run / "config.json").read_text())
     assert config["train"]["dataset"] == "digits" and config["train"]["model"]["hidden"] == [64, 32]
-    assert config["dataset"]["normalization"] == {"mean": 0.0, "std": 16.0}
+    assert config["dataset"]["normalization"] == {"mean": 0.0, "std": 16.0, "method": "pixels",
+                                                  "note": "default for pixel data"}
+    assert config["train"]["normalize"] is None and config["train"]["trust_model_code"] is False
     assert config["dataset"]["class_names"] == [str(i) for i in range(10)]
     assert config["loss"] == "sparse_categorical_crossentropy"
     assert config["result"]["test_accuracy"] > 0.85  # 12 epochs on digits
