@@ -40,13 +40,17 @@ def test_train_and_evaluate_through_the_cli(tmp_path):
                  "--seed", "3", "--out", str(out))
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.output and "fit diagnosis:" in result.output
+    assert "inputs normalised (x - 0) / 16 [pixels: default for pixel data]\n" in result.output
     config = json.loads((out / "config.json").read_text())["train"]
     assert config["model"]["hidden"] == [32, 16] and config["model"]["activation"] == "tanh"
     assert config["model"]["batchnorm"] is True and config["validation_split"] == 0.2 and config["seed"] == 3
     result = run("evaluate", str(out))
     assert result.exit_code == 0, result.output
     assert "precision" in result.output and "confusion matrix" in result.output
+    assert "inputs normalised (x - 0) / 16 [pixels: default for pixel data]\n" in result.output
     assert (out / "roc.png").is_file()
+    result = run("evaluate", str(out), "--normalize", "standardize", "--force")
+    assert result.exit_code == 1 and "--normalize standardize asks for" in result.output
 
 
 def test_kfold_through_the_cli(tmp_path):
@@ -63,6 +67,8 @@ def test_kfold_through_the_cli(tmp_path):
         (["train", "--model", "resnet"], "unknown architecture 'resnet'"),
         (["train", "--hidden", "12,x"], "--hidden takes comma-separated integers"),
         (["train", "--epochs", "0"], "--epochs must be positive"),
+        (["train", "--normalize", "1,2,3"], "--normalize takes none | pixels"),
+        (["quantize", "run", "--normalize", "0,-1"], "normalisation std must be positive"),
         (["evaluate", "/no/such/run"], "nothing to evaluate"),
         (["train", "--activation", "gelu"], "Invalid value for '--activation'"),
         (["quantize"], "Missing argument 'TARGET'"),

@@ -392,3 +392,14 @@ int main(void) {{
     assert np.abs(np.array(printed, dtype=np.int64) - expected.reshape(-1).astype(np.int64)).max() <= 1
     main = (tmp_path / "fw" / "main.cc").read_text()
     assert "model_input_from_raw(example_raw_input[i], i)" in main
+
+
+def test_the_pipeline_takes_normalize_and_trust_as_train_options():
+    from edgeml.pipeline import load_config
+
+    config = load_config(None, ("train.normalize=none", "train.trust_model_code=true"))
+    assert (config.train.normalize, config.train.trust_model_code) == ("none", True)
+    assert 'normalize = "none"' in config.to_toml() and "trust_model_code = true" in config.to_toml()
+    assert load_config(None, ("train.normalize='0.5,0.5,0.5/0.2,0.2,0.2'",)).train.normalize == "0.5,0.5,0.5/0.2,0.2,0.2"
+    with pytest.raises(EdgeMLError, match="--normalize takes"):
+        load_config(None, ("train.normalize=scaled",))
