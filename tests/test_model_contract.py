@@ -208,12 +208,14 @@ def test_a_user_model_on_float_data_keeps_its_own_preprocessing(keras, float_npz
     seen = []
     original = quantize_module._calibration
     monkeypatch.setattr(quantize_module, "_calibration", lambda samples: seen.append(samples) or original(samples))
-    report = quantize(QuantizeConfig(target=str(run.run_dir), method="ptq", calibration_samples=30))
-    (calibration,) = seen
     rows = {row.tobytes() for row in raw["x_train"].astype(np.float32)}
-    assert len(calibration) == 30 and all(sample.tobytes() in rows for sample in calibration)
-    assert report.keras_float_accuracy == pytest.approx(expected, abs=1e-6)
-    assert report.normalization["method"] == "none"
+    for method in ("ptq", "qat"):
+        report = quantize(QuantizeConfig(target=str(run.run_dir), method=method, qat_epochs=1, calibration_samples=30,
+                                         force=True))
+        calibration = seen.pop()
+        assert len(calibration) == 30 and all(sample.tobytes() in rows for sample in calibration)
+        assert report.keras_float_accuracy == pytest.approx(expected, abs=1e-6)
+        assert report.normalization["method"] == "none"
 
 
 def test_standardize_and_explicit_values_are_recorded(float_npz, tmp_path):
@@ -261,6 +263,14 @@ def test_leading_rescaling_layer_becomes_the_recorded_normalisation(keras, uint8
     (input_tensor,) = [t for t in report.int8_tensors if t["shape"] == [1, 28, 28]][:1]
     low = (-128 - input_tensor["zero_points"][0]) * input_tensor["scales"][0]
     high = (127 - input_tensor["zero_points"][0]) * input_tensor["scales"][0]
+    # Later stages that read the run (benchmark, bundle, the pipeline's int8 metrics) feed the same inputs.
+    from edgeml.benchmark import load_test_samples
+    from edgeml.runtime import LiteModel, predicted_classes
+
+    inputs, labels = load_test_samples(RunRecord.load(run.run_dir), None, None)
+    assert inputs.shape[1:] == (28, 28)
+    int8_accuracy = np.mean(predicted_classes(LiteModel(run.run_dir / "model_int8.tflite").predict(inputs)) == labels)
+    assert int8_accuracy == pytest.approx(report.variant("int8").accuracy)
     # The calibrated range is the normalised one: [0, max pixel / 255] (not the raw 0..255).
     step = input_tensor["scales"][0]
     assert low == pytest.approx(0.0, abs=step) and high == pytest.approx(np.load(uint8_npz)["x_train"].max() / 255, abs=step)
