@@ -564,9 +564,11 @@ def _load_npz_dataset(path: Path) -> Dataset:
     return Dataset(
         name=f"npz:{path}",
         source=str(path),
-        x_train=_with_channel_axis(x_train) if x_train.dtype == np.uint8 else x_train,
+        # The user's layout as saved: edgeml's own models add a channel axis themselves, and a user model's
+        # input decides how samples are fitted to it (models.fit_input).
+        x_train=x_train,
         y_train=y_train,
-        x_test=_with_channel_axis(x_test) if x_test.dtype == np.uint8 else x_test,
+        x_test=x_test,
         y_test=y_test,
         class_names=class_names,
         normalization=choose_normalization(None, x_train, pixel_max, user_model=False),

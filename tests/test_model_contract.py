@@ -102,20 +102,38 @@ def _cnn_with_reshape(keras):
                              layers.Dense(4, activation="softmax")])
 
 
-@pytest.mark.parametrize("build", [_conv1d_over_rows, _functional_mlp, _cnn_with_reshape])
-def test_user_models_with_a_28x28_input_train_on_uint8_images(keras, build, uint8_npz, tmp_path, capsys):
+def _cnn_with_a_channel_axis(keras):
+    layers = keras.layers
+    return keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(4, 3, strides=2, activation="relu"),
+                             layers.Flatten(), layers.Dense(4, activation="softmax")])
+
+
+def _flat_mlp(keras):
+    return keras.Sequential([keras.Input((784,)), keras.layers.Dense(4, activation="softmax")])
+
+
+@pytest.mark.parametrize("build, fitted, action", [
+    (_conv1d_over_rows, (28, 28), ""),
+    (_functional_mlp, (28, 28), ""),
+    (_cnn_with_reshape, (28, 28), ""),
+    (_cnn_with_a_channel_axis, (28, 28, 1), "input: added a trailing 1-axis to fit the model's input: (28, 28) -> (28, 28, 1)"),
+    (_flat_mlp, (784,), "input: flattened the samples to fit the model's input: (28, 28) -> (784,)"),
+])
+def test_user_models_train_on_uint8_images_of_shape_28x28(keras, build, fitted, action, uint8_npz, tmp_path, capsys):
     model_file = _save(build(keras), tmp_path, "model.keras")
     run = train(TrainConfig(out=str(tmp_path / "run"), dataset=f"npz:{uint8_npz}", model_path=str(model_file),
                             epochs=1, batch_size=32, seed=0))
-    assert "input: dropped the trailing 1-axis to fit the model's input: (28, 28, 1) -> (28, 28)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert (action + "\n" in printed) if action else "to fit the model's input" not in printed
     config = json.loads((run.run_dir / "config.json").read_text())
-    assert config["dataset"]["input_shape"] == [28, 28]
-    assert config["dataset"]["input_fit"].startswith("input: dropped the trailing 1-axis")
+    assert config["dataset"]["input_shape"] == list(fitted)
+    assert config["dataset"]["input_fit"] == (action or "input: samples (28, 28) go to the model as they are")
     assert config["dataset"]["normalization"]["method"] == "pixels"
-    # The recorded accuracy is the trained model's on the raw arrays / 255, computed here with numpy.
+    # The recorded accuracy is the trained model's on the raw arrays / 255, reshaped here with numpy.
     raw = np.load(uint8_npz)
     trained = load_user_model(run.model_path)
-    predicted = trained.predict(raw["x_test"].astype(np.float32) / 255.0, verbose=0).argmax(axis=1)
+    inputs = (raw["x_test"].astype(np.float32) / 255.0).reshape((-1, *fitted))
+    predicted = trained.predict(inputs, verbose=0).argmax(axis=1)
     assert run.test_accuracy == pytest.approx(float(np.mean(predicted == raw["y_test"])), abs=1e-6)
 
 
@@ -413,3 +431,11 @@ def test_the_pipeline_takes_normalize_and_trust_as_train_options():
     assert load_config(None, ("train.normalize='0.5,0.5,0.5/0.2,0.2,0.2'",)).train.normalize == "0.5,0.5,0.5/0.2,0.2,0.2"
     with pytest.raises(EdgeMLError, match="--normalize takes"):
         load_config(None, ("train.normalize=scaled",))
+
+
+def test_the_report_shows_per_channel_normalisation(rgb_run):
+    from edgeml.report import build_report, render_markdown
+
+    markdown = render_markdown(build_report(rgb_run))
+    assert ("model_input = (raw − [100,120,140]) / [50,40,30] per channel (last axis) "
+            "(custom: --normalize 100,120,140/50,40,30)") in markdown
