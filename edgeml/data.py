@@ -130,7 +130,7 @@ def parse_normalize(text: str | None) -> str | tuple[tuple[float, ...], tuple[fl
     ``MEAN,STD`` is one scalar pair; ``M1,M2,M3/S1,S2,S3`` gives one value per channel (a single value on
     either side applies to every channel).
     """
-    if text is None or not str(text).strip() or str(text).strip() == "auto":
+    if text is None or not str(text).strip():
         return None
     text = str(text).strip()
     if text in NORMALIZE_METHODS:

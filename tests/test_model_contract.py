@@ -174,7 +174,7 @@ def test_a_shape_problem_stops_train_before_any_file_is_written(keras, uint8_npz
 
 
 @pytest.mark.parametrize("text, expected", [
-    (None, None), ("auto", None), ("none", "none"), ("pixels", "pixels"), ("standardize", "standardize"),
+    (None, None), ("", None), ("none", "none"), ("pixels", "pixels"), ("standardize", "standardize"),
     ("127.5,127.5", ((127.5,), (127.5,))),
     ("0.5,0.4,0.3/0.2,0.2,0.25", ((0.5, 0.4, 0.3), (0.2, 0.2, 0.25))),
     ("0.5,0.4,0.3/0.2", ((0.5, 0.4, 0.3), (0.2,))),
