@@ -9,10 +9,33 @@ import numpy as np
 from edgeml.tf_setup import load_tensorflow
 
 
-def convert_int8(model, representative: np.ndarray) -> bytes:
-    """Full-int8 conversion (int8 input and output) calibrated on ``representative``."""
+class _Builds(dict):
+    """(single_rounding, trace) -> HostEngine, each built on first use."""
+
+    def __init__(self, built: "BuiltEngine") -> None:
+        super().__init__()
+        self.built = built
+
+    def __missing__(self, key: tuple[bool, bool]):
+        from firmware_export.cengine.host import BuildOptions, HostEngine, build_shared_library
+
+        single, trace = key
+        built = self.built
+        library = build_shared_library(built.folder, built.folder / f"lib_{int(single)}{int(trace)}.so",
+                                       BuildOptions(single_rounding=single, trace=trace))
+        self[key] = HostEngine(library, built.symbol, built.input.element_count, built.output.element_count,
+                               built.compiled.plan.arena_bytes)
+        return self[key]
+
+
+def convert_int8(model, representative: np.ndarray, per_channel_dense: bool | None = None) -> bytes:
+    """Full-int8 conversion (int8 input and output) calibrated on ``representative``; Dense weights are
+    quantized per channel or per tensor as ``per_channel_dense`` says (None: the converter's default,
+    per channel in TF 2.21)."""
     tf = load_tensorflow()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if per_channel_dense is not None:
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = not per_channel_dense
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
     def calibration():
@@ -31,7 +54,6 @@ class BuiltEngine:
 
     def __init__(self, model: bytes, folder, symbol: str = "net") -> None:
         from firmware_export.cengine.generate import _write_all, compile_model
-        from firmware_export.cengine.host import BuildOptions, HostEngine, build_shared_library
 
         self.model = model
         self.compiled = compile_model(model, symbol)
@@ -39,14 +61,8 @@ class BuiltEngine:
         self.folder = _write_all(folder, self.compiled.files)[0].parent
         self.input = self.graph.tensor(self.graph.inputs[0])
         self.output = self.graph.tensor(self.graph.outputs[0])
-        self.engines = {}
-        for single in (False, True):
-            for trace in (False, True):
-                library = build_shared_library(
-                    self.folder, self.folder / f"lib_{int(single)}{int(trace)}.so",
-                    BuildOptions(single_rounding=single, trace=trace))
-                self.engines[single, trace] = HostEngine(library, symbol, self.input.element_count,
-                                                         self.output.element_count, self.compiled.plan.arena_bytes)
+        self.symbol = symbol
+        self.engines = _Builds(self)
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         q = np.round(np.asarray(x, dtype=np.float64) / self.input.scale) + self.input.zero_point
