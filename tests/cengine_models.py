@@ -53,12 +53,12 @@ class BuiltEngine:
     """A model compiled by the C engine and built on the host in both rounding modes (plus trace builds)."""
 
     def __init__(self, model: bytes, folder, symbol: str = "net") -> None:
-        from firmware_export.cengine.generate import _write_all, compile_model
+        from firmware_export.cengine.generate import write_files, compile_model
 
         self.model = model
         self.compiled = compile_model(model, symbol)
         self.graph = self.compiled.graph
-        self.folder = _write_all(folder, self.compiled.files)[0].parent
+        self.folder = write_files(folder, self.compiled.files)[0].parent
         self.input = self.graph.tensor(self.graph.inputs[0])
         self.output = self.graph.tensor(self.graph.outputs[0])
         self.symbol = symbol

@@ -43,7 +43,8 @@ def _layer(kind: str, rng: np.random.Generator, layers):
     raise AssertionError(kind)
 
 
-KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax")
+KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax",
+         "add")
 
 
 @pytest.mark.slow  # about 9 s a case on a shared 2-core machine: one conversion, one TFLM process
@@ -53,9 +54,18 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
     tf = load_tensorflow()
     rng = np.random.default_rng(1000 * KINDS.index(kind) + case)
     tf.keras.utils.set_random_seed(int(rng.integers(1 << 30)))
-    layer, shape = _layer(kind, rng, tf.keras.layers)
-    model = tf.keras.Sequential([tf.keras.layers.Input(shape, batch_size=1), layer])
-    for weights in layer.weights:  # random biases too, not the zeros Keras starts with
+    layers = tf.keras.layers
+    if kind == "add":  # two differently scaled branches summed, sometimes with a fused ReLU
+        shape = (int(rng.integers(2, 6)), int(rng.integers(2, 6)), int(rng.integers(1, 4)))
+        inputs = layers.Input(shape, batch_size=1)
+        branches = [layers.Conv2D(shape[-1], 1)(inputs), layers.Dense(shape[-1])(inputs)]
+        total = layers.Add()(branches)
+        model = tf.keras.Model(inputs, layers.ReLU()(total) if rng.random() < 0.5 else total)
+        layer = model
+    else:
+        layer, shape = _layer(kind, rng, layers)
+        model = tf.keras.Sequential([layers.Input(shape, batch_size=1), layer])
+    for weights in model.weights:  # random biases too, not the zeros Keras starts with
         weights.assign(rng.normal(0, 0.5, size=weights.shape).astype(np.float32))
     input_scale = float(rng.uniform(0.2, 5.0))
     representative = rng.normal(0, input_scale, size=(30, *shape)).astype(np.float32)
@@ -63,6 +73,9 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
     content = convert_int8(model, representative, per_channel_dense=per_channel_dense)
     built = BuiltEngine(content, tmp_path / "engine")
     ops = [op for op in built.graph.ops if op.name != "RESHAPE"]
+    if kind == "add":
+        assert [op.name for op in ops] == ["CONV_2D", "FULLY_CONNECTED", "ADD"]
+        ops = ops[2:]
     assert [op.name for op in ops] == [_OP_NAMES[kind]]
     if kind.startswith(("dense", "conv", "depthwise")):
         weights = built.graph.tensor(ops[0].inputs[1])
@@ -73,11 +86,11 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
     inputs = rng.integers(-128, 128, size=(SAMPLES, built.input.element_count), dtype=np.int8)
     for single_rounding in (False, True):
         result = built.exactness(inputs, single_rounding)
-        assert result.differing_vectors == 0, f"{layer.get_config()}: {result.describe()}"
+        assert result.differing_vectors == 0, f"{kind} {case}: {result.describe()}"
 
 
 _OP_NAMES = {
     "dense": "FULLY_CONNECTED", "dense_per_channel": "FULLY_CONNECTED", "dense_rank3": "FULLY_CONNECTED",
     "conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "max_pool": "MAX_POOL_2D",
-    "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX",
+    "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD",
 }

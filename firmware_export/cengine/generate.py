@@ -32,7 +32,7 @@ ENGINE_JSON = "engine.json"
 _STRUCTS = {
     "fully_connected": "edgeml_fully_connected_params", "conv_2d": "edgeml_conv_params",
     "depthwise_conv_2d": "edgeml_depthwise_params", "max_pool_2d": "edgeml_pool_params",
-    "average_pool_2d": "edgeml_pool_params", "softmax": "edgeml_softmax_params",
+    "average_pool_2d": "edgeml_pool_params", "softmax": "edgeml_softmax_params", "add": "edgeml_add_params",
 }
 
 
@@ -101,7 +101,7 @@ def export_c_engine(config: CEngineConfig) -> CEngineResult:
     symbol = cgen.c_identifier(config.name)
     compiled = compile_model(model, symbol, str(model_path))
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
-    files = _write_all(out_dir, compiled.files)
+    files = write_files(out_dir, compiled.files)
     return CEngineResult(
         out_dir=out_dir, files=files, symbol=symbol, model_sha256=hashlib.sha256(model).hexdigest(),
         ops=tuple(op.name for op in compiled.graph.ops), arena_bytes=compiled.plan.arena_bytes,
@@ -145,8 +145,8 @@ def _lifetimes(graph: Graph, lowered: LoweredGraph, roots: dict[int, int],
         output = roots[call.output]
         first.setdefault(output, position)
         last[output] = max(last.get(output, position), position)
-        source = roots[call.input]
-        last[source] = max(last.get(source, position), position)
+        for source in (roots[index] for index in call.inputs):
+            last[source] = max(last.get(source, position), position)
     return [
         Lifetime(tensor, graph.tensor(tensor).byte_size, first[tensor], last[tensor])
         for tensor in sorted(first) if tensor not in caller_buffers
@@ -193,10 +193,11 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
             "op_index": call.op_index, "op_name": call.op_name, "kernel": call.kernel,
             "struct": _STRUCTS[call.kernel],
             "description": cgen.comment_text(
-                f"{graph.tensor(call.input).describe()} -> {graph.tensor(call.output).describe()}"),
+                f"{', '.join(graph.tensor(i).describe() for i in call.inputs)} -> "
+                f"{graph.tensor(call.output).describe()}"),
             "params": _initializer(call.params),
             "single_params": _initializer(call.single_params) if call.single_params else None,
-            "input_pointer": _pointer(storage[call.input], const=True),
+            "input_pointers": ", ".join(_pointer(storage[index], const=True) for index in call.inputs),
             "output_pointer": _pointer(storage[call.output], const=False),
             "output_bytes": storage[call.output].size_bytes,
             "releases": releases[position],
@@ -289,7 +290,7 @@ def _engine_json(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors:
     }
 
 
-def _write_all(out_dir: Path, files: dict[str, str]) -> tuple[Path, ...]:
+def write_files(out_dir: Path, files: dict[str, str]) -> tuple[Path, ...]:
     """Write every file into a temporary folder beside ``out_dir``, then move each into place."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))

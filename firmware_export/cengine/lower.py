@@ -31,6 +31,7 @@ KERNEL_OPS = {
     "MAX_POOL_2D": "max_pool_2d",
     "AVERAGE_POOL_2D": "average_pool_2d",
     "SOFTMAX": "softmax",
+    "ADD": "add",
 }
 SUPPORTED_OPS = frozenset(KERNEL_OPS) | ALIAS_OPS
 INT8_MIN, INT8_MAX = -128, 127
@@ -55,7 +56,7 @@ class KernelCall:
     op_index: int
     op_name: str
     kernel: str
-    input: int
+    inputs: tuple[int, ...]
     output: int
     params: tuple[tuple[str, int | str | None], ...]
     arrays: tuple[ConstArray, ...]
@@ -145,8 +146,11 @@ def lower(graph: Graph) -> LoweredGraph:
             aliases[target.index] = source.index
             continue
         lowering = {"fully_connected": _fully_connected, "conv_2d": _conv, "depthwise_conv_2d": _conv,
-                    "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax}[KERNEL_OPS[op.name]]
-        calls.append(lowering(graph, op))
+                    "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add}[KERNEL_OPS[op.name]]
+        try:
+            calls.append(lowering(graph, op))
+        except KeyError as exc:  # a builtin option the op must have is missing from the file
+            raise _unsupported(op, graph.tensor(op.outputs[0]), f"an op without its option {exc}") from None
     return LoweredGraph(tuple(calls), aliases)
 
 
@@ -210,7 +214,7 @@ def _fully_connected(graph: Graph, op: Op) -> KernelCall:
         ("bias", arrays[-1].name if bias is not None else None), ("multiplier", multipliers[0].name),
         ("shift", shifts[0].name),
     )
-    return KernelCall(op.index, op.name, "fully_connected", data.index, output.index, params, arrays)
+    return KernelCall(op.index, op.name, "fully_connected", (data.index,), output.index, params, arrays)
 
 
 def _conv(graph: Graph, op: Op) -> KernelCall:
@@ -255,7 +259,7 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
     )
     params = (("conv", conv), ("depth_multiplier", depth_multiplier)) if depthwise else conv
     kernel = "depthwise_conv_2d" if depthwise else "conv_2d"
-    return KernelCall(op.index, op.name, kernel, data.index, output.index, params, arrays)
+    return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, arrays)
 
 
 def _pool(graph: Graph, op: Op) -> KernelCall:
@@ -277,7 +281,7 @@ def _pool(graph: Graph, op: Op) -> KernelCall:
         ("activation_min", low), ("activation_max", high),
     )
     kernel = "max_pool_2d" if op.name == "MAX_POOL_2D" else "average_pool_2d"
-    return KernelCall(op.index, op.name, kernel, data.index, output.index, params, ())
+    return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, ())
 
 
 def _softmax(graph: Graph, op: Op) -> KernelCall:
@@ -294,7 +298,37 @@ def _softmax(graph: Graph, op: Op) -> KernelCall:
                 ("input_left_shift", left_shift), ("diff_min", diff_min))
 
     double, single = params(False), params(True)
-    return KernelCall(op.index, op.name, "softmax", data.index, output.index, double, (),
+    return KernelCall(op.index, op.name, "softmax", (data.index,), output.index, double, (),
+                      single if single != double else None)
+
+
+def _add(graph: Graph, op: Op) -> KernelCall:
+    """TFLite Micro's add_common.cc (CalculateOpDataAdd): both inputs rescaled to twice the larger input
+    scale with 20 bits of headroom (left_shift), all multipliers from doubles."""
+    first, second = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
+    output = graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, first, second, output)
+    for tensor in (first, second):
+        if tensor.is_constant:
+            raise _unsupported(op, tensor, "ADD of a constant")
+        if tensor.shape != output.shape:
+            raise _unsupported(op, tensor, f"ADD with broadcasting ({first.shape} + {second.shape})")
+    left_shift = 20
+    twice_max_input_scale = 2 * max(first.scale, second.scale)
+    reals = (first.scale / twice_max_input_scale, second.scale / twice_max_input_scale,
+             twice_max_input_scale / ((1 << left_shift) * output.scale))
+    low, high = activation_range(op.options.get("fused_activation_function", "NONE"), output, op)
+
+    def params(single_rounding: bool) -> tuple[tuple[str, int], ...]:
+        (m1, s1), (m2, s2), (mo, so) = (quantize_multiplier(real, single_rounding) for real in reals)
+        return (("size", output.element_count), ("input1_offset", -first.zero_point),
+                ("input2_offset", -second.zero_point), ("output_offset", output.zero_point),
+                ("left_shift", left_shift), ("input1_multiplier", m1), ("input1_shift", s1),
+                ("input2_multiplier", m2), ("input2_shift", s2), ("output_multiplier", mo), ("output_shift", so),
+                ("activation_min", low), ("activation_max", high))
+
+    double, single = params(False), params(True)
+    return KernelCall(op.index, op.name, "add", (first.index, second.index), output.index, double, (),
                       single if single != double else None)
 
 

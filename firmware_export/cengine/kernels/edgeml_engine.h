@@ -46,8 +46,10 @@ int32_t edgeml_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t
 #define edgeml_requantize_conv edgeml_requantize_double_rounding
 #if EDGEML_SINGLE_ROUNDING
 #define edgeml_requantize_fully_connected edgeml_requantize_single_rounding
+#define edgeml_requantize_add edgeml_requantize_single_rounding
 #else
 #define edgeml_requantize_fully_connected edgeml_requantize_double_rounding
+#define edgeml_requantize_add edgeml_requantize_double_rounding
 #endif
 
 /* CONV_2D on NHWC int8 data, OHWI int8 filter, one multiplier/shift per output channel. */
@@ -111,5 +113,18 @@ typedef struct {
 } edgeml_softmax_params;
 
 void edgeml_softmax(const edgeml_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* ADD of two int8 tensors of the same shape: both inputs rescaled to a common scale with 20 bits
+   of headroom, summed, requantized to the output. */
+typedef struct {
+    int32_t size;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t activation_min, activation_max;
+} edgeml_add_params;
+
+void edgeml_add(const edgeml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
 #endif /* EDGEML_ENGINE_H */
