@@ -38,13 +38,15 @@ def _layer(kind: str, rng: np.random.Generator, layers):
     if kind in ("max_pool", "average_pool"):
         pool = layers.MaxPooling2D if kind == "max_pool" else layers.AveragePooling2D
         return pool(int(rng.integers(1, 4)), strides=int(rng.integers(1, 4)), padding=padding), (size, size, channels)
+    if kind == "mean":  # global average pooling converts to MEAN over axes 1 and 2
+        return layers.GlobalAveragePooling2D(keepdims=bool(rng.integers(2))), (size, size - 1, channels)
     if kind == "softmax":
         return layers.Softmax(), (int(rng.integers(2, 20)),)
     raise AssertionError(kind)
 
 
 KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax",
-         "add")
+         "add", "mean")
 
 
 @pytest.mark.slow  # about 9 s a case on a shared 2-core machine: one conversion, one TFLM process
@@ -84,7 +86,7 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
     if kind == "dense_rank3":
         assert ops[0].options["keep_num_dims"] and len(built.output.shape) == 3
     inputs = rng.integers(-128, 128, size=(SAMPLES, built.input.element_count), dtype=np.int8)
-    for single_rounding in (False, True):
+    for single_rounding in (False, True) if kind != "mean" else (False,):
         result = built.exactness(inputs, single_rounding)
         assert result.differing_vectors == 0, f"{kind} {case}: {result.describe()}"
 
@@ -92,5 +94,19 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
 _OP_NAMES = {
     "dense": "FULLY_CONNECTED", "dense_per_channel": "FULLY_CONNECTED", "dense_rank3": "FULLY_CONNECTED",
     "conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "max_pool": "MAX_POOL_2D",
-    "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD",
+    "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD", "mean": "MEAN",
 }
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: LiteRT BUILTIN_REF's int8 MEAN is not TFLite Micro's "
+                                       "algorithm with single rounding, and the engine does not follow it yet")
+def test_mean_against_builtin_ref_is_a_known_gap(tmp_path):
+    tf = load_tensorflow()
+    rng = np.random.default_rng(1000 * KINDS.index("mean"))
+    tf.keras.utils.set_random_seed(int(rng.integers(1 << 30)))
+    layer, shape = _layer("mean", rng, tf.keras.layers)
+    model = tf.keras.Sequential([tf.keras.layers.Input(shape, batch_size=1), layer])
+    built = BuiltEngine(convert_int8(model, rng.normal(0, 2, size=(30, *shape)).astype(np.float32)),
+                        tmp_path / "engine")
+    inputs = rng.integers(-128, 128, size=(SAMPLES, built.input.element_count), dtype=np.int8)
+    assert built.exactness(inputs, single_rounding=True).differing_vectors == 0

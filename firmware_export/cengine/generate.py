@@ -33,6 +33,7 @@ _STRUCTS = {
     "fully_connected": "edgeml_fully_connected_params", "conv_2d": "edgeml_conv_params",
     "depthwise_conv_2d": "edgeml_depthwise_params", "max_pool_2d": "edgeml_pool_params",
     "average_pool_2d": "edgeml_pool_params", "softmax": "edgeml_softmax_params", "add": "edgeml_add_params",
+    "mean_hw": "edgeml_mean_params",
 }
 
 

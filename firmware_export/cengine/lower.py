@@ -32,6 +32,7 @@ KERNEL_OPS = {
     "AVERAGE_POOL_2D": "average_pool_2d",
     "SOFTMAX": "softmax",
     "ADD": "add",
+    "MEAN": "mean_hw",
 }
 SUPPORTED_OPS = frozenset(KERNEL_OPS) | ALIAS_OPS
 INT8_MIN, INT8_MAX = -128, 127
@@ -146,7 +147,8 @@ def lower(graph: Graph) -> LoweredGraph:
             aliases[target.index] = source.index
             continue
         lowering = {"fully_connected": _fully_connected, "conv_2d": _conv, "depthwise_conv_2d": _conv,
-                    "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add}[KERNEL_OPS[op.name]]
+                    "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add,
+                    "mean_hw": _mean}[KERNEL_OPS[op.name]]
         try:
             calls.append(lowering(graph, op))
         except KeyError as exc:  # a builtin option the op must have is missing from the file
@@ -329,6 +331,30 @@ def _add(graph: Graph, op: Op) -> KernelCall:
 
     double, single = params(False), params(True)
     return KernelCall(op.index, op.name, "add", (first.index, second.index), output.index, double, (),
+                      single if single != double else None)
+
+
+def _mean(graph: Graph, op: Op) -> KernelCall:
+    """MEAN over H and W. Multiplier: TFLite Micro's PrepareMeanOrSumHelper (reduce_common.cc), then the
+    division by the element count that QuantizedMeanOrSum (reference/reduce.h) folds into it."""
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    axes = graph.tensor(op.inputs[1])
+    _quantized_per_tensor(op, data, output)
+    if len(data.shape) != 4 or axes.data is None or sorted(int(a) % 4 for a in axes.data.reshape(-1)) != [1, 2]:
+        raise _unsupported(op, axes, "a MEAN other than over height and width of NHWC data")
+    batches, height, width, channels = data.shape
+    count = height * width
+
+    def params(single_rounding: bool) -> tuple[tuple[str, int], ...]:
+        multiplier, shift = quantize_multiplier(data.scale / output.scale, single_rounding)
+        extra_shift = min(count.bit_length() - 1, 32, 31 + shift)
+        multiplier, shift = (multiplier << extra_shift) // count, shift - extra_shift
+        return (("batches", batches), ("height", height), ("width", width), ("channels", channels),
+                ("input_zero_point", data.zero_point), ("output_zero_point", output.zero_point),
+                ("multiplier", multiplier), ("shift", shift))
+
+    double, single = params(False), params(True)
+    return KernelCall(op.index, op.name, "mean_hw", (data.index,), output.index, double, (),
                       single if single != double else None)
 
 

@@ -14,9 +14,11 @@
  * Rounding: by default requantization rounds twice, as the TFLite Micro interpreter does in every op
  * (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT). Define EDGEML_SINGLE_ROUNDING to 1 to
  * follow LiteRT's reference kernels (OpResolverType.BUILTIN_REF of ai-edge-litert 2.x) instead, which
- * round once (64-bit multiply, add half, shift: TFLite's TFLITE_SINGLE_ROUNDING) in FULLY_CONNECTED
- * and softmax's input scaling but twice in CONV_2D and DEPTHWISE_CONV_2D; measured op by op in
- * tests/test_cengine_ops.py. The generated model file holds the constants of both builds.
+ * round once (64-bit multiply, add half, shift: TFLite's TFLITE_SINGLE_ROUNDING) in FULLY_CONNECTED,
+ * ADD and softmax's input scaling but twice in CONV_2D and DEPTHWISE_CONV_2D; measured op by op in
+ * tests/test_cengine_ops.py. MEAN is the exception: the single-rounding build does not match
+ * BUILTIN_REF's (a known gap, see edgeml_mean.c). The generated model file holds the constants of
+ * both builds.
  *
  * Assumes two's complement integers with arithmetic right shift of negative values (every
  * compiler edgeml targets: gcc, clang, arm-none-eabi-gcc), as TFLite itself does.
@@ -47,9 +49,11 @@ int32_t edgeml_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t
 #if EDGEML_SINGLE_ROUNDING
 #define edgeml_requantize_fully_connected edgeml_requantize_single_rounding
 #define edgeml_requantize_add edgeml_requantize_single_rounding
+#define edgeml_requantize_mean edgeml_requantize_single_rounding
 #else
 #define edgeml_requantize_fully_connected edgeml_requantize_double_rounding
 #define edgeml_requantize_add edgeml_requantize_double_rounding
+#define edgeml_requantize_mean edgeml_requantize_double_rounding
 #endif
 
 /* CONV_2D on NHWC int8 data, OHWI int8 filter, one multiplier/shift per output channel. */
@@ -126,5 +130,15 @@ typedef struct {
 } edgeml_add_params;
 
 void edgeml_add(const edgeml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MEAN over the height and width of NHWC data (global average pooling); the multiplier and shift
+   already include the division by height * width. */
+typedef struct {
+    int32_t batches, height, width, channels;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} edgeml_mean_params;
+
+void edgeml_mean_hw(const edgeml_mean_params *p, const int8_t *input, int8_t *output);
 
 #endif /* EDGEML_ENGINE_H */
