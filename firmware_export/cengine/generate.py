@@ -238,17 +238,20 @@ def _pointer(row: TensorStorage, const: bool) -> str:
     return f"ARENA_IN({row.offset})" if const else f"ARENA_OUT({row.offset})"
 
 
-def _initializer(params: tuple[tuple[str, object], ...]) -> str:
+def _initializer(params: tuple[tuple[str, object], ...], nested: bool = False) -> str:
+    """A designated initializer, one field per line (a nested struct on one line)."""
     fields = []
     for name, value in params:
         if isinstance(value, tuple):
-            text = _initializer(value)
+            text = _initializer(value, nested=True)
         elif value is None:
             text = "NULL"
         else:
             text = str(value)
         fields.append(f".{name} = {text}")
-    return "{" + ", ".join(fields) + "}"
+    if nested:
+        return "{" + ", ".join(fields) + "}"
+    return "{\n" + "".join(f"    {field},\n" for field in fields) + "}"
 
 
 def _array_values(array: ConstArray) -> dict[str, object]:
