@@ -307,11 +307,15 @@ def pipeline(options: GlobalOptions, config_path: str | None, overrides: tuple[s
               help="Arena margin, % of the measured size (at least 256 B; 0 = none).")
 @click.option("--check-samples", type=int, default=200, show_default=True, help="Samples to compare TFLite Micro with LiteRT on (0 skips).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def export(source: str, **kwargs) -> None:
-    """C/C++ files for TensorFlow Lite Micro: model array, config header, op resolver, measured arena."""
-    from firmware_export import ExportConfig, export_firmware
+@click.option("--engine", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
+              help="tflm: files for TensorFlow Lite Micro; c: standalone C99 from edgeml's C engine.")
+def export(source: str, engine: str, **kwargs) -> None:
+    """C/C++ files for TensorFlow Lite Micro (model array, config header, op resolver, measured arena),
+    or with --engine c the model compiled to standalone C99."""
+    from firmware_export import ExportConfig
+    from firmware_export.export import export_for_engine
 
-    result = export_firmware(ExportConfig(source=source, **kwargs))
+    result = export_for_engine(ExportConfig(source=source, **kwargs), engine)
     for warning in result.warnings:
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     click.echo(result.summary())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,24 @@ class ExportResult:
         if self.parity:
             lines.append(self.parity.describe())
         return "\n".join(lines)
+
+
+class Engine(str, Enum):
+    """What runs the exported model: TFLite Micro's interpreter or edgeml's compiled C engine (issue 12)."""
+
+    TFLM = "tflm"
+    C = "c"
+
+
+def export_for_engine(config: ExportConfig, engine: Engine = Engine.TFLM):
+    """``edgeml export --engine``: the TFLite Micro files, or the C engine's (which take only source, out,
+    name and force from ``config``) as a :class:`firmware_export.cengine.CEngineResult`."""
+    if Engine(engine) is Engine.C:
+        from firmware_export.cengine import CEngineConfig, export_c_engine
+
+        return export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name,
+                                             force=config.force))
+    return export_firmware(config)
 
 
 def export_firmware(config: ExportConfig) -> ExportResult:

@@ -1,0 +1,144 @@
+/*
+ * edgeml C engine: int8 kernels for a model compiled ahead of time (no interpreter, no malloc,
+ * no floating point, C99, only <stdint.h> and <string.h>).
+ *
+ * Copyright 2026 the edgeml authors. Licensed under the Apache License, Version 2.0
+ * (http://www.apache.org/licenses/LICENSE-2.0). The integer arithmetic follows TensorFlow Lite's
+ * reference kernels and gemmlowp's fixed-point library (Copyright The TensorFlow Authors and
+ * The gemmlowp Authors, Apache License 2.0): tensorflow/tflite-micro at commit
+ * 90b983c2b3f1480642e040bbd2ddb37b998f3424, files tensorflow/lite/kernels/internal/common.{h,cc},
+ * .../reference/integer_ops/{conv,depthwise_conv,fully_connected,pooling}.h,
+ * .../reference/softmax.h and third_party gemmlowp fixedpoint/fixedpoint.h. This is edgeml's own
+ * code written to produce the same bits; each function names the routine whose arithmetic it follows.
+ *
+ * Rounding: by default requantization rounds twice, as the TFLite Micro interpreter does in every op
+ * (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT). Define EDGEML_SINGLE_ROUNDING to 1 to
+ * follow LiteRT's reference kernels (OpResolverType.BUILTIN_REF of ai-edge-litert 2.x) instead, which
+ * round once (64-bit multiply, add half, shift: TFLite's TFLITE_SINGLE_ROUNDING) in FULLY_CONNECTED,
+ * ADD and softmax's input scaling but twice in CONV_2D and DEPTHWISE_CONV_2D; measured op by op in
+ * tests/test_cengine_ops.py. MEAN is the exception: the single-rounding build does not match
+ * BUILTIN_REF's (a known gap, see edgeml_mean.c). The generated model file holds the constants of
+ * both builds.
+ *
+ * Assumes two's complement integers with arithmetic right shift of negative values (every
+ * compiler edgeml targets: gcc, clang, arm-none-eabi-gcc), as TFLite itself does.
+ */
+#ifndef EDGEML_ENGINE_H
+#define EDGEML_ENGINE_H
+
+#include <stdint.h>
+#include <string.h> /* NULL, memset */
+
+#ifndef EDGEML_SINGLE_ROUNDING
+#define EDGEML_SINGLE_ROUNDING 0
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define EDGEML_ALIGN(n) __attribute__((aligned(n)))
+#else
+#define EDGEML_ALIGN(n)
+#endif
+
+/* Requantization: x * (multiplier / 2^31) * 2^shift, rounded once or twice.
+   Follow MultiplyByQuantizedMultiplier (common.cc, its two branches). */
+int32_t edgeml_requantize_double_rounding(int32_t x, int32_t multiplier, int32_t shift);
+int32_t edgeml_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t shift);
+
+/* The requantization each kernel uses in this build (see "Rounding" above). */
+#define edgeml_requantize_conv edgeml_requantize_double_rounding
+#if EDGEML_SINGLE_ROUNDING
+#define edgeml_requantize_fully_connected edgeml_requantize_single_rounding
+#define edgeml_requantize_add edgeml_requantize_single_rounding
+#define edgeml_requantize_mean edgeml_requantize_single_rounding
+#else
+#define edgeml_requantize_fully_connected edgeml_requantize_double_rounding
+#define edgeml_requantize_add edgeml_requantize_double_rounding
+#define edgeml_requantize_mean edgeml_requantize_double_rounding
+#endif
+
+/* CONV_2D on NHWC int8 data, OHWI int8 filter, one multiplier/shift per output channel. */
+typedef struct {
+    int32_t batches, input_h, input_w, input_c;
+    int32_t output_h, output_w, output_c;
+    int32_t filter_h, filter_w;
+    int32_t stride_h, stride_w, dilation_h, dilation_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* output zero point */
+    int32_t activation_min, activation_max;
+    const int8_t *filter;
+    const int32_t *bias; /* may be NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} edgeml_conv_params;
+
+void edgeml_conv_2d(const edgeml_conv_params *p, const int8_t *input, int8_t *output);
+
+/* DEPTHWISE_CONV_2D: filter is 1 x H x W x (input_c * depth_multiplier). */
+typedef struct {
+    edgeml_conv_params conv;
+    int32_t depth_multiplier;
+} edgeml_depthwise_params;
+
+void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *p, const int8_t *input, int8_t *output);
+
+/* FULLY_CONNECTED: input is batches x depth (any rank, flattened), filter is units x depth.
+   multiplier/shift hold one value per unit when per_channel, else one value. */
+typedef struct {
+    int32_t batches, depth, units;
+    int32_t input_offset, filter_offset, output_offset;
+    int32_t activation_min, activation_max;
+    int32_t per_channel;
+    const int8_t *filter;
+    const int32_t *bias; /* may be NULL */
+    const int32_t *multiplier;
+    const int32_t *shift;
+} edgeml_fully_connected_params;
+
+void edgeml_fully_connected(const edgeml_fully_connected_params *p, const int8_t *input, int8_t *output);
+
+/* MAX_POOL_2D / AVERAGE_POOL_2D: input and output share their quantization. */
+typedef struct {
+    int32_t batches, input_h, input_w, channels;
+    int32_t output_h, output_w;
+    int32_t filter_h, filter_w, stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t activation_min, activation_max;
+} edgeml_pool_params;
+
+void edgeml_max_pool_2d(const edgeml_pool_params *p, const int8_t *input, int8_t *output);
+void edgeml_average_pool_2d(const edgeml_pool_params *p, const int8_t *input, int8_t *output);
+
+/* SOFTMAX over the last axis, int8 in and out (output scale 1/256, zero point -128). */
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+} edgeml_softmax_params;
+
+void edgeml_softmax(const edgeml_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* ADD of two int8 tensors of the same shape: both inputs rescaled to a common scale with 20 bits
+   of headroom, summed, requantized to the output. */
+typedef struct {
+    int32_t size;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t activation_min, activation_max;
+} edgeml_add_params;
+
+void edgeml_add(const edgeml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* MEAN over the height and width of NHWC data (global average pooling); the multiplier and shift
+   already include the division by height * width. */
+typedef struct {
+    int32_t batches, height, width, channels;
+    int32_t input_zero_point, output_zero_point;
+    int32_t multiplier, shift;
+} edgeml_mean_params;
+
+void edgeml_mean_hw(const edgeml_mean_params *p, const int8_t *input, int8_t *output);
+
+#endif /* EDGEML_ENGINE_H */

@@ -1,0 +1,213 @@
+"""The C engine end to end: edgeml's default MLP and CNN (trained briefly on digits, PTQ int8) compiled
+to C, built by real compilers, compared byte for byte with the runtime each build follows.
+
+Default build == the tflite-micro interpreter (double rounding); EDGEML_SINGLE_ROUNDING build == LiteRT
+BUILTIN_REF. Zero differing bytes is the bar.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cengine_models import BuiltEngine, convert_int8
+from edgeml.cli import cli
+from edgeml.errors import EdgeMLError
+from edgeml.models import ModelSpec, build_model
+from edgeml.tf_setup import load_tensorflow
+from firmware_export.cengine import CEngineConfig, export_c_engine
+from firmware_export.cengine.exactness import Reference, compare
+from firmware_export.cengine.host import (SANITIZE_FLAGS, STRICT_FLAGS, BuildOptions, HostEngine,
+                                          build_executable, build_shared_library, run_executable)
+from firmware_export.cengine.plan import Lifetime, MemoryPlan, Placement, liveness_floor, validate_plan
+
+SAMPLES = 300
+MLP_HIDDEN = (64, 32)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)[..., np.newaxis]
+    return images, digits.target
+
+
+def _trained(spec: ModelSpec) -> bytes:
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    images, labels = _digits()
+    model = build_model(spec, images.shape[1:], 10)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images[:400], labels[:400], epochs=2, batch_size=32, verbose=0)
+    return convert_int8(model, images[:100])
+
+
+@pytest.fixture(scope="session")
+def mlp(tmp_path_factory) -> BuiltEngine:
+    return BuiltEngine(_trained(ModelSpec(hidden=MLP_HIDDEN)), tmp_path_factory.mktemp("cengine") / "mlp")
+
+
+@pytest.fixture(scope="session")
+def cnn(tmp_path_factory) -> BuiltEngine:
+    """edgeml's default CNN blocks (Conv-BN-ReLU-MaxPool x2) with small widths."""
+    spec = ModelSpec(arch="cnn", filters=(8, 16), hidden=(24,), batchnorm=True)
+    return BuiltEngine(_trained(spec), tmp_path_factory.mktemp("cengine") / "cnn")
+
+
+@pytest.fixture(scope="session")
+def test_inputs(mlp) -> np.ndarray:
+    """Seeded digits the models were not trained on, quantized with the (shared) input quantization."""
+    images, _ = _digits()
+    chosen = np.random.default_rng(7).choice(np.arange(400, len(images)), SAMPLES, replace=False)
+    return mlp.quantize_input(images[chosen])
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+@pytest.mark.parametrize("single_rounding", [False, True], ids=["default=TFLM", "single=BUILTIN_REF"])
+def test_engine_is_byte_exact(which, single_rounding, request, test_inputs):
+    built = request.getfixturevalue(which)
+    result = built.exactness(test_inputs, single_rounding)
+    assert result.samples == SAMPLES
+    assert result.differing_vectors == 0, result.describe()
+
+
+def test_cnn_uses_the_ops_it_should(cnn, mlp):
+    assert [op.name for op in cnn.graph.ops] == [
+        "CONV_2D", "MAX_POOL_2D", "CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED",
+        "SOFTMAX"]
+    assert [op.name for op in mlp.graph.ops] == ["RESHAPE"] + ["FULLY_CONNECTED"] * 3 + ["SOFTMAX"]
+
+
+def test_a_divergence_names_the_first_op_and_tensor(mlp, test_inputs, tmp_path):
+    """A bias changed in the generated C of op 2 must be reported at op 2, not just at the output."""
+    folder = tmp_path / "tampered"
+    shutil.copytree(mlp.folder, folder, ignore=shutil.ignore_patterns("*.so"))
+    source = (folder / "net_model.c").read_text()
+    tampered, count = re.subn(r"(op2_bias\[\d+\] EDGEML_ALIGN\(4\) = \{\n\s*)(-?\d+)",
+                              lambda m: m.group(1) + str(int(m.group(2)) + 5000), source)
+    assert count == 1
+    (folder / "net_model.c").write_text(tampered)
+    engine = HostEngine(build_shared_library(folder, folder / "a.so"), "net", 64, 10, mlp.compiled.plan.arena_bytes)
+    tracing = HostEngine(build_shared_library(folder, folder / "b.so", BuildOptions(trace=True)), "net", 64, 10,
+                         mlp.compiled.plan.arena_bytes)
+    result = compare(mlp.model, mlp.graph, engine, test_inputs[:20], Reference.TFLM, tracing)
+    assert result.differing_vectors > 0
+    output = mlp.graph.tensor(mlp.graph.ops[2].outputs[0])
+    assert result.first_divergence.startswith(f"op 2 FULLY_CONNECTED, tensor {output.index} '{output.name}'")
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_sanitized_build_with_exact_arena_and_poisoned_dead_tensors(which, request, test_inputs, tmp_path):
+    """ASan + UBSan, arena malloc'ed at exactly <NAME>_ARENA_BYTES, dead tensors overwritten after their
+    last use: same bytes as the plain build (a read of a dead tensor or an overrun would show)."""
+    built = request.getfixturevalue(which)
+    header = (built.folder / "net_model.h").read_text()
+    assert f"#define NET_ARENA_BYTES {built.compiled.plan.arena_bytes}\n" in header
+    program = build_executable(built.folder, "net", tmp_path / "net_asan",
+                               BuildOptions(optimization="-O1", poison=True, extra_flags=SANITIZE_FLAGS))
+    outputs = run_executable(program, test_inputs[:100], built.output.element_count)
+    np.testing.assert_array_equal(outputs, built.engines[False, False].run(test_inputs[:100]))
+
+
+@pytest.mark.parametrize("compiler", ["gcc", "clang"])
+def test_strict_c99_with_both_compilers(compiler, cnn, tmp_path):
+    if shutil.which(compiler) is None:
+        pytest.skip(f"{compiler} is not installed")
+    for single in (False, True):
+        build_shared_library(cnn.folder, tmp_path / f"{compiler}{int(single)}.so",
+                             BuildOptions(compiler=compiler, single_rounding=single))
+
+
+def test_cross_compiles_for_cortex_m4(cnn, tmp_path):
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("arm-none-eabi-gcc is not installed")
+    for source in sorted(cnn.folder.glob("*.c")):
+        subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-Os", *STRICT_FLAGS, "-c", str(source),
+                        "-o", str(tmp_path / (source.stem + ".o"))], check=True, capture_output=True, text=True)
+    # No float on the inference path: no soft-float helper and no FPU instruction in any object.
+    symbols = subprocess.run(["arm-none-eabi-nm", *map(str, tmp_path.glob("*.o"))], capture_output=True,
+                             text=True, check=True).stdout
+    assert not re.search(r"__aeabi_[fd]|__(add|mul|div)[sd]f3", symbols)
+
+
+def test_memory_plan_of_the_mlp(mlp):
+    """Inputs and outputs stay in the caller's buffers; the hidden activations are all the arena holds:
+    by hand, two consecutive FULLY_CONNECTED outputs are live at once, 64 + 32 bytes at most."""
+    plan = mlp.compiled.plan
+    assert plan.liveness_floor_bytes == max(MLP_HIDDEN[0] + MLP_HIDDEN[1], MLP_HIDDEN[1] + 10)
+    assert plan.arena_bytes == plan.liveness_floor_bytes
+    engine = json.loads((mlp.folder / "engine.json").read_text())
+    assert engine["arena_bytes"] == plan.arena_bytes
+    storage = {row["index"]: row for row in engine["tensors"]}
+    assert storage[mlp.graph.inputs[0]]["storage"] == "input"
+    assert storage[mlp.graph.outputs[0]]["storage"] == "output"
+    reshape = mlp.graph.ops[0]
+    assert storage[reshape.outputs[0]]["alias_of"] == reshape.inputs[0]
+
+
+def test_plan_validator_rejects_overlapping_live_tensors(cnn):
+    validate_plan(cnn.compiled.plan)
+    assert cnn.compiled.plan.arena_bytes >= cnn.compiled.plan.liveness_floor_bytes
+    first, second = Lifetime(1, 16, 0, 2), Lifetime(2, 8, 2, 3)
+    assert liveness_floor([first, second]) == 24
+    validate_plan(MemoryPlan((Placement(first, 0), Placement(second, 16)), 24, 24))
+    with pytest.raises(EdgeMLError, match="tensors 1 and 2 are live at the same time and overlap"):
+        validate_plan(MemoryPlan((Placement(first, 0), Placement(second, 12)), 24, 24))
+    validate_plan(MemoryPlan((Placement(first, 0), Placement(Lifetime(3, 8, 3, 4), 4)), 16, 16))  # not live together
+
+
+def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True) -> Path:
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    layers = tf.keras.layers
+    model = tf.keras.Sequential([layers.Input((6,)), layers.Dense(4), layer_factory(layers)])
+    representative = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
+    if int8_io:
+        content = convert_int8(model, representative)
+    else:
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: ([r[np.newaxis]] for r in representative)
+        content = converter.convert()
+    path = tmp_path / f"{name}.tflite"
+    path.write_bytes(content)
+    return path
+
+
+def test_unsupported_op_is_refused_before_any_file_is_written(tmp_path):
+    model = _model_with(lambda layers: layers.Activation("tanh"), tmp_path, "tanh")
+    out = tmp_path / "out"
+    with pytest.raises(EdgeMLError, match=r"op 1 TANH \(output tensor \d+ '.+'\) is not supported by the C engine"
+                                          r".*--engine tflm"):
+        export_c_engine(CEngineConfig(source=str(model), out=str(out)))
+    assert not out.exists()
+
+
+def test_float_io_is_refused_with_the_fix(tmp_path):
+    model = _model_with(lambda layers: layers.Softmax(), tmp_path, "float_io", int8_io=False)
+    with pytest.raises(EdgeMLError, match="input tensor .* is float32, not per-tensor int8.*int8 input and output"):
+        export_c_engine(CEngineConfig(source=str(model), out=str(tmp_path / "out")))
+
+
+def test_cli_export_engine_c(tmp_path):
+    model = _model_with(lambda layers: layers.Softmax(), tmp_path, "ok")
+    out = tmp_path / "fw"
+    result = CliRunner().invoke(cli, ["export", str(model), "--engine", "c", "--out", str(out), "--name", "tiny"])
+    assert result.exit_code == 0, result.output
+    assert {"tiny_model.h", "tiny_model.c", "edgeml_engine.h", "engine.json"} <= {p.name for p in out.iterdir()}
+    assert "arena" in result.output
+    again = CliRunner().invoke(cli, ["export", str(model), "--engine", "c", "--out", str(out)])
+    assert again.exit_code == 1 and "--force" in again.output
+    refused = CliRunner().invoke(cli, ["export", str(_model_with(lambda layers: layers.Activation("tanh"),
+                                                                  tmp_path, "tanh")),
+                                        "--engine", "c", "--out", str(tmp_path / "no")])
+    assert refused.exit_code == 1 and "TANH" in refused.output and "Traceback" not in refused.output
+    assert not (tmp_path / "no").exists()
