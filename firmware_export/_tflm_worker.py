@@ -45,10 +45,31 @@ class Probe:
         return interpreter
 
     def fits(self, arena_bytes: int) -> bool:
-        try:
-            self.invoked(arena_bytes)
-        except (RuntimeError, ValueError) as exc:
-            self.last_error = str(exc)
+        """Whether ``arena_bytes`` allocates and invokes, tried in a forked child: an arena too small for
+        the interpreter's own objects crashes the wrapper (SIGSEGV after "Failed to allocate tail
+        memory") instead of raising, and such a crash only means "too small"."""
+        read_end, write_end = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        child = os.fork()
+        if child == 0:  # the probe: exit status 0 fits, 1 does not (the reason goes through the pipe)
+            os.close(read_end)
+            status = 0
+            try:
+                self.invoked(arena_bytes)
+            except (RuntimeError, ValueError) as exc:
+                os.write(write_end, str(exc).encode("utf-8", errors="replace")[:4096])
+                status = 1
+            os._exit(status)
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pipe:
+            reason = pipe.read().decode("utf-8", errors="replace")
+        _, status = os.waitpid(child, 0)
+        if os.WIFSIGNALED(status):
+            self.last_error = f"the interpreter crashed (signal {os.WTERMSIG(status)}) with a {arena_bytes}-byte arena"
+            return False
+        if os.WEXITSTATUS(status) != 0:
+            self.last_error = reason or f"the probe exited with status {os.WEXITSTATUS(status)}"
             return False
         return True
 
@@ -61,8 +82,8 @@ def measure(probe: Probe, request: dict) -> dict:
         if upper > LARGEST_TRY_BYTES:
             return {"error": probe.last_error or "it fails with every arena size up to 1 GiB"}
     recorded = recorded_bytes(probe.invoked(upper))
-    # The recording is a lower bound (those bytes are allocated in the arena), and probing far below it
-    # risks the wrapper's crash; without it, start from one alignment unit.
+    # The recording is a lower bound (those bytes are allocated in the arena); without it, start from one
+    # alignment unit: probes below the interpreter's needs crash only their forked child.
     lower = recorded or request["alignment"]
     if probe.fits(lower):
         minimum = lower

@@ -5,10 +5,10 @@ interpreter both allocates the tensors and invokes the model. TFLM's own Recordi
 is recorded too, but it is not used: it leaves out the interpreter's own objects, which also live in the
 arena, so it falls short (for the 16-unit test MLP by 384 bytes; tflm#2738).
 
-The search runs in a child process (:mod:`firmware_export.tflm`): with an arena too small for the
-interpreter's own bookkeeping the tflite-micro wrapper crashes the process (SIGSEGV) instead of raising,
-which then costs the child, not the caller. The bisection starts at the recorded total, a lower bound,
-so its probes stay above those crashing sizes.
+The search runs in a child process (:mod:`firmware_export.tflm`), and each probe in a child of that
+(a fork): with an arena too small for the interpreter's own bookkeeping the tflite-micro wrapper crashes
+the process (SIGSEGV) instead of raising, so a crashed probe counts as "too small" and the search goes
+on. The bisection starts at the recorded total, a lower bound, when TFLM prints one.
 
 Why a margin on top of the measured minimum: the measurement runs TFLM's reference kernels on a 64-bit
 host. Firmware built with optimized kernels (CMSIS-NN on Cortex-M, ESP-NN on ESP32) asks for scratch and
