@@ -88,9 +88,12 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int,
         pool = layers.MaxPooling2D if spec.pooling == "max" else layers.AveragePooling2D
         x = _conv_blocks(layers, x, spec, layers.Conv2D, pool)
     elif spec.arch == "conv1d":
+        # A 1-D signal (length, channels) as a one-row image: tfmot has no QAT wrapper for Conv1D, but
+        # wraps Conv2D with a (1, k) kernel and (1, p) pooling, which compute the same thing.
         x = _to_rank(layers, x, input_shape, 2, "conv1d (1-D signals: length, channels)")
-        pool = layers.MaxPooling1D if spec.pooling == "max" else layers.AveragePooling1D
-        x = _conv_blocks(layers, x, spec, layers.Conv1D, pool)
+        x = layers.Reshape((1, *x.shape[1:]), name="as_one_row")(x)
+        pool = layers.MaxPooling2D if spec.pooling == "max" else layers.AveragePooling2D
+        x = _conv_blocks(layers, x, spec, layers.Conv2D, pool, one_row=True)
     x = layers.Flatten(name="flatten")(x)
     for index, width in enumerate(spec.hidden):
         if spec.batchnorm:
@@ -112,15 +115,19 @@ def build_model(spec: ModelSpec, input_shape: tuple[int, ...], num_classes: int,
     return keras.Model(inputs, outputs, name=f"edgeml_{spec.arch}")
 
 
-def _conv_blocks(layers, x, spec: ModelSpec, conv, pool):
+def _conv_blocks(layers, x, spec: ModelSpec, conv, pool, one_row: bool = False):
     """Conv (no bias: the BatchNorm right after it supplies the shift and folds into it) → BN → activation
-    → pool, once per entry of ``spec.filters``."""
+    → pool, once per entry of ``spec.filters``. ``one_row``: the input is (1, length, channels) and
+    kernels and pools run along the length only."""
+    kernel = (1, spec.kernel_size) if one_row else spec.kernel_size
+    window = (1, 2) if one_row else 2
     for index, count in enumerate(spec.filters):
-        x = conv(count, spec.kernel_size, padding="same", use_bias=False, name=f"conv{index}")(x)
+        x = conv(count, kernel, padding="same", use_bias=False, name=f"conv{index}")(x)
         x = layers.BatchNormalization(momentum=spec.bn_momentum, name=f"conv{index}_bn")(x)
         x = _activation(layers, spec.activation, f"conv{index}_act")(x)
-        if min(x.shape[1:-1]) >= 2:  # small inputs run out of resolution before the last block
-            x = pool(2, name=f"pool{index}")(x)
+        pooled_axes = x.shape[2:-1] if one_row else x.shape[1:-1]
+        if min(pooled_axes) >= 2:  # small inputs run out of resolution before the last block
+            x = pool(window, name=f"pool{index}")(x)
     return x
 
 

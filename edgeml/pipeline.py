@@ -382,9 +382,12 @@ def _evaluate(options: EvaluateOptions, out: str, verbose: bool) -> None:
 
 
 def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
-    from edgeml.quantize import QuantizeConfig, quantize
+    from edgeml.quantize import QATUnsupportedError, QuantizeConfig, quantize
 
-    quantize(QuantizeConfig(target=out, force=True, verbose=verbose, **asdict(options)))
+    try:
+        quantize(QuantizeConfig(target=out, force=True, verbose=verbose, **asdict(options)))
+    except QATUnsupportedError as exc:  # say it in the pipeline's words, not `edgeml quantize`'s
+        raise exc.for_option("--set quantize.method=ptq (or method = \"ptq\" in [quantize])") from None
 
 
 def _evaluate_int8(run_dir: Path) -> None:

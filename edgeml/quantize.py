@@ -324,6 +324,19 @@ def unsupported_qat_layers(model) -> list[str]:
     return unsupported
 
 
+class QATUnsupportedError(EdgeMLError):
+    """QAT cannot wrap some layers of the model. The message ends with how to ask for PTQ in the words of
+    the command being run: ``--method ptq`` for ``edgeml quantize``; the pipeline re-raises it with
+    :meth:`for_option` (``--set quantize.method=ptq``)."""
+
+    def __init__(self, layers: tuple[str, ...], ptq_option: str = "--method ptq") -> None:
+        self.layers = tuple(layers)
+        super().__init__("QAT cannot wrap these layers: " + "; ".join(self.layers) + f". Rewrite them, or use {ptq_option}")
+
+    def for_option(self, ptq_option: str) -> "QATUnsupportedError":
+        return QATUnsupportedError(self.layers, ptq_option)
+
+
 def _qat_hint(kind: str) -> str:
     hints = {
         "TFOpLambda": ": a raw TF op such as x+3 or slicing; use keras layers like layers.Add",
@@ -340,9 +353,7 @@ def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, source
 
     unsupported = unsupported_qat_layers(model)
     if unsupported:
-        raise EdgeMLError(
-            "QAT cannot wrap these layers: " + "; ".join(unsupported) + ". Rewrite them, or use --method ptq"
-        )
+        raise QATUnsupportedError(tuple(unsupported))
     try:
         qat_model = tfmot.quantization.keras.quantize_model(model)
     except (ValueError, RuntimeError) as exc:
@@ -365,7 +376,14 @@ def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, source
 
 def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = IOType.INT8,
              float16: bool = False, dynamic_range: bool = False) -> bytes:
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    """Convert with a static batch of 1, the batch a device runs.
+
+    With the batch left dynamic, a Dense on a rank-3 tensor converts to SHAPE, GATHER, PACK, REDUCE_PROD,
+    CONCATENATION and STRIDED_SLICE computing its output shape at run time (REDUCE_PROD has no TFLite
+    Micro kernel); with every shape known it is one FULLY_CONNECTED (keep_num_dims) and RESHAPEs with
+    constant shapes. Every variant is converted the same way, so they stay comparable.
+    """
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_of_one(tf, model)], model)
     if representative is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = _calibration(representative)
@@ -383,6 +401,20 @@ def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = I
     except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
         lines = [line for line in str(exc).splitlines() if "error" in line.lower()] or [str(exc) or type(exc).__name__]
         raise EdgeMLError(f"TFLite conversion failed: {lines[0].strip()}") from None
+
+
+def _batch_of_one(tf, model):
+    """The model's inference function traced for one float32 sample of its input shape."""
+    if isinstance(model.input_shape, list):
+        raise EdgeMLError("models with several inputs are not supported")
+    sample_shape = tuple(model.input_shape[1:])
+    if any(dimension is None for dimension in sample_shape):
+        raise EdgeMLError(
+            f"the model's input shape {sample_shape} has an unknown dimension; a TFLite model for a device "
+            "needs a fixed input shape (give the model's Input a fixed shape)"
+        )
+    signature = tf.TensorSpec((1, *sample_shape), tf.float32, name="input")
+    return tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
 
 
 def _calibration(samples: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:

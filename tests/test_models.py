@@ -56,10 +56,29 @@ def test_cnn_options_and_channel_axis():
 
 def test_conv1d_for_signals_and_binary_output():
     model = build_model(ModelSpec.default_for("conv1d"), (32,), 2)
-    assert "Conv1D" in layer_types(model)
+    # Layers tfmot can wrap for QAT: a one-row image, (1, k) kernels, (1, 2) pools; no Conv1D.
+    assert "Conv1D" not in layer_types(model) and "MaxPooling1D" not in layer_types(model)
+    assert model.get_layer("as_one_row").output_shape == (None, 1, 32, 1)
+    assert model.get_layer("conv0").kernel_size == (1, 3) and model.get_layer("pool0").pool_size == (1, 2)
+    assert model.get_layer("pool1").output_shape == (None, 1, 8, 32)
     assert model.output_shape == (None, 1) and model.get_layer("output").activation.__name__ == "sigmoid"
     with pytest.raises(EdgeMLError, match="cannot take inputs"):
         build_model(ModelSpec.default_for("conv1d"), (8, 8, 1), 3)
+
+
+def test_conv1d_rows_compute_a_1d_convolution():
+    """The (1, k) Conv2D over the one-row image equals Keras' Conv1D with the same weights."""
+    import numpy as np
+
+    keras = load_keras()
+    model = build_model(ModelSpec(arch="conv1d", filters=(5,), hidden=(4,), kernel_size=3), (20, 3), 3)
+    conv = model.get_layer("conv0")
+    signals = np.random.default_rng(0).normal(size=(4, 20, 3)).astype(np.float32)
+    rows = keras.Model(model.input, conv.output)(signals).numpy()
+    reference = keras.layers.Conv1D(5, 3, padding="same", use_bias=False)
+    reference.build((None, 20, 3))
+    reference.set_weights([conv.get_weights()[0][0]])  # (1, k, C, F) -> (k, C, F)
+    np.testing.assert_allclose(rows[:, 0], reference(signals).numpy(), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

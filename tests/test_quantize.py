@@ -74,16 +74,22 @@ def test_cnn_conv_bn_relu_folds_under_qat(tmp_path):
 
 
 def test_layers_qat_cannot_wrap_are_named(tmp_path):
-    run_dir = tmp_path / "c1d"
-    x = np.random.default_rng(0).normal(size=(60, 16)).astype(np.float32)
+    from edgeml.tf_setup import load_keras
+
+    keras = load_keras()
+    inputs = keras.Input((16, 1))
+    x = keras.layers.Conv1D(4, 3, activation="relu", name="c1d")(inputs)  # tfmot has no Conv1D wrapper
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(x))
+    model_path = tmp_path / "user.keras"
+    keras.Model(inputs, outputs).save(model_path)
+    x = np.random.default_rng(0).normal(size=(60, 16, 1)).astype(np.float32)
     labels = np.arange(60) % 3
     np.savez(tmp_path / "sig.npz", x_train=x, y_train=labels, x_test=x[:15], y_test=labels[:15])
-    train(TrainConfig(out=str(run_dir), dataset=f"npz:{tmp_path / 'sig.npz'}", epochs=1,
-                      model=ModelSpec(arch="conv1d", filters=(4,), hidden=(8,))))
-    with pytest.raises(EdgeMLError, match=r"QAT cannot wrap these layers: conv0 \(Conv1D\).*--method ptq"):
-        quantize(QuantizeConfig(target=str(run_dir)))
-    assert not (run_dir / "model_int8.tflite").exists()
-    report = quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=30))
+    dataset = f"npz:{tmp_path / 'sig.npz'}"
+    with pytest.raises(EdgeMLError, match=r"QAT cannot wrap these layers: c1d \(Conv1D\).*--method ptq"):
+        quantize(QuantizeConfig(target=str(model_path), dataset=dataset))
+    assert not (tmp_path / "model_int8.tflite").exists()
+    report = quantize(QuantizeConfig(target=str(model_path), dataset=dataset, method="ptq", calibration_samples=30))
     assert report.variant("int8").fully_int8
 
 
