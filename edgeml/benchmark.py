@@ -218,13 +218,15 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
             samples = write_samples(model_set.record, config.dataset, config.test_samples, Path(scratch) / "samples.npz")
             for index, (model, runtime) in enumerate(pairs):
                 show_progress(index, len(pairs), f"{model.name} on {runtime}")
-                arena = measure_tflm_arena(model) if runtime == "tflm" else None
-                measure_config = MeasureConfig(
-                    model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
-                    warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
-                    arena_bytes=arena.arena_bytes if arena else None,
-                )
                 try:
+                    if runtime == "tflm":
+                        check_tflm_can_run(model)
+                    arena = measure_tflm_arena(model) if runtime == "tflm" else None
+                    measure_config = MeasureConfig(
+                        model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
+                        warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
+                        arena_bytes=arena.arena_bytes if arena else None,
+                    )
                     row = measure_in_subprocess(measure_config)
                 except EdgeMLError as exc:
                     skipped.append(str(exc))
@@ -297,6 +299,16 @@ def measure_tflm_arena(model: Path) -> TflmArena:
 def measured_arena(model: Path) -> int | None:
     """:func:`measure_tflm_arena`'s bytes, None when it could not be measured (the bundle's manifest)."""
     return measure_tflm_arena(model).arena_bytes
+
+
+def check_tflm_can_run(model: Path) -> None:
+    """EdgeMLError saying why, when TFLite Micro cannot run the model at all (an op or a type it has no
+    kernel for: float16 weights, hybrid kernels): no arena size would help, so none is blamed."""
+    from edgeml.tflite_model import read_tflite
+
+    problems = read_tflite(model).tflm_problems
+    if problems:
+        raise EdgeMLError(f"{model.name} on tflm: TFLite Micro cannot run it: {'; '.join(problems)}")
 
 
 def arena_cell(row: dict, spec: str) -> str:

@@ -119,10 +119,9 @@ def open_model(
     ``reference_kernels`` asks LiteRT for its reference kernels without the default XNNPACK delegate,
     the closest match to TFLite Micro's arithmetic.
     """
-    content = _read(model)
     if runtime == "tflm":
-        return MicroModel(content, arena_bytes or DEFAULT_TFLM_ARENA_BYTES)
-    return LiteModel(content, runtime=runtime, threads=threads, reference_kernels=reference_kernels)
+        return MicroModel(model, arena_bytes or DEFAULT_TFLM_ARENA_BYTES)
+    return LiteModel(model, runtime=runtime, threads=threads, reference_kernels=reference_kernels)
 
 
 def _read(model: bytes | str | Path) -> bytes:
@@ -132,6 +131,23 @@ def _read(model: bytes | str | Path) -> bytes:
         return Path(model).read_bytes()
     except OSError as exc:
         raise EdgeMLError(f"cannot read model {model}: {exc.strerror}") from None
+
+
+def validated(content: bytes, name: str) -> tuple[str, ...]:
+    """Check what the runtimes trust (:func:`edgeml.tflite_model.validate`) before one gets the model, and
+    return why TFLite Micro could not run it (empty if it can). A device bundle ships without that module
+    (and a runtime without the flatbuffer schema cannot read it): there the model goes in unchecked."""
+    try:
+        from edgeml.tflite_model import schema_available, validate
+    except ImportError:
+        return ()
+    if not schema_available():
+        return ()
+    return validate(content, name).tflm_problems
+
+
+def _name(model: bytes | str | Path) -> str:
+    return "the model" if isinstance(model, bytes) else str(model)
 
 
 def _interpreter_class(runtime: str):
@@ -178,15 +194,19 @@ def _litert_missing() -> str:
 
 
 class LiteModel:
-    """A model in LiteRT, tflite-runtime or tf.lite; batches by resizing the input tensor."""
+    """A model in LiteRT, tflite-runtime or tf.lite.
 
-    supports_batch = True
+    A model converted with a dynamic batch dimension runs a batch per invoke (the input tensor is
+    resized); one converted with a static batch of 1, as edgeml converts for devices (its RESHAPEs
+    carry constant shapes), runs one sample per invoke, and ``supports_batch`` is False.
+    """
 
     def __init__(
         self, model: bytes | str | Path, runtime: str = "auto", threads: int | None = None, reference_kernels: bool = False
     ) -> None:
         content = _read(model)
         module, self.runtime = _interpreter_class(runtime)
+        validated(content, _name(model))
         options = {}
         if reference_kernels:
             resolver_types = getattr(module, "OpResolverType", None) or module.experimental.OpResolverType
@@ -194,23 +214,33 @@ class LiteModel:
         try:
             self._interpreter = module.Interpreter(model_content=content, num_threads=threads, **options)
         except (ValueError, RuntimeError) as exc:
-            raise EdgeMLError(f"the {self.runtime} runtime cannot load the model: {str(exc).splitlines()[0]}") from None
+            raise EdgeMLError(runtime_failure(self.runtime, "cannot load the model", exc)) from None
         self.threads = threads
-        input_details = self._interpreter.get_input_details()
-        output_details = self._interpreter.get_output_details()
+        try:
+            input_details = self._interpreter.get_input_details()
+            output_details = self._interpreter.get_output_details()
+        except (ValueError, RuntimeError) as exc:  # UnicodeDecodeError on a damaged tensor name included
+            raise EdgeMLError(runtime_failure(self.runtime, "cannot read the model's inputs and outputs", exc)) from None
         if len(input_details) != 1 or len(output_details) != 1:
             raise EdgeMLError("only models with one input and one output are supported")
         self._input, self._output = input_details[0], output_details[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])
         self.input_quantization = TensorQuantization(self._input["dtype"], *self._input["quantization"])
         self.output_quantization = TensorQuantization(self._output["dtype"], *self._output["quantization"])
+        signature = self._input.get("shape_signature")
+        self.supports_batch = signature is None or len(signature) == 0 or int(signature[0]) == -1
         self._batch = 0
         self._resize(1)
 
     def _resize(self, batch: int) -> None:
         if batch != self._batch:
-            self._interpreter.resize_tensor_input(self._input["index"], [batch, *self.input_shape])
-            self._interpreter.allocate_tensors()
+            if not self.supports_batch and batch != 1:
+                raise EdgeMLError(f"the model was converted for a batch of 1 and cannot take {batch} samples at once")
+            try:
+                self._interpreter.resize_tensor_input(self._input["index"], [batch, *self.input_shape])
+                self._interpreter.allocate_tensors()
+            except (ValueError, RuntimeError) as exc:
+                raise EdgeMLError(runtime_failure(self.runtime, "cannot prepare the model", exc)) from None
             self._batch = batch
 
     def set_raw_input(self, quantized: np.ndarray) -> None:
@@ -218,7 +248,10 @@ class LiteModel:
         self._interpreter.set_tensor(self._input["index"], quantized.astype(self.input_quantization.dtype))
 
     def invoke(self) -> None:
-        self._interpreter.invoke()
+        try:
+            self._interpreter.invoke()
+        except (ValueError, RuntimeError) as exc:
+            raise EdgeMLError(runtime_failure(self.runtime, "failed to run the model", exc)) from None
 
     def raw_output(self) -> np.ndarray:
         return self._interpreter.get_tensor(self._output["index"]).copy()
@@ -227,6 +260,7 @@ class LiteModel:
         """Float scores for normalised float ``inputs`` of shape ``(N, *input_shape)``."""
         inputs = _checked(inputs, self.input_shape)
         outputs = []
+        batch_size = batch_size if self.supports_batch else 1
         for start in range(0, len(inputs), batch_size):
             self.set_raw_input(self.input_quantization.quantize(inputs[start:start + batch_size]))
             self.invoke()
@@ -246,8 +280,12 @@ class MicroModel:
             from tflite_micro.python.tflite_micro import runtime as tflm
         except ImportError:
             raise EdgeMLError("TFLite Micro's interpreter is not installed: pip install tflite-micro") from None
+        content = _read(model)
+        problems = validated(content, _name(model))
+        if problems:
+            raise EdgeMLError(f"TFLite Micro cannot run {_name(model)}: {'; '.join(problems)}")
         try:
-            self._interpreter = tflm.Interpreter.from_bytes(_read(model), arena_size=int(arena_bytes))
+            self._interpreter = tflm.Interpreter.from_bytes(content, arena_size=int(arena_bytes))
         except (RuntimeError, ValueError) as exc:
             raise EdgeMLError(
                 f"TFLite Micro cannot load the model with a {arena_bytes}-byte arena: {str(exc).splitlines()[0]}"
@@ -278,6 +316,18 @@ class MicroModel:
             self.invoke()
             outputs.append(self.output_quantization.dequantize(self.raw_output()))
         return np.concatenate(outputs)
+
+
+def runtime_failure(runtime: str, what: str, exc: Exception) -> str:
+    """One line from a runtime's multi-line exception, keeping what names the op.
+
+    LiteRT reports a kernel check as ``<kernel>.cc:<line> <failed check>`` followed by
+    ``Node number N (OP) failed to prepare``; both lines are kept, joined.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [type(exc).__name__]
+    node = [line for line in lines if "Node number" in line]
+    kept = list(dict.fromkeys(lines[:1] + node[:1]))
+    return " ".join(f"the {runtime} runtime {what}: {'; '.join(kept)}".split())
 
 
 def _micro_quantization(details: dict) -> TensorQuantization:

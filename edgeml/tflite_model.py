@@ -10,6 +10,7 @@ against the file size, because a truncated file can otherwise parse "successfull
 
 from __future__ import annotations
 
+import math
 import struct
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -108,6 +109,23 @@ class TFLiteModelInfo:
     tflm_unsupported_ops: tuple[str, ...]
     float_conversion_ops: tuple[str, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()
+    tflm_limitations: tuple[str, ...] = ()  # ops TFLite Micro registers but cannot run with these types
+
+    @property
+    def tflm_problems(self) -> tuple[str, ...]:
+        """Why TFLite Micro cannot run the model (empty when it can): missing kernels, then type limits."""
+        missing = (f"no kernel for {', '.join(self.tflm_unsupported_ops)}",) if self.tflm_unsupported_ops else ()
+        return missing + self.tflm_limitations
+
+    @property
+    def integer_only(self) -> bool:
+        """Integer compute end to end with int8 or uint8 I/O (``--io uint8``: QUANTIZE uint8<->int8 at the
+        edges of int8 ops), which TFLite Micro runs as is."""
+        io_integer = all(tensor.dtype in ("int8", "uint8") for tensor in self.inputs + self.outputs)
+        tensors_int = all(
+            tensor.dtype in ("int8", "uint8") or tensor.dtype in _FULL_INT8_OTHER_DTYPES for tensor in self.tensors
+        )
+        return io_integer and tensors_int and not self.float_ops and not self.float_conversion_ops
 
     @property
     def operator_count(self) -> int:
@@ -172,6 +190,160 @@ def read_tflite_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
     raise EdgeMLError(_one_line(f"{path} is truncated or corrupt ({reason})"))
 
 
+# Bytes per element of the tensor types whose constant buffers have a fixed size (int4, strings and
+# resources are left out).
+_DTYPE_BYTES = {
+    "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
+    "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "complex64": 8, "complex128": 16,
+}
+# (fewest, most) inputs of the ops edgeml's models use, and -1 (omitted) allowed only from index ``fewest``
+# on (the optional bias). From tensorflow/lite/core/kernels' NumInputs checks.
+_OP_INPUTS = {
+    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "TRANSPOSE_CONV": (3, 4),
+    "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "SOFTMAX": (1, 1), "LOGISTIC": (1, 1), "TANH": (1, 1),
+    "RELU": (1, 1), "RELU6": (1, 1), "LEAKY_RELU": (1, 1), "HARD_SWISH": (1, 1), "QUANTIZE": (1, 1),
+    "DEQUANTIZE": (1, 1), "RESHAPE": (1, 2), "SQUEEZE": (1, 1), "EXPAND_DIMS": (2, 2), "ADD": (2, 2),
+    "SUB": (2, 2), "MUL": (2, 2), "MEAN": (2, 2), "PAD": (2, 2), "PADV2": (3, 3), "TRANSPOSE": (2, 2),
+}
+# The int8 scheme's weights are symmetric (zero point 0), per channel along this axis when per channel:
+# https://ai.google.dev/edge/litert/models/quantization_spec (Conv2D, DepthwiseConv2D, FullyConnected).
+_WEIGHT_CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0}
+_MAX_ELEMENTS = 1 << 31
+
+
+def validate(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
+    """Check what LiteRT and TFLite Micro trust in a model before either gets it, and return its info.
+
+    Checked: every tensor index in range; each constant buffer holds exactly shape x dtype size bytes;
+    shapes non-negative; quantization scales finite and > 0, one zero point per scale, per-channel
+    parameters matching the channel axis; int8/int16 weights of CONV_2D, DEPTHWISE_CONV_2D,
+    FULLY_CONNECTED and TRANSPOSE_CONV with zero points 0 (TFLite's int8 scheme; LiteRT refuses
+    others at prepare, TFLite Micro silently computes garbage); input/output counts of common ops.
+    A violation is one :class:`EdgeMLError` naming the op and the tensor.
+    """
+    info = read_tflite_bytes(data, path)
+    schema = _load_schema()
+    try:
+        problem = _first_violation(schema, bytes(data))
+    except _PARSE_ERRORS as exc:
+        problem = f"unreadable ({type(exc).__name__})"
+    if problem:
+        raise EdgeMLError(_one_line(f"{path} is not a valid TFLite model: {problem}"))
+    return info
+
+
+def _first_violation(schema: ModuleType, data: bytes) -> str | None:
+    model = schema.Model.GetRootAs(data, 0)
+    size = len(data)
+    dtype_names = _enum_names(schema.TensorType)
+    op_names = _enum_names(schema.BuiltinOperator)
+    buffer_sizes = [_buffer_size(buffer, size) for buffer in _indices(model.Buffers, model.BuffersLength(), size)]
+    opcode_names = [
+        _opcode_name(opcode, op_names, schema.BuiltinOperator.CUSTOM)
+        for opcode in _indices(model.OperatorCodes, model.OperatorCodesLength(), size)
+    ]
+    for subgraph_index in range(_length(model.SubgraphsLength(), size)):
+        subgraph = model.Subgraphs(subgraph_index)
+        where = f"subgraph {subgraph_index}, " if subgraph_index else ""
+        tensors = []
+        for tensor_index in range(_length(subgraph.TensorsLength(), size)):
+            tensor = subgraph.Tensors(tensor_index)
+            constant = tensor.Buffer() != 0 and buffer_sizes[tensor.Buffer()] > 0
+            info = _tensor_info(tensor, dtype_names, constant, size)
+            tensors.append(info)
+            problem = _tensor_violation(info, buffer_sizes[tensor.Buffer()] if constant else None)
+            if not _is_utf8(tensor.Name() or b""):  # the runtimes decode names strictly
+                problem = "its name is not UTF-8 text"
+            if problem:
+                return f"{where}tensor {tensor_index} '{info.name}': {problem}"
+        count = len(tensors)
+        for kind, indices in (("input", _indices(subgraph.Inputs, subgraph.InputsLength(), size)),
+                              ("output", _indices(subgraph.Outputs, subgraph.OutputsLength(), size))):
+            if any(not 0 <= index < count for index in indices):
+                return f"{where}a graph {kind} refers to tensor {max(indices)} of {count}"
+        for op_index in range(_length(subgraph.OperatorsLength(), size)):
+            operator = subgraph.Operators(op_index)
+            name = opcode_names[operator.OpcodeIndex()]
+            inputs = _indices(operator.Inputs, operator.InputsLength(), size)
+            outputs = _indices(operator.Outputs, operator.OutputsLength(), size)
+            problem = _operator_violation(name, inputs, outputs, tensors)
+            if problem:
+                return f"{where}op {op_index} ({name}){problem}"
+    return None
+
+
+def _is_utf8(text: bytes) -> bool:
+    try:
+        text.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _tensor_violation(tensor: TensorInfo, buffer_bytes: int | None) -> str | None:
+    if any(dimension < 0 for dimension in tensor.shape):
+        return f"negative dimension in shape {tensor.shape}"
+    elements = 1
+    for dimension in tensor.shape:
+        elements *= dimension
+    if elements > _MAX_ELEMENTS:
+        return f"shape {tensor.shape} has more than 2^31 elements"
+    item_bytes = _DTYPE_BYTES.get(tensor.dtype)
+    if buffer_bytes is not None and item_bytes and buffer_bytes != elements * item_bytes:
+        return (f"its data has {buffer_bytes} bytes but shape {tensor.shape} of {tensor.dtype} needs "
+                f"{elements * item_bytes}")
+    if not tensor.scales:
+        return None
+    bad_scales = [scale for scale in tensor.scales if not (math.isfinite(scale) and scale > 0)]
+    if bad_scales:
+        return f"quantization scale {bad_scales[0]!r} is not finite and > 0"
+    if tensor.zero_points and len(tensor.zero_points) != len(tensor.scales):
+        return f"{len(tensor.scales)} scales but {len(tensor.zero_points)} zero points"
+    if tensor.per_channel:
+        axis = tensor.quantized_dimension
+        if not 0 <= axis < len(tensor.shape) or tensor.shape[axis] != len(tensor.scales):
+            return (f"{len(tensor.scales)} per-channel scales along axis {axis}, which does not fit "
+                    f"shape {tensor.shape}")
+    if tensor.dtype in ("int8", "uint8", "int16") and tensor.zero_points:
+        low, high = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}[tensor.dtype]
+        outside = [zero for zero in tensor.zero_points if not low <= zero <= high]
+        if outside:
+            return f"zero point {outside[0]} is outside the {tensor.dtype} range"
+    return None
+
+
+def _operator_violation(name: str, inputs: list[int], outputs: list[int], tensors: list[TensorInfo]) -> str | None:
+    count = len(tensors)
+    for kind, indices in (("input", inputs), ("output", outputs)):
+        for position, index in enumerate(indices):
+            if index != -1 and not 0 <= index < count:
+                return f": {kind} {position} refers to tensor {index}, but the graph has {count} tensors"
+    expected = _OP_INPUTS.get(name)
+    if expected:
+        fewest, most = expected
+        if not fewest <= len(inputs) <= most:
+            wanted = str(fewest) if fewest == most else f"{fewest} to {most}"
+            return f" has {len(inputs)} inputs; it takes {wanted}"
+        if any(index < 0 for index in inputs[:fewest]):
+            return f": a required input is missing (-1) among {inputs}"
+        if len(outputs) != 1 or outputs[0] < 0:
+            return f" has outputs {outputs}; it has exactly one"
+    axis = _WEIGHT_CHANNEL_AXIS.get(name)
+    if axis is None or len(inputs) < 2:
+        return None
+    weight_index = inputs[1]
+    weights = tensors[weight_index]
+    if weights.dtype in ("int8", "int16") and weights.quantized:
+        nonzero = [zero for zero in weights.zero_points if zero != 0]
+        if nonzero:
+            return (f", tensor {weight_index} '{weights.name}' (weights): zero point {nonzero[0]}, but int8 "
+                    "weights are symmetric (zero point 0) in TFLite's quantization scheme")
+        if weights.per_channel and weights.quantized_dimension != axis:
+            return (f", tensor {weight_index} '{weights.name}' (weights): quantized along axis "
+                    f"{weights.quantized_dimension}, but {name} weights are per channel along axis {axis}")
+    return None
+
+
 def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
     """Readable summary; ``verbose`` adds every tensor's quantization parameters."""
     lines = [f"{info.path}: {info.size_bytes:,} bytes", ""]
@@ -190,8 +362,8 @@ def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
         lines.append("fully int8: yes")
     else:
         lines.append(f"fully int8: no ({'; '.join(info.not_int8_reasons())})")
-    if info.tflm_unsupported_ops:
-        lines.append(f"TFLite Micro: unsupported ops: {', '.join(info.tflm_unsupported_ops)}")
+    if info.tflm_problems:
+        lines.append(f"TFLite Micro: cannot run it: {'; '.join(info.tflm_problems)}")
     else:
         lines.append(f"TFLite Micro: all {len(info.operators)} ops supported")
     if verbose:
@@ -209,6 +381,15 @@ def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
 
 class _CorruptModel(Exception):
     """Internal: the flatbuffer parsed but its contents do not fit the file."""
+
+
+def schema_available() -> bool:
+    """Whether a flatbuffer schema to read .tflite files is installed (see ``_SCHEMA_MODULES``)."""
+    try:
+        _load_schema()
+    except EdgeMLError:
+        return False
+    return True
 
 
 def _load_schema() -> ModuleType:
@@ -244,6 +425,7 @@ def _parse(schema: ModuleType, data: bytes, path: str) -> TFLiteModelInfo:
     op_counts: Counter[str] = Counter()
     float_ops: set[str] = set()
     float_conversion_ops: set[str] = set()
+    tflm_limitations: dict[str, None] = {}  # ordered, each reason once
     constant_buffers: set[int] = set()
     inputs: tuple[TensorInfo, ...] = ()
     outputs: tuple[TensorInfo, ...] = ()
@@ -282,13 +464,20 @@ def _parse(schema: ModuleType, data: bytes, path: str) -> TFLiteModelInfo:
             name = opcode_names[opcode_index]
             op_counts[name] += 1
             # -1 marks an omitted optional input (e.g. a bias).
-            op_inputs = [tensor_at(i) for i in _indices(operator.Inputs, operator.InputsLength(), size) if i >= 0]
-            op_outputs = [tensor_at(i) for i in _indices(operator.Outputs, operator.OutputsLength(), size) if i >= 0]
+            try:
+                op_inputs = [tensor_at(i) for i in _indices(operator.Inputs, operator.InputsLength(), size) if i >= 0]
+                op_outputs = [tensor_at(i) for i in _indices(operator.Outputs, operator.OutputsLength(), size)
+                              if i >= 0]
+            except _CorruptModel as exc:
+                raise _CorruptModel(f"op {op_index} ({name}): {exc}") from None
             if name in _CONVERSION_OPS:
                 if any(t.dtype in FLOAT_DTYPES for t in op_inputs + op_outputs):
                     float_conversion_ops.add(name)
             elif any(t.dtype in FLOAT_DTYPES and not t.is_constant for t in op_inputs + op_outputs):
                 float_ops.add(name)
+            limitation = _tflm_type_limitation(name, op_inputs)
+            if limitation:
+                tflm_limitations[limitation] = None
 
     unsupported = {name for name in op_counts if not _tflm_supports(name)}
     return TFLiteModelInfo(
@@ -303,7 +492,33 @@ def _parse(schema: ModuleType, data: bytes, path: str) -> TFLiteModelInfo:
         tflm_unsupported_ops=tuple(sorted(unsupported)),
         float_conversion_ops=tuple(sorted(float_conversion_ops)),
         tensors=tuple(all_tensors),
+        tflm_limitations=tuple(tflm_limitations),
     )
+
+
+# Ops with weights, and which input holds them (TRANSPOSE_CONV's inputs are output shape, weights, input).
+_WEIGHT_INPUT = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
+# Activation/weight type pairs TFLite Micro's kernels take besides equal types (conv.cc at 90b983c2).
+_TFLM_MIXED_TYPES = {("int16", "int8"), ("int8", "int4")}
+
+
+def _tflm_type_limitation(name: str, op_inputs: list[TensorInfo]) -> str | None:
+    """What TFLite Micro refuses although it has a kernel of that name, from its kernels' Prepare checks
+    (tensorflow/tflite-micro at 90b983c2: kernels/dequantize_common.cc takes int8/int16 inputs only;
+    conv, depthwise_conv, fully_connected and transpose_conv require the input's type to equal the
+    weights' type: "Hybrid models are not supported on TFLite Micro.")."""
+    if name == "DEQUANTIZE" and op_inputs and op_inputs[0].dtype == "float16":
+        return ("DEQUANTIZE of float16 weights (a float16 model): TFLite Micro's DEQUANTIZE takes int8/int16 "
+                "only, and it has no float16 kernels; export the int8 model instead")
+    weight_index = _WEIGHT_INPUT.get(name)
+    if weight_index is None or len(op_inputs) <= max(weight_index, 0):
+        return None
+    activation = op_inputs[2] if name == "TRANSPOSE_CONV" and len(op_inputs) > 2 else op_inputs[0]
+    weights = op_inputs[weight_index]
+    if activation.dtype != weights.dtype and (activation.dtype, weights.dtype) not in _TFLM_MIXED_TYPES:
+        return (f"{name} with {activation.dtype} activations and {weights.dtype} weights (a dynamic-range/hybrid "
+                "model): TFLite Micro has no hybrid kernels; export the full-integer int8 model instead")
+    return None
 
 
 def _tensor_info(tensor: Any, dtype_names: dict[int, str], is_constant: bool, size: int) -> TensorInfo:

@@ -19,7 +19,7 @@ from edgeml.data import Normalization, balanced_indices, load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import CONFIG_FILE, RunRecord
 from edgeml.runtime import TensorQuantization
-from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, read_tflite_bytes
+from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, validate
 from firmware_export import cgen
 from firmware_export.arena import DEFAULT_MARGIN_PERCENT, ArenaMeasurement, measure_arena
 from firmware_export.ops import resolver_methods
@@ -111,7 +111,7 @@ def export_firmware(config: ExportConfig) -> ExportResult:
     """Write model_data.h/.cc, model_config.h, model_ops.h, main.cc, arduino_sketch.ino and README.md."""
     model_path, record = _resolve_source(Path(config.source))
     model = _read_model(model_path)
-    info = read_tflite_bytes(model, str(model_path))
+    info = validate(model, str(model_path))
     warnings: list[str] = []
     _check_model(info, config.allow_float, warnings)
     ops = resolver_methods(info)
@@ -200,7 +200,9 @@ def _check_model(info: TFLiteModelInfo, allow_float: bool, warnings: list[str]) 
             raise EdgeMLError(f"the model's {kind} is {tensor.dtype}; export handles {', '.join(C_TYPES)}")
         if tensor.per_channel:
             raise EdgeMLError(f"the model's {kind} is quantized per channel; export needs one scale per tensor")
-    if info.fully_int8:
+    if info.tflm_problems:
+        raise EdgeMLError(f"TFLite Micro cannot run {info.path}: {'; '.join(info.tflm_problems)}")
+    if info.integer_only:  # int8 throughout, or uint8 I/O around int8 ops (`--io uint8`)
         return
     reason = "; ".join(info.not_int8_reasons())
     if not allow_float:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.tflite_model import TensorInfo
+from edgeml.tflite_model import TensorInfo, validate
 
 WORKER_TIMEOUT_S = 600
 _PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ def call(model: bytes, inputs: tuple[TensorInfo, ...], command: str, request: di
          arrays: np.ndarray | None = None) -> tuple[dict, dict[str, np.ndarray]]:
     """Run one worker command: its JSON result, and the arrays it saved (``outputs`` or tensor indices)."""
     require_tflm()
+    validate(model, "the model")  # what TFLite Micro trusts; a bad model can compute garbage or crash it
     specs = [{"shape": [abs(d) for d in tensor.shape], "dtype": tensor.dtype} for tensor in inputs]
     with tempfile.TemporaryDirectory(prefix="edgeml-tflm-") as name:
         folder = Path(name)

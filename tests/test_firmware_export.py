@@ -179,6 +179,22 @@ def cnn_export(cnn_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def variants_run(mlp_run, tmp_path_factory) -> Path:
+    """The MLP quantized again with `--io uint8 --float16 --dynamic-range`, beside a copy of its config."""
+    out = tmp_path_factory.mktemp("variants")
+    quantize(QuantizeConfig(target=str(mlp_run), method="ptq", io="uint8", float16=True, dynamic_range=True,
+                            calibration_samples=50, out=str(out)))
+    shutil.copy(mlp_run / "config.json", out / "config.json")
+    return out
+
+
+@pytest.fixture(scope="module")
+def uint8_export(variants_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "uint8"
+    return export_firmware(ExportConfig(source=str(variants_run / "model_int8.tflite"), out=str(out)))
+
+
+@pytest.fixture(scope="module")
 def stubs(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("stubs")
     methods = "\n".join(f"  TfLiteStatus {name}() {{ return Register(\"{name}\"); }}" for name in TFLM_RESOLVER_METHODS)
@@ -405,11 +421,16 @@ def test_arena_without_margin(mlp_run, tmp_path):
     assert result.parity is None and "Not checked" in (tmp_path / "out" / "README.md").read_text()
 
 
-def test_config_helpers_match_python_quantization(mlp_export, mlp_run, tmp_path):
-    """model_input_from_raw/output_to_probability in C against edgeml.runtime's numpy quantization."""
-    info = read_tflite(mlp_export.model_path)
+@pytest.mark.parametrize("io", ["int8", "uint8"])
+def test_config_helpers_match_python_quantization(io, mlp_export, uint8_export, mlp_run, tmp_path):
+    """model_input_from_raw/output_to_probability in C against edgeml.runtime's numpy quantization, for
+    int8 I/O and for `--io uint8` (uint8 I/O around int8 ops, which TFLite Micro runs as is)."""
+    export = mlp_export if io == "int8" else uint8_export
+    info = read_tflite(export.model_path)
+    assert info.inputs[0].dtype == info.outputs[0].dtype == io
     data = load_dataset("digits")
     raw = data.x_test.reshape(-1).astype(np.float32)
+    levels = np.arange(np.iinfo(io).min, np.iinfo(io).max + 1)
     source = tmp_path / "helpers.c"
     values = ", ".join(cgen.c_float_literal(float(value)) for value in raw)
     source.write_text(f"""
@@ -418,23 +439,72 @@ def test_config_helpers_match_python_quantization(mlp_export, mlp_run, tmp_path)
 static const float raw[] = {{{values}}};
 int main(void) {{
   for (unsigned i = 0; i < sizeof raw / sizeof raw[0]; ++i) printf("%d\\n", model_input_from_raw(raw[i]));
-  for (int q = -128; q < 128; ++q) printf("%.9g\\n", (double)model_output_to_probability((model_output_t)q));
+  for (int q = {levels[0]}; q <= {levels[-1]}; ++q) printf("%.9g\\n", (double)model_output_to_probability((model_output_t)q));
   return 0;
 }}
 """)
-    run(["gcc", *WARNINGS, "-I", mlp_export.out_dir, source, "-o", tmp_path / "helpers"])
+    run(["gcc", *WARNINGS, "-I", export.out_dir, source, "-o", tmp_path / "helpers"])
+    assert f"typedef {io}_t model_input_t;" in (export.out_dir / "model_config.h").read_text()
     printed = run([tmp_path / "helpers"]).stdout.split()
     c_inputs = np.array(printed[:len(raw)], dtype=np.int64)
     c_probabilities = np.array(printed[len(raw):], dtype=np.float64)
     tensor = info.inputs[0]
     normalization = json.loads((mlp_run / "config.json").read_text())["dataset"]["normalization"]
     normalised = (raw - np.float32(normalization["mean"])) / np.float32(normalization["std"])
-    python_inputs = TensorQuantization(np.int8, tensor.scale, tensor.zero_point).quantize(normalised).astype(np.int64)
+    python_inputs = TensorQuantization(np.dtype(io).type, tensor.scale, tensor.zero_point).quantize(normalised)
+    python_inputs = python_inputs.astype(np.int64)
     assert np.abs(c_inputs - python_inputs).max() <= 1
     assert np.mean(c_inputs == python_inputs) > 0.999  # only exact .5 ties may round differently
     output = info.outputs[0]
-    expected = TensorQuantization(np.int8, output.scale, output.zero_point).dequantize(np.arange(-128, 128))
+    expected = TensorQuantization(np.dtype(io).type, output.scale, output.zero_point).dequantize(levels)
     np.testing.assert_allclose(c_probabilities, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_uint8_io_export_runs_in_tflm(uint8_export):
+    assert uint8_export.warnings == () and "QUANTIZE" in uint8_export.ops
+    assert uint8_export.arena.verified
+    reference = uint8_export.parity.reference
+    assert reference.max_abs_diff <= 1 and reference.top_class_agreement >= 0.98
+
+
+@pytest.mark.parametrize("variant, lacks", [
+    ("float16", r"DEQUANTIZE of float16 weights .*takes int8/int16 only"),
+    ("dynamic", r"FULLY_CONNECTED with float32 activations and int8 weights .*no hybrid kernels"),
+])
+def test_models_tflm_cannot_run_are_refused_with_the_reason(variant, lacks, variants_run, tmp_path):
+    for allow_float in (False, True):  # --allow-float cannot help: the kernels do not exist
+        with pytest.raises(EdgeMLError, match=f"^TFLite Micro cannot run .*model_{variant}.tflite: {lacks}"):
+            export_firmware(ExportConfig(source=str(variants_run / f"model_{variant}.tflite"),
+                                         out=str(tmp_path / "out"), allow_float=allow_float))
+        assert not (tmp_path / "out").exists()
+
+
+def test_benchmark_on_tflm_says_what_tflm_lacks(variants_run, tmp_path):
+    """Not "the 4 MiB arena is too small": the kernels do not exist, so no arena would do."""
+    from edgeml.benchmark import BenchmarkConfig, run_benchmark
+
+    models = tuple(str(variants_run / f"model_{name}.tflite") for name in ("float16", "dynamic"))
+    with pytest.raises(EdgeMLError) as caught:
+        run_benchmark(BenchmarkConfig(targets=models, runtimes=("tflm",), runs=5, warmup=0, test_samples=20,
+                                      dataset="digits", out=str(tmp_path / "bench")))
+    message = str(caught.value)
+    assert message.startswith("no measurement succeeded: model_float16.tflite on tflm: TFLite Micro cannot run it: "
+                              "DEQUANTIZE of float16 weights")
+    assert "model_dynamic.tflite on tflm: TFLite Micro cannot run it: FULLY_CONNECTED with float32 activations" in message
+    assert "arena" not in message
+
+
+def test_a_probe_below_the_interpreters_needs_is_too_small_not_a_crash(mlp_export):
+    """16 bytes crash the tflite-micro wrapper (SIGSEGV after "Failed to allocate tail memory"); the
+    probe runs in a fork, so the answer is just "does not fit"."""
+    from firmware_export import tflm
+
+    model = mlp_export.model_path.read_bytes()
+    inputs = read_tflite(mlp_export.model_path).inputs
+    assert tflm.call(model, inputs, "fits", {"arena_bytes": 16})[0] == {"fits": False}
+    minimum = mlp_export.arena.minimum_bytes
+    assert tflm.call(model, inputs, "fits", {"arena_bytes": minimum})[0] == {"fits": True}
+    assert tflm.call(model, inputs, "fits", {"arena_bytes": minimum - 16})[0] == {"fits": False}
 
 
 # --------------------------------------------------------------------------------------------- parity

@@ -69,7 +69,7 @@ def test_runtime_errors(models, tmp_path):
     with pytest.raises(EdgeMLError, match="expects inputs of shape"):
         open_model(run_dir / "model_int8.tflite").predict(np.zeros((2, 28, 28, 1)))
     (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
-    with pytest.raises(EdgeMLError, match="cannot load the model"):
+    with pytest.raises(EdgeMLError, match="junk.tflite is not a TFLite model"):
         open_model(tmp_path / "junk.tflite", "litert")
     with pytest.raises(EdgeMLError, match="cannot read model"):
         open_model(tmp_path / "missing.tflite")

@@ -263,3 +263,156 @@ def test_reads_without_tensorflow(dense_int8, tmp_path):
     assert report["blocked"] == [] and report["loaded"] == []
     assert report["info"]["fully_int8"] is True
     assert report["info"]["inputs"][0]["dtype"] == "int8"
+
+
+# ------------------------------------------------------------------------------------------- validate
+
+
+def _schema():
+    import importlib
+
+    return importlib.import_module("ai_edge_litert.schema_py_generated")
+
+
+def _with_weight_zero_point(model: bytes, zero_point: int) -> tuple[bytes, str]:
+    """The model with the conv weights' per-channel zero points set in the bytes; returns the bytes and
+    that tensor's name. QuantizationParameters.zero_point is field 3 (vtable offset 10)."""
+    import struct
+
+    subgraph = _schema().Model.GetRootAs(model, 0).Subgraphs(0)
+    for index in range(subgraph.TensorsLength()):
+        tensor = subgraph.Tensors(index)
+        quantization = tensor.Quantization()
+        if quantization is not None and quantization.ScaleLength() > 1 and tensor.ShapeLength() == 4:
+            start = quantization._tab.Vector(quantization._tab.Offset(10))
+            patched = bytearray(model)
+            for channel in range(quantization.ZeroPointLength()):
+                struct.pack_into("<q", patched, start + 8 * channel, zero_point)
+            return bytes(patched), tensor.Name().decode()
+    raise AssertionError("no per-channel tensor")
+
+
+def test_nonzero_per_channel_weight_zero_point_is_named(conv_int8):
+    from edgeml.tflite_model import validate
+
+    assert validate(conv_int8, "conv.tflite").fully_int8
+    patched, weights = _with_weight_zero_point(conv_int8, 3)
+    assert read_tflite_bytes(patched).tensors  # it still parses: only the values are wrong
+    with pytest.raises(EdgeMLError) as caught:
+        validate(patched, "conv.tflite")
+    message = str(caught.value)
+    assert "\n" not in message and "op 0 (CONV_2D)" in message
+    assert f"'{weights}' (weights): zero point 3" in message
+
+
+def test_litert_prepare_failure_is_one_line_naming_the_op(conv_int8, monkeypatch):
+    """Without the validation, LiteRT's multi-line "failed to prepare" becomes one line with the op."""
+    import edgeml.runtime as runtime
+
+    patched, _ = _with_weight_zero_point(conv_int8, 3)
+    with pytest.raises(EdgeMLError, match=r"^the model is not a valid TFLite model: op 0 \(CONV_2D\)"):
+        runtime.LiteModel(patched, "litert")
+    monkeypatch.setattr(runtime, "validated", lambda content, name: ())
+    with pytest.raises(EdgeMLError) as caught:
+        runtime.LiteModel(patched, "litert")
+    message = str(caught.value)
+    assert "\n" not in message and "Node number 0 (CONV_2D) failed to prepare" in message
+    assert "zero_point" in message  # LiteRT's own check names the weights' zero point
+
+
+@pytest.mark.parametrize("problem, expected", [
+    ("scale", r"tensor \d+ '.*': quantization scale -0\.5 is not finite and > 0"),
+    ("buffer", r"tensor \d+ '.*': its data has \d+ bytes but shape \(4, 3, 3, 1\) of int8 needs 36"),
+    ("input", r"op 0 \(CONV_2D\): reference to missing tensor 999"),
+])
+def test_what_the_runtimes_trust_is_checked(conv_int8, problem, expected):
+    import struct
+
+    from edgeml.tflite_model import validate
+
+    subgraph = _schema().Model.GetRootAs(conv_int8, 0).Subgraphs(0)
+    weights = next(subgraph.Tensors(i) for i in range(subgraph.TensorsLength())
+                   if subgraph.Tensors(i).ShapeAsNumpy().tolist() == [4, 3, 3, 1])
+    patched = bytearray(conv_int8)
+    if problem == "scale":
+        quantization = weights.Quantization()
+        struct.pack_into("<f", patched, quantization._tab.Vector(quantization._tab.Offset(8)), -0.5)
+    elif problem == "buffer":  # a shape claiming 4 more input channels than the data holds
+        struct.pack_into("<i", patched, weights._tab.Vector(weights._tab.Offset(4)) + 12, 1 + 4)
+        expected = expected.replace(r"\(4, 3, 3, 1\)", r"\(4, 3, 3, 5\)").replace("36", "180")
+    else:
+        operator = subgraph.Operators(0)
+        struct.pack_into("<i", patched, operator._tab.Vector(operator._tab.Offset(6)), 999)
+    with pytest.raises(EdgeMLError, match=expected):
+        validate(bytes(patched), "conv.tflite")
+
+
+DAMAGE_CHILD = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from edgeml.errors import EdgeMLError
+    from edgeml.runtime import LiteModel, MicroModel
+
+    models = np.load(sys.argv[1])
+    for index in range(len(models.files)):
+        data = models[f"m{index}"].tobytes()
+        try:
+            for model in (LiteModel(data, "litert", threads=1), MicroModel(data, arena_bytes=64 * 1024)):
+                sample = np.zeros((1, *model.input_shape), np.float32)
+                model.predict(sample)
+            print(index, "ok", flush=True)
+        except EdgeMLError as exc:
+            print(index, "error", str(exc).replace(chr(10), "<newline>"), flush=True)
+""")
+
+
+def test_randomly_damaged_models_run_or_fail_with_one_line(conv_int8, tmp_path):
+    """150 copies of a small per-channel int8 CNN with 1-4 random bytes changed: LiteRT and TFLite Micro
+    (in one process, as predict and benchmark run them) either run each one or refuse it with one
+    EdgeMLError line; never another exception, never a crash of the process."""
+    rng = np.random.default_rng(11)
+    damaged = {}
+    for index in range(150):
+        data = np.frombuffer(conv_int8, np.uint8).copy()
+        positions = rng.integers(8, len(data), size=rng.integers(1, 5))
+        data[positions] = rng.integers(0, 256, size=len(positions))
+        damaged[f"m{index}"] = data
+    np.savez(tmp_path / "damaged.npz", **damaged)
+    process = subprocess.run([sys.executable, "-c", DAMAGE_CHILD, tmp_path / "damaged.npz"],
+                             capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+    lines = process.stdout.splitlines()
+    assert process.returncode == 0, f"crashed after {lines[-1:]} (code {process.returncode}): {process.stderr[-2000:]}"
+    assert len(lines) == 150 and all(line.split()[1] in ("ok", "error") for line in lines)
+    assert not any("<newline>" in line for line in lines)
+    refused = [line for line in lines if line.split()[1] == "error"]
+    assert 0 < len(refused) < 150  # most flips land in weight data, which runs (to other numbers)
+
+
+@pytest.mark.parametrize("variant", ["float16", "dynamic"])
+def test_inspect_says_what_tflm_lacks(variant):
+    """Every op has a TFLM kernel of that name, but not for these types (dequantize_common.cc takes
+    int8/int16; conv/fully_connected refuse an input type other than the weights')."""
+    from edgeml.tf_setup import load_tensorflow
+
+    tf = load_tensorflow()
+    # 64 x 32 weights: the converter leaves tensors under 1024 elements in float.
+    model = tf.keras.Sequential([tf.keras.Input(shape=(64,)), tf.keras.layers.Dense(32)])
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    info = read_tflite_bytes(converter.convert(), f"{variant}.tflite")
+    assert info.tflm_unsupported_ops == ()
+    text = format_info(info)
+    assert "ops supported" not in text
+    if variant == "float16":
+        assert info.tflm_problems == (
+            "DEQUANTIZE of float16 weights (a float16 model): TFLite Micro's DEQUANTIZE takes int8/int16 only, "
+            "and it has no float16 kernels; export the int8 model instead",
+        )
+    else:
+        assert info.tflm_problems == (
+            "FULLY_CONNECTED with float32 activations and int8 weights (a dynamic-range/hybrid model): TFLite "
+            "Micro has no hybrid kernels; export the full-integer int8 model instead",
+        )
+    assert f"TFLite Micro: cannot run it: {info.tflm_problems[0]}" in text.splitlines()
