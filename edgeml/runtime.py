@@ -303,7 +303,10 @@ class MicroModel:
         self._interpreter.set_input(quantized.astype(self.input_quantization.dtype), 0)
 
     def invoke(self) -> None:
-        self._interpreter.invoke()
+        try:
+            self._interpreter.invoke()
+        except (ValueError, RuntimeError) as exc:
+            raise EdgeMLError(runtime_failure("tflm", "failed to run the model", exc)) from None
 
     def raw_output(self) -> np.ndarray:
         return np.array(self._interpreter.get_output(0), copy=True)
