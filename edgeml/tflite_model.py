@@ -233,15 +233,8 @@ def validate(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
 
 
 def _first_violation(schema: ModuleType, data: bytes) -> str | None:
-    model = schema.Model.GetRootAs(data, 0)
+    model, buffer_sizes, opcode_names, dtype_names = _model_tables(schema, data)
     size = len(data)
-    dtype_names = _enum_names(schema.TensorType)
-    op_names = _enum_names(schema.BuiltinOperator)
-    buffer_sizes = [_buffer_size(buffer, size) for buffer in _indices(model.Buffers, model.BuffersLength(), size)]
-    opcode_names = [
-        _opcode_name(opcode, op_names, schema.BuiltinOperator.CUSTOM)
-        for opcode in _indices(model.OperatorCodes, model.OperatorCodesLength(), size)
-    ]
     for subgraph_index in range(_length(model.SubgraphsLength(), size)):
         subgraph = model.Subgraphs(subgraph_index)
         where = f"subgraph {subgraph_index}, " if subgraph_index else ""
@@ -409,17 +402,23 @@ def _load_schema() -> ModuleType:
     ))
 
 
-def _parse(schema: ModuleType, data: bytes, path: str) -> TFLiteModelInfo:
+def _model_tables(schema: ModuleType, data: bytes) -> tuple[Any, list[int], list[str], dict[int, str]]:
+    """The root Model table, every buffer's size (checked against the file), every opcode's name and the
+    tensor type names."""
     model = schema.Model.GetRootAs(data, 0)
     size = len(data)
-    dtype_names = _enum_names(schema.TensorType)
-    op_names = _enum_names(schema.BuiltinOperator)
-
     buffer_sizes = [_buffer_size(buffer, size) for buffer in _indices(model.Buffers, model.BuffersLength(), size)]
+    op_names = _enum_names(schema.BuiltinOperator)
     opcode_names = [
         _opcode_name(opcode, op_names, schema.BuiltinOperator.CUSTOM)
         for opcode in _indices(model.OperatorCodes, model.OperatorCodesLength(), size)
     ]
+    return model, buffer_sizes, opcode_names, _enum_names(schema.TensorType)
+
+
+def _parse(schema: ModuleType, data: bytes, path: str) -> TFLiteModelInfo:
+    model, buffer_sizes, opcode_names, dtype_names = _model_tables(schema, data)
+    size = len(data)
 
     all_tensors: list[TensorInfo] = []
     op_counts: Counter[str] = Counter()
