@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import struct
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -110,6 +110,7 @@ class TFLiteModelInfo:
     float_conversion_ops: tuple[str, ...] = ()
     tensors: tuple[TensorInfo, ...] = ()
     tflm_limitations: tuple[str, ...] = ()  # ops TFLite Micro registers but cannot run with these types
+    violation: str | None = None  # what :func:`validate` refuses (op and tensor named), None when valid
 
     @property
     def tflm_problems(self) -> tuple[str, ...]:
@@ -180,13 +181,21 @@ def read_tflite_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
         raise EdgeMLError(_one_line(f"{path} is not a TFLite model (no TFL3 identifier)"))
     schema = _load_schema()
     try:
-        return _parse(schema, data, path)
+        info = _parse(schema, data, path)
     except _CorruptModel as exc:
         reason = str(exc)
     except (struct.error, IndexError):
         reason = f"an offset points past the end of its {len(data):,} bytes"
     except _PARSE_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    else:
+        try:
+            violation = _first_violation(schema, data)
+        except _CorruptModel as exc:
+            violation = str(exc)
+        except _PARSE_ERRORS as exc:
+            violation = f"unreadable ({type(exc).__name__})"
+        return replace(info, violation=_one_line(violation) if violation else None)
     raise EdgeMLError(_one_line(f"{path} is truncated or corrupt ({reason})"))
 
 
@@ -222,13 +231,8 @@ def validate(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
     A violation is one :class:`EdgeMLError` naming the op and the tensor.
     """
     info = read_tflite_bytes(data, path)
-    schema = _load_schema()
-    try:
-        problem = _first_violation(schema, bytes(data))
-    except _PARSE_ERRORS as exc:
-        problem = f"unreadable ({type(exc).__name__})"
-    if problem:
-        raise EdgeMLError(_one_line(f"{path} is not a valid TFLite model: {problem}"))
+    if info.violation:
+        raise EdgeMLError(_one_line(f"{path} is not a valid TFLite model: {info.violation}"))
     return info
 
 
@@ -355,8 +359,10 @@ def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
         lines.append("fully int8: yes")
     else:
         lines.append(f"fully int8: no ({'; '.join(info.not_int8_reasons())})")
-    if info.tflm_problems:
-        lines.append(f"TFLite Micro: cannot run it: {'; '.join(info.tflm_problems)}")
+    if info.violation:
+        lines.append(f"valid: no ({info.violation}); edgeml hands it to no runtime")
+    if info.tflm_problems or info.violation:
+        lines.append(f"TFLite Micro: cannot run it: {'; '.join(info.tflm_problems or ('not a valid model',))}")
     else:
         lines.append(f"TFLite Micro: all {len(info.operators)} ops supported")
     if verbose:

@@ -303,6 +303,9 @@ def test_nonzero_per_channel_weight_zero_point_is_named(conv_int8):
     message = str(caught.value)
     assert "\n" not in message and "op 0 (CONV_2D)" in message
     assert f"'{weights}' (weights): zero point 3" in message
+    text = format_info(read_tflite_bytes(patched, "conv.tflite"))  # inspect shows it, and no TFLM support
+    assert f"valid: no ({message.split('model: ', 1)[1]}); edgeml hands it to no runtime" in text
+    assert "TFLite Micro: cannot run it: not a valid model" in text
 
 
 def test_litert_prepare_failure_is_one_line_naming_the_op(conv_int8, monkeypatch):
