@@ -106,7 +106,7 @@ def test_pipeline_quantizes_the_builtin_conv1d_with_its_defaults(signals, tmp_pa
 def conv1d_user_model(path: Path) -> Path:
     keras = load_keras()
     inputs = keras.Input(SIGNAL_SHAPE)
-    x = keras.layers.Conv1D(4, 3, activation="relu")(inputs)
+    x = keras.layers.Conv1D(4, 3, activation="relu", name="c1d")(inputs)  # named: auto names depend on order
     x = keras.layers.Flatten()(x)
     keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x)).save(path)
     return path
@@ -114,7 +114,7 @@ def conv1d_user_model(path: Path) -> Path:
 
 def test_qat_hint_speaks_the_command_being_run(signals, tmp_path):
     model = conv1d_user_model(tmp_path / "c1d.keras")
-    with pytest.raises(EdgeMLError, match=r"QAT cannot wrap these layers: conv1d \(Conv1D\)\. Rewrite them, "
+    with pytest.raises(EdgeMLError, match=r"QAT cannot wrap these layers: c1d \(Conv1D\)\. Rewrite them, "
                                           r"or use --method ptq$"):
         quantize(QuantizeConfig(target=str(model), dataset=f"npz:{signals}"))
     config = load_config(None, (f"out='{tmp_path / 'run'}'", f"train.dataset='npz:{signals}'", "train.epochs=1",
