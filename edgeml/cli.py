@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import click
 
@@ -49,6 +50,22 @@ def _model_data_options(command):
     )(command)
 
 
+class ConfigDefault(click.Option):
+    """An option whose default is the same-named field of a config dataclass (``config="module:Class"``),
+    read only when needed: the Python API and the CLI share one set of defaults, and importing the CLI
+    stays light (the config module is imported for ``--help`` or when the command runs)."""
+
+    def __init__(self, *args, config: str, **kwargs) -> None:
+        self.config = config
+        kwargs.setdefault("show_default", True)
+        super().__init__(*args, **kwargs)
+
+    def get_default(self, ctx: click.Context, call: bool = True):
+        module, _, name = self.config.partition(":")
+        defaults = {field.name: field.default for field in fields(getattr(importlib.import_module(module), name))}
+        return defaults[self.name]
+
+
 def _int_list(value: str, option: str) -> tuple[int, ...]:
     try:
         numbers = tuple(int(part) for part in value.split(",") if part.strip())
@@ -75,32 +92,36 @@ def datasets() -> None:
 
 
 @cli.command()
-@click.option("--dataset", default="mnist", show_default=True, help="mnist, fashion_mnist, digits, npz:PATH or folder:PATH.")
+@click.option("--dataset", cls=ConfigDefault, config="edgeml.train:TrainConfig", help="mnist, fashion_mnist, digits, npz:PATH or folder:PATH.")
 @click.option("--data", "data_path", type=click.Path(), help="Local copy of mnist/fashion_mnist: a Keras .npz or a folder of idx(.gz) files.")
 @click.option("--model", "model", default="mlp", show_default=True, help="mlp, cnn, conv1d, or a PATH.keras/.h5 model to train as is.")
 @click.option("--hidden", help="Dense widths, e.g. 256,64,32 (MLP default) or 64 (CNN default).")
-@click.option("--activation", type=click.Choice(["relu", "leaky_relu", "sigmoid", "tanh", "linear"]), default="relu", show_default=True)
-@click.option("--dropout", type=float, default=0.0, show_default=True, help="Dropout after each Dense layer.")
+@click.option("--activation", type=click.Choice(["relu", "leaky_relu", "sigmoid", "tanh", "linear"]), cls=ConfigDefault, config="edgeml.models:ModelSpec")
+@click.option("--dropout", type=float, cls=ConfigDefault, config="edgeml.models:ModelSpec", help="Dropout after each Dense layer.")
 @click.option("--batchnorm", is_flag=True, help="BatchNorm after each Dense layer (folds at conversion).")
 @click.option("--filters", help="Conv filters per block, e.g. 16,32 (cnn/conv1d).")
-@click.option("--kernel-size", type=int, default=3, show_default=True)
-@click.option("--pooling", type=click.Choice(["max", "avg"]), default="max", show_default=True)
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--batch-size", type=int, default=128, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True, help="Learning rate.")
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
-@click.option("--momentum", type=float, default=0.9, show_default=True, help="SGD momentum.")
-@click.option("--validation-split", type=float, default=0.1, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--early-stopping", type=int, default=0, show_default=True, help="Patience in epochs on validation loss; 0 is off.")
-@click.option("--reduce-lr", type=int, default=0, show_default=True, help="Patience in epochs before the learning rate drops to 0.3x on a validation-loss plateau; 0 is off.")
+@click.option("--kernel-size", type=int, cls=ConfigDefault, config="edgeml.models:ModelSpec")
+@click.option("--pooling", type=click.Choice(["max", "avg"]), cls=ConfigDefault, config="edgeml.models:ModelSpec")
+@click.option("--epochs", type=int, cls=ConfigDefault, config="edgeml.train:TrainConfig")
+@click.option("--batch-size", type=int, cls=ConfigDefault, config="edgeml.train:TrainConfig")
+@click.option("--lr", type=float, cls=ConfigDefault, config="edgeml.train:TrainConfig", help="Learning rate (the starting one under --lr-schedule cosine).")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), cls=ConfigDefault, config="edgeml.train:TrainConfig",
+              help="cosine: the learning rate decays per step from --lr to 0 at the last epoch.")
+@click.option("--keep-weights", type=click.Choice(["last", "best"]), cls=ConfigDefault, config="edgeml.train:TrainConfig",
+              help="The weights saved as model.keras: the last epoch's, or those with the lowest validation loss.")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), cls=ConfigDefault, config="edgeml.train:TrainConfig")
+@click.option("--momentum", type=float, cls=ConfigDefault, config="edgeml.train:TrainConfig", help="SGD momentum.")
+@click.option("--validation-split", type=float, cls=ConfigDefault, config="edgeml.train:TrainConfig")
+@click.option("--seed", type=int, cls=ConfigDefault, config="edgeml.train:TrainConfig")
+@click.option("--early-stopping", type=int, cls=ConfigDefault, config="edgeml.train:TrainConfig", help="Patience in epochs on validation loss; 0 is off.")
+@click.option("--reduce-lr", type=int, cls=ConfigDefault, config="edgeml.train:TrainConfig", help="Patience in epochs before the learning rate drops to 0.3x on a validation-loss plateau; 0 is off (needs --lr-schedule constant).")
 @click.option("--train-samples", type=int, help="Use a class-balanced subset of the training set.")
 @click.option("--test-samples", type=int, help="Use a class-balanced subset of the test set.")
 @click.option("--kfold", type=int, default=0, help="K-fold cross-validation instead of one training run.")
-@click.option("--strategy", type=click.Choice(["none", "mirrored", "multiworker"]), default="none", show_default=True,
+@click.option("--strategy", type=click.Choice(["none", "mirrored", "multiworker"]), cls=ConfigDefault, config="edgeml.train:TrainConfig",
               help="tf.distribute strategy; multiworker reads TF_CONFIG.")
 @click.option("--cpu-devices", type=int, default=0, help="Split the CPU into N logical devices (for mirrored on one machine).")
-@click.option("--out", default="runs/latest", show_default=True, type=click.Path(), help="Run directory.")
+@click.option("--out", cls=ConfigDefault, config="edgeml.train:TrainConfig", type=click.Path(), help="Run directory.")
 @click.option("--force", is_flag=True, help="Overwrite an existing run directory's files.")
 @_model_data_options
 @click.pass_obj
