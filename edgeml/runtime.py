@@ -10,6 +10,8 @@ This module needs only numpy and one runtime: it is copied as is into device bun
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -284,6 +286,12 @@ class MicroModel:
         problems = validated(content, _name(model))
         if problems:
             raise EdgeMLError(f"TFLite Micro cannot run {_name(model)}: {'; '.join(problems)}")
+        signal_number = _tflm_crash_signal(tflm, content, int(arena_bytes))
+        if signal_number is not None:
+            raise EdgeMLError(
+                f"TFLite Micro's interpreter crashed (signal {signal_number}) loading and invoking "
+                f"{_name(model)} with a {arena_bytes}-byte arena: the file is damaged or its tensors do not fit"
+            )
         try:
             self._interpreter = tflm.Interpreter.from_bytes(content, arena_size=int(arena_bytes))
         except (RuntimeError, ValueError) as exc:
@@ -300,7 +308,10 @@ class MicroModel:
     def set_raw_input(self, quantized: np.ndarray) -> None:
         if len(quantized) != 1:
             raise EdgeMLError("TFLite Micro runs one sample per invoke")
-        self._interpreter.set_input(quantized.astype(self.input_quantization.dtype), 0)
+        try:
+            self._interpreter.set_input(quantized.astype(self.input_quantization.dtype), 0)
+        except (ValueError, RuntimeError) as exc:
+            raise EdgeMLError(runtime_failure("tflm", "refused the input", exc)) from None
 
     def invoke(self) -> None:
         try:
@@ -319,6 +330,32 @@ class MicroModel:
             self.invoke()
             outputs.append(self.output_quantization.dequantize(self.raw_output()))
         return np.concatenate(outputs)
+
+
+def _tflm_crash_signal(tflm, content: bytes, arena_bytes: int) -> int | None:
+    """Load and invoke the model once (zero input) in a forked child; the signal that killed it, or None.
+
+    The tflite-micro wrapper aborts the whole process (SIGABRT after "Failed to resize buffer") on some
+    damaged files instead of raising, so that first contact happens where a crash costs only the child.
+    Python exceptions in the child are not crashes: the parent repeats the call and reports them.
+    No fork on platforms without it (tflite-micro wheels are Linux-only anyway).
+    """
+    if not hasattr(os, "fork"):
+        return None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        try:
+            interpreter = tflm.Interpreter.from_bytes(content, arena_size=arena_bytes)
+            details = interpreter.get_input_details(0)
+            interpreter.set_input(np.zeros(details["shape"], details["dtype"]), 0)
+            interpreter.invoke()
+        except BaseException:  # noqa: BLE001 - only a signal counts here; the parent reports exceptions
+            pass
+        os._exit(0)
+    _, status = os.waitpid(child, 0)
+    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
 
 
 def runtime_failure(runtime: str, what: str, exc: Exception) -> str:
