@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-
 import pytest
 
 from edgeml.errors import EdgeMLError
