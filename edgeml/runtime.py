@@ -14,7 +14,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -332,30 +332,64 @@ class MicroModel:
         return np.concatenate(outputs)
 
 
-def _tflm_crash_signal(tflm, content: bytes, arena_bytes: int) -> int | None:
-    """Load and invoke the model once (zero input) in a forked child; the signal that killed it, or None.
+@dataclass(frozen=True)
+class ChildOutcome:
+    """How a forked child ended: killed by ``signal``, or ``error`` (an exception's text), or neither."""
 
-    The tflite-micro wrapper aborts the whole process (SIGABRT after "Failed to resize buffer") on some
-    damaged files instead of raising, so that first contact happens where a crash costs only the child.
-    Python exceptions in the child are not crashes: the parent repeats the call and reports them.
-    No fork on platforms without it (tflite-micro wheels are Linux-only anyway).
+    signal: int | None = None
+    error: str | None = None
+
+
+def in_forked_child(work: Callable[[], object]) -> ChildOutcome:
+    """Run ``work()`` in a forked child, so a native crash (SIGSEGV, SIGABRT) costs only the child.
+
+    The tflite-micro wrapper crashes the whole process instead of raising on some inputs: an arena below
+    the interpreter's own needs (SIGSEGV after "Failed to allocate tail memory"), some damaged files
+    (SIGABRT after "Failed to resize buffer"). An exception in ``work`` comes back as its text. Where
+    there is no ``fork`` (tflite-micro wheels are Linux-only anyway) ``work`` runs in this process.
     """
     if not hasattr(os, "fork"):
-        return None
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - reported as the outcome, like the child's
+            return ChildOutcome(error=str(exc) or type(exc).__name__)
+        return ChildOutcome()
+    read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
+        os.close(read_end)
+        status = 0
         try:
-            interpreter = tflm.Interpreter.from_bytes(content, arena_size=arena_bytes)
-            details = interpreter.get_input_details(0)
-            interpreter.set_input(np.zeros(details["shape"], details["dtype"]), 0)
-            interpreter.invoke()
-        except BaseException:  # noqa: BLE001 - only a signal counts here; the parent reports exceptions
-            pass
-        os._exit(0)
+            work()
+        except BaseException as exc:  # noqa: BLE001 - the child must end here, never unwind into the parent's code
+            os.write(write_end, (str(exc) or type(exc).__name__).encode("utf-8", errors="replace")[:4096])
+            status = 1
+        os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        reason = pipe.read().decode("utf-8", errors="replace")
     _, status = os.waitpid(child, 0)
-    return os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    if os.WIFSIGNALED(status):
+        return ChildOutcome(signal=os.WTERMSIG(status))
+    if os.WEXITSTATUS(status) != 0:
+        return ChildOutcome(error=reason or f"the child exited with status {os.WEXITSTATUS(status)}")
+    return ChildOutcome()
+
+
+def _tflm_crash_signal(tflm, content: bytes, arena_bytes: int) -> int | None:
+    """Load and invoke the model once (zero input) in a forked child; the signal that killed it, or None.
+
+    Exceptions are not crashes here: the parent repeats the call and reports them.
+    """
+    def load_and_invoke() -> None:
+        interpreter = tflm.Interpreter.from_bytes(content, arena_size=arena_bytes)
+        details = interpreter.get_input_details(0)
+        interpreter.set_input(np.zeros(details["shape"], details["dtype"]), 0)
+        interpreter.invoke()
+
+    return in_forked_child(load_and_invoke).signal
 
 
 def runtime_failure(runtime: str, what: str, exc: Exception) -> str:

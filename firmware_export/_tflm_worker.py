@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeml.runtime import in_forked_child
+
 FIRST_TRY_BYTES = 64 * 1024
 LARGEST_TRY_BYTES = 1 << 30
 
@@ -48,28 +50,12 @@ class Probe:
         """Whether ``arena_bytes`` allocates and invokes, tried in a forked child: an arena too small for
         the interpreter's own objects crashes the wrapper (SIGSEGV after "Failed to allocate tail
         memory") instead of raising, and such a crash only means "too small"."""
-        read_end, write_end = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        child = os.fork()
-        if child == 0:  # the probe: exit status 0 fits, 1 does not (the reason goes through the pipe)
-            os.close(read_end)
-            status = 0
-            try:
-                self.invoked(arena_bytes)
-            except (RuntimeError, ValueError) as exc:
-                os.write(write_end, str(exc).encode("utf-8", errors="replace")[:4096])
-                status = 1
-            os._exit(status)
-        os.close(write_end)
-        with os.fdopen(read_end, "rb") as pipe:
-            reason = pipe.read().decode("utf-8", errors="replace")
-        _, status = os.waitpid(child, 0)
-        if os.WIFSIGNALED(status):
-            self.last_error = f"the interpreter crashed (signal {os.WTERMSIG(status)}) with a {arena_bytes}-byte arena"
+        outcome = in_forked_child(lambda: self.invoked(arena_bytes))
+        if outcome.signal is not None:
+            self.last_error = f"the interpreter crashed (signal {outcome.signal}) with a {arena_bytes}-byte arena"
             return False
-        if os.WEXITSTATUS(status) != 0:
-            self.last_error = reason or f"the probe exited with status {os.WEXITSTATUS(status)}"
+        if outcome.error is not None:
+            self.last_error = outcome.error
             return False
         return True
 
