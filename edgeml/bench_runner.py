@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import open_model, predicted_classes, runtime_version
+from edgeml.runtime import open_model, predicted_classes, runtime_spec
 
 RESULT_MARKER = "EDGEML-BENCH-RESULT "
 
@@ -67,12 +67,10 @@ def measure(config: MeasureConfig) -> dict:
     """Init, first invoke, warm-up, steady-state single-sample latency, batch throughput, accuracy, RSS."""
     with np.load(config.samples, allow_pickle=False) as data:
         inputs, labels = data["x"].astype(np.float32), data["y"].astype(np.int64)
+    spec = runtime_spec(config.runtime)
     rss_before_bytes = _current_rss_bytes()
     started = time.perf_counter()
-    if config.runtime == "keras":
-        model = _KerasModel(config.model)
-    else:
-        model = open_model(config.model, config.runtime, threads=config.threads, arena_bytes=config.arena_bytes)
+    model = open_model(config.model, config.runtime, threads=config.threads, arena_bytes=config.arena_bytes)
     init_ms = (time.perf_counter() - started) * 1e3
 
     single = [model.input_quantization.quantize(sample[np.newaxis]) for sample in inputs[: max(1, min(len(inputs), 64))]]
@@ -101,7 +99,7 @@ def measure(config: MeasureConfig) -> dict:
             model.invoke()
             timings.append(time.perf_counter() - started)
         throughput = config.batch_size / float(np.median(timings))
-    elif config.runtime != "tflm" and len(inputs) >= config.batch_size:
+    elif spec.loops_batches and len(inputs) >= config.batch_size:
         # A model converted for a batch of 1 (as edgeml converts for devices) takes the batch one sample
         # per invoke, as it would on the device; the row records which way it was measured.
         timings = []
@@ -117,8 +115,8 @@ def measure(config: MeasureConfig) -> dict:
     return {
         "model": Path(config.model).name,
         "runtime": config.runtime,
-        "runtime_version": runtime_version(config.runtime) if config.runtime != "keras" else runtime_version("tensorflow"),
-        "threads": config.threads if config.runtime not in ("tflm", "keras") else None,
+        "runtime_version": spec.version(),
+        "threads": config.threads if spec.threads else None,
         "file_bytes": Path(config.model).stat().st_size,
         "samples": int(len(labels)),
         "accuracy": float(np.mean(predicted == labels)),
@@ -139,11 +137,18 @@ def measure(config: MeasureConfig) -> dict:
         "peak_rss_bytes": _peak_rss_bytes(),
         "rss_before_model_bytes": rss_before_bytes,
         # Only a measured arena is reported: the runtime's 4 MiB fallback is what it ran with, not a measurement.
-        "arena_bytes": config.arena_bytes if config.runtime == "tflm" else None,
+        "arena_bytes": config.arena_bytes if spec.measures_arena else None,
         "arena_not_measured": "no measured arena was given (ran with the 4 MiB default)"
-        if config.runtime == "tflm" and not config.arena_bytes else None,
+        if spec.measures_arena and not config.arena_bytes else None,
+        **(static_memory_fields(model.static_memory) if spec.static_memory else {}),
         "device": device_info(),
     }
+
+
+def static_memory_fields(memory) -> dict:
+    """A row's static RAM (arena + input + output) and flash of a runtime that knows them (the C engine)."""
+    return {"static_ram_bytes": memory.ram_bytes, "engine_arena_bytes": memory.arena_bytes,
+            "flash_bytes": memory.flash_bytes, "flash_not_measured": memory.flash_not_measured}
 
 
 def _peak_rss_bytes() -> int:
@@ -192,7 +197,7 @@ def measure_in_subprocess(config: MeasureConfig, python: str = sys.executable, t
     raise EdgeMLError(f"measuring {Path(config.model).name} in {config.runtime} failed: {reason}")
 
 
-class _KerasModel:
+class KerasModel:
     """A Keras model behind the runtime interface, for the float reference on the host."""
 
     supports_batch = True

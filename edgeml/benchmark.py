@@ -22,7 +22,7 @@ from edgeml.bench_runner import MeasureConfig, device_info, measure_in_subproces
 from edgeml.errors import EdgeMLError
 from edgeml.progress import show_progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
-from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes
+from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes, runtime_spec
 
 BENCHMARK_FILES = ("benchmark.json", "benchmark.md", "latency.png")
 MODEL_SUFFIXES = (".tflite", ".keras", ".h5")
@@ -185,7 +185,7 @@ def plan(models: Sequence[Path], runtimes: Sequence[str]) -> list[tuple[Path, st
     resolved: list[str] = []
     for runtime in runtimes:
         if runtime == "all":
-            chosen = [r for r in (*LITE_RUNTIMES, "tflm") if r in installed]
+            chosen = installed
         elif runtime == "auto":
             chosen = [r for r in LITE_RUNTIMES if r in installed][:1]
             if not chosen:
@@ -218,10 +218,11 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
             samples = write_samples(model_set.record, config.dataset, config.test_samples, Path(scratch) / "samples.npz")
             for index, (model, runtime) in enumerate(pairs):
                 show_progress(index, len(pairs), f"{model.name} on {runtime}")
+                measures_arena = runtime_spec(runtime).measures_arena
                 try:
-                    if runtime == "tflm":
+                    if measures_arena:
                         check_tflm_can_run(model)
-                    arena = measure_tflm_arena(model) if runtime == "tflm" else None
+                    arena = measure_tflm_arena(model) if measures_arena else None
                     measure_config = MeasureConfig(
                         model=str(model), samples=str(samples), runtime=runtime, threads=config.threads,
                         warmup=config.warmup, runs=config.runs, batch_size=config.batch_size,
@@ -264,7 +265,7 @@ def _device_rows(config: BenchmarkConfig) -> list[dict]:
         config_file=config.ssh_config,
     )
     device_runtimes = () if {"auto", "all"} & set(config.runtimes) else tuple(
-        r for r in config.runtimes if r in ("litert", "tflite-runtime", "tflm")
+        r for r in config.runtimes if runtime_spec(r).on_device
     )
     runner = RunnerOptions(config.threads, config.runs, config.warmup, config.batch_size, runtimes=device_runtimes)
     return benchmark_on_device(config.targets, config.device, config.dataset, config.test_samples, ssh, runner)
@@ -312,10 +313,20 @@ def check_tflm_can_run(model: Path) -> None:
 
 
 def arena_cell(row: dict, spec: str) -> str:
-    """A row's TFLM arena: the measured bytes, or "not measured: <why>", or blank for other runtimes."""
+    """A row's RAM on a device: TFLM's measured arena (which holds the input and output too) or "not
+    measured: <why>"; the C engine's static RAM (arena + input + output); blank for other runtimes."""
     if row.get("arena_bytes") is not None:
         return format(row["arena_bytes"], spec)
+    if row.get("static_ram_bytes") is not None:
+        return f"{format(row['static_ram_bytes'], spec)} static"
     return f"not measured: {row['arena_not_measured']}" if row.get("arena_not_measured") else ""
+
+
+def flash_cell(row: dict, spec: str) -> str:
+    """The C engine's flash (text + data, Cortex-M4 -Os) or "not measured: <why>"; blank for other runtimes."""
+    if row.get("flash_bytes") is not None:
+        return format(row["flash_bytes"], spec)
+    return f"not measured: {row['flash_not_measured']}" if row.get("flash_not_measured") else ""
 
 
 def import_results(path: str | Path) -> list[dict]:
@@ -380,7 +391,7 @@ def latency_ratios(rows: Sequence[dict]) -> list[dict]:
 
 def format_table(rows: Sequence[dict]) -> str:
     header = (f"{'where':<8} {'model':<22} {'runtime':<14} {'acc':>7} {'agree':>7} {'p50 us':>9} {'p90 us':>9} "
-              f"{'p99 us':>9} {'batch/s':>10} {'bytes':>9} {'RSS MB':>7} {'arena':>8}")
+              f"{'p99 us':>9} {'batch/s':>10} {'bytes':>9} {'RSS MB':>7} {'RAM B':>8} {'flash B':>8}")
     lines = [header]
     for row in rows:
         agreement = row.get("agreement_with_float")
@@ -390,7 +401,7 @@ def format_table(rows: Sequence[dict]) -> str:
             f"{row['latency_us']['p50']:>9.1f} {row['latency_us']['p90']:>9.1f} {row['latency_us']['p99']:>9.1f} "
             f"{_fmt(row.get('throughput_per_s'), '.0f'):>10} "
             f"{row['file_bytes']:>9} {row['peak_rss_bytes'] / 2**20:>7.1f} "
-            f"{arena_cell(row, 'd'):>8}"
+            f"{arena_cell(row, 'd'):>8} {flash_cell(row, 'd'):>8}".rstrip()
         )
     return "\n".join(lines)
 
@@ -404,8 +415,8 @@ def format_markdown(report: BenchmarkReport) -> str:
         "Latency: single-sample invokes after warm-up, median (p50) and tail percentiles; one run.",
         "",
         "| where | model | runtime | threads | accuracy | agreement | p50 µs | p90 µs | p99 µs | init ms | "
-        "first invoke ms | batch/s | bytes | peak RSS MB | TFLM arena B |",
-        "|---" * 15 + "|",
+        "first invoke ms | batch/s | bytes | peak RSS MB | RAM B (TFLM arena; C engine static) | C engine flash B |",
+        "|---" * 16 + "|",
     ]
     for row in report.rows:
         agreement = row.get("agreement_with_float")
@@ -415,7 +426,7 @@ def format_markdown(report: BenchmarkReport) -> str:
             f"{row['latency_us']['p50']:.1f} | {row['latency_us']['p90']:.1f} | {row['latency_us']['p99']:.1f} | "
             f"{row['init_ms']:.1f} | {row['first_invoke_ms']:.3f} | "
             f"{_fmt(row.get('throughput_per_s'), '.0f')} | {row['file_bytes']:,} | "
-            f"{row['peak_rss_bytes'] / 2**20:.1f} | {arena_cell(row, ',')} |"
+            f"{row['peak_rss_bytes'] / 2**20:.1f} | {arena_cell(row, ',')} | {flash_cell(row, ',')} |"
         )
     ratios = latency_ratios(report.rows)
     if ratios:

@@ -10,6 +10,7 @@ import click
 
 from edgeml import __version__
 from edgeml.errors import EdgeMLError, TrainingInterrupted
+from edgeml.runtime import RUNTIMES
 
 EXIT_INTERRUPTED = 130
 
@@ -223,7 +224,7 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1, type=click.Path())
 @click.option("--runtime", "runtimes", multiple=True,
-              type=click.Choice(["all", "auto", "litert", "tflite-runtime", "tensorflow", "tflm"]),
+              type=click.Choice(["all", *RUNTIMES]),
               help="Runtime(s) to measure .tflite files in (repeatable). Default: all installed; auto: the first lite runtime.")
 @click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads (recorded with every result).")
 @click.option("--runs", type=int, default=200, show_default=True, help="Timed single-sample invokes after warm-up.")
@@ -261,7 +262,8 @@ def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tupl
 @click.option("--mean", help="Normalisation mean for a model without a run directory: a number, or one per channel (0.5,0.4,0.3).")
 @click.option("--std", help="Normalisation std for a model without a run directory: a number, or one per channel.")
 @click.option("--labels", help="Class names: comma-separated, or a file with one per line.")
-@click.option("--runtime", type=click.Choice(["auto", "litert", "tflite-runtime", "tensorflow", "tflm"]), default="auto", show_default=True)
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+              help="auto: the first installed lite runtime; tflm: TFLite Micro's interpreter; c: edgeml's C engine built here.")
 @click.option("--threads", type=int, help="Interpreter threads (default: the runtime's).")
 @click.option("--header/--no-header", default=None,
               help="Whether each CSV's first row is a header (default: it is when it has no numbers or is the column numbers 0,1,…).")

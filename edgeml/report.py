@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from edgeml import __version__
 from edgeml.artifacts import read_json, write_text
-from edgeml.benchmark import arena_cell
+from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
 
 HTML_FILE = "report.html"
@@ -516,13 +516,13 @@ def _benchmark_section(run: _Run) -> Section:
                 _number(latency.get("p99"), ",.1f"), _number(row.get("init_ms"), ",.1f"),
                 _number(row.get("first_invoke_ms"), ",.2f"), _number(row.get("throughput_per_s"), ",.0f"),
                 _count(row.get("file_bytes")), _mebibytes(row.get("peak_rss_bytes")),
-                arena_cell(row, ",") or NOTHING,
+                arena_cell(row, ",") or NOTHING, flash_cell(row, ",") or NOTHING,
             ))
         ratio_lines = [_ratio_line(ratio) for ratio in benchmark.get("latency_ratios", [])]
         skipped = tuple(str(reason) for reason in benchmark.get("skipped", []))
     blocks.append(Table(("where", "model", "runtime", "threads", "accuracy", "agreement", "p50 µs", "p90 µs",
                          "p99 µs", "init ms", "first invoke ms", "samples/s (batch)", "file bytes", "peak RSS MiB",
-                         "TFLM arena bytes"), tuple(rows)))
+                         "RAM bytes (TFLM arena; C engine static)", "C engine flash bytes"), tuple(rows)))
     blocks += run.figures(("benchmark/latency.png", "single-sample latency per model and runtime", name))
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))

@@ -1,8 +1,10 @@
 """Run ``.tflite`` models through a lite runtime or TFLite Micro, without importing TensorFlow unless asked.
 
-Runtimes: ``litert`` (``ai_edge_litert``), ``tflite-runtime``, ``tensorflow`` (``tf.lite``, deprecated) and
-``tflm`` (the ``tflite-micro`` package: the microcontroller interpreter, run on the host). ``auto`` picks
-the first importable of the first three. Inputs are quantized and outputs dequantized with the model's
+Runtimes (:data:`REGISTRY`, one :class:`RuntimeSpec` each): ``litert`` (``ai_edge_litert``),
+``tflite-runtime``, ``tensorflow`` (``tf.lite``, deprecated), ``tflm`` (the ``tflite-micro`` package: the
+microcontroller interpreter, run on the host), ``c`` (edgeml's C engine built with this machine's C
+compiler, :mod:`edgeml.c_runtime`) and ``keras`` (the float reference, for the benchmark). ``auto`` picks
+the first installed of the lite runtimes. Inputs are quantized and outputs dequantized with the model's
 own scale and zero point, so callers pass normalised float inputs and get float scores back.
 
 This module needs only numpy and one runtime: it is copied as is into device bundles.
@@ -20,8 +22,6 @@ import numpy as np
 
 from edgeml.errors import EdgeMLError
 
-RUNTIMES = ("auto", "litert", "tflite-runtime", "tensorflow", "tflm")
-LITE_RUNTIMES = ("litert", "tflite-runtime", "tensorflow")
 # Generous default arena for TFLM when the caller has not measured one (edgeml export measures it).
 DEFAULT_TFLM_ARENA_BYTES = 4 * 1024 * 1024
 
@@ -75,38 +75,126 @@ class Model(Protocol):
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray: ...
 
 
-def available_runtimes() -> list[str]:
-    """The runtimes installed here, in preference order."""
+@dataclass(frozen=True)
+class OpenOptions:
+    """What a caller may ask of any runtime; each uses what its capabilities allow."""
+
+    threads: int | None = None
+    arena_bytes: int | None = None
+    reference_kernels: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """One runtime: its name, what must be installed, what it can do and measure, and how it opens a model.
+
+    ``lite``: ``auto`` may pick it (in this order); ``selectable``: ``--runtime`` offers it (``keras`` is
+    the benchmark's float reference only); ``threads``: honours a thread count; ``loops_batches``: the
+    benchmark's throughput may run a batch one invoke per sample (too slow in TFLM's interpreter);
+    ``measures_arena``: runs with TFLite Micro's measured arena; ``static_memory``: knows its RAM and
+    flash on a device (the C engine); ``on_device``: a device bundle can run it.
+    """
+
+    name: str
+    module: str  # importable when installed
+    distribution: str  # its package, for the version
+    install_hint: str
+    open: Callable[[bytes | str | Path, OpenOptions], "Model"]
+    lite: bool = False
+    selectable: bool = True
+    threads: bool = False
+    loops_batches: bool = True
+    measures_arena: bool = False
+    static_memory: bool = False
+    on_device: bool = False
+    available: Callable[[], bool] | None = None  # beyond the import probe (e.g. a C compiler)
+
+    def installed(self) -> bool:
+        return _importable(self.module) and (self.available is None or self.available())
+
+    def version(self) -> str:
+        import importlib.metadata
+
+        try:
+            return importlib.metadata.version(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
+
+
+def _open_lite(runtime: str):
+    def open_lite(model: bytes | str | Path, options: OpenOptions) -> Model:
+        return LiteModel(model, runtime=runtime, threads=options.threads, reference_kernels=options.reference_kernels)
+
+    return open_lite
+
+
+def _open_tflm(model: bytes | str | Path, options: OpenOptions) -> Model:
+    return MicroModel(model, options.arena_bytes or DEFAULT_TFLM_ARENA_BYTES)
+
+
+def _open_c(model: bytes | str | Path, options: OpenOptions) -> Model:
+    try:
+        from edgeml.c_runtime import CEngineModel
+    except ImportError:
+        raise EdgeMLError("the c runtime needs edgeml's C engine (firmware_export), which this copy lacks") from None
+    content = _read(model)
+    validated(content, _name(model))
+    return CEngineModel(content, _name(model))
+
+
+def _open_keras(model: bytes | str | Path, options: OpenOptions) -> Model:
+    from edgeml.bench_runner import KerasModel
+
+    return KerasModel(str(model))
+
+
+def _c_compiler_found() -> bool:
+    from edgeml.c_runtime import find_compiler
+
+    return find_compiler() is not None
+
+
+REGISTRY: tuple[RuntimeSpec, ...] = (
+    RuntimeSpec("litert", "ai_edge_litert", "ai-edge-litert", "pip install ai-edge-litert", _open_lite("litert"),
+                lite=True, threads=True, on_device=True),
+    RuntimeSpec("tflite-runtime", "tflite_runtime", "tflite-runtime", "pip install tflite-runtime (needs numpy<2)",
+                _open_lite("tflite-runtime"), lite=True, threads=True, on_device=True),
+    RuntimeSpec("tensorflow", "tensorflow", "tensorflow", "pip install 'edgeml[train]'", _open_lite("tensorflow"),
+                lite=True, threads=True),
+    RuntimeSpec("tflm", "tflite_micro", "tflite-micro", "pip install tflite-micro", _open_tflm,
+                loops_batches=False, measures_arena=True, on_device=True),
+    RuntimeSpec("c", "firmware_export.cengine", "edgeml", "install a C compiler (sudo apt install gcc)", _open_c,
+                static_memory=True, available=_c_compiler_found),
+    RuntimeSpec("keras", "tensorflow", "tensorflow", "pip install 'edgeml[train]'", _open_keras, selectable=False),
+)
+RUNTIMES = ("auto", *(spec.name for spec in REGISTRY if spec.selectable))
+LITE_RUNTIMES = tuple(spec.name for spec in REGISTRY if spec.lite)
+
+
+def runtime_spec(name: str) -> RuntimeSpec:
+    """The registered runtime ``name``; EdgeMLError listing the choices otherwise."""
+    for spec in REGISTRY:
+        if spec.name == name:
+            return spec
+    raise EdgeMLError(f"unknown runtime {name!r}: choose one of {', '.join(RUNTIMES)}")
+
+
+def _importable(module: str) -> bool:
     import importlib.util
 
-    modules = {
-        "litert": "ai_edge_litert",
-        "tflite-runtime": "tflite_runtime",
-        "tensorflow": "tensorflow",
-        "tflm": "tflite_micro",
-    }
-    def importable(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):  # a broken or deliberately blocked install counts as absent
-            return False
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or deliberately blocked install counts as absent
+        return False
 
-    return [name for name, module in modules.items() if importable(module)]
+
+def available_runtimes() -> list[str]:
+    """The selectable runtimes installed here, in preference order."""
+    return [spec.name for spec in REGISTRY if spec.selectable and spec.installed()]
 
 
 def runtime_version(runtime: str) -> str:
-    import importlib.metadata
-
-    distribution = {
-        "litert": "ai-edge-litert",
-        "tflite-runtime": "tflite-runtime",
-        "tensorflow": "tensorflow",
-        "tflm": "tflite-micro",
-    }.get(runtime, runtime)
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+    return runtime_spec(runtime).version()
 
 
 def open_model(
@@ -121,9 +209,10 @@ def open_model(
     ``reference_kernels`` asks LiteRT for its reference kernels without the default XNNPACK delegate,
     the closest match to TFLite Micro's arithmetic.
     """
-    if runtime == "tflm":
-        return MicroModel(model, arena_bytes or DEFAULT_TFLM_ARENA_BYTES)
-    return LiteModel(model, runtime=runtime, threads=threads, reference_kernels=reference_kernels)
+    options = OpenOptions(threads=threads, arena_bytes=arena_bytes, reference_kernels=reference_kernels)
+    if runtime == "auto":
+        return LiteModel(model, runtime=runtime, threads=threads, reference_kernels=reference_kernels)
+    return runtime_spec(runtime).open(model, options)
 
 
 def _read(model: bytes | str | Path) -> bytes:
@@ -260,7 +349,7 @@ class LiteModel:
 
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Float scores for normalised float ``inputs`` of shape ``(N, *input_shape)``."""
-        inputs = _checked(inputs, self.input_shape)
+        inputs = checked_inputs(inputs, self.input_shape)
         outputs = []
         batch_size = batch_size if self.supports_batch else 1
         for start in range(0, len(inputs), batch_size):
@@ -323,7 +412,7 @@ class MicroModel:
         return np.array(self._interpreter.get_output(0), copy=True)
 
     def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        inputs = _checked(inputs, self.input_shape)
+        inputs = checked_inputs(inputs, self.input_shape)
         outputs = []
         for sample in inputs:
             self.set_raw_input(self.input_quantization.quantize(sample[np.newaxis]))
@@ -412,7 +501,7 @@ def _micro_quantization(details: dict) -> TensorQuantization:
     return TensorQuantization(details["dtype"], scale, zero_point)
 
 
-def _checked(inputs: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+def checked_inputs(inputs: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
     inputs = np.asarray(inputs, dtype=np.float32)
     if inputs.shape[1:] != input_shape:
         raise EdgeMLError(f"the model expects inputs of shape {input_shape}, got {inputs.shape[1:]}")

@@ -198,3 +198,31 @@ def test_the_tflm_arena_is_the_measured_one_or_says_why_not(quantized_run, tmp_p
                                 batch_size=8, arena_bytes=None))
     assert row["arena_bytes"] is None
     assert row["arena_not_measured"] == "no measured arena was given (ran with the 4 MiB default)"
+
+
+def test_the_c_runtime_is_measured_beside_tflm(quantized_run, tmp_path, monkeypatch):
+    """Issue 12: the C engine's row has TFLM's predictions, a p50, its static RAM (arena + I/O) and flash."""
+    from edgeml.benchmark import format_markdown, format_table
+    from edgeml.runtime import open_model
+    from firmware_export.cengine import compile_model
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    model = quantized_run / "model_int8.tflite"
+    result = run_benchmark(BenchmarkConfig(targets=(str(model),), runtimes=("tflm", "c"), runs=20, warmup=2,
+                                           batch_size=16, test_samples=100, out=str(tmp_path / "out")))
+    rows = {row["runtime"]: row for row in result.rows}
+    assert set(rows) == {"tflm", "c"} and not result.skipped
+    c, tflm = rows["c"], rows["tflm"]
+    assert c["predictions"] == tflm["predictions"] and c["accuracy"] == tflm["accuracy"]
+    assert c["latency_us"]["p50"] > 0 and c["throughput_per_s"] > 0 and c["threads"] is None
+    arena = compile_model(model.read_bytes(), "check").plan.arena_bytes
+    assert (c["engine_arena_bytes"], c["static_ram_bytes"]) == (arena, arena + 8 * 8 + 10)
+    assert c["arena_bytes"] is None and "static_ram_bytes" not in tflm
+    assert c["flash_bytes"] == open_model(model, "c").static_memory.flash_bytes
+    markdown = format_markdown(result)
+    c_line = next(line for line in markdown.splitlines() if line.startswith("| host | model_int8.tflite | c "))
+    tflm_line = next(line for line in markdown.splitlines() if line.startswith("| host | model_int8.tflite | tflm "))
+    flash = f"{c['flash_bytes']:,}" if c["flash_bytes"] is not None else f"not measured: {c['flash_not_measured']}"
+    assert c_line.endswith(f"| {arena + 74:,} static | {flash} |")
+    assert tflm_line.endswith(f"| {tflm['arena_bytes']:,} |  |")
+    assert f"{arena + 74} static" in format_table(result.rows)

@@ -400,3 +400,34 @@ def test_predict_runs_where_tensorflow_cannot_be_imported(run_dir, digits, tmp_p
     )
     assert completed.returncode == 1 and completed.stderr.count("\n") == 1, completed.stderr
     assert completed.stderr.startswith("error: ") and "short.csv line 1 has 3 values" in completed.stderr
+
+
+def test_c_runtime_predicts_what_tflite_micro_predicts_through_the_cli(run_dir, digits, tmp_path, monkeypatch):
+    """Issue 12: ``edgeml predict --runtime c`` (the C engine built here) == ``--runtime tflm``, probability for
+    probability; without a C compiler it is one line naming what to install."""
+    from click.testing import CliRunner
+
+    from edgeml.cli import cli
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    x, _ = digits
+    np.save(tmp_path / "batch.npy", x[:20])
+    model = str(run_dir / "model_int8.tflite")
+    answers = {}
+    for runtime in ("c", "tflm"):
+        result = CliRunner().invoke(cli, ["predict", model, str(tmp_path / "batch.npy"), "--runtime", runtime,
+                                          "--top-k", "10", "--json"])
+        assert result.exit_code == 0, result.output
+        answers[runtime] = json.loads(result.stdout)
+    assert answers["c"]["runtime"] == "c" and answers["tflm"]["runtime"] == "tflm"
+    assert answers["c"]["predictions"] == answers["tflm"]["predictions"]
+    assert [p["top"][0]["class"] for p in answers["c"]["predictions"]] == expected_classes(Path(model), x[:20]).tolist()
+
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = CliRunner().invoke(cli, ["predict", model, str(tmp_path / "batch.npy"), "--runtime", "c"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.strip().splitlines() == [
+        f"error: {model}: the c runtime builds edgeml's C engine with a C compiler and none was found ($CC, gcc, clang "
+        "or cc): install one (Debian/Ubuntu: sudo apt install gcc; Fedora: sudo dnf install gcc; macOS: "
+        "xcode-select --install)"]

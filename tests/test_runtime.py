@@ -105,3 +105,86 @@ def test_tflite_runtime_fallback_in_its_own_venv(models, tmp_path_factory):
     expected = reference(models).argmax(axis=1)
     assert np.mean(np.asarray(row["predictions"]) == expected) >= 0.98
     assert json.dumps(row)  # JSON-ready, like every runner result
+
+
+def _raw_outputs(model, quantized: np.ndarray) -> np.ndarray:
+    outputs = []
+    for sample in quantized:
+        model.set_raw_input(sample[np.newaxis])
+        model.invoke()
+        outputs.append(model.raw_output())
+    return np.concatenate(outputs)
+
+
+def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch):
+    """Issue 12: the ``c`` runtime (the C engine built here) gives the tflite-micro interpreter's bytes."""
+    from edgeml.graph import read_graph
+    from firmware_export.cengine import compile_model
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir, inputs, labels = models
+    path = run_dir / "model_int8.tflite"
+    engine, micro = open_model(path, "c"), open_model(path, "tflm")
+    assert engine.runtime == "c" and engine.threads is None and not engine.supports_batch
+    assert engine.input_shape == micro.input_shape == (8, 8, 1)
+    assert engine.input_quantization == micro.input_quantization
+    assert engine.output_quantization == micro.output_quantization
+    quantized = micro.input_quantization.quantize(inputs)
+    raw = _raw_outputs(engine, quantized)
+    assert raw.dtype == np.int8 and raw.shape == (100, 10)
+    np.testing.assert_array_equal(raw, _raw_outputs(micro, quantized))
+    np.testing.assert_array_equal(engine.predict(inputs), micro.predict(inputs))
+
+    # RAM: the plan's arena (computed again here) plus the int8 input (8x8x1) and output (10 classes).
+    memory = engine.static_memory
+    assert memory.arena_bytes == compile_model(path.read_bytes(), "again").plan.arena_bytes
+    assert (memory.input_bytes, memory.output_bytes) == (64, 10)
+    assert memory.ram_bytes == memory.arena_bytes + 74
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
+        # Every weight and bias is a const in flash; the kernels the MLP uses add a few KB of code.
+        constants = sum(t.byte_size for t in read_graph(path).tensors if t.is_constant)
+        assert constants <= memory.flash_bytes <= constants + 8192 and memory.flash_not_measured is None
+    else:
+        assert memory.flash_bytes is None and "arm-none-eabi" in memory.flash_not_measured
+
+    # Built once: a second open reuses the cached library.
+    builds = list((tmp_path / "cache" / "cengine").iterdir())
+    assert len(builds) == 1
+    library = next(builds[0].glob("*.so"))
+    stamp = library.stat().st_mtime_ns
+    np.testing.assert_array_equal(_raw_outputs(open_model(path, "c"), quantized[:5]), raw[:5])
+    assert list((tmp_path / "cache" / "cengine").iterdir()) == builds and library.stat().st_mtime_ns == stamp
+
+
+def test_c_runtime_errors(models, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir, _, _ = models
+    with pytest.raises(EdgeMLError, match="input tensor 0 .* is float32.*int8 I/O only"):
+        open_model(run_dir / "model_float32.tflite", "c")
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no compiler anywhere
+    assert "c" not in available_runtimes()
+    with pytest.raises(EdgeMLError, match=r"a C compiler and none was found .*: install one \(Debian/Ubuntu: sudo apt install gcc;"):
+        open_model(run_dir / "model_int8.tflite", "c")
+    assert not (tmp_path / "cache").exists()  # nothing half-built
+
+
+def test_the_registry_is_the_one_list_of_runtimes():
+    """Issue 10: CLI choices, auto's order and the capabilities come from the registry."""
+    from click import Choice
+
+    from edgeml.cli import cli
+    from edgeml.runtime import LITE_RUNTIMES, REGISTRY, RUNTIMES, runtime_spec
+
+    assert RUNTIMES == ("auto", "litert", "tflite-runtime", "tensorflow", "tflm", "c")
+    assert LITE_RUNTIMES == ("litert", "tflite-runtime", "tensorflow")
+    predict_choice = next(p for p in cli.commands["predict"].params if p.name == "runtime").type
+    bench_choice = next(p for p in cli.commands["benchmark"].params if p.name == "runtimes").type
+    assert isinstance(predict_choice, Choice) and tuple(predict_choice.choices) == RUNTIMES
+    assert tuple(bench_choice.choices) == ("all", *RUNTIMES)
+    assert [s.name for s in REGISTRY if s.measures_arena] == ["tflm"]
+    assert [s.name for s in REGISTRY if s.static_memory] == ["c"]
+    assert [s.name for s in REGISTRY if s.on_device] == ["litert", "tflite-runtime", "tflm"]
+    assert runtime_spec("keras").selectable is False
+    with pytest.raises(EdgeMLError, match="unknown runtime 'onnx': choose one of auto, litert"):
+        runtime_spec("onnx")
