@@ -11,6 +11,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from firmware_export.ops import resolver_methods
 from firmware_export.parity import ParityReport, compare_with_litert
 from firmware_export.tflm import run_tflm
 from firmware_export.render import C_TYPES, ExampleInput, FirmwarePlan, Lang, file_names, render_files
+
+if TYPE_CHECKING:
+    from firmware_export.cengine import CEngineResult
+    from firmware_export.cengine.exactness import FourWayParity
 
 RUN_MODEL_FILE = "model_int8.tflite"
 DEFAULT_CHECK_SAMPLES = 200
@@ -96,15 +101,44 @@ class Engine(str, Enum):
     C = "c"
 
 
-def export_for_engine(config: ExportConfig, engine: Engine = Engine.TFLM):
-    """``edgeml export --engine``: the TFLite Micro files, or the C engine's (which take only source, out,
-    name and force from ``config``) as a :class:`firmware_export.cengine.CEngineResult`."""
-    if Engine(engine) is Engine.C:
-        from firmware_export.cengine import CEngineConfig, export_c_engine
+@dataclass(frozen=True)
+class CExportResult:
+    """``edgeml export --engine c``: the generated files and, unless ``--check-samples 0``, the four-way
+    parity (C engine, TFLM, LiteRT BUILTIN_REF, LiteRT default) on the run's test samples or random inputs."""
 
-        return export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name,
-                                             force=config.force))
+    engine: "CEngineResult"
+    parity: "FourWayParity | None"
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        return self.engine.summary() + (f"\n{self.parity.describe()}" if self.parity else "")
+
+
+def export_for_engine(config: ExportConfig, engine: Engine = Engine.TFLM) -> "ExportResult | CExportResult":
+    """``edgeml export --engine``: the TFLite Micro files, or the C engine's (which take source, out, name,
+    force and check_samples from ``config``)."""
+    if Engine(engine) is Engine.C:
+        return export_c(config)
     return export_firmware(config)
+
+
+def export_c(config: ExportConfig) -> CExportResult:
+    """The C engine's files, after comparing the four runtimes on ``config.check_samples`` inputs (the
+    comparison runs first: a runtime that cannot run the model stops the export before a file is written)."""
+    from firmware_export.cengine import CEngineConfig, export_c_engine
+    from firmware_export.cengine.exactness import four_way_parity
+
+    model_path, record = _resolve_source(Path(config.source))
+    warnings: list[str] = []
+    parity = None
+    if config.check_samples:
+        model = _read_model(model_path)
+        tensor = validate(model, str(model_path)).inputs[0]
+        normalization, _ = _normalization(record)
+        raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
+        parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
+    result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force))
+    return CExportResult(result, parity, tuple(warnings) + result.warnings)
 
 
 def export_firmware(config: ExportConfig) -> ExportResult:

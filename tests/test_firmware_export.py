@@ -19,6 +19,7 @@ from edgeml.data import load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, quantize
+from edgeml.rundir import RunRecord
 from edgeml.runtime import TensorQuantization
 from edgeml.tflite_model import TFLM_BUILTIN_OPS, TFLM_CUSTOM_OPS, read_tflite
 from edgeml.train import TrainConfig, train
@@ -695,3 +696,63 @@ def test_export_into_a_read_only_folder_is_one_error(mlp_run, tmp_path):
         assert list(locked.iterdir()) == []
     finally:
         locked.chmod(0o755)
+
+
+def _independent_outputs(model: bytes, inputs: np.ndarray) -> dict[str, np.ndarray]:
+    """Raw int8 outputs of each runtime, straight from its own API (not through exactness.py)."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from edgeml.runtime import open_model
+
+    outputs = {}
+    for name, resolver in (("ref", OpResolverType.BUILTIN_REF), ("default", OpResolverType.AUTO)):
+        interpreter = Interpreter(model_content=model, experimental_op_resolver_type=resolver)
+        interpreter.allocate_tensors()
+        rows = []
+        for sample in inputs:
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], sample[np.newaxis])
+            interpreter.invoke()
+            rows.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).reshape(-1))
+        outputs[name] = np.array(rows)
+    for runtime in ("tflm", "c"):
+        opened = open_model(model, runtime)
+        rows = []
+        for sample in inputs:
+            opened.set_raw_input(sample[np.newaxis])
+            opened.invoke()
+            rows.append(opened.raw_output().reshape(-1))
+        outputs[runtime] = np.array(rows)
+    return outputs
+
+
+def test_export_engine_c_reports_four_way_parity(mlp_run, tmp_path, monkeypatch):
+    """Issue 12: C engine, TFLM, LiteRT BUILTIN_REF and LiteRT default side by side; the counts equal a
+    numpy comparison of each runtime's own outputs, and C vs TFLM is 0."""
+    from firmware_export.export import Engine, _check_inputs, _to_model_inputs, export_for_engine
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    result = export_for_engine(ExportConfig(source=str(mlp_run), out=str(tmp_path / "c"), check_samples=300), Engine.C)
+    parity = result.parity
+    assert parity.samples == 300 and parity.inputs == "300 samples of the digits test set"
+    record = RunRecord.load(mlp_run)
+    model = (mlp_run / "model_int8.tflite").read_bytes()
+    tensor = read_tflite(mlp_run / "model_int8.tflite").inputs[0]
+    raw, _, _ = _check_inputs(tensor, record, record.normalization, 300, [])
+    outputs = _independent_outputs(model, _to_model_inputs(raw, tensor, record.normalization))
+
+    def differing(name: str) -> int:
+        return int((outputs[name] != outputs["tflm"]).any(axis=1).sum())
+
+    assert differing("c") == parity.c_engine.differing_vectors == 0
+    assert parity.builtin_ref.differing_vectors == differing("ref")
+    assert parity.litert_default.differing_vectors == differing("default")
+    assert parity.builtin_ref.max_abs_diff == np.abs(outputs["ref"].astype(int) - outputs["tflm"]).max()
+    if differing("ref"):  # requantization rounding: it starts at a FULLY_CONNECTED
+        assert re.fullmatch(r"op \d+ FULLY_CONNECTED", parity.builtin_ref.first_divergence)
+    summary = result.summary().splitlines()
+    assert summary[-4] == "tflite-micro interpreter vs three runtimes on 300 inputs (300 samples of the digits test set):"
+    assert summary[-3] == "  vs edgeml C engine (default build): all 300 output vectors identical"
+    assert summary[-2].startswith("  vs LiteRT BUILTIN_REF (reference kernels): ")
+    assert [row["differing_vectors"] for row in parity.to_json()["runtimes"]] == [0, differing("ref"),
+                                                                                   differing("default")]
+    assert (tmp_path / "c" / "model_model.c").is_file()

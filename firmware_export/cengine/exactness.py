@@ -9,15 +9,19 @@ all intermediate tensors kept) to name the first op and tensor that diverge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, replace
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.graph import Graph
+from edgeml.graph import Graph, read_graph_bytes
 from edgeml.tflite_model import read_tflite_bytes
-from firmware_export.cengine.host import HostEngine
+from firmware_export.cengine.generate import compile_model
+from firmware_export.cengine.host import BuildOptions, HostEngine, build_shared_library
+from firmware_export.parity import KernelAgreement
 from firmware_export.tflm import run_tflm, tflm_tensors
 
 # TFLM places every tensor of these tiny models in far less; nobody measures it for a comparison.
@@ -122,3 +126,101 @@ def _builtin_ref(model: bytes, preserve_all_tensors: bool):
                               experimental_preserve_all_tensors=preserve_all_tensors)
     interpreter.allocate_tensors()
     return interpreter
+
+
+# ------------------------------------------------------------------------------ the four-way parity report
+
+C_ENGINE = "edgeml C engine (default build)"
+BUILTIN_REF = "LiteRT BUILTIN_REF (reference kernels)"
+LITERT_DEFAULT = "LiteRT default (XNNPACK delegate)"
+BASELINE = "tflite-micro interpreter"
+
+
+@dataclass(frozen=True)
+class FourWayParity:
+    """The C engine, LiteRT BUILTIN_REF and LiteRT default, each against the tflite-micro interpreter (the
+    runtime the engine replaces) on the same int8 inputs: differing output vectors and the first op that
+    diverges (none can be named inside the XNNPACK delegate). ``c_engine`` is None when the engine could
+    not compile or build the model; ``c_engine_not_run`` says why."""
+
+    inputs: str
+    samples: int
+    c_engine: KernelAgreement | None
+    builtin_ref: KernelAgreement
+    litert_default: KernelAgreement
+    c_engine_not_run: str | None = None
+
+    def describe(self) -> str:
+        c_line = self.c_engine.describe() if self.c_engine else f"vs {C_ENGINE}: not run: {self.c_engine_not_run}"
+        return "\n".join([f"{BASELINE} vs three runtimes on {self.samples} inputs ({self.inputs}):", f"  {c_line}",
+                          f"  {self.builtin_ref.describe()}", f"  {self.litert_default.describe()}"])
+
+    def to_json(self) -> dict:
+        rows = [(C_ENGINE, self.c_engine), (BUILTIN_REF, self.builtin_ref), (LITERT_DEFAULT, self.litert_default)]
+        return {
+            "baseline": BASELINE, "inputs": self.inputs, "samples": self.samples,
+            "runtimes": [
+                {"runtime": name, "differing_vectors": row.differing_vectors if row else None,
+                 "max_lsb": row.max_abs_diff if row else None, "first_divergence": row.first_divergence if row else None,
+                 "not_run": None if row else self.c_engine_not_run}
+                for name, row in rows
+            ],
+        }
+
+
+def four_way_parity(model: bytes, inputs: np.ndarray, inputs_label: str = "given inputs") -> FourWayParity:
+    """Raw int8 outputs of the tflite-micro interpreter, the C engine (built on this machine by the ``c``
+    runtime), LiteRT ``BUILTIN_REF`` and LiteRT's default, for ``inputs`` (one row per sample, int8).
+
+    Raises EdgeMLError when TFLite Micro or LiteRT cannot run the model; the C engine's own failure (an op
+    it does not compile, no C compiler) is recorded in the result instead.
+    """
+    from ai_edge_litert.interpreter import OpResolverType
+
+    from firmware_export.parity import _agreement, _run_litert
+    from firmware_export.parity import first_divergence as litert_first_divergence
+
+    info = read_tflite_bytes(model)
+    inputs = np.asarray(inputs, dtype=np.int8).reshape(len(inputs), *[abs(d) for d in info.inputs[0].shape[1:]])
+    if len(inputs) == 0:
+        raise EdgeMLError("no inputs to compare the runtimes on")
+    tflm = reference_outputs(model, inputs, Reference.TFLM)
+    reference = reference_outputs(model, inputs, Reference.BUILTIN_REF)
+    builtin_ref = _agreement(BUILTIN_REF, tflm, reference, info.outputs[0])
+    if not builtin_ref.identical:
+        first = int(np.argmax((reference != tflm).any(axis=1)))
+        where = litert_first_divergence(model, info, inputs[first], REFERENCE_ARENA_BYTES, OpResolverType.BUILTIN_REF)
+        builtin_ref = replace(builtin_ref, first_divergence=where)
+    litert_default = _agreement(LITERT_DEFAULT, tflm, _run_litert(model, inputs, reference_kernels=False).reshape(
+        len(inputs), -1), info.outputs[0])
+    if not litert_default.identical:
+        litert_default = replace(litert_default, first_divergence="an op inside the XNNPACK delegate (not traceable)")
+    c_engine, not_run = _c_engine_agreement(model, inputs, tflm, info)
+    return FourWayParity(inputs_label, len(inputs), c_engine, builtin_ref, litert_default, not_run)
+
+
+def _c_engine_agreement(model: bytes, inputs: np.ndarray, tflm: np.ndarray,
+                        info) -> tuple[KernelAgreement | None, str | None]:
+    from edgeml.c_runtime import SYMBOL, build_engine
+    from firmware_export.parity import _agreement
+
+    graph = read_graph_bytes(model)
+    sizes = [graph.tensor(index).element_count for index in (graph.inputs[0], graph.outputs[0])]
+    try:
+        build = build_engine(model)
+    except EdgeMLError as exc:
+        return None, str(exc)
+    engine = HostEngine(build.library, SYMBOL, *sizes, build.memory.arena_bytes)
+    outputs = engine.run(inputs.reshape(len(inputs), -1))
+    agreement = _agreement(C_ENGINE, tflm, outputs, info.outputs[0])
+    if agreement.identical:
+        return agreement, None
+    with tempfile.TemporaryDirectory(prefix="edgeml-trace-") as scratch:
+        files = compile_model(model, SYMBOL).files
+        for name, text in files.items():
+            (Path(scratch) / name).write_text(text)
+        library = build_shared_library(Path(scratch), Path(scratch) / "trace.so", BuildOptions(trace=True))
+        tracing = HostEngine(library, SYMBOL, *sizes, build.memory.arena_bytes)
+        first = int(np.argmax((outputs != tflm).any(axis=1)))
+        where = first_divergence(model, graph, tracing, inputs[first], Reference.TFLM)
+    return replace(agreement, first_divergence=where), None
