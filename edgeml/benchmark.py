@@ -101,10 +101,12 @@ class BenchmarkReport:
     skipped: tuple[str, ...]
     host: dict[str, str]
     files: dict[str, Path] = field(default_factory=dict)
+    parity: tuple[dict, ...] = ()  # FourWayParity.to_json() of each model the C engine ran, with "model"
 
     def to_dict(self) -> dict:
         rows = [{k: v for k, v in row.items() if k != "predictions"} for row in self.rows]
-        return {"host": self.host, "rows": rows, "skipped": list(self.skipped), "latency_ratios": latency_ratios(self.rows)}
+        return {"host": self.host, "rows": rows, "skipped": list(self.skipped), "latency_ratios": latency_ratios(self.rows),
+                "parity": list(self.parity)}
 
 
 def collect_models(targets: Sequence[str]) -> ModelSet:
@@ -208,6 +210,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     out_dir = check_output_dir(report_dir(config), config.force, BENCHMARK_FILES)
     rows: list[dict] = []
     skipped: list[str] = []
+    parity: list[dict] = []
     if config.device:
         # First, so that an unreachable device fails fast and never leaves a partial report.
         rows += _device_rows(config)
@@ -237,12 +240,14 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
                 row["source"] = "host"
                 rows.append(row)
             show_progress(len(pairs), len(pairs), "done")
+            compiled = [row for row in rows if runtime_spec(row["runtime"]).static_memory]  # the C engine's
+            parity = four_way_parities(compiled, model_set.models, samples, skipped)
     for imported in config.imports:
         rows += import_results(imported)
     if not rows:
         raise EdgeMLError("no measurement succeeded: " + "; ".join(skipped))
     rows = add_agreement(rows)
-    report = BenchmarkReport(tuple(rows), tuple(skipped), device_info())
+    report = BenchmarkReport(tuple(rows), tuple(skipped), device_info(), parity=tuple(parity))
     with file_set(out_dir) as staging:  # the report's files appear together or not at all
         staged = {
             "json": write_json(staging / "benchmark.json", report.to_dict()),
@@ -253,7 +258,44 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
         else:  # the Raspberry Pi install (edgeml[pi]) has no matplotlib
             skipped.append("latency.png: matplotlib is not installed (pip install matplotlib)")
     files = {name: out_dir / path.name for name, path in staged.items()}
-    return BenchmarkReport(report.rows, tuple(skipped), report.host, files)
+    return BenchmarkReport(report.rows, tuple(skipped), report.host, files, report.parity)
+
+
+def four_way_parities(c_rows: Sequence[dict], models: Sequence[Path], samples: Path, skipped: list[str]) -> list[dict]:
+    """For each model the C engine ran: the C engine, TFLM, LiteRT BUILTIN_REF and LiteRT default on the
+    benchmark's samples (:func:`firmware_export.cengine.exactness.four_way_parity`); a runtime that cannot
+    run the model makes its reason a line of ``skipped``."""
+    from edgeml.runtime import open_model
+    from firmware_export.cengine.exactness import four_way_parity
+
+    with np.load(samples, allow_pickle=False) as data:
+        inputs = data["x"].astype(np.float32)
+    results = []
+    runtime_of = {row["model"]: row["runtime"] for row in c_rows}
+    for model in (m for m in models if m.name in runtime_of):
+        show_progress(0, 1, f"{model.name}: parity of four runtimes")
+        try:
+            quantized = open_model(model, runtime_of[model.name]).input_quantization.quantize(inputs)
+            parity = four_way_parity(model.read_bytes(), quantized, f"{len(inputs)} benchmark samples")
+        except EdgeMLError as exc:
+            skipped.append(f"parity of {model.name}: {exc}")
+            continue
+        results.append({"model": model.name, **parity.to_json()})
+    return results
+
+
+def format_parity(parity: dict) -> list[str]:
+    """Markdown lines: one table of the runtimes against the tflite-micro interpreter."""
+    lines = [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
+             "that differ in any byte, largest difference and the first op that diverges.", "",
+             "| runtime | differing vectors | max LSB | first divergence |", "|---|---|---|---|"]
+    for row in parity["runtimes"]:
+        if row.get("not_run"):
+            lines.append(f"| {row['runtime']} | not run: {row['not_run']} | | |")
+            continue
+        lines.append(f"| {row['runtime']} | {row['differing_vectors']}/{parity['samples']} | {row['max_lsb']:g} | "
+                     f"{row.get('first_divergence') or ''} |")
+    return lines
 
 
 def _device_rows(config: BenchmarkConfig) -> list[dict]:
@@ -432,6 +474,8 @@ def format_markdown(report: BenchmarkReport) -> str:
     if ratios:
         lines += ["", "int8 / float32 p50 latency (below 1: int8 is faster):", ""]
         lines += [f"- {r['source']} {r['runtime']}: {r['int8_over_float32_p50']:.2f}" for r in ratios]
+    for parity in report.parity:
+        lines += ["", *format_parity(parity)]
     if report.skipped:
         lines += ["", "Not measured:", ""] + [f"- {reason}" for reason in report.skipped]
     return "\n".join(lines) + "\n"

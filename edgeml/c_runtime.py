@@ -97,11 +97,15 @@ def build_engine(model: bytes, source_name: str = "<bytes>") -> EngineBuild:
     if not (folder / LIBRARY).is_file() or not (folder / MEMORY_FILE).is_file():
         _build_into(folder, compiled.files, compiler)
     engine = json.loads((folder / ENGINE_JSON).read_text())
-    memory = json.loads((folder / MEMORY_FILE).read_text())
-    graph = compiled.graph
+    flash = json.loads((folder / MEMORY_FILE).read_text())
+    return EngineBuild(folder / LIBRARY, static_memory(compiled.graph, int(engine["arena_bytes"]), flash["flash_bytes"],
+                                                       flash["flash_not_measured"]))
+
+
+def static_memory(graph, arena_bytes: int, flash_bytes: int | None, flash_not_measured: str | None) -> StaticMemory:
+    """The engine's RAM (``arena_bytes`` plus the graph's input and output tensors) and the given flash."""
     io_bytes = [graph.tensor(index).byte_size for index in (graph.inputs[0], graph.outputs[0])]
-    return EngineBuild(folder / LIBRARY, StaticMemory(int(engine["arena_bytes"]), *io_bytes, memory["flash_bytes"],
-                                                      memory["flash_not_measured"]))
+    return StaticMemory(arena_bytes, *io_bytes, flash_bytes, flash_not_measured)
 
 
 def _build_into(folder: Path, files: dict[str, str], compiler: str) -> None:
@@ -126,28 +130,30 @@ def _build_into(folder: Path, files: dict[str, str], compiler: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def measure_flash(folder: Path) -> tuple[int | None, str | None]:
+def measure_flash(folder: Path, symbol: str | None = None) -> tuple[int | None, str | None]:
     """``text + data`` bytes of the sources in ``folder`` linked for a Cortex-M4 (``-Os``, unused
     functions and data dropped by ``--gc-sections`` from the ``<symbol>_invoke`` entry), measured by
-    ``arm-none-eabi-size``; else (None, why not)."""
+    ``arm-none-eabi-size``; else (None, why not). ``symbol`` is the engine's prefix (``model`` by default).
+    Nothing is written into ``folder``."""
     missing = [tool for tool in (ARM_GCC, ARM_SIZE) if shutil.which(tool) is None]
     if missing:
         return None, f"{' and '.join(missing)} not found (Debian/Ubuntu: sudo apt install gcc-arm-none-eabi)"
-    image = folder / "flash.elf"
-    link = [ARM_GCC, *ARM_FLAGS, "-nostartfiles", "-nostdlib", "-Wl,--gc-sections", f"-Wl,-e,{SYMBOL}_invoke",
-            *map(str, sorted(folder.glob("*.c"))), "-o", str(image), "-lgcc"]
-    try:
-        linked = subprocess.run(link, capture_output=True, text=True, timeout=300)
-        if linked.returncode != 0:
-            return None, f"{ARM_GCC} failed: {(linked.stderr.strip().splitlines() or ['no output'])[-1]}"
-        sized = subprocess.run([ARM_SIZE, "-B", str(image)], capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"the Cortex-M4 build could not run: {exc}"
+    symbol = symbol or SYMBOL
+    with tempfile.TemporaryDirectory(prefix="edgeml-flash-") as scratch:
+        image = Path(scratch) / "flash.elf"
+        link = [ARM_GCC, *ARM_FLAGS, "-nostartfiles", "-nostdlib", "-Wl,--gc-sections", f"-Wl,-e,{symbol}_invoke",
+                *map(str, sorted(Path(folder).glob("*.c"))), "-o", str(image), "-lgcc"]
+        try:
+            linked = subprocess.run(link, capture_output=True, text=True, timeout=300)
+            if linked.returncode != 0:
+                return None, f"{ARM_GCC} failed: {(linked.stderr.strip().splitlines() or ['no output'])[-1]}"
+            sized = subprocess.run([ARM_SIZE, "-B", str(image)], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return None, f"the Cortex-M4 build could not run: {exc}"
     try:
         text, data = (int(value) for value in sized.stdout.splitlines()[1].split()[:2])
     except (IndexError, ValueError):
         return None, f"{ARM_SIZE} printed no sizes: {sized.stderr.strip()[:200]}"
-    image.unlink(missing_ok=True)
     return text + data, None
 
 

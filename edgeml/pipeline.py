@@ -39,8 +39,14 @@ class QuantizeOptions:
     test_samples: int | None = None
 
 
+EXPORT_ENGINES = ("tflm", "c", "both")
+
+
 @dataclass(frozen=True)
 class ExportOptions:
+    """``engine``: ``tflm`` (TFLite Micro's files in firmware/), ``c`` (edgeml's C engine in firmware/c_engine/)
+    or ``both``; unset: both when a C compiler is found, else tflm with a printed note."""
+
     name: str = "model"
     lang: str = "cc"
     section: str | None = None
@@ -48,6 +54,23 @@ class ExportOptions:
     allow_float: bool = False
     arena_margin_percent: float = 10.0
     check_samples: int = 200
+    engine: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.engine is not None and self.engine not in EXPORT_ENGINES:
+            raise EdgeMLError(f"[export] engine = {self.engine!r}: choose {', '.join(map(repr, EXPORT_ENGINES))}")
+
+    def engines(self) -> tuple[str, ...]:
+        """The engines to export for, in order; the unset default prints why the C engine is left out."""
+        from edgeml.c_runtime import find_compiler
+
+        engine = self.engine
+        if engine is None:
+            engine = "both" if find_compiler() else "tflm"
+            if engine == "tflm":
+                print("note: no C compiler found ($CC, gcc, clang or cc): exporting for TFLite Micro only; "
+                      "install gcc to get edgeml's C engine too ([export] engine = \"both\")")
+        return ("tflm", "c") if engine == "both" else (engine,)
 
 
 @dataclass(frozen=True)
@@ -405,16 +428,38 @@ def _evaluate_int8(run_dir: Path) -> None:
         write_metrics(metrics, labels, scores, staging, prefix="int8_")
 
 
+C_ENGINE_DIR = "c_engine"  # inside firmware/
+
+
 def _export(options: ExportOptions, run_dir: Path) -> None:
-    from firmware_export import ExportConfig, export_firmware
+    """firmware/export.json: the TFLM export's facts at the top level, the C engine's under ``c_engine``."""
+    from firmware_export import ExportConfig
+    from firmware_export.export import export_c
 
     firmware = run_dir / "firmware"
-    result = export_firmware(ExportConfig(source=str(run_dir), out=str(firmware), force=True, **asdict(options)))
+    engines = options.engines()
+    values = {key: value for key, value in asdict(options).items() if key != "engine"}
+    facts: dict[str, Any] = {"engines": list(engines), "c_engine": None}
+    if "tflm" in engines:
+        facts.update(_export_tflm(ExportConfig(source=str(run_dir), out=str(firmware), force=True, **values)))
+    if "c" in engines:
+        c_result = export_c(ExportConfig(source=str(run_dir), out=str(firmware / C_ENGINE_DIR), force=True, **values))
+        for warning in c_result.warnings:
+            print(f"warning: {warning}")
+        print(c_result.summary())
+        facts["c_engine"] = {"dir": C_ENGINE_DIR, **c_result.to_json()}
+    write_json(firmware / "export.json", facts)
+
+
+def _export_tflm(config) -> dict[str, Any]:
+    from firmware_export import export_firmware
+
+    result = export_firmware(config)
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(result.summary())
     flash = arm_flash_bytes(result.files)
-    write_json(firmware / "export.json", {
+    return {
         "files": [path.name for path in result.files],
         "symbol": result.symbol,
         "model_bytes": result.model_bytes,
@@ -429,7 +474,7 @@ def _export(options: ExportOptions, run_dir: Path) -> None:
         "flash_not_measured": flash.not_measured,
         "arm_size_output": flash.size_output,
         "warnings": list(result.warnings),
-    })
+    }
 
 
 @dataclass(frozen=True)

@@ -520,6 +520,7 @@ def _benchmark_section(run: _Run) -> Section:
             ))
         ratio_lines = [_ratio_line(ratio) for ratio in benchmark.get("latency_ratios", [])]
         skipped = tuple(str(reason) for reason in benchmark.get("skipped", []))
+        parity_blocks = [block for parity in benchmark.get("parity", []) for block in _parity_blocks(parity)]
     blocks.append(Table(("where", "model", "runtime", "threads", "accuracy", "agreement", "p50 µs", "p90 µs",
                          "p99 µs", "init ms", "first invoke ms", "samples/s (batch)", "file bytes", "peak RSS MiB",
                          "RAM bytes (TFLM arena; C engine static)", "C engine flash bytes"), tuple(rows)))
@@ -527,10 +528,48 @@ def _benchmark_section(run: _Run) -> Section:
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))
         blocks.append(Bullets(tuple(ratio_lines)))
+    blocks += parity_blocks
     if skipped:
         blocks.append(Text("Not measured:"))
         blocks.append(Bullets(skipped))
     return Section("benchmark", "Benchmark", tuple(blocks))
+
+
+def _parity_blocks(parity: dict[str, Any]) -> list[Block]:
+    """The four-way parity of one model: each runtime against the tflite-micro interpreter."""
+    rows = tuple(
+        (str(row["runtime"]), f"not run: {row['not_run']}", NOTHING, NOTHING) if row.get("not_run") else
+        (str(row["runtime"]), f"{row['differing_vectors']}/{parity['samples']}", _number(row.get("max_lsb"), "g"),
+         str(row.get("first_divergence") or NOTHING))
+        for row in parity["runtimes"]
+    )
+    return [Text(f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}):"),
+            Table(("runtime", "differing output vectors", "max LSB", "first divergence"), rows)]
+
+
+def _engines_side_by_side(export: dict[str, Any], c_engine: dict[str, Any]) -> list[Block]:
+    """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
+    tflm_exported = export.get("arena_bytes") is not None
+    tflm_flash = export.get("flash_bytes")
+    c_flash = c_engine.get("flash_bytes")
+    rows = (
+        ("RAM bytes (TFLM: arena, which holds input and output; C: arena + input + output)",
+         _count(export.get("arena_bytes")) if tflm_exported else "not exported",
+         f"{_count(c_engine['static_ram_bytes'])} ({_count(c_engine['arena_bytes'])} + "
+         f"{_count(c_engine['input_bytes'])} + {_count(c_engine['output_bytes'])})"),
+        ("flash bytes (text + data, Cortex-M4 -Os)",
+         f"{_count(tflm_flash)} model array + the TFLM library (not measured)" if tflm_flash is not None
+         else "not measured" if tflm_exported else "not exported",
+         _count(c_flash) if c_flash is not None else f"not measured: {c_engine.get('flash_not_measured')}"),
+        ("ops", str(len(export.get("ops", []))) if tflm_exported else "not exported", str(len(c_engine["ops"]))),
+        ("files", f"firmware/ ({len(export.get('files', []))})" if tflm_exported else "not exported",
+         f"firmware/{c_engine['dir']}/ ({len(c_engine['files'])})"),
+    )
+    blocks: list[Block] = [Text("TFLite Micro and edgeml's C engine, side by side:"),
+                           Table(("", "TFLite Micro", "C engine"), rows)]
+    if c_engine.get("parity"):
+        blocks += _parity_blocks({"model": "the exported model", **c_engine["parity"]})
+    return blocks
 
 
 def _ratio_line(ratio: dict[str, Any]) -> str:
@@ -570,7 +609,10 @@ def _firmware_section(run: _Run) -> Section:
         ]
         size_output = export.get("arm_size_output")
         warnings = tuple(str(warning) for warning in export.get("warnings", []))
+        c_engine = export.get("c_engine")
+        side_by_side = _engines_side_by_side(export, c_engine) if c_engine else []
     blocks.append(Facts(tuple(facts)))
+    blocks += side_by_side
     blocks.append(Table(("file", "bytes"), tuple(file_rows)) if file_rows else Note("export.json lists no files"))
     if warnings:
         blocks.append(Text("Warnings:"))

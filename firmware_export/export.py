@@ -29,6 +29,7 @@ from firmware_export.tflm import run_tflm
 from firmware_export.render import C_TYPES, ExampleInput, FirmwarePlan, Lang, file_names, render_files
 
 if TYPE_CHECKING:
+    from edgeml.c_runtime import StaticMemory
     from firmware_export.cengine import CEngineResult
     from firmware_export.cengine.exactness import FourWayParity
 
@@ -107,11 +108,25 @@ class CExportResult:
     parity (C engine, TFLM, LiteRT BUILTIN_REF, LiteRT default) on the run's test samples or random inputs."""
 
     engine: "CEngineResult"
+    memory: "StaticMemory"
     parity: "FourWayParity | None"
     warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
-        return self.engine.summary() + (f"\n{self.parity.describe()}" if self.parity else "")
+        memory = self.memory
+        flash = (f"flash {memory.flash_bytes:,} bytes (text + data, Cortex-M4 -Os, arm-none-eabi-size)"
+                 if memory.flash_bytes is not None else f"flash not measured: {memory.flash_not_measured}")
+        lines = [self.engine.summary(),
+                 f"static RAM {memory.ram_bytes:,} bytes (arena {memory.arena_bytes:,} + input {memory.input_bytes:,} "
+                 f"+ output {memory.output_bytes:,}); {flash}"]
+        return "\n".join(lines + ([self.parity.describe()] if self.parity else []))
+
+    def to_json(self) -> dict:
+        """The C engine's part of the pipeline's ``export.json``."""
+        return {"files": [path.name for path in self.engine.files], "symbol": self.engine.symbol,
+                "ops": list(self.engine.ops), "liveness_floor_bytes": self.engine.liveness_floor_bytes,
+                **self.memory.to_json(), "static_ram_bytes": self.memory.ram_bytes,
+                "parity": self.parity.to_json() if self.parity else None, "warnings": list(self.warnings)}
 
 
 def export_for_engine(config: ExportConfig, engine: Engine = Engine.TFLM) -> "ExportResult | CExportResult":
@@ -128,17 +143,22 @@ def export_c(config: ExportConfig) -> CExportResult:
     from firmware_export.cengine import CEngineConfig, export_c_engine
     from firmware_export.cengine.exactness import four_way_parity
 
+    from edgeml.c_runtime import measure_flash, static_memory
+    from edgeml.graph import read_graph_bytes
+
     model_path, record = _resolve_source(Path(config.source))
+    model = _read_model(model_path)
     warnings: list[str] = []
     parity = None
     if config.check_samples:
-        model = _read_model(model_path)
         tensor = validate(model, str(model_path)).inputs[0]
         normalization, _ = _normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
     result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force))
-    return CExportResult(result, parity, tuple(warnings) + result.warnings)
+    memory = static_memory(read_graph_bytes(model, str(model_path)), result.arena_bytes,
+                           *measure_flash(result.out_dir, result.symbol))
+    return CExportResult(result, memory, parity, tuple(warnings) + result.warnings)
 
 
 def export_firmware(config: ExportConfig) -> ExportResult:

@@ -226,3 +226,25 @@ def test_the_c_runtime_is_measured_beside_tflm(quantized_run, tmp_path, monkeypa
     assert c_line.endswith(f"| {arena + 74:,} static | {flash} |")
     assert tflm_line.endswith(f"| {tflm['arena_bytes']:,} |  |")
     assert f"{arena + 74} static" in format_table(result.rows)
+    # Four-way parity on the same 100 samples; the counts equal each runtime's own outputs compared by numpy.
+    import numpy as np
+
+    from test_firmware_export import _independent_outputs
+
+    (parity,) = result.parity
+    assert parity["model"] == "model_int8.tflite" and parity["samples"] == 100
+    with np.load(_samples(quantized_run, tmp_path)) as data:
+        quantized = open_model(model, "tflm").input_quantization.quantize(data["x"])
+    outputs = _independent_outputs(model.read_bytes(), quantized)
+    counts = [int((outputs[name] != outputs["tflm"]).any(axis=1).sum()) for name in ("c", "ref", "default")]
+    assert [row["differing_vectors"] for row in parity["runtimes"]] == counts and counts[0] == 0
+    assert "| edgeml C engine (default build) | 0/100 | 0 |  |" in markdown
+    saved = json.loads((tmp_path / "out" / "benchmark.json").read_text())
+    assert saved["parity"] == [parity]
+
+
+def _samples(run_dir, tmp_path):
+    from edgeml.benchmark import write_samples
+    from edgeml.rundir import RunRecord
+
+    return write_samples(RunRecord.load(run_dir), None, 100, tmp_path / "samples.npz")

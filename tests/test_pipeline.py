@@ -222,3 +222,51 @@ def test_flash_without_the_toolchain_names_the_missing_tools(tmp_path, monkeypat
     assert missing == pipeline_module.FlashMeasurement(
         None, not_measured="no arm-none-eabi toolchain (arm-none-eabi-size not found; "
                            "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
+
+
+def test_the_c_engine_is_exported_and_benchmarked_beside_tflm(finished):
+    """Issue 12: a C compiler here, so the default exports both; export.json, the benchmark and the report
+    put the C engine beside TFLite Micro."""
+    import numpy as np
+
+    from edgeml.c_runtime import find_compiler
+    from edgeml.graph import read_graph
+
+    if find_compiler() is None:
+        pytest.skip("no C compiler here: the default is tflm only (test_export_engine_choice covers it)")
+    result, _ = finished
+    run = result.run_dir
+    export = json.loads((run / "firmware/export.json").read_text())
+    assert export["engines"] == ["tflm", "c"] and export["symbol"] == "digits_mlp"
+    c_engine = export["c_engine"]
+    assert (run / "firmware/c_engine/digits_mlp_model.c").is_file() and "digits_mlp_model.h" in c_engine["files"]
+    graph = read_graph(run / "model_int8.tflite")
+    assert (c_engine["input_bytes"], c_engine["output_bytes"]) == (64, 10)
+    assert c_engine["static_ram_bytes"] == c_engine["arena_bytes"] + 74
+    assert c_engine["ops"] == [op.name for op in graph.ops]
+    assert c_engine["parity"]["samples"] == 20 and c_engine["parity"]["runtimes"][0]["differing_vectors"] == 0
+    benchmark = json.loads((run / "benchmark/benchmark.json").read_text())
+    rows = {(row["model"], row["runtime"]): row for row in benchmark["rows"]}
+    c_row, tflm_row = rows["model_int8.tflite", "c"], rows["model_int8.tflite", "tflm"]
+    assert c_row["accuracy"] == tflm_row["accuracy"] and c_row["static_ram_bytes"] == c_engine["static_ram_bytes"]
+    assert c_row["flash_bytes"] == c_engine["flash_bytes"]  # the same sources, linked the same way
+    assert [p["model"] for p in benchmark["parity"]] == ["model_int8.tflite"]
+    assert benchmark["parity"][0]["runtimes"][0]["differing_vectors"] == 0
+    markdown = (run / "report.md").read_text()
+    assert "TFLite Micro and edgeml's C engine, side by side:" in markdown
+    ram = f"{c_engine['static_ram_bytes']:,} ({c_engine['arena_bytes']:,} + 64 + 10)"
+    assert f"| {export['arena_bytes']:,} | {ram} |" in markdown
+    assert np.isfinite(c_row["latency_us"]["p50"])
+
+
+def test_export_engine_choice(tmp_path, monkeypatch, capsys):
+    from edgeml.pipeline import ExportOptions
+
+    assert ExportOptions(engine="c").engines() == ("c",) and ExportOptions(engine="both").engines() == ("tflm", "c")
+    with pytest.raises(EdgeMLError, match=r"\[export\] engine = 'C': choose 'tflm', 'c', 'both'"):
+        ExportOptions(engine="C")
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert ExportOptions().engines() == ("tflm",)
+    assert capsys.readouterr().out.startswith("note: no C compiler found ($CC, gcc, clang or cc): exporting for "
+                                              "TFLite Micro only")
