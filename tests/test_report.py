@@ -15,7 +15,7 @@ import pytest
 
 from browser import render_in_chromium
 from edgeml.errors import EdgeMLError
-from edgeml.report import ReportFiles, build_report, render_html, render_markdown, write_report
+from edgeml.report import NOTHING, ReportFiles, build_report, render_html, render_markdown, write_report
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
 CLASS_NAMES = ["cat", "dog|wolf", HOSTILE_CLASS]
@@ -376,3 +376,49 @@ def test_chromium_renders_every_image(tmp_path, written):
     for image in result["images"]:
         assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
     assert result["fetched"] == []  # nothing loaded from outside the page
+
+
+C_PARITY = {"baseline": "tflite-micro interpreter", "inputs": "20 samples of the digits test set", "samples": 20,
+            "runtimes": [
+                {"runtime": "edgeml C engine (default build)", "differing_vectors": 0, "max_lsb": 0.0,
+                 "first_divergence": None, "not_run": None},
+                {"runtime": "LiteRT BUILTIN_REF (reference kernels)", "differing_vectors": 3, "max_lsb": 2.0,
+                 "first_divergence": "op 1 FULLY_CONNECTED", "not_run": None},
+                {"runtime": "LiteRT default (XNNPACK delegate)", "differing_vectors": 1, "max_lsb": 1.0,
+                 "first_divergence": "an op inside the XNNPACK delegate (not traceable)", "not_run": None}]}
+
+
+def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
+    """Issue 12: the C engine's static RAM and flash in the benchmark table, its export side by side with
+    TFLM's, and the four-way parity as a table in both sections."""
+    artifacts = _artifacts()
+    benchmark = artifacts["benchmark/benchmark.json"]
+    benchmark["rows"].append({**benchmark["rows"][-1], "runtime": "c", "arena_bytes": None, "static_ram_bytes": 170,
+                              "engine_arena_bytes": 96, "flash_bytes": 8920, "flash_not_measured": None})
+    benchmark["parity"] = [{"model": "model_int8.tflite", **C_PARITY}]
+    export = artifacts["firmware/export.json"]
+    export.update(engines=["tflm", "c"], c_engine={
+        "dir": "c_engine", "files": ["model_model.h", "model_model.c", "engine.json"], "symbol": "model",
+        "ops": ["FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"], "liveness_floor_bytes": 96, "arena_bytes": 96,
+        "input_bytes": 64, "output_bytes": 10, "static_ram_bytes": 170, "flash_bytes": None,
+        "flash_not_measured": "arm-none-eabi-gcc not found", "parity": C_PARITY, "warnings": []})
+    for name in ("benchmark/benchmark.json", "firmware/export.json"):
+        (run_dir / name).write_text(json.dumps(artifacts[name]), encoding="utf-8")
+    report = build_report(run_dir)
+    table = report.section("benchmark").blocks[1]
+    c_row = next(row for row in table.rows if row[2].startswith("c "))
+    assert c_row[-2:] == ("170 static", "8,920")
+    tflm_row = next(row for row in table.rows if row[2].startswith("tflm "))
+    assert tflm_row[-2:] == ("6,208", NOTHING)
+    firmware = report.section("firmware").blocks
+    side = next(block for block in firmware if getattr(block, "header", None) == ("", "TFLite Micro", "C engine"))
+    assert side.rows[0][1:] == ("6,208", "170 (96 + 64 + 10)")
+    assert side.rows[1][1:] == ("not measured", "not measured: arm-none-eabi-gcc not found")
+    assert side.rows[2][1:] == ("2", "3")
+    for section in ("benchmark", "firmware"):
+        parity = [b for b in report.section(section).blocks if getattr(b, "header", None) ==
+                  ("runtime", "differing output vectors", "max LSB", "first divergence")]
+        assert parity[0].rows == (("edgeml C engine (default build)", "0/20", "0", NOTHING),
+                                  ("LiteRT BUILTIN_REF (reference kernels)", "3/20", "2", "op 1 FULLY_CONNECTED"),
+                                  ("LiteRT default (XNNPACK delegate)", "1/20", "1",
+                                   "an op inside the XNNPACK delegate (not traceable)"))
