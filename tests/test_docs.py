@@ -127,3 +127,67 @@ def test_every_number_table_names_the_script_that_produced_it():
         assert scripts, f"no benchmarks/ script named before the table:\n{table[:200]}"
         for script in scripts:
             assert (ROOT / script).is_file(), script
+
+
+def readme_block(language: str, first_line: str) -> str:
+    """The README's fenced ``language`` block whose first line is ``first_line``."""
+    blocks = [block for block in re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+              if block.splitlines()[0] == first_line]
+    assert len(blocks) == 1, f"no single ```{language} block starting {first_line!r}"
+    return blocks[0]
+
+
+def test_the_readme_makefile_builds_the_exported_c_engine(digits_run, tmp_path, monkeypatch):
+    """Issue 12: the plain-Makefile recipe, exactly as the README prints it, builds the exported engine with
+    gcc, and the program prints the tflite-micro interpreter's outputs."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+
+    from edgeml.data import load_dataset
+    from edgeml.quantize import QuantizeConfig, quantize
+    from edgeml.runtime import open_model
+
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("gcc and make are needed to build the README's Makefile")
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "mlp"
+    shutil.copytree(digits_run, run_dir)
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    project = tmp_path / "project"
+    project.mkdir()
+    command = "edgeml export runs/mlp --engine c --name model --out model_c"
+    assert f"`{command}`" in README
+    words = shlex.split(command)[1:]
+    words[words.index("runs/mlp")], words[-1] = str(run_dir), str(project / "model_c")
+    result = CliRunner().invoke(cli, words)
+    assert result.exit_code == 0, result.output
+    (project / "main.c").write_text(readme_block("c", "/* main.c */"))
+    (project / "Makefile").write_text(readme_block("make", "# Makefile: `make` builds ./classify from main.c and "
+                                                           "the exported engine in model_c/"))
+    built = subprocess.run(["make", "CC=gcc", "CFLAGS=-std=c99 -O2 -Wall -Wextra -Werror"], cwd=project,
+                           capture_output=True, text=True)
+    assert built.returncode == 0, built.stdout + built.stderr
+    micro = open_model(run_dir / "model_int8.tflite", "tflm")
+    samples = micro.input_quantization.quantize(load_dataset("digits", test_samples=20).test_inputs())
+    for sample in samples:
+        ran = subprocess.run([str(project / "classify")], input=sample.astype(np.int8).tobytes(), capture_output=True)
+        assert ran.returncode == 0, ran.stderr
+        micro.set_raw_input(sample[np.newaxis])
+        micro.invoke()
+        assert [int(v) for v in ran.stdout.split()] == micro.raw_output().reshape(-1).tolist()
+
+
+def test_the_c_engine_claims_match_the_code():
+    from edgeml.c_runtime import COMPILERS, INSTALL_COMPILER
+    from edgeml.pipeline import C_ENGINE_DIR, EXPORT_ENGINES, ExportOptions
+    from edgeml.runtime import RUNTIMES
+
+    assert "c" in RUNTIMES and "`c` (edgeml's\nC engine built with this machine's C compiler" in README
+    assert "(`$CC`, else gcc, clang or cc; `-O2`)" in README and COMPILERS == ("gcc", "clang", "cc")
+    assert "($CC, gcc, clang or cc)" in INSTALL_COMPILER
+    assert "`[export] engine = \"tflm\" | \"c\" | \"both\"`" in README and EXPORT_ENGINES == ("tflm", "c", "both")
+    assert ExportOptions().engine is None and "unset, it is `both` when a C compiler is found" in README
+    assert f"`firmware/{C_ENGINE_DIR}/`" in README
+    assert "`~/.cache/edgeml/cengine` (`$EDGEML_CACHE_DIR` moves it)" in README
