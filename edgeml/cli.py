@@ -162,6 +162,8 @@ def train(options: GlobalOptions, **kwargs) -> None:
 @click.option("--test-samples", type=int, help="Class-balanced subset of the test set.")
 @click.option("--out", type=click.Path(), help="Where to write metrics (default: the run directory).")
 @click.option("--force", is_flag=True, help="Overwrite existing metrics files.")
+@click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
+              help="Runtime for a .tflite MODEL (c: edgeml's C engine built here; tflm: TFLite Micro).")
 @_model_data_options
 @click.pass_obj
 def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:

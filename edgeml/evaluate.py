@@ -1,4 +1,9 @@
-"""Evaluate a trained Keras model on its test set: metrics.json, confusion_matrix.png, roc.png."""
+"""Evaluate a trained model on its test set: metrics.json, confusion_matrix.png, roc.png.
+
+A Keras model (a run directory, or a ``.keras``/``.h5`` file) runs in Keras; a ``.tflite`` file runs in
+``runtime`` (any of :data:`edgeml.runtime.RUNTIMES`, e.g. ``tflm`` or the C engine ``c``) and its files
+get the model's variant as prefix (``model_int8.tflite`` -> ``int8_metrics.json``, as the pipeline names them).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +24,8 @@ EVALUATION_FILES = ("metrics.json", "confusion_matrix.png", "roc.png")
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    """``target`` is a run directory or a ``.keras``/``.h5`` file; a bare model file needs ``dataset``."""
+    """``target`` is a run directory, a ``.keras``/``.h5`` file or a ``.tflite`` file (run in ``runtime``);
+    a model file outside a run directory needs ``dataset``."""
 
     target: str
     dataset: str | None = None
@@ -31,9 +37,14 @@ class EvaluateConfig:
     trust_model_code: bool = False  # load Lambda layers of a model file outside a run (a run records it)
     force: bool = False
     verbose: bool = False
+    runtime: str = "auto"  # for a .tflite target
 
     def __post_init__(self) -> None:
+        from edgeml.runtime import RUNTIMES
+
         parse_normalize(self.normalize)
+        if self.runtime not in RUNTIMES:
+            raise EdgeMLError(f"unknown runtime {self.runtime!r}: choose one of {', '.join(RUNTIMES)}")
 
 
 @dataclass(frozen=True)
@@ -47,13 +58,15 @@ class Evaluation:
 def evaluate(config: EvaluateConfig) -> Evaluation:
     target = Path(config.target)
     if not target.exists():
-        raise EdgeMLError(f"nothing to evaluate at {target}: give a run directory or a .keras/.h5 model")
+        raise EdgeMLError(f"nothing to evaluate at {target}: give a run directory or a .keras/.h5/.tflite model")
     run_dir = target if target.is_dir() else target.parent
     record = RunRecord.load(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
     model_path = record.model_path if target.is_dir() and record else target
     if target.is_dir() and record is None:
         raise EdgeMLError(f"{target} is not a run directory (no {CONFIG_FILE})")
     dataset = _test_data(config, record)
+    if model_path.suffix == ".tflite":
+        return _evaluate_tflite(config, model_path, dataset, record, run_dir)
     out_dir = check_output_dir(Path(config.out) if config.out else run_dir, config.force, EVALUATION_FILES)
     trust = config.trust_model_code or bool(record and record.raw["train"].get("trust_model_code", False))
     model = load_user_model(model_path, config.verbose, trust)
@@ -66,6 +79,28 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
         staged = write_metrics(metrics, dataset.y_test, probabilities, staging)
     files = {name: out_dir / path.name for name, path in staged.items()}
     return Evaluation(metrics=metrics, dataset=dataset.name, files=files, normalization=dataset.normalization)
+
+
+def _evaluate_tflite(config: EvaluateConfig, model_path: Path, dataset: Dataset, record: RunRecord | None,
+                     run_dir: Path) -> Evaluation:
+    """A ``.tflite`` file in ``config.runtime``, on the run's test set with the run's normalisation (or the
+    named dataset's default outside a run)."""
+    from edgeml.runtime import open_model
+
+    if config.normalize is not None and record is None:
+        raise EdgeMLError("--normalize is not supported for a .tflite file: evaluate it beside its run's config.json")
+    prefix = f"{model_path.stem.removeprefix('model_')}_"
+    produces = tuple(prefix + name for name in EVALUATION_FILES)
+    out_dir = check_output_dir(Path(config.out) if config.out else run_dir, config.force, produces)
+    normalization = record.normalization if record is not None and config.dataset is None else dataset.normalization
+    model = open_model(model_path, config.runtime)
+    inputs = dataset.x_test.reshape((len(dataset.x_test), *model.input_shape))
+    probabilities = model.predict(normalization.apply(inputs), batch_size=config.batch_size)
+    metrics = compute_metrics(dataset.y_test, probabilities, dataset.class_names)
+    with file_set(out_dir) as staging:
+        staged = write_metrics(metrics, dataset.y_test, probabilities, staging, prefix=prefix)
+    files = {name: out_dir / path.name for name, path in staged.items()}
+    return Evaluation(metrics=metrics, dataset=dataset.name, files=files, normalization=normalization)
 
 
 def _test_data(config: EvaluateConfig, record: RunRecord | None) -> Dataset:

@@ -414,18 +414,10 @@ def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
 
 
 def _evaluate_int8(run_dir: Path) -> None:
-    """Metrics of the int8 file through the lite runtime, on the run's own test set."""
-    from edgeml.benchmark import load_test_samples
-    from edgeml.evaluate_metrics import compute_metrics, write_metrics
-    from edgeml.rundir import RunRecord
-    from edgeml.runtime import open_model
+    """Metrics of the int8 file through the lite runtime, on the run's own test set (int8_metrics.json, ...)."""
+    from edgeml.evaluate import EvaluateConfig, evaluate
 
-    record = RunRecord.load(run_dir)
-    inputs, labels = load_test_samples(record, None, None)
-    scores = open_model(run_dir / "model_int8.tflite").predict(inputs)
-    metrics = compute_metrics(labels, scores, record.class_names)
-    with file_set(run_dir) as staging:
-        write_metrics(metrics, labels, scores, staging, prefix="int8_")
+    evaluate(EvaluateConfig(target=str(run_dir / "model_int8.tflite"), force=True))
 
 
 C_ENGINE_DIR = "c_engine"  # inside firmware/

@@ -53,3 +53,34 @@ def test_evaluate_errors(tmp_path, digits_run, idx_folder):
     with pytest.raises(EdgeMLError, match="expects inputs of shape"):
         evaluate(EvaluateConfig(target=str(digits_run / "model.keras"), dataset="fashion_mnist",
                                 data_path=str(idx_folder), out=str(tmp_path / "e")))
+
+
+def test_evaluate_a_tflite_file_in_the_c_engine_and_tflm(digits_run, tmp_path, monkeypatch):
+    """Issue 12: ``edgeml evaluate model_int8.tflite --runtime c`` gives TFLite Micro's metrics exactly, and its
+    accuracy is the share of the engine's own top classes that equal the labels."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from edgeml.benchmark import load_test_samples
+    from edgeml.cli import cli
+    from edgeml.quantize import QuantizeConfig, quantize
+    from edgeml.rundir import RunRecord
+    from edgeml.runtime import open_model
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    shutil.copytree(digits_run, run_dir)
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    model = run_dir / "model_int8.tflite"
+    metrics = {}
+    for runtime in ("c", "tflm"):
+        result = CliRunner().invoke(cli, ["evaluate", str(model), "--runtime", runtime, "--out", str(tmp_path / runtime)])
+        assert result.exit_code == 0, result.output
+        assert sorted(p.name for p in (tmp_path / runtime).iterdir()) == [
+            "int8_confusion_matrix.png", "int8_metrics.json", "int8_roc.png"]
+        metrics[runtime] = json.loads((tmp_path / runtime / "int8_metrics.json").read_text())
+    assert metrics["c"] == metrics["tflm"]
+    inputs, labels = load_test_samples(RunRecord.load(run_dir), None, None)
+    predicted = open_model(model, "c").predict(inputs).argmax(axis=1)
+    assert metrics["c"]["accuracy"] == pytest.approx(float(np.mean(predicted == labels)))
+    assert metrics["c"]["num_samples"] == len(labels)
