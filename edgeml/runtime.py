@@ -188,6 +188,17 @@ def _importable(module: str) -> bool:
         return False
 
 
+def raw_outputs(model: Model, quantized: np.ndarray) -> np.ndarray:
+    """The model's raw outputs (its output dtype, one row per sample) for already-quantized ``quantized``
+    of shape ``(N, *input_shape)``, one sample per invoke as on a device."""
+    outputs = []
+    for sample in quantized:
+        model.set_raw_input(sample[np.newaxis])
+        model.invoke()
+        outputs.append(model.raw_output())
+    return np.concatenate(outputs)
+
+
 def available_runtimes() -> list[str]:
     """The selectable runtimes installed here, in preference order."""
     return [spec.name for spec in REGISTRY if spec.selectable and spec.installed()]

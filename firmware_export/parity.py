@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import LiteModel
+from edgeml.runtime import LiteModel, raw_outputs
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo
 from firmware_export.tflm import run_tflm, tflm_tensors
 
@@ -144,13 +144,7 @@ def first_divergence(model: bytes, info: TFLiteModelInfo, sample: np.ndarray, ar
 
 def _run_litert(model: bytes, inputs: np.ndarray, reference_kernels: bool) -> np.ndarray:
     """Raw outputs, one sample per invoke as in TFLM, through edgeml's own LiteRT wrapper."""
-    lite = LiteModel(model, "litert", threads=1, reference_kernels=reference_kernels)
-    outputs = []
-    for sample in inputs:
-        lite.set_raw_input(sample[np.newaxis])
-        lite.invoke()
-        outputs.append(lite.raw_output())
-    return np.concatenate(outputs)
+    return raw_outputs(LiteModel(model, "litert", threads=1, reference_kernels=reference_kernels), inputs)
 
 
 def _unequal(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -702,7 +702,7 @@ def _independent_outputs(model: bytes, inputs: np.ndarray) -> dict[str, np.ndarr
     """Raw int8 outputs of each runtime, straight from its own API (not through exactness.py)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    from edgeml.runtime import open_model
+    from edgeml.runtime import open_model, raw_outputs
 
     outputs = {}
     for name, resolver in (("ref", OpResolverType.BUILTIN_REF), ("default", OpResolverType.AUTO)):
@@ -715,13 +715,7 @@ def _independent_outputs(model: bytes, inputs: np.ndarray) -> dict[str, np.ndarr
             rows.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).reshape(-1))
         outputs[name] = np.array(rows)
     for runtime in ("tflm", "c"):
-        opened = open_model(model, runtime)
-        rows = []
-        for sample in inputs:
-            opened.set_raw_input(sample[np.newaxis])
-            opened.invoke()
-            rows.append(opened.raw_output().reshape(-1))
-        outputs[runtime] = np.array(rows)
+        outputs[runtime] = raw_outputs(open_model(model, runtime), inputs).reshape(len(inputs), -1)
     return outputs
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 from edgeml.data import load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.quantize import QuantizeConfig, quantize
-from edgeml.runtime import TensorQuantization, available_runtimes, open_model
+from edgeml.runtime import REGISTRY, TensorQuantization, available_runtimes, open_model, raw_outputs, runtime_spec
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +27,12 @@ def reference(models):
     return open_model(run_dir / "model_int8.tflite", "litert", reference_kernels=True).predict(inputs)
 
 
-@pytest.mark.parametrize("runtime", ["litert", "tensorflow", "tflm", "tflite-runtime"])
-def test_backend_matches_litert_reference_kernels(models, runtime):
-    module = {"litert": "ai_edge_litert", "tensorflow": "tensorflow", "tflm": "tflite_micro",
-              "tflite-runtime": "tflite_runtime"}[runtime]
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{runtime} is not installed here ({module}; tflite-runtime has no wheels for numpy 2)")
+@pytest.mark.parametrize("runtime", [spec.name for spec in REGISTRY if spec.selectable])
+def test_backend_matches_litert_reference_kernels(models, runtime, tmp_path, monkeypatch):
+    spec = runtime_spec(runtime)
+    if not spec.installed():
+        pytest.skip(f"{runtime} is not installed here ({spec.install_hint}; tflite-runtime has no wheels for numpy 2)")
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, inputs, labels = models
     model = open_model(run_dir / "model_int8.tflite", runtime, threads=1)
     assert model.runtime == runtime and model.input_shape == (8, 8, 1)
@@ -107,15 +106,6 @@ def test_tflite_runtime_fallback_in_its_own_venv(models, tmp_path_factory):
     assert json.dumps(row)  # JSON-ready, like every runner result
 
 
-def _raw_outputs(model, quantized: np.ndarray) -> np.ndarray:
-    outputs = []
-    for sample in quantized:
-        model.set_raw_input(sample[np.newaxis])
-        model.invoke()
-        outputs.append(model.raw_output())
-    return np.concatenate(outputs)
-
-
 def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch):
     """Issue 12: the ``c`` runtime (the C engine built here) gives the tflite-micro interpreter's bytes."""
     from edgeml.graph import read_graph
@@ -130,9 +120,9 @@ def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch
     assert engine.input_quantization == micro.input_quantization
     assert engine.output_quantization == micro.output_quantization
     quantized = micro.input_quantization.quantize(inputs)
-    raw = _raw_outputs(engine, quantized)
+    raw = raw_outputs(engine, quantized)
     assert raw.dtype == np.int8 and raw.shape == (100, 10)
-    np.testing.assert_array_equal(raw, _raw_outputs(micro, quantized))
+    np.testing.assert_array_equal(raw, raw_outputs(micro, quantized))
     np.testing.assert_array_equal(engine.predict(inputs), micro.predict(inputs))
 
     # RAM: the plan's arena (computed again here) plus the int8 input (8x8x1) and output (10 classes).
@@ -152,7 +142,7 @@ def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch
     assert len(builds) == 1
     library = next(builds[0].glob("*.so"))
     stamp = library.stat().st_mtime_ns
-    np.testing.assert_array_equal(_raw_outputs(open_model(path, "c"), quantized[:5]), raw[:5])
+    np.testing.assert_array_equal(raw_outputs(open_model(path, "c"), quantized[:5]), raw[:5])
     assert list((tmp_path / "cache" / "cengine").iterdir()) == builds and library.stat().st_mtime_ns == stamp
 
 
