@@ -153,6 +153,15 @@ def test_memory_plan_of_the_mlp(mlp):
     assert storage[reshape.outputs[0]]["alias_of"] == reshape.inputs[0]
 
 
+def test_memory_plan_of_the_fused_cnn(cnn):
+    """Both Conv-MaxPool pairs are fused, so no conv output is stored. By hand (8x8 digits, filters 8 and
+    16): pool 1's 4x4x8 = 128 bytes and pool 2's 2x2x16 = 64 are live together, then 64 + 24 (Dense),
+    then 24 + 10 (Dense, read by the softmax that writes the caller's output): 192 bytes."""
+    assert [(f.conv_op, f.pool_op) for f in cnn.compiled.fusions] == [(0, 1), (2, 3)]
+    assert cnn.compiled.plan.liveness_floor_bytes == 4 * 4 * 8 + 2 * 2 * 16
+    assert cnn.compiled.plan.arena_bytes == 192
+
+
 def test_plan_validator_rejects_overlapping_live_tensors(cnn):
     validate_plan(cnn.compiled.plan)
     assert cnn.compiled.plan.arena_bytes >= cnn.compiled.plan.liveness_floor_bytes

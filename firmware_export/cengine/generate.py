@@ -22,6 +22,7 @@ from edgeml.artifacts import check_output_dir, current_umask
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Tensor, read_graph_bytes
 from firmware_export import cgen
+from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots
 from firmware_export.cengine.lower import ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, lower
 from firmware_export.cengine.plan import Lifetime, MemoryPlan, plan_memory
 
@@ -33,7 +34,7 @@ _STRUCTS = {
     "fully_connected": "edgeml_fully_connected_params", "conv_2d": "edgeml_conv_params",
     "depthwise_conv_2d": "edgeml_depthwise_params", "max_pool_2d": "edgeml_pool_params",
     "average_pool_2d": "edgeml_pool_params", "softmax": "edgeml_softmax_params", "add": "edgeml_add_params",
-    "mean_hw": "edgeml_mean_params",
+    "mean_hw": "edgeml_mean_params", "conv_pool": "edgeml_conv_pool_params",
 }
 
 
@@ -50,7 +51,8 @@ class CEngineConfig:
 
 @dataclass(frozen=True)
 class TensorStorage:
-    """Where one activation tensor lives: ``input``/``output`` (the caller's buffers) or ``arena`` at ``offset``."""
+    """Where one activation tensor lives: ``input``/``output`` (the caller's buffers), ``arena`` at
+    ``offset``, or ``unstored`` (a conv output consumed inside a fused conv + pool call)."""
 
     tensor: int
     name: str
@@ -87,9 +89,11 @@ class CompiledModel:
     """Everything the generated files say, before any is written."""
 
     graph: Graph
-    lowered: LoweredGraph
+    lowered: LoweredGraph  # after fusion
     plan: MemoryPlan
     tensors: tuple[TensorStorage, ...]
+    fusions: tuple[Fusion, ...]
+    in_place: tuple[InPlace, ...]
     files: dict[str, str]  # file name -> contents
 
 
@@ -120,11 +124,15 @@ def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>") -> Co
     input_root, output_root = roots[graph.inputs[0]], roots[graph.outputs[0]]
     if input_root == output_root:
         raise EdgeMLError(f"{source_name}: the output is the input reshaped; there is nothing to compile")
+    lowered, fusions = fuse_conv_pool(graph, lowered, roots)
+    roots, in_place = in_place_roots(graph, lowered, roots, (input_root, output_root))
     lifetimes = _lifetimes(graph, lowered, roots, (input_root, output_root))
     plan = plan_memory(lifetimes)
-    tensors = _storage(graph, roots, plan, input_root, output_root)
-    files = _render(graph, lowered, plan, tensors, symbol, hashlib.sha256(model).hexdigest(), source_name)
-    return CompiledModel(graph, lowered, plan, tensors, files)
+    unstored = frozenset(fusion.unstored_tensor for fusion in fusions)
+    tensors = _storage(graph, roots, plan, input_root, output_root, unstored)
+    files = _render(graph, lowered, plan, tensors, symbol, hashlib.sha256(model).hexdigest(), source_name,
+                    fusions, in_place)
+    return CompiledModel(graph, lowered, plan, tensors, fusions, in_place, files)
 
 
 def _alias_roots(graph: Graph, lowered: LoweredGraph) -> dict[int, int]:
@@ -155,14 +163,15 @@ def _lifetimes(graph: Graph, lowered: LoweredGraph, roots: dict[int, int],
 
 
 def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: int,
-             output_root: int) -> tuple[TensorStorage, ...]:
+             output_root: int, unstored: frozenset[int]) -> tuple[TensorStorage, ...]:
     placed = {p.lifetime.tensor: p.offset for p in plan.placements}
     rows = []
     for tensor in graph.tensors:
         if tensor.is_constant or tensor.dtype != "int8":
             continue
         root = roots[tensor.index]
-        storage = "input" if root == input_root else "output" if root == output_root else "arena"
+        storage = ("input" if root == input_root else "output" if root == output_root
+                   else "unstored" if root in unstored else "arena")
         rows.append(TensorStorage(
             tensor=tensor.index, name=tensor.name, shape=tensor.shape, size_bytes=tensor.byte_size, storage=storage,
             offset=placed.get(root) if storage == "arena" else None,
@@ -172,7 +181,8 @@ def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: 
 
 
 def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
-            symbol: str, model_sha256: str, source_name: str) -> dict[str, str]:
+            symbol: str, model_sha256: str, source_name: str, fusions: tuple[Fusion, ...],
+            in_place: tuple[InPlace, ...]) -> dict[str, str]:
     import jinja2
 
     environment = jinja2.Environment(
@@ -215,7 +225,8 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
         f"{symbol}_model.c": environment.get_template("model.c.jinja").render(values),
     }
     files.update({name: (KERNELS_DIR / name).read_text() for name in KERNEL_FILES})
-    files[ENGINE_JSON] = json.dumps(_engine_json(graph, lowered, plan, tensors, symbol, model_sha256), indent=2) + "\n"
+    engine = _engine_json(graph, lowered, plan, tensors, symbol, model_sha256, fusions, in_place)
+    files[ENGINE_JSON] = json.dumps(engine, indent=2) + "\n"
     return files
 
 
@@ -238,20 +249,27 @@ def _pointer(row: TensorStorage, const: bool) -> str:
     return f"ARENA_IN({row.offset})" if const else f"ARENA_OUT({row.offset})"
 
 
-def _initializer(params: tuple[tuple[str, object], ...], nested: bool = False) -> str:
-    """A designated initializer, one field per line (a nested struct on one line)."""
+def _initializer(params: tuple[tuple[str, object], ...], indent: str = "") -> str:
+    """A designated initializer, one field per line, nested structs indented.
+
+    >>> print(_initializer((("a", 1), ("inner", (("b", None),)))))
+    {
+        .a = 1,
+        .inner = {
+            .b = NULL,
+        },
+    }
+    """
     fields = []
     for name, value in params:
         if isinstance(value, tuple):
-            text = _initializer(value, nested=True)
+            text = _initializer(value, indent + "    ")
         elif value is None:
             text = "NULL"
         else:
             text = str(value)
         fields.append(f".{name} = {text}")
-    if nested:
-        return "{" + ", ".join(fields) + "}"
-    return "{\n" + "".join(f"    {field},\n" for field in fields) + "}"
+    return "{\n" + "".join(f"{indent}    {field},\n" for field in fields) + indent + "}"
 
 
 def _array_values(array: ConstArray) -> dict[str, object]:
@@ -272,8 +290,9 @@ def _io_values(tensor: Tensor) -> dict[str, object]:
 
 
 def _engine_json(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
-                 symbol: str, model_sha256: str) -> dict:
+                 symbol: str, model_sha256: str, fusions: tuple[Fusion, ...], in_place: tuple[InPlace, ...]) -> dict:
     kernels = {call.op_index: call.kernel for call in lowered.calls}
+    kernels.update({fusion.conv_op: "conv_pool" for fusion in fusions})
     return {
         "schema_version": 1,
         "symbol": symbol,
@@ -291,6 +310,9 @@ def _engine_json(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors:
              "storage": row.storage, "offset": row.offset, "alias_of": row.alias_of}
             for row in tensors
         ],
+        "fused": [{"conv_op": f.conv_op, "pool_op": f.pool_op, "unstored_tensor": f.unstored_tensor}
+                  for f in fusions],
+        "in_place": [{"op": item.op, "output": item.output, "over_input": item.input} for item in in_place],
     }
 
 

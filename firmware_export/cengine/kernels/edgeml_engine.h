@@ -141,4 +141,16 @@ typedef struct {
 
 void edgeml_mean_hw(const edgeml_mean_params *p, const int8_t *input, int8_t *output);
 
+/* CONV_2D or DEPTHWISE_CONV_2D fused with the MAX_POOL_2D or AVERAGE_POOL_2D that alone reads its
+   output (edgeml_conv_pool.c): the conv output is never stored; the result is the pool's, bit for bit. */
+typedef struct {
+    edgeml_conv_params conv;
+    int32_t depthwise;        /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */
+    int32_t depth_multiplier; /* DEPTHWISE_CONV_2D only (1 for CONV_2D) */
+    edgeml_pool_params pool;  /* its input is the conv output */
+    int32_t average;          /* 0: MAX_POOL_2D, 1: AVERAGE_POOL_2D */
+} edgeml_conv_pool_params;
+
+void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int8_t *output);
+
 #endif /* EDGEML_ENGINE_H */
