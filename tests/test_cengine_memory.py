@@ -5,13 +5,19 @@ to what a hand count of the live tensors says."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 
 from cengine_models import BuiltEngine, convert_int8
+from edgeml.errors import EdgeMLError
 from edgeml.tf_setup import load_tensorflow
+from firmware_export.cengine import CEngineConfig, export_c_engine, measure
 from firmware_export.cengine.host import SANITIZE_FLAGS, BuildOptions, build_executable, run_executable
+from firmware_export.cengine.measure import CORTEX_M4_FLAGS, deepest_chain, measure_cortex_m4, text_plus_data
 
 SAMPLES = 120
 
@@ -117,3 +123,99 @@ def test_sanitized_poisoned_build_of_fused_and_in_place_models(which, request, t
     inputs = _inputs(built, 3)[:50]
     outputs = run_executable(program, inputs, built.output.element_count)
     np.testing.assert_array_equal(outputs, built.engines[False, False].run(inputs))
+
+
+needs_arm_gcc = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="arm-none-eabi-gcc is not installed")
+
+
+def _arm_objects(folder, out, extra=()) -> dict[str, object]:
+    """Each .c of ``folder`` compiled for the Cortex-M4 by the test itself."""
+    objects = {}
+    for source in sorted(folder.glob("*.c")):
+        target = out / (source.stem + ".o")
+        subprocess.run(["arm-none-eabi-gcc", *CORTEX_M4_FLAGS, *extra, "-c", str(source), "-o", str(target)],
+                       check=True, cwd=out, capture_output=True)
+        objects[source.stem] = target
+    return objects
+
+
+@needs_arm_gcc
+def test_invoke_stack_is_the_su_frames_of_its_deepest_call_chain(conv_pools, tmp_path):
+    stack = measure_cortex_m4(conv_pools.folder, "net").stack.value
+    _arm_objects(conv_pools.folder, tmp_path, ("-fstack-usage",))
+    su = {}
+    for path in tmp_path.glob("*.su"):
+        for line in path.read_text().splitlines():
+            where_name, size, _ = line.split("\t")
+            su[where_name.rsplit(":", 1)[1]] = int(size)
+    names = [title.rsplit(":", 1)[-1] for title in stack.chain]
+    assert names[:2] == ["net_invoke", "edgeml_conv_pool"]
+    assert stack.bytes == sum(su[name] for name in names) > su["net_invoke"] > 0
+    # At least invoke's frame plus the largest frame of any kernel invoke calls.
+    kernels = set(re.findall(r"^\s+(edgeml_\w+)\(", (conv_pools.folder / "net_model.c").read_text(), re.M))
+    assert kernels >= {"edgeml_conv_pool", "edgeml_fully_connected"}
+    assert stack.bytes >= su["net_invoke"] + max(su[kernel] for kernel in kernels)
+
+
+def test_deepest_chain_refuses_recursion_and_unknown_library_calls():
+    frames = {"invoke": (16, "static"), "f": (8, "static")}
+    with pytest.raises(EdgeMLError, match="recursion through f"):
+        deepest_chain("invoke", frames, {"invoke": {"f"}, "f": {"f"}})
+    with pytest.raises(EdgeMLError, match="__aeabi_idiv is called but no object defines it"):
+        deepest_chain("invoke", frames, {"invoke": {"f"}, "f": {"__aeabi_idiv"}})
+    with pytest.raises(EdgeMLError, match="f has a dynamic stack frame"):
+        deepest_chain("invoke", {**frames, "f": (8, "dynamic")}, {"invoke": {"f"}})
+
+
+@needs_arm_gcc
+def test_flash_counts_the_model_object_and_only_the_kernels_it_calls(conv_pools, tmp_path):
+    flash = measure_cortex_m4(conv_pools.folder, "net").flash.value
+    objects = _arm_objects(conv_pools.folder, tmp_path)
+    assert flash.model_bytes == text_plus_data(objects["net_model"])
+    # The model object holds every constant array, in bytes counted by hand from the lowered calls.
+    sizes = {"int8_t": 1, "int32_t": 4}
+    constants = sum(len(array.values) * sizes[array.ctype]
+                    for call in conv_pools.compiled.lowered.calls for array in call.arrays)
+    symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(objects["net_model"])], capture_output=True,
+                             text=True, check=True).stdout
+    arrays = sum(int(fields[1], 16) for fields in map(str.split, symbols.splitlines())
+                 if len(fields) == 4 and re.fullmatch(r"op\d+_\w+", fields[3]) and not fields[3].endswith("_params"))
+    assert arrays == constants
+    # --gc-sections keeps the kernels the model calls and drops the rest (e.g. the unfused conv).
+    kernel_objects = sum(text_plus_data(path) for stem, path in objects.items() if stem != "net_model")
+    assert flash.total_bytes == flash.model_bytes + flash.kernels_bytes
+    assert text_plus_data(objects["edgeml_conv_pool"]) < flash.kernels_bytes < kernel_objects
+
+
+def test_a_missing_toolchain_or_failed_build_is_not_measured(monkeypatch, tmp_path, residual):
+    monkeypatch.setattr(measure, "ARM_GCC", "arm-none-eabi-gcc-absent")
+    build = measure_cortex_m4(residual.folder, "net")
+    assert build.stack.as_json() == build.flash.as_json() == "not measured: arm-none-eabi-gcc-absent is not installed"
+    memory = measure.EngineMemory(16, 16, 16, 4, 100, build, measure.Measurement(1000))
+    assert memory.ram_bytes.as_json().startswith("not measured: no invoke stack")
+    assert memory.ram_percent_of_tflm.not_measured and memory.as_json()["invoke_stack_bytes"].startswith("not measured")
+    monkeypatch.undo()
+    if shutil.which("arm-none-eabi-gcc"):
+        (tmp_path / "broken.c").write_text("int broken(void) { return missing; }\n")
+        build = measure_cortex_m4(tmp_path, "net")
+        assert build.flash.as_json().startswith("not measured: arm-none-eabi-gcc failed on broken.c")
+
+
+@needs_arm_gcc
+def test_export_writes_measured_memory_into_engine_json(residual, tmp_path):
+    from edgeml.tflite_model import read_tflite_bytes
+    from firmware_export.arena import arena_fits
+
+    source = tmp_path / "residual.tflite"
+    source.write_bytes(residual.model)
+    result = export_c_engine(CEngineConfig(source=str(source), out=str(tmp_path / "out"), name="net"))
+    memory = json.loads((tmp_path / "out" / "engine.json").read_text())["memory"]
+    stack = memory["invoke_stack_bytes"]
+    assert memory["ram_bytes"] == 16 + 16 + 4 + stack  # arena, 16 int8 inputs, 4 outputs, stack
+    assert stack == measure_cortex_m4(residual.folder, "net").stack.value.bytes
+    tflm = memory["tflm_minimum_arena_bytes"]
+    inputs = read_tflite_bytes(residual.model).inputs
+    assert arena_fits(residual.model, inputs, tflm) and not arena_fits(residual.model, inputs, tflm - 16)
+    assert memory["ram_percent_of_tflm_arena"] == round(100 * memory["ram_bytes"] / tflm, 1)
+    assert memory["tflite_bytes"] == len(residual.model)
+    assert result.memory is not None and "of TFLite Micro's arena" in result.summary()

@@ -24,6 +24,7 @@ from edgeml.graph import Graph, Tensor, read_graph_bytes
 from firmware_export import cgen
 from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots
 from firmware_export.cengine.lower import ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, lower
+from firmware_export.cengine.measure import EngineMemory, measure_engine
 from firmware_export.cengine.plan import Lifetime, MemoryPlan, plan_memory
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
@@ -41,12 +42,14 @@ _STRUCTS = {
 @dataclass(frozen=True)
 class CEngineConfig:
     """``source`` is a run directory (its ``model_int8.tflite``) or a ``.tflite`` file; ``name`` becomes
-    the C symbol prefix (``<name>_invoke``, ``<NAME>_ARENA_BYTES``)."""
+    the C symbol prefix (``<name>_invoke``, ``<NAME>_ARENA_BYTES``). ``measure`` adds the ``memory``
+    section to engine.json: a Cortex-M4 build's stack and flash, TFLite Micro's arena (:mod:`.measure`)."""
 
     source: str
     out: str
     name: str = "model"
     force: bool = False
+    measure: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class CEngineResult:
     liveness_floor_bytes: int
     tensors: tuple[TensorStorage, ...]
     warnings: tuple[str, ...] = ()
+    memory: EngineMemory | None = None
 
     def summary(self) -> str:
         return "\n".join([
@@ -81,7 +85,20 @@ class CEngineResult:
             f"C engine `{self.symbol}_invoke`: {len(self.ops)} ops ({', '.join(sorted(set(self.ops)))})",
             f"arena {self.arena_bytes:,} bytes (liveness floor {self.liveness_floor_bytes:,} bytes); "
             "input and output stay in the caller's buffers",
+            *([_memory_line(self.memory)] if self.memory else []),
         ])
+
+
+def _memory_line(memory: EngineMemory) -> str:
+    def show(measurement, unit: str = " bytes") -> str:
+        return f"{measurement.value:,}{unit}" if measurement.not_measured is None else measurement.as_json()
+
+    flash = memory.cortex_m4.flash
+    flash_text = (f"{flash.value.total_bytes:,} bytes (kernels {flash.value.kernels_bytes:,})"
+                  if flash.not_measured is None else flash.as_json())
+    return (f"RAM {show(memory.ram_bytes)} (arena + input + output + invoke stack, Cortex-M4) = "
+            f"{show(memory.ram_percent_of_tflm, '%')} of TFLite Micro's arena ({show(memory.tflm_arena)}); "
+            f"flash {flash_text}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class CompiledModel:
     fusions: tuple[Fusion, ...]
     in_place: tuple[InPlace, ...]
     files: dict[str, str]  # file name -> contents
+    symbol: str
 
 
 def export_c_engine(config: CEngineConfig) -> CEngineResult:
@@ -106,14 +124,29 @@ def export_c_engine(config: CEngineConfig) -> CEngineResult:
     symbol = cgen.c_identifier(config.name)
     compiled = compile_model(model, symbol, str(model_path))
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
-    files = write_files(out_dir, compiled.files)
+    contents, memory = compiled.files, None
+    if config.measure:
+        memory = measure_compiled(compiled, model)
+        engine = json.loads(contents[ENGINE_JSON])
+        engine["memory"] = memory.as_json()
+        contents = {**contents, ENGINE_JSON: json.dumps(engine, indent=2) + "\n"}
+    files = write_files(out_dir, contents)
     return CEngineResult(
         out_dir=out_dir, files=files, symbol=symbol, model_sha256=hashlib.sha256(model).hexdigest(),
         ops=tuple(op.name for op in compiled.graph.ops), arena_bytes=compiled.plan.arena_bytes,
         liveness_floor_bytes=compiled.plan.liveness_floor_bytes, tensors=compiled.tensors,
         warnings=(f"--name {config.name!r} is not a usable C identifier; the symbol is {symbol!r}",)
         if symbol != config.name else (),
+        memory=memory,
     )
+
+
+def measure_compiled(compiled: CompiledModel, model: bytes, with_tflm: bool = True) -> EngineMemory:
+    """RAM and flash of ``compiled`` (a Cortex-M4 build of its files) next to TFLite Micro's arena."""
+    graph = compiled.graph
+    return measure_engine(compiled.files, compiled.symbol, model, compiled.plan.arena_bytes,
+                          compiled.plan.liveness_floor_bytes, graph.tensor(graph.inputs[0]).byte_size,
+                          graph.tensor(graph.outputs[0]).byte_size, with_tflm)
 
 
 def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>") -> CompiledModel:
@@ -132,7 +165,7 @@ def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>") -> Co
     tensors = _storage(graph, roots, plan, input_root, output_root, unstored)
     files = _render(graph, lowered, plan, tensors, symbol, hashlib.sha256(model).hexdigest(), source_name,
                     fusions, in_place)
-    return CompiledModel(graph, lowered, plan, tensors, fusions, in_place, files)
+    return CompiledModel(graph, lowered, plan, tensors, fusions, in_place, files, symbol)
 
 
 def _alias_roots(graph: Graph, lowered: LoweredGraph) -> dict[int, int]:
