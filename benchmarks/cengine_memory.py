@@ -1,0 +1,91 @@
+"""The C engine's RAM and flash against TFLite Micro's, for edgeml's default MLP and CNN on Fashion-MNIST.
+
+RAM = the planned arena + the input and output buffers (TFLM's arena holds those too) + the invoke's stack
+(-fstack-usage frames summed along the deepest call chain of a Cortex-M4 `-Os` build), as a percentage of
+TFLite Micro's minimum arena from edgeml's arena search (tflite-micro package, 64-bit host). Goal: <= 35%.
+Flash = text + data of the engine linked for Cortex-M4 (`arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os`,
+--gc-sections), against the .tflite array's bytes + 4 KB (goal: at most that). See
+firmware_export/cengine/measure.py for how each number is taken.
+
+    python benchmarks/cengine_memory.py --out benchmarks/out/cengine
+
+Sizes depend on the model's shapes, not on its training, so a short training run is enough (the defaults);
+nothing here is timed, and every number is deterministic for a given toolchain (one run). Prints a
+Markdown table and writes it, with the JSON, to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+from pathlib import Path
+
+from cengine_exactness import train_models  # same default MLP and CNN, same run folders
+from firmware_export.cengine.generate import compile_model, measure_compiled
+from firmware_export.cengine.measure import ARM_GCC, EngineMemory
+
+RAM_GOAL_PERCENT = 35
+FLASH_ALLOWANCE_BYTES = 4096
+
+
+def measure(name: str, model: bytes) -> EngineMemory:
+    return measure_compiled(compile_model(model, "net", name), model)
+
+
+def table(rows: dict[str, EngineMemory]) -> str:
+    """The README's table: one row per model."""
+    lines = [
+        "| model | arena | input + output | invoke stack | **RAM** | TFLM arena | **RAM / TFLM** | flash (kernels) "
+        "| .tflite + 4 KB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, memory in rows.items():
+        parts = memory.as_json()
+        flash = parts["flash_bytes"]
+        flash_text = (f"{flash['total']:,} B ({flash['kernels']:,} B)" if isinstance(flash, dict) else flash)
+        percent = parts["ram_percent_of_tflm_arena"]
+        lines.append(
+            f"| {name} | {memory.arena_bytes:,} B | {memory.input_bytes + memory.output_bytes:,} B "
+            f"| {_bytes(parts['invoke_stack_bytes'])} | **{_bytes(parts['ram_bytes'])}** "
+            f"| {_bytes(parts['tflm_minimum_arena_bytes'])} "
+            f"| **{percent}{'%' if isinstance(percent, float) else ''}** | {flash_text} "
+            f"| {memory.tflite_bytes + FLASH_ALLOWANCE_BYTES:,} B |")
+    return "\n".join(lines)
+
+
+def _bytes(value) -> str:
+    return f"{value:,} B" if isinstance(value, int) else str(value)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/cengine"))
+    parser.add_argument("--models", type=Path, nargs="*", help=".tflite files (default: train the MLP and CNN)")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-samples", type=int, default=2000)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    models = ({path.stem: path for path in args.models} if args.models
+              else train_models(args.out, args.epochs, args.train_samples))
+    rows = {name: measure(name, path.read_bytes()) for name, path in models.items()}
+    compiler = subprocess.run([ARM_GCC, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    text = table(rows)
+    print(text)
+    for name, memory in rows.items():
+        ram, flash = memory.ram_percent_of_tflm, memory.cortex_m4.flash
+        ram_ok = ram.not_measured is None and ram.value <= RAM_GOAL_PERCENT
+        flash_ok = flash.not_measured is None and flash.value.total_bytes <= memory.tflite_bytes + FLASH_ALLOWANCE_BYTES
+        print(f"{name}: RAM goal (<= {RAM_GOAL_PERCENT}% of TFLM's arena) {'met' if ram_ok else 'NOT met'}; "
+              f"flash goal (<= .tflite + 4 KB) {'met' if flash_ok else 'NOT met'}; "
+              f"stack chain {memory.as_json()['invoke_stack_chain']}")
+    summary = {"machine": f"{platform.machine()} {platform.processor() or platform.platform()}",
+               "compiler": compiler[0] if compiler else "not found",
+               "models": {name: memory.as_json() for name, memory in rows.items()}}
+    (args.out / "cengine_memory.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "cengine_memory.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
