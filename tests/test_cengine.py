@@ -220,3 +220,27 @@ def test_cli_export_engine_c(tmp_path):
                                         "--engine", "c", "--out", str(tmp_path / "no")])
     assert refused.exit_code == 1 and "TANH" in refused.output and "Traceback" not in refused.output
     assert not (tmp_path / "no").exists()
+
+
+def test_run_class_names_become_the_headers_labels(mlp, tmp_path):
+    """A .tflite beside its run's config.json: the class names (with a quote and a backslash) in C."""
+    names = [f"class {index}" for index in range(9)] + ['say "hi" \\o/']
+    config = {"model_file": "model.keras", "train": {"dataset": "digits"},
+              "dataset": {"class_names": names, "normalization": {"mean": 0.0, "std": 1.0},
+                          "input_shape": [8, 8, 1]}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "model_int8.tflite").write_bytes(mlp.model)
+    export_c_engine(CEngineConfig(source=str(tmp_path), out=str(tmp_path / "out"), name="net", measure=False))
+    header = (tmp_path / "out" / "net_model.h").read_text()
+    assert "#define NET_CLASS_COUNT 10\n" in header
+    assert "extern const char *const net_labels[NET_CLASS_COUNT];" in header
+    program = tmp_path / "print_labels.c"
+    program.write_text('#include <stdio.h>\n#include "net_model.h"\n'
+                       'int main(void) { int i; for (i = 0; i < NET_CLASS_COUNT; ++i) puts(net_labels[i]); return 0; }\n')
+    sources = [str(path) for path in (tmp_path / "out").glob("*.c")] + [str(program)]
+    subprocess.run(["gcc", *STRICT_FLAGS, f"-I{tmp_path / 'out'}", *sources, "-o", str(tmp_path / "labels")],
+                   check=True, capture_output=True)
+    printed = subprocess.run([str(tmp_path / "labels")], capture_output=True, text=True, check=True).stdout
+    assert printed.splitlines() == names
+    unlabelled = (mlp.folder / "net_model.h").read_text()
+    assert "CLASS_COUNT" not in unlabelled  # compile_model without a run: no numbered stand-ins

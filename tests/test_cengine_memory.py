@@ -114,7 +114,7 @@ def test_in_place_add_is_byte_exact(residual, single_rounding):
     assert result.differing_vectors == 0, result.describe()
 
 
-@pytest.mark.parametrize("which", ["conv_pools", "residual"])
+@pytest.mark.parametrize("which", ["conv_pools", "residual", "uint8_io"])
 def test_sanitized_poisoned_build_of_fused_and_in_place_models(which, request, tmp_path):
     """ASan + UBSan with exactly <NAME>_ARENA_BYTES, dead tensors overwritten: the same bytes."""
     built = request.getfixturevalue(which)
@@ -219,3 +219,68 @@ def test_export_writes_measured_memory_into_engine_json(residual, tmp_path):
     assert memory["ram_percent_of_tflm_arena"] == round(100 * memory["ram_bytes"] / tflm, 1)
     assert memory["tflite_bytes"] == len(residual.model)
     assert result.memory is not None and "of TFLite Micro's arena" in result.summary()
+
+
+@pytest.fixture(scope="module")
+def uint8_io(tmp_path_factory):
+    """Conv -> MaxPool -> Dense converted with uint8 input and output (QUANTIZE ops at both edges)."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    layers = tf.keras.layers
+    model = tf.keras.Sequential([layers.Input((4, 4, 2)), layers.Conv2D(3, 2, activation="relu"),
+                                 layers.MaxPooling2D(), layers.Flatten(), layers.Dense(5)])
+    representative = np.random.default_rng(0).normal(size=(30, 4, 4, 2)).astype(np.float32)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([sample[np.newaxis]] for sample in representative)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    return BuiltEngine(bytes(converter.convert()), tmp_path_factory.mktemp("uint8") / "engine")
+
+
+def _builtin_ref_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for sample in inputs:
+        interpreter.set_tensor(source["index"], sample.reshape(source["shape"]))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(target["index"]).reshape(-1))
+    return np.array(outputs)
+
+
+def test_uint8_io_is_requantized_inside_invoke(uint8_io):
+    graph = uint8_io.graph
+    assert [op.name for op in graph.ops] == ["QUANTIZE", "CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED",
+                                             "QUANTIZE"]
+    assert (uint8_io.input.dtype, uint8_io.output.dtype) == ("uint8", "uint8")
+    assert [call.kernel for call in uint8_io.compiled.lowered.calls] == [
+        "requantize_uint8_input", "conv_pool", "fully_connected", "requantize_uint8_output"]
+    header = (uint8_io.folder / "net_model.h").read_text()
+    assert "typedef uint8_t net_input_t;" in header and "typedef uint8_t net_output_t;" in header
+    # By hand: the int8 copy of the input (4x4x2 = 32 B) is live with the pooled 1x1x3 = 3 B, then the
+    # pooled 3 B with the Dense's int8 5 B (requantized into the caller's uint8 output): 35 bytes.
+    assert uint8_io.compiled.plan.arena_bytes == uint8_io.compiled.plan.liveness_floor_bytes == 32 + 3
+
+
+@pytest.mark.parametrize("single_rounding", [False, True], ids=["default=TFLM", "single=BUILTIN_REF"])
+def test_uint8_io_is_byte_exact(uint8_io, single_rounding):
+    from edgeml.tflite_model import read_tflite_bytes
+    from firmware_export.cengine.host import HostEngine, build_shared_library
+    from firmware_export.tflm import run_tflm
+
+    inputs = np.random.default_rng(4).integers(0, 256, size=(SAMPLES, 32)).astype(np.uint8)
+    if single_rounding:
+        expected = _builtin_ref_outputs(uint8_io.model, inputs)
+    else:
+        info = read_tflite_bytes(uint8_io.model)
+        expected = np.asarray(run_tflm(uint8_io.model, info.inputs, inputs.reshape(SAMPLES, 4, 4, 2), 1 << 20))
+    library = build_shared_library(uint8_io.folder, uint8_io.folder / f"u{int(single_rounding)}.so",
+                                   BuildOptions(single_rounding=single_rounding))
+    engine = HostEngine(library, "net", 32, 5, uint8_io.compiled.plan.arena_bytes, (np.uint8, np.uint8))
+    outputs = engine.run(inputs)
+    assert expected.dtype == outputs.dtype == np.uint8
+    np.testing.assert_array_equal(outputs, expected.reshape(SAMPLES, 5))

@@ -22,6 +22,7 @@ from edgeml.artifacts import check_output_dir, current_umask
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Tensor, read_graph_bytes
 from firmware_export import cgen
+from firmware_export.cengine.edges import EDGE_KERNELS, edge_call, int8_core
 from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots
 from firmware_export.cengine.lower import ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, lower
 from firmware_export.cengine.measure import EngineMemory, measure_engine
@@ -36,6 +37,7 @@ _STRUCTS = {
     "depthwise_conv_2d": "edgeml_depthwise_params", "max_pool_2d": "edgeml_pool_params",
     "average_pool_2d": "edgeml_pool_params", "softmax": "edgeml_softmax_params", "add": "edgeml_add_params",
     "mean_hw": "edgeml_mean_params", "conv_pool": "edgeml_conv_pool_params",
+    **{kernel: "io_requantize_params" for kernel in EDGE_KERNELS.values()},  # defined in model.c
 }
 
 
@@ -50,6 +52,14 @@ class CEngineConfig:
     name: str = "model"
     force: bool = False
     measure: bool = True
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Class names by output index (empty: none recorded) and where they come from."""
+
+    names: tuple[str, ...] = ()
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,12 +127,17 @@ class CompiledModel:
 
 def export_c_engine(config: CEngineConfig) -> CEngineResult:
     """Write ``<name>_model.h``, ``<name>_model.c``, the kernel files and ``engine.json`` to ``config.out``."""
-    from firmware_export.export import _read_model, _resolve_source  # the TFLM export's source rules
+    from firmware_export.export import _labels, _read_model, _resolve_source  # the TFLM export's rules
 
-    model_path, _ = _resolve_source(Path(config.source))
+    model_path, record = _resolve_source(Path(config.source))
     model = _read_model(model_path)
     symbol = cgen.c_identifier(config.name)
-    compiled = compile_model(model, symbol, str(model_path))
+    labels = Labels()
+    if record is not None:  # class names only when the run recorded them (no numbered stand-ins)
+        from edgeml.tflite_model import read_tflite_bytes
+
+        labels = Labels(*_labels(read_tflite_bytes(model).outputs[0], record))
+    compiled = compile_model(model, symbol, str(model_path), labels)
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
     contents, memory = compiled.files, None
     if config.measure:
@@ -149,10 +164,15 @@ def measure_compiled(compiled: CompiledModel, model: bytes, with_tflm: bool = Tr
                           graph.tensor(graph.outputs[0]).byte_size, with_tflm)
 
 
-def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>") -> CompiledModel:
-    """Lower and plan ``model`` and render every file in memory (no file is touched)."""
+def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>", labels: Labels = Labels()) -> CompiledModel:
+    """Lower and plan ``model`` and render every file in memory (no file is touched); ``labels`` go
+    into the header as ``<symbol>_labels`` when there are any."""
     graph = read_graph_bytes(model, source_name)
-    lowered = lower(graph)
+    core, edges = int8_core(graph)
+    lowered = lower(core)
+    calls = ([edge_call(graph, edge) for edge in edges if edge.kind == "input"] + list(lowered.calls)
+             + [edge_call(graph, edge) for edge in edges if edge.kind == "output"])
+    lowered = LoweredGraph(tuple(calls), lowered.aliases)
     roots = _alias_roots(graph, lowered)
     input_root, output_root = roots[graph.inputs[0]], roots[graph.outputs[0]]
     if input_root == output_root:
@@ -164,7 +184,7 @@ def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>") -> Co
     unstored = frozenset(fusion.unstored_tensor for fusion in fusions)
     tensors = _storage(graph, roots, plan, input_root, output_root, unstored)
     files = _render(graph, lowered, plan, tensors, symbol, hashlib.sha256(model).hexdigest(), source_name,
-                    fusions, in_place)
+                    fusions, in_place, labels)
     return CompiledModel(graph, lowered, plan, tensors, fusions, in_place, files, symbol)
 
 
@@ -200,7 +220,7 @@ def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: 
     placed = {p.lifetime.tensor: p.offset for p in plan.placements}
     rows = []
     for tensor in graph.tensors:
-        if tensor.is_constant or tensor.dtype != "int8":
+        if tensor.is_constant or tensor.dtype not in ("int8", "uint8"):
             continue
         root = roots[tensor.index]
         storage = ("input" if root == input_root else "output" if root == output_root
@@ -215,7 +235,7 @@ def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: 
 
 def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
             symbol: str, model_sha256: str, source_name: str, fusions: tuple[Fusion, ...],
-            in_place: tuple[InPlace, ...]) -> dict[str, str]:
+            in_place: tuple[InPlace, ...], labels: Labels) -> dict[str, str]:
     import jinja2
 
     environment = jinja2.Environment(
@@ -235,6 +255,7 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
     calls = [
         {
             "op_index": call.op_index, "op_name": call.op_name, "kernel": call.kernel,
+            "function": call.kernel if call.kernel in EDGE_KERNELS.values() else f"edgeml_{call.kernel}",
             "struct": _STRUCTS[call.kernel],
             "description": cgen.comment_text(
                 f"{', '.join(graph.tensor(i).describe() for i in call.inputs)} -> "
@@ -251,8 +272,12 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
     arrays = [_array_values(array) for call in lowered.calls for array in call.arrays]
     io = {kind: _io_values(graph.tensor(index)) for kind, index in (("input", graph.inputs[0]),
                                                                    ("output", graph.outputs[0]))}
+    edge_kernels = sorted({call.kernel for call in lowered.calls} & set(EDGE_KERNELS.values()))
     values = dict(banner=banner, symbol=symbol, prefix=prefix, guard=f"{prefix}_MODEL_H",
-                  arena_bytes=plan.arena_bytes, calls=calls, arrays=arrays, **io)
+                  arena_bytes=plan.arena_bytes, calls=calls, arrays=arrays, edge_kernels=edge_kernels,
+                  uint8_edges=" and ".join(kind for kind, kernel in EDGE_KERNELS.items() if kernel in edge_kernels),
+                  labels=[cgen.c_string_literal(name) for name in labels.names],
+                  labels_source=cgen.comment_text(labels.source), **io)
     files = {
         f"{symbol}_model.h": environment.get_template("model.h.jinja").render(values),
         f"{symbol}_model.c": environment.get_template("model.c.jinja").render(values),
@@ -319,6 +344,7 @@ def _body(values: tuple[int, ...], per_line: int = 16) -> str:
 
 def _io_values(tensor: Tensor) -> dict[str, object]:
     return {"size": tensor.element_count, "shape": ", ".join(str(d) for d in tensor.shape),
+            "ctype": f"{tensor.dtype}_t",
             "scale": cgen.c_float_literal(tensor.scale), "zero_point": cgen.c_int_literal(tensor.zero_point)}
 
 

@@ -72,22 +72,25 @@ def build_shared_library(folder: Path, out: Path, options: BuildOptions = BuildO
 
 
 class HostEngine:
-    """The engine's ``<symbol>_invoke`` in a loaded shared library; ``arena_bytes`` exactly as planned."""
+    """The engine's ``<symbol>_invoke`` in a loaded shared library; ``arena_bytes`` exactly as planned.
+    ``io_dtype`` is the caller's input and output type (``uint8`` for a uint8-I/O model)."""
 
-    def __init__(self, library: Path, symbol: str, input_size: int, output_size: int, arena_bytes: int) -> None:
+    def __init__(self, library: Path, symbol: str, input_size: int, output_size: int, arena_bytes: int,
+                 io_dtype: tuple[type, type] = (np.int8, np.int8)) -> None:
         self.library = ctypes.CDLL(str(library))
         self.invoke_function = getattr(self.library, f"{symbol}_invoke")
         self.invoke_function.restype = ctypes.c_int
         self.invoke_function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
         self.input_size, self.output_size = input_size, output_size
+        self.input_dtype, self.output_dtype = io_dtype
         self.arena = (ctypes.c_uint8 * max(arena_bytes, 1))()
 
     def run(self, inputs: np.ndarray) -> np.ndarray:
-        """int8 outputs (samples x output size) for int8 ``inputs`` (one row per sample)."""
-        inputs = np.ascontiguousarray(np.asarray(inputs, dtype=np.int8).reshape(len(inputs), -1))
+        """Outputs (samples x output size) for ``inputs`` (one row per sample), in the engine's I/O types."""
+        inputs = np.ascontiguousarray(np.asarray(inputs).astype(self.input_dtype).reshape(len(inputs), -1))
         if inputs.shape[1] != self.input_size:
             raise EdgeMLError(f"the engine takes {self.input_size} values per sample, got {inputs.shape[1]}")
-        outputs = np.zeros((len(inputs), self.output_size), dtype=np.int8)
+        outputs = np.zeros((len(inputs), self.output_size), dtype=self.output_dtype)
         for row, sample in enumerate(inputs):
             status = self.invoke_function(sample.ctypes.data, outputs[row].ctypes.data,
                                           ctypes.addressof(self.arena))
@@ -135,11 +138,13 @@ def build_executable(folder: Path, symbol: str, out: Path, options: BuildOptions
     return out
 
 
-def run_executable(program: Path, inputs: np.ndarray, output_size: int) -> np.ndarray:
-    """Outputs of a :func:`build_executable` program; a non-zero exit (a sanitizer report) is an error."""
-    inputs = np.ascontiguousarray(np.asarray(inputs, dtype=np.int8))
+def run_executable(program: Path, inputs: np.ndarray, output_size: int, output_dtype: type = np.int8) -> np.ndarray:
+    """Outputs of a :func:`build_executable` program; a non-zero exit (a sanitizer report) is an error.
+    ``inputs`` keep their dtype (int8, or uint8 for a uint8-I/O model)."""
+    inputs = np.asarray(inputs)
+    inputs = np.ascontiguousarray(inputs if inputs.dtype == np.uint8 else inputs.astype(np.int8))
     result = subprocess.run([str(program)], input=inputs.tobytes(), capture_output=True, timeout=600)
     if result.returncode != 0:
         raise EdgeMLError(f"{program.name} exited with {result.returncode}: "
                           f"{result.stderr.decode(errors='replace')[-3000:]}")
-    return np.frombuffer(result.stdout, dtype=np.int8).reshape(len(inputs), output_size)
+    return np.frombuffer(result.stdout, dtype=output_dtype).reshape(len(inputs), output_size)
