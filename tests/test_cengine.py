@@ -155,11 +155,13 @@ def test_memory_plan_of_the_mlp(mlp):
 
 def test_memory_plan_of_the_fused_cnn(cnn):
     """Both Conv-MaxPool pairs are fused, so no conv output is stored. By hand (8x8 digits, filters 8 and
-    16): pool 1's 4x4x8 = 128 bytes and pool 2's 2x2x16 = 64 are live together, then 64 + 24 (Dense),
-    then 24 + 10 (Dense, read by the softmax that writes the caller's output): 192 bytes."""
+    16): the second fused call reads pool 1's 4x4x8 = 128 bytes and writes pool 2's 2x2x16 = 64 with a
+    scratch of one 2x2 pool window of 16-channel conv pixels (64); later only 64 + 24 and 24 + 10."""
     assert [(f.conv_op, f.pool_op) for f in cnn.compiled.fusions] == [(0, 1), (2, 3)]
-    assert cnn.compiled.plan.liveness_floor_bytes == 4 * 4 * 8 + 2 * 2 * 16
-    assert cnn.compiled.plan.arena_bytes == 192
+    assert cnn.compiled.plan.liveness_floor_bytes == 4 * 4 * 8 + 2 * 2 * 16 + 2 * 2 * 16
+    assert cnn.compiled.plan.arena_bytes == 256
+    scratch = json.loads((cnn.folder / "engine.json").read_text())["scratch"]
+    assert [(row["op"], row["bytes"]) for row in scratch] == [(1, 2 * 2 * 8), (3, 64)]
 
 
 def test_plan_validator_rejects_overlapping_live_tensors(cnn):

@@ -4,8 +4,9 @@ Two rewrites, both decided at export:
 
 - **conv + pool fusion**: a CONV_2D or DEPTHWISE_CONV_2D whose output only a MAX_POOL_2D or
   AVERAGE_POOL_2D reads becomes one ``conv_pool`` call (``kernels/edgeml_conv_pool.c``) that computes
-  each pooled value from the conv values of its window; the conv output tensor is never stored. In
-  edgeml's default CNN that tensor (28x28x16 = 12,544 bytes) is the peak of the unfused plan.
+  the conv pixels of one pool window at a time into a small scratch (:func:`scratch_bytes`) and pools
+  them; the conv output tensor is never stored. In edgeml's default CNN that tensor (28x28x16 = 12,544
+  bytes) is the peak of the unfused plan.
 - **in-place element-wise ops**: an op of :data:`IN_PLACE_OPS` writes its output over an input of the
   same size whose last use it is, so the two share bytes in the plan. The kernels of these ops read
   element ``i`` of every input before they write element ``i`` of the output, and never read it again.
@@ -75,6 +76,16 @@ def fuse_conv_pool(graph: Graph, lowered: LoweredGraph, roots: dict[int, int]) -
     return LoweredGraph(calls, lowered.aliases), tuple(fusions)
 
 
+def scratch_bytes(call: KernelCall) -> int:
+    """Arena scratch a call needs beside its tensors: a fused conv + pool holds the conv pixels of one
+    pool window, all channels (``pool.filter_h * pool.filter_w * conv.output_c`` int8 values)."""
+    if call.kernel != "conv_pool":
+        return 0
+    params = dict(call.params)
+    pool, conv = dict(params["pool"]), dict(params["conv"])
+    return pool["filter_h"] * pool["filter_w"] * conv["output_c"]
+
+
 def _fused_call(conv: KernelCall, pool: KernelCall) -> KernelCall:
     depthwise = conv.kernel == "depthwise_conv_2d"
 
@@ -87,7 +98,7 @@ def _fused_call(conv: KernelCall, pool: KernelCall) -> KernelCall:
     single = params(conv.single_params) if conv.single_params is not None else None
     if pool.single_params is not None:
         raise AssertionError("pooling has no rounding-dependent parameters")
-    return KernelCall(pool.op_index, f"{conv.op_name}+{pool.op_name}", "conv_pool", conv.inputs, pool.output,
+    return KernelCall(pool.op_index, f"{conv.op_name} (op {conv.op_index}) + {pool.op_name}", "conv_pool", conv.inputs, pool.output,
                       params(conv.params), conv.arrays, single)
 
 

@@ -23,7 +23,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Tensor, read_graph_bytes
 from firmware_export import cgen
 from firmware_export.cengine.edges import EDGE_KERNELS, edge_call, int8_core
-from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots
+from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots, scratch_bytes
 from firmware_export.cengine.lower import ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, lower
 from firmware_export.cengine.measure import EngineMemory, measure_engine
 from firmware_export.cengine.plan import Lifetime, MemoryPlan, plan_memory
@@ -209,10 +209,22 @@ def _lifetimes(graph: Graph, lowered: LoweredGraph, roots: dict[int, int],
         last[output] = max(last.get(output, position), position)
         for source in (roots[index] for index in call.inputs):
             last[source] = max(last.get(source, position), position)
-    return [
+    tensors = [
         Lifetime(tensor, graph.tensor(tensor).byte_size, first[tensor], last[tensor])
         for tensor in sorted(first) if tensor not in caller_buffers
     ]
+    scratch = [Lifetime(_scratch_id(position), scratch_bytes(call), position, position)
+               for position, call in enumerate(lowered.calls) if scratch_bytes(call)]
+    return tensors + scratch
+
+
+def _scratch_id(position: int) -> int:
+    """The plan's name for the scratch of the call at ``position`` (negative: no tensor has it)."""
+    return -1 - position
+
+
+def _position_of_scratch(scratch_id: int) -> int:
+    return -1 - scratch_id
 
 
 def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: int,
@@ -264,6 +276,8 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
             "single_params": _initializer(call.single_params) if call.single_params else None,
             "input_pointers": ", ".join(_pointer(storage[index], const=True) for index in call.inputs),
             "output_pointer": _pointer(storage[call.output], const=False),
+            "scratch_pointer": (f", ARENA_OUT({plan.offset_of(_scratch_id(position))})"
+                                if scratch_bytes(call) else ""),
             "output_bytes": storage[call.output].size_bytes,
             "releases": releases[position],
         }
@@ -372,6 +386,9 @@ def _engine_json(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors:
         "fused": [{"conv_op": f.conv_op, "pool_op": f.pool_op, "unstored_tensor": f.unstored_tensor}
                   for f in fusions],
         "in_place": [{"op": item.op, "output": item.output, "over_input": item.input} for item in in_place],
+        "scratch": [{"op": lowered.calls[_position_of_scratch(p.lifetime.tensor)].op_index, "offset": p.offset,
+                     "bytes": p.lifetime.size_bytes}
+                    for p in sorted(plan.placements, key=lambda p: -p.lifetime.tensor) if p.lifetime.tensor < 0],
     }
 
 

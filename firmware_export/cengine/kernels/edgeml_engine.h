@@ -142,7 +142,8 @@ typedef struct {
 void edgeml_mean_hw(const edgeml_mean_params *p, const int8_t *input, int8_t *output);
 
 /* CONV_2D or DEPTHWISE_CONV_2D fused with the MAX_POOL_2D or AVERAGE_POOL_2D that alone reads its
-   output (edgeml_conv_pool.c): the conv output is never stored; the result is the pool's, bit for bit. */
+   output (edgeml_conv_pool.c): the conv output is never stored; the result is the pool's, bit for bit.
+   scratch holds pool.filter_h * pool.filter_w * conv.output_c bytes (any alignment). */
 typedef struct {
     edgeml_conv_params conv;
     int32_t depthwise;        /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */
@@ -151,6 +152,6 @@ typedef struct {
     int32_t average;          /* 0: MAX_POOL_2D, 1: AVERAGE_POOL_2D */
 } edgeml_conv_pool_params;
 
-void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int8_t *output);
+void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 #endif /* EDGEML_ENGINE_H */
