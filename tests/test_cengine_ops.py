@@ -4,11 +4,17 @@ interpreter, single-rounding build == LiteRT BUILTIN_REF, byte for byte. Seeded.
 
 from __future__ import annotations
 
+import ctypes
+import subprocess
+
 import numpy as np
 import pytest
 
 from cengine_models import WHOLE_MODELS, BuiltEngine, convert_int8, digits, trained_int8
 from edgeml.tf_setup import load_tensorflow
+from firmware_export.cengine.generate import KERNELS_DIR
+from firmware_export.cengine.host import SANITIZE_FLAGS, STRICT_FLAGS
+from firmware_export.cengine.lower import IN_PLACE_OPS, quantize_multiplier
 
 CASES_PER_OP = 3
 SAMPLES = 60
@@ -161,3 +167,78 @@ def test_whole_models_are_byte_exact(name, tmp_path):
     for single_rounding in (False, True):
         result = built.exactness(inputs, single_rounding)
         assert result.differing_vectors == 0, f"{name}: {result.describe()}"
+
+
+# In-place safety of the element-wise kernels (the memory planner may give an output the bytes of an input
+# of the same shape: lower.IN_PLACE_OPS). Each kernel runs on the host out of place and in place, with
+# output == that input, on random data and parameters; the bytes must agree.
+class _LeakyReluParams(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in (
+        "size", "input_zero_point", "output_zero_point", "identity_multiplier", "identity_shift",
+        "alpha_multiplier", "alpha_shift", "activation_min", "activation_max")]
+
+
+class _AddParams(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in (
+        "size", "input1_offset", "input2_offset", "output_offset", "left_shift", "input1_multiplier",
+        "input1_shift", "input2_multiplier", "input2_shift", "output_multiplier", "output_shift",
+        "activation_min", "activation_max")] + [("broadcast", ctypes.POINTER(ctypes.c_int32))]
+
+
+class _MulParams(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_int32) for name in (
+        "size", "input1_offset", "input2_offset", "output_offset", "output_multiplier", "output_shift",
+        "activation_min", "activation_max")] + [("broadcast", ctypes.POINTER(ctypes.c_int32))]
+
+
+@pytest.fixture(scope="module")
+def kernels_library(tmp_path_factory) -> ctypes.CDLL:
+    out = tmp_path_factory.mktemp("kernels") / "libkernels.so"
+    subprocess.run(["gcc", *STRICT_FLAGS, "-O1", *SANITIZE_FLAGS[1:], "-fPIC", "-shared", "-o", str(out),
+                    *map(str, sorted(KERNELS_DIR.glob("*.c")))], check=True)
+    return ctypes.CDLL(str(out))
+
+
+def _buffer(values: np.ndarray):
+    return (ctypes.c_int8 * len(values))(*values.tolist())
+
+
+def _multiplier(rng: np.random.Generator, low: float, high: float) -> tuple[int, int]:
+    return quantize_multiplier(float(rng.uniform(low, high)), False)
+
+
+@pytest.mark.parametrize("op", sorted(IN_PLACE_OPS))
+def test_element_wise_kernels_run_in_place(op, kernels_library):
+    rng = np.random.default_rng(sorted(IN_PLACE_OPS).index(op))
+    shape = (1, 5, 4, 3)
+    size = int(np.prod(shape))
+    first = rng.integers(-128, 128, size, dtype=np.int8)
+    # For the binary ops the second input broadcasts over channels: the in-place input is the full one.
+    second = rng.integers(-128, 128, size // shape[-1], dtype=np.int8)
+    # The kernels' broadcast table: output dimensions, then each input's strides (0 where it repeats).
+    broadcast = (ctypes.c_int32 * 12)(*shape, 0, 12, 3, 1, 0, 4, 1, 0) if op in ("ADD", "MUL") else None
+    # The kernels' loops are the same in both builds (only constants differ): one build is enough.
+    if op in ("LEAKY_RELU", "RELU", "RELU6"):
+        (mi, si), (ma, sa) = _multiplier(rng, 0.2, 3.0), _multiplier(rng, 0.01, 0.5)
+        params = _LeakyReluParams(size, int(rng.integers(-20, 20)), int(rng.integers(-20, 20)), mi, si, ma, sa,
+                                  -100, 120)
+        run = kernels_library.edgeml_leaky_relu
+        args = lambda source, out: (ctypes.byref(params), source, out)  # noqa: E731
+    elif op == "ADD":
+        (m1, s1), (m2, s2), (mo, so) = (_multiplier(rng, 0.2, 0.5), _multiplier(rng, 0.2, 0.5),
+                                        _multiplier(rng, 1e-7, 5e-7))
+        params = _AddParams(size, 3, -7, 5, 20, m1, s1, m2, s2, mo, so, -128, 127, broadcast)
+        run = kernels_library.edgeml_add
+        args = lambda source, out: (ctypes.byref(params), source, _buffer(second), out)  # noqa: E731
+    else:
+        (mo, so) = _multiplier(rng, 1e-3, 1e-2)
+        params = _MulParams(size, 3, -7, 5, mo, so, -128, 127, broadcast)
+        run = kernels_library.edgeml_mul
+        args = lambda source, out: (ctypes.byref(params), source, _buffer(second), out)  # noqa: E731
+    apart = (ctypes.c_int8 * size)()
+    run(*args(_buffer(first), apart))
+    shared = _buffer(first)
+    run(*args(shared, shared))
+    assert bytes(shared) == bytes(apart)
+    assert bytes(apart) != bytes(_buffer(first))  # the kernel did change the data
+    assert len(set(bytes(apart))) > 10  # and not into a constant (saturated) result
