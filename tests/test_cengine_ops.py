@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cengine_models import WHOLE_MODELS, BuiltEngine, convert_int8, digits, trained_int8
+from edgeml.errors import EdgeMLError
 from edgeml.tf_setup import load_tensorflow
 from firmware_export.cengine.generate import KERNELS_DIR
 from firmware_export.cengine.host import SANITIZE_FLAGS, STRICT_FLAGS
@@ -48,6 +49,9 @@ def _layer(kind: str, rng: np.random.Generator, layers):
         return layers.GlobalAveragePooling2D(keepdims=bool(rng.integers(2))), (size, size - 1, channels)
     if kind == "mean_steps":  # Conv1D models' global average pooling: MEAN over axis 1 of (1, steps, channels)
         return layers.GlobalAveragePooling1D(), (size, channels)
+    if kind == "pad":  # ZeroPadding2D converts to PAD
+        padding = tuple(tuple(int(v) for v in rng.integers(0, 3, 2)) for _ in range(2))
+        return layers.ZeroPadding2D(padding), (size, size - 2, channels)
     if kind == "softmax":
         return layers.Softmax(), (int(rng.integers(2, 20)),)
     raise AssertionError(kind)
@@ -86,7 +90,7 @@ def _graph_model(kind: str, rng: np.random.Generator, tf):
 GRAPH_KINDS = ("add", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu", "relu6")
 KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax",
          "add", "mean", "mean_steps", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu",
-         "relu6")
+         "relu6", "pad")
 NEW_KINDS_CASES = 2  # the ops added with the whole-model tests: fewer cases each, to keep the suite fast
 CASES = [(kind, case) for kind in KINDS for case in range(CASES_PER_OP if KINDS.index(kind) < 10 else NEW_KINDS_CASES)]
 
@@ -136,7 +140,7 @@ _OP_NAMES = {
     "conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "max_pool": "MAX_POOL_2D",
     "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD", "mean": "MEAN", "mean_steps": "MEAN",
     "add_broadcast": "ADD", "mul": "MUL", "mul_broadcast": "MUL", "concatenation": "CONCATENATION",
-    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6",
+    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD",
 }
 
 
@@ -242,3 +246,23 @@ def test_element_wise_kernels_run_in_place(op, kernels_library):
     assert bytes(shared) == bytes(apart)
     assert bytes(apart) != bytes(_buffer(first))  # the kernel did change the data
     assert len(set(bytes(apart))) > 10  # and not into a constant (saturated) result
+
+
+def test_a_configuration_the_engine_cannot_run_is_refused_before_any_file_is_written(tmp_path):
+    """CONCATENATION of five tensors (the kernels take 2 to 4): one error naming the op and its output
+    tensor, pointing at the TFLite Micro export, and no output folder."""
+    from firmware_export.cengine import CEngineConfig, export_c_engine
+
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(5)
+    layers = tf.keras.layers
+    inputs = layers.Input((3, 3, 1), batch_size=1)
+    branches = [layers.Conv2D(1, 1)(inputs) for _ in range(4)] + [inputs]
+    model = tf.keras.Model(inputs, layers.Concatenate()(branches))
+    source = tmp_path / "five.tflite"
+    source.write_bytes(convert_int8(model, np.random.default_rng(5).normal(size=(20, 3, 3, 1)).astype(np.float32)))
+    out = tmp_path / "out"
+    with pytest.raises(EdgeMLError, match=r"op \d+ CONCATENATION on tensor \d+ '.+': the C engine does not support "
+                                          r"a CONCATENATION of 5 tensors .*--engine tflm"):
+        export_c_engine(CEngineConfig(source=str(source), out=str(out)))
+    assert not out.exists()

@@ -38,6 +38,7 @@ KERNEL_OPS = {
     "RELU": "leaky_relu",
     "RELU6": "leaky_relu",
     "CONCATENATION": "concatenation",
+    "PAD": "pad",
 }
 # Ops whose kernel may write its output over the input of the output's shape (the input at position 0 for
 # single-input ops; for ADD and MUL either input that has the output's shape, also when the other one
@@ -160,7 +161,7 @@ def lower(graph: Graph) -> LoweredGraph:
         lowering = {"fully_connected": _fully_connected, "conv_2d": _conv, "depthwise_conv_2d": _conv,
                     "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add,
                     "mul": _mul, "mean_hw": _mean, "leaky_relu": _leaky_relu,
-                    "concatenation": _concatenation}[KERNEL_OPS[op.name]]
+                    "concatenation": _concatenation, "pad": _pad}[KERNEL_OPS[op.name]]
         try:
             calls.append(lowering(graph, op))
         except KeyError as exc:  # a builtin option the op must have is missing from the file
@@ -434,6 +435,25 @@ def _leaky_relu(graph: Graph, op: Op) -> KernelCall:
     double, single = params(False), params(True)
     return KernelCall(op.index, op.name, "leaky_relu", (data.index,), output.index, double, (),
                       single if single != double else None, struct="edgeml_leaky_relu_params")
+
+
+def _pad(graph: Graph, op: Op) -> KernelCall:
+    """PAD with the output zero point (TFLite Micro's and LiteRT's pad.cc for int8 PAD; PADV2's explicit
+    value is not supported). Input and output share their quantization, as both runtimes require."""
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    paddings = graph.tensor(op.inputs[1])
+    _quantized_per_tensor(op, data, output)
+    if (data.scales, data.zero_points) != (output.scales, output.zero_points):
+        raise _unsupported(op, output, "a PAD that changes the quantization")
+    rank = len(data.shape)
+    if paddings.data is None or rank > 4 or paddings.data.shape != (rank, 2) or (paddings.data < 0).any():
+        raise _unsupported(op, paddings, "paddings that are not a constant (rank, 2) array of sizes >= 0 over at "
+                                         "most 4 dimensions")
+    pads = [(0, 0)] * (4 - rank) + [(int(before), int(after)) for before, after in paddings.data]
+    dims = (1,) * (4 - rank) + tuple(data.shape)
+    params = (tuple((f"input_d{k}", dims[k]) for k in range(4)) + tuple((f"before{k}", pads[k][0]) for k in range(4))
+              + tuple((f"after{k}", pads[k][1]) for k in range(4)) + (("pad_value", output.zero_point),))
+    return KernelCall(op.index, op.name, "pad", (data.index,), output.index, params, (), struct="edgeml_pad_params")
 
 
 def _concatenation(graph: Graph, op: Op) -> KernelCall:

@@ -166,6 +166,17 @@ typedef struct {
 
 void edgeml_leaky_relu(const edgeml_leaky_relu_params *p, const int8_t *input, int8_t *output);
 
+/* PAD of at most 4 dimensions (a lower rank is padded with leading 1s): the input's dimensions, the
+   padding before and after each, and the value written there. */
+typedef struct {
+    int32_t input_d0, input_d1, input_d2, input_d3;
+    int32_t before0, before1, before2, before3;
+    int32_t after0, after1, after2, after3;
+    int32_t pad_value;
+} edgeml_pad_params;
+
+void edgeml_pad(const edgeml_pad_params *p, const int8_t *input, int8_t *output);
+
 /* CONCATENATION of 2 to 4 int8 tensors sharing one quantization, along one axis: each of the outer
    blocks of the output is input 0's block of size0 bytes, then input 1's of size1 bytes, ... */
 typedef struct {
