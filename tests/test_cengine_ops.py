@@ -52,6 +52,8 @@ def _layer(kind: str, rng: np.random.Generator, layers):
     if kind == "pad":  # ZeroPadding2D converts to PAD
         padding = tuple(tuple(int(v) for v in rng.integers(0, 3, 2)) for _ in range(2))
         return layers.ZeroPadding2D(padding), (size, size - 2, channels)
+    if kind == "logistic":
+        return layers.Activation("sigmoid"), (size, channels)
     if kind == "softmax":
         return layers.Softmax(), (int(rng.integers(2, 20)),)
     raise AssertionError(kind)
@@ -90,7 +92,7 @@ def _graph_model(kind: str, rng: np.random.Generator, tf):
 GRAPH_KINDS = ("add", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu", "relu6")
 KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax",
          "add", "mean", "mean_steps", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu",
-         "relu6", "pad")
+         "relu6", "pad", "logistic")
 NEW_KINDS_CASES = 2  # the ops added with the whole-model tests: fewer cases each, to keep the suite fast
 CASES = [(kind, case) for kind in KINDS for case in range(CASES_PER_OP if KINDS.index(kind) < 10 else NEW_KINDS_CASES)]
 
@@ -140,7 +142,7 @@ _OP_NAMES = {
     "conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "max_pool": "MAX_POOL_2D",
     "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD", "mean": "MEAN", "mean_steps": "MEAN",
     "add_broadcast": "ADD", "mul": "MUL", "mul_broadcast": "MUL", "concatenation": "CONCATENATION",
-    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD",
+    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD", "logistic": "LOGISTIC",
 }
 
 
@@ -195,6 +197,10 @@ class _MulParams(ctypes.Structure):
         "activation_min", "activation_max")] + [("broadcast", ctypes.POINTER(ctypes.c_int32))]
 
 
+class _LookupParams(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_int32), ("table", ctypes.POINTER(ctypes.c_int8))]
+
+
 @pytest.fixture(scope="module")
 def kernels_library(tmp_path_factory) -> ctypes.CDLL:
     out = tmp_path_factory.mktemp("kernels") / "libkernels.so"
@@ -227,6 +233,11 @@ def test_element_wise_kernels_run_in_place(op, kernels_library):
         params = _LeakyReluParams(size, int(rng.integers(-20, 20)), int(rng.integers(-20, 20)), mi, si, ma, sa,
                                   -100, 120)
         run = kernels_library.edgeml_leaky_relu
+        args = lambda source, out: (ctypes.byref(params), source, out)  # noqa: E731
+    elif op == "LOGISTIC":
+        table = _buffer(rng.permutation(np.arange(-128, 128)).astype(np.int8))
+        params = _LookupParams(size, table)
+        run = kernels_library.edgeml_lookup
         args = lambda source, out: (ctypes.byref(params), source, out)  # noqa: E731
     elif op == "ADD":
         (m1, s1), (m2, s2), (mo, so) = (_multiplier(rng, 0.2, 0.5), _multiplier(rng, 0.2, 0.5),

@@ -39,12 +39,13 @@ KERNEL_OPS = {
     "RELU6": "leaky_relu",
     "CONCATENATION": "concatenation",
     "PAD": "pad",
+    "LOGISTIC": "lookup",
 }
 # Ops whose kernel may write its output over the input of the output's shape (the input at position 0 for
 # single-input ops; for ADD and MUL either input that has the output's shape, also when the other one
 # broadcasts): each output element is written once, after the input elements it needs are read, and no
 # later element reads them. Each kernel says so in its comment; tests/test_cengine_ops.py runs them in place.
-IN_PLACE_OPS = frozenset({"ADD", "MUL", "LEAKY_RELU", "RELU", "RELU6"})
+IN_PLACE_OPS = frozenset({"ADD", "MUL", "LEAKY_RELU", "RELU", "RELU6", "LOGISTIC"})
 SUPPORTED_OPS = frozenset(KERNEL_OPS) | ALIAS_OPS
 INT8_MIN, INT8_MAX = -128, 127
 _SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # kScaledDiffIntegerBits in softmax_common.cc
@@ -161,7 +162,8 @@ def lower(graph: Graph) -> LoweredGraph:
         lowering = {"fully_connected": _fully_connected, "conv_2d": _conv, "depthwise_conv_2d": _conv,
                     "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add,
                     "mul": _mul, "mean_hw": _mean, "leaky_relu": _leaky_relu,
-                    "concatenation": _concatenation, "pad": _pad}[KERNEL_OPS[op.name]]
+                    "concatenation": _concatenation, "pad": _pad,
+                    "lookup": _lookup}[KERNEL_OPS[op.name]]
         try:
             calls.append(lowering(graph, op))
         except KeyError as exc:  # a builtin option the op must have is missing from the file
@@ -435,6 +437,23 @@ def _leaky_relu(graph: Graph, op: Op) -> KernelCall:
     double, single = params(False), params(True)
     return KernelCall(op.index, op.name, "leaky_relu", (data.index,), output.index, double, (),
                       single if single != double else None, struct="edgeml_leaky_relu_params")
+
+
+def _lookup(graph: Graph, op: Op) -> KernelCall:
+    """LOGISTIC as a 256-entry table per build (:mod:`.lookup`): TFLite Micro's fixed-point algorithm by
+    default, LiteRT BUILTIN_REF's float32 table in the single-rounding build."""
+    from firmware_export.cengine.lookup import logistic_table_litert, logistic_table_tflm
+
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, data, output)
+    if output.zero_point != -128 or np.float32(output.scale) != np.float32(1 / 256):
+        raise _unsupported(op, output, "a LOGISTIC output not quantized as scale 1/256, zero point -128")
+    double = logistic_table_tflm(data.scale, data.zero_point)
+    single = logistic_table_litert(data.scale, data.zero_point, output.scale, output.zero_point)
+    table = ConstArray(f"op{op.index}_table", "int8_t", double, single if single != double else None)
+    params = (("size", output.element_count), ("table", table.name))
+    return KernelCall(op.index, op.name, "lookup", (data.index,), output.index, params, (table,),
+                      struct="edgeml_lookup_params")
 
 
 def _pad(graph: Graph, op: Op) -> KernelCall:

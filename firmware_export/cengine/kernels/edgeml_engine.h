@@ -177,6 +177,14 @@ typedef struct {
 
 void edgeml_pad(const edgeml_pad_params *p, const int8_t *input, int8_t *output);
 
+/* An element-wise int8 function (LOGISTIC) as a table: output = table[input + 128]. */
+typedef struct {
+    int32_t size;
+    const int8_t *table;
+} edgeml_lookup_params;
+
+void edgeml_lookup(const edgeml_lookup_params *p, const int8_t *input, int8_t *output);
+
 /* CONCATENATION of 2 to 4 int8 tensors sharing one quantization, along one axis: each of the outer
    blocks of the output is input 0's block of size0 bytes, then input 1's of size1 bytes, ... */
 typedef struct {
