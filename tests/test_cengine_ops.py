@@ -54,6 +54,9 @@ def _layer(kind: str, rng: np.random.Generator, layers):
         return layers.ZeroPadding2D(padding), (size, size - 2, channels)
     if kind == "logistic":
         return layers.Activation("sigmoid"), (size, channels)
+    if kind == "hard_swish":  # the converter fuses x * relu6(x + 3) / 6 into HARD_SWISH
+        relu6 = load_tensorflow().nn.relu6
+        return layers.Lambda(lambda x: x * relu6(x + 3.0) * (1.0 / 6.0)), (size, channels)
     if kind == "softmax":
         return layers.Softmax(), (int(rng.integers(2, 20)),)
     raise AssertionError(kind)
@@ -92,7 +95,7 @@ def _graph_model(kind: str, rng: np.random.Generator, tf):
 GRAPH_KINDS = ("add", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu", "relu6")
 KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax",
          "add", "mean", "mean_steps", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu",
-         "relu6", "pad", "logistic")
+         "relu6", "pad", "logistic", "hard_swish")
 NEW_KINDS_CASES = 2  # the ops added with the whole-model tests: fewer cases each, to keep the suite fast
 CASES = [(kind, case) for kind in KINDS for case in range(CASES_PER_OP if KINDS.index(kind) < 10 else NEW_KINDS_CASES)]
 
@@ -142,7 +145,7 @@ _OP_NAMES = {
     "conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "max_pool": "MAX_POOL_2D",
     "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD", "mean": "MEAN", "mean_steps": "MEAN",
     "add_broadcast": "ADD", "mul": "MUL", "mul_broadcast": "MUL", "concatenation": "CONCATENATION",
-    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD", "logistic": "LOGISTIC",
+    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD", "logistic": "LOGISTIC", "hard_swish": "HARD_SWISH",
 }
 
 
@@ -234,7 +237,7 @@ def test_element_wise_kernels_run_in_place(op, kernels_library):
                                   -100, 120)
         run = kernels_library.edgeml_leaky_relu
         args = lambda source, out: (ctypes.byref(params), source, out)  # noqa: E731
-    elif op == "LOGISTIC":
+    elif op in ("LOGISTIC", "HARD_SWISH"):
         table = _buffer(rng.permutation(np.arange(-128, 128)).astype(np.int8))
         params = _LookupParams(size, table)
         run = kernels_library.edgeml_lookup

@@ -131,3 +131,65 @@ def _logistic_q4(a: int) -> int:
         return 1 << 30
     positive = _one_over_one_plus_x_for_x_in_0_1(_exp_on_negative_values(-abs(a), _LOGISTIC_INPUT_INTEGER_BITS))
     return positive if a > 0 else _wrap(INT32_MAX - positive)
+
+
+def hard_swish_table(input_scale: float, input_zero_point: int, output_scale: float,
+                     output_zero_point: int) -> tuple[int, ...]:
+    """int8 HARD_SWISH for each input -128..127: reference_ops::HardSwish (reference/hard_swish.h), which
+    TFLite Micro and LiteRT BUILTIN_REF both run, with HardSwishPrepare's float32 parameters
+    (activations.cc / micro hard_swish_common.cc) and int16 fixed point."""
+    from firmware_export.cengine.lower import quantize_multiplier
+
+    f32 = np.float32
+    hires_input_scale = f32(1.0 / 128.0) * f32(input_scale)
+    output_multiplier, output_exponent = quantize_multiplier(float(hires_input_scale / f32(output_scale)), False)
+    reluish_multiplier, reluish_exponent = quantize_multiplier(float(hires_input_scale / f32(3.0 / 32768.0)), False)
+    output_multiplier16 = _down_scale_to_int16(output_multiplier)
+    reluish_multiplier16 = _down_scale_to_int16(reluish_multiplier)
+    table = []
+    for value in range(-128, 128):
+        hires = _int16(value - input_zero_point) * 128
+        preshift_output = _srdhm16(_int16(hires), output_multiplier16)
+        reluish = _int16(hires)
+        if reluish_exponent > 0:
+            reluish = _saturating_left_shift16(reluish, reluish_exponent - 1)
+        reluish = _srdhm16(reluish, reluish_multiplier16)
+        if reluish_exponent > 0:
+            reluish = _saturating_left_shift16(reluish, 1)
+        if reluish_exponent < 0:
+            reluish = _rounding_divide_by_pot(reluish, -reluish_exponent)
+        reluish = _int16((reluish + (1 << 15)) >> 1)
+        preshift = _saturating_doubling_high_mul16(reluish, preshift_output)
+        result = _int16(_rounding_divide_by_pot(preshift, -output_exponent) + output_zero_point)
+        table.append(max(-128, min(127, result)))
+    return tuple(table)
+
+
+def _int16(x: int) -> int:
+    return ((x + (1 << 15)) % (1 << 16)) - (1 << 15)
+
+
+def _down_scale_to_int16(multiplier: int) -> int:
+    """DownScaleInt32ToInt16Multiplier (quantization_util.cc)."""
+    return (1 << 15) - 1 if multiplier >= INT32_MAX - (1 << 15) else (multiplier + (1 << 15)) >> 16
+
+
+def _srdhm16(a: int, b: int) -> int:
+    """gemmlowp SaturatingRoundingDoublingHighMul on int16."""
+    if a == b == -(1 << 15):
+        return (1 << 15) - 1
+    product = a * b
+    nudged = product + ((1 << 14) if product >= 0 else 1 - (1 << 14))
+    return _int16((abs(nudged) >> 15) * (1 if nudged >= 0 else -1))
+
+
+def _saturating_doubling_high_mul16(a: int, b: int) -> int:
+    """SaturatingDoublingHighMul (reference/hard_swish.h): no rounding, division truncating toward zero."""
+    if a == b == -(1 << 15):
+        return (1 << 15) - 1
+    product = a * b
+    return _int16((abs(product) >> 15) * (1 if product >= 0 else -1))
+
+
+def _saturating_left_shift16(value: int, amount: int) -> int:
+    return max(-(1 << 15), min((1 << 15) - 1, value * (1 << amount)))

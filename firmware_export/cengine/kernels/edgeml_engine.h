@@ -177,7 +177,7 @@ typedef struct {
 
 void edgeml_pad(const edgeml_pad_params *p, const int8_t *input, int8_t *output);
 
-/* An element-wise int8 function (LOGISTIC) as a table: output = table[input + 128]. */
+/* An element-wise int8 function (LOGISTIC, HARD_SWISH) as a table: output = table[input + 128]. */
 typedef struct {
     int32_t size;
     const int8_t *table;
