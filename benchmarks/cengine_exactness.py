@@ -15,6 +15,10 @@ Measured 2026-11-30 (x86_64, --train-samples 10000 --epochs 2, PTQ, all 10,000 t
 and default CNN: 0 differing vectors in both modes (default vs TFLM, single vs BUILTIN_REF); default build vs
 BUILTIN_REF 225 (MLP, <= 11 LSB) and 43 (CNN, <= 6 LSB). Arena + I/O: MLP 1,114 B vs TFLM's 6,528 B (17.1%),
 CNN 16,474 B vs 18,912 B (87.1%: no conv+pool fusion yet).
+Measured 2026-12-01 (same machine and settings, --only conv1d separable_cnn residual concatenation, all
+10,000 test images): 0 differing vectors in both modes for each; default build vs BUILTIN_REF 91 (Conv1D,
+<= 7 LSB), 110 (separable, <= 2), 104 (residual, <= 5), 4 (concatenation, <= 4). Arena + I/O vs TFLM's arena:
+1,298 / 4,480 B (29.0%), 25,882 / 28,048 B (92.3%), 19,610 / 21,968 B (89.3%), 17,258 / 20,032 B (86.2%).
 """
 
 from __future__ import annotations
