@@ -74,3 +74,79 @@ class BuiltEngine:
         reference = Reference.BUILTIN_REF if single_rounding else Reference.TFLM
         return compare(self.model, self.graph, self.engines[single_rounding, False], inputs, reference,
                        self.engines[single_rounding, True])
+
+
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits as (n, 8, 8, 1) float32 images in [0, 1] and their labels."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return (data.images / 16.0).astype(np.float32)[..., np.newaxis], data.target
+
+
+def conv1d_model(input_shape: tuple[int, int, int], classes: int):
+    """A user's Conv1D model: the image's rows as time steps (the converter emits CONV_2D between
+    RESHAPEs and MEAN over the steps)."""
+    layers = load_tensorflow().keras.layers
+    inputs = layers.Input(input_shape, batch_size=1)
+    x = layers.Reshape(input_shape[:2])(inputs)
+    x = layers.Conv1D(12, 3, padding="same", activation="relu")(x)
+    x = layers.MaxPooling1D(2)(x)
+    x = layers.Conv1D(16, 3, activation="relu")(x)
+    x = layers.GlobalAveragePooling1D()(x)
+    return load_tensorflow().keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
+
+
+def separable_cnn_model(input_shape: tuple[int, int, int], classes: int):
+    """Depthwise-separable blocks with BatchNorm and LeakyReLU, AveragePooling, GlobalAveragePooling."""
+    layers = load_tensorflow().keras.layers
+    inputs = layers.Input(input_shape, batch_size=1)
+    x = inputs
+    for index, (filters, layer) in enumerate(((8, "conv"), (8, "depthwise"), (16, "conv"))):
+        x = (layers.Conv2D(filters, 3 if index == 0 else 1, padding="same", use_bias=False)(x) if layer == "conv"
+             else layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x))
+        x = layers.LeakyReLU(0.1)(layers.BatchNormalization()(x))
+    x = layers.AveragePooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return load_tensorflow().keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
+
+
+def residual_model(input_shape: tuple[int, int, int], classes: int):
+    """Functional residual blocks: ADD of same shapes, ADD broadcasting over channels (a 1-channel
+    branch) and over height and width (a squeeze-style global mean)."""
+    layers = load_tensorflow().keras.layers
+    inputs = layers.Input(input_shape, batch_size=1)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = layers.ReLU()(layers.Add()([x, layers.Conv2D(8, 3, padding="same")(x)]))
+    x = layers.Add()([x, layers.Conv2D(1, 1)(x)])
+    x = layers.Add()([x, layers.GlobalAveragePooling2D(keepdims=True)(x)])
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return load_tensorflow().keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
+
+
+def concatenation_model(input_shape: tuple[int, int, int], classes: int):
+    """Inception-style branches joined by CONCATENATION (three inputs, one of them the model's input)."""
+    layers = load_tensorflow().keras.layers
+    inputs = layers.Input(input_shape, batch_size=1)
+    a = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    b = layers.Conv2D(6, 1, activation="relu")(inputs)
+    x = layers.Concatenate()([a, b, inputs])
+    x = layers.MaxPooling2D(2)(x)
+    x = layers.Concatenate()([x, layers.Conv2D(4, 3, padding="same", activation="relu")(x)])
+    x = layers.Flatten()(x)
+    return load_tensorflow().keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
+
+
+WHOLE_MODELS = {"conv1d": conv1d_model, "separable_cnn": separable_cnn_model, "residual": residual_model,
+                "concatenation": concatenation_model}
+
+
+def trained_int8(build, images: np.ndarray, labels: np.ndarray, epochs: int = 2, seed: int = 0) -> bytes:
+    """``build(input_shape, classes)`` trained briefly (seeded) and PTQ-converted to int8 on 100 images."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(seed)
+    model = build(images.shape[1:], int(labels.max()) + 1)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images, labels, epochs=epochs, batch_size=32, verbose=0)
+    return convert_int8(model, images[:100])

@@ -268,7 +268,7 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
         {
             "op_index": call.op_index, "op_name": call.op_name, "kernel": call.kernel,
             "function": call.kernel if call.kernel in EDGE_KERNELS.values() else f"edgeml_{call.kernel}",
-            "struct": _STRUCTS[call.kernel],
+            "struct": call.struct or _STRUCTS[call.kernel],
             "description": cgen.comment_text(
                 f"{', '.join(graph.tensor(i).describe() for i in call.inputs)} -> "
                 f"{graph.tensor(call.output).describe()}"),

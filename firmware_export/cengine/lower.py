@@ -32,8 +32,21 @@ KERNEL_OPS = {
     "AVERAGE_POOL_2D": "average_pool_2d",
     "SOFTMAX": "softmax",
     "ADD": "add",
+    "MUL": "mul",
     "MEAN": "mean_hw",
+    "LEAKY_RELU": "leaky_relu",
+    "RELU": "leaky_relu",
+    "RELU6": "leaky_relu",
+    "CONCATENATION": "concatenation",
+    "PAD": "pad",
+    "LOGISTIC": "lookup",
+    "HARD_SWISH": "lookup",
 }
+# Ops whose kernel may write its output over the input of the output's shape (the input at position 0 for
+# single-input ops; for ADD and MUL either input that has the output's shape, also when the other one
+# broadcasts): each output element is written once, after the input elements it needs are read, and no
+# later element reads them. Each kernel says so in its comment; tests/test_cengine_ops.py runs them in place.
+IN_PLACE_OPS = frozenset({"ADD", "MUL", "LEAKY_RELU", "RELU", "RELU6", "LOGISTIC", "HARD_SWISH"})
 SUPPORTED_OPS = frozenset(KERNEL_OPS) | ALIAS_OPS
 INT8_MIN, INT8_MAX = -128, 127
 _SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # kScaledDiffIntegerBits in softmax_common.cc
@@ -62,6 +75,7 @@ class KernelCall:
     params: tuple[tuple[str, int | str | None], ...]
     arrays: tuple[ConstArray, ...]
     single_params: tuple[tuple[str, int | str | None], ...] | None = None
+    struct: str | None = None  # the C parameter struct; None: generate.py's table for the older kernels
 
 
 @dataclass(frozen=True)
@@ -148,7 +162,9 @@ def lower(graph: Graph) -> LoweredGraph:
             continue
         lowering = {"fully_connected": _fully_connected, "conv_2d": _conv, "depthwise_conv_2d": _conv,
                     "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add,
-                    "mean_hw": _mean}[KERNEL_OPS[op.name]]
+                    "mul": _mul, "mean_hw": _mean, "leaky_relu": _leaky_relu,
+                    "concatenation": _concatenation, "pad": _pad,
+                    "lookup": _lookup}[KERNEL_OPS[op.name]]
         try:
             calls.append(lowering(graph, op))
         except KeyError as exc:  # a builtin option the op must have is missing from the file
@@ -310,11 +326,7 @@ def _add(graph: Graph, op: Op) -> KernelCall:
     first, second = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
     output = graph.tensor(op.outputs[0])
     _quantized_per_tensor(op, first, second, output)
-    for tensor in (first, second):
-        if tensor.is_constant:
-            raise _unsupported(op, tensor, "ADD of a constant")
-        if tensor.shape != output.shape:
-            raise _unsupported(op, tensor, f"ADD with broadcasting ({first.shape} + {second.shape})")
+    broadcast = _broadcast(op, first, second, output)
     left_shift = 20
     twice_max_input_scale = 2 * max(first.scale, second.scale)
     reals = (first.scale / twice_max_input_scale, second.scale / twice_max_input_scale,
@@ -327,35 +339,194 @@ def _add(graph: Graph, op: Op) -> KernelCall:
                 ("input2_offset", -second.zero_point), ("output_offset", output.zero_point),
                 ("left_shift", left_shift), ("input1_multiplier", m1), ("input1_shift", s1),
                 ("input2_multiplier", m2), ("input2_shift", s2), ("output_multiplier", mo), ("output_shift", so),
+                ("activation_min", low), ("activation_max", high),
+                ("broadcast", broadcast[0].name if broadcast else None))
+
+    double, single = params(False), params(True)
+    return KernelCall(op.index, op.name, "add", (first.index, second.index), output.index, double, broadcast,
+                      single if single != double else None)
+
+
+def _mul(graph: Graph, op: Op) -> KernelCall:
+    """TFLite Micro's mul_common.cc (CalculateOpDataMul): one multiplier, input1 scale * input2 scale /
+    output scale in double. LiteRT's mul.cc computes the same quotient in float32 first (its single-rounding
+    parameters use that)."""
+    first, second = graph.tensor(op.inputs[0]), graph.tensor(op.inputs[1])
+    output = graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, first, second, output)
+    broadcast = _broadcast(op, first, second, output)
+    low, high = activation_range(op.options.get("fused_activation_function", "NONE"), output, op)
+
+    def params(single_rounding: bool) -> tuple[tuple[str, int | str | None], ...]:
+        if single_rounding:
+            real = float(np.float32(first.scale) * np.float32(second.scale) / np.float32(output.scale))
+        else:
+            real = first.scale * second.scale / output.scale
+        multiplier, shift = quantize_multiplier(real, single_rounding)
+        return (("size", output.element_count), ("input1_offset", -first.zero_point),
+                ("input2_offset", -second.zero_point), ("output_offset", output.zero_point),
+                ("output_multiplier", multiplier), ("output_shift", shift),
+                ("activation_min", low), ("activation_max", high),
+                ("broadcast", broadcast[0].name if broadcast else None))
+
+    double, single = params(False), params(True)
+    return KernelCall(op.index, op.name, "mul", (first.index, second.index), output.index, double, broadcast,
+                      single if single != double else None, struct="edgeml_mul_params")
+
+
+def _broadcast(op: Op, first: Tensor, second: Tensor, output: Tensor) -> tuple[ConstArray, ...]:
+    """Nothing when both inputs have the output's shape; else the kernel's broadcast table (output
+    dimensions, then each input's strides, 0 where it repeats), shapes right-aligned as numpy does."""
+    for tensor in (first, second):
+        if tensor.is_constant:
+            raise _unsupported(op, tensor, f"{op.name} of a constant")
+    if first.shape == second.shape == output.shape:
+        return ()
+    if len(output.shape) > 4:
+        raise _unsupported(op, output, f"{op.name} broadcasting over {len(output.shape)} dimensions")
+    dims = (1,) * (4 - len(output.shape)) + tuple(output.shape)
+    table = list(dims)
+    for tensor in (first, second):
+        shape = (1,) * (4 - len(tensor.shape)) + tuple(tensor.shape)
+        if len(tensor.shape) > 4 or any(size not in (1, dim) for size, dim in zip(shape, dims)):
+            raise _unsupported(op, tensor, f"{op.name} of shapes {first.shape} and {second.shape} into {output.shape}")
+        strides, stride = [], 1
+        for size in reversed(shape):
+            strides.append(stride if size > 1 else 0)
+            stride *= size
+        table += reversed(strides)
+    return (ConstArray(f"op{op.index}_broadcast", "int32_t", tuple(table)),)
+
+
+def _leaky_relu(graph: Graph, op: Op) -> KernelCall:
+    """LEAKY_RELU, RELU and RELU6 on the two-slope kernel.
+
+    LEAKY_RELU: TFLite Micro's CalculateOpDataLeakyRelu (leaky_relu_common.cc) and LiteRT's
+    LeakyReluPrepare (activations.cc) both compute the multipliers in float32 (input scale * alpha /
+    output scale, input scale / output scale). RELU: ReluQuantized (activations_common.cc), one multiplier
+    for both sides (double division in TFLite Micro, float32 in LiteRT's ReluPrepare) and the clamp
+    [max(-128, output zero point), 127]. RELU6 differs beyond rounding: TFLite Micro's Relu6Quantized only
+    clamps the input to [input zero point, quantized 6 in the input's scale] and ignores the output's
+    quantization; LiteRT's QuantizedReluX requantizes to the output like RELU and clamps at the output's
+    0 and 6. The default build follows TFLite Micro, the single-rounding build LiteRT."""
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, data, output)
+    scale, out_scale = np.float32(data.scale), np.float32(output.scale)
+    one = quantize_multiplier(1.0, False)
+
+    def params(single_rounding: bool) -> tuple[tuple[str, int], ...]:
+        zero_points = (data.zero_point, output.zero_point)
+        if op.name == "LEAKY_RELU":
+            alpha = np.float32(op.options["alpha"])
+            identity = quantize_multiplier(float(scale / out_scale), False)
+            slope = quantize_multiplier(float(scale * alpha / out_scale), False)
+            low, high = INT8_MIN, INT8_MAX
+        elif op.name == "RELU6" and not single_rounding:  # Relu6Quantized: a clamp in the input's scale
+            identity = slope = one
+            six = data.zero_point + _round_half_away(float(np.float32(6.0) / scale))
+            low, high = max(INT8_MIN, data.zero_point), min(INT8_MAX, six)
+            zero_points = (0, 0)
+        else:
+            real = float(scale / out_scale) if single_rounding else data.scale / output.scale
+            identity = slope = quantize_multiplier(real, False)
+            low, high = activation_range(op.name, output, op)
+        return (("size", output.element_count), ("input_zero_point", zero_points[0]),
+                ("output_zero_point", zero_points[1]), ("identity_multiplier", identity[0]),
+                ("identity_shift", identity[1]), ("alpha_multiplier", slope[0]), ("alpha_shift", slope[1]),
                 ("activation_min", low), ("activation_max", high))
 
     double, single = params(False), params(True)
-    return KernelCall(op.index, op.name, "add", (first.index, second.index), output.index, double, (),
-                      single if single != double else None)
+    return KernelCall(op.index, op.name, "leaky_relu", (data.index,), output.index, double, (),
+                      single if single != double else None, struct="edgeml_leaky_relu_params")
+
+
+def _lookup(graph: Graph, op: Op) -> KernelCall:
+    """LOGISTIC and HARD_SWISH as a 256-entry table per build (:mod:`.lookup`). LOGISTIC: TFLite Micro's
+    fixed-point algorithm by default, LiteRT BUILTIN_REF's float32 table in the single-rounding build.
+    HARD_SWISH: reference_ops::HardSwish, the same in both runtimes."""
+    from firmware_export.cengine.lookup import hard_swish_table, logistic_table_litert, logistic_table_tflm
+
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, data, output)
+    if op.name == "HARD_SWISH":
+        double = single = hard_swish_table(data.scale, data.zero_point, output.scale, output.zero_point)
+    else:
+        if output.zero_point != -128 or np.float32(output.scale) != np.float32(1 / 256):
+            raise _unsupported(op, output, "a LOGISTIC output not quantized as scale 1/256, zero point -128")
+        double = logistic_table_tflm(data.scale, data.zero_point)
+        single = logistic_table_litert(data.scale, data.zero_point, output.scale, output.zero_point)
+    table = ConstArray(f"op{op.index}_table", "int8_t", double, single if single != double else None)
+    params = (("size", output.element_count), ("table", table.name))
+    return KernelCall(op.index, op.name, "lookup", (data.index,), output.index, params, (table,),
+                      struct="edgeml_lookup_params")
+
+
+def _pad(graph: Graph, op: Op) -> KernelCall:
+    """PAD with the output zero point (TFLite Micro's and LiteRT's pad.cc for int8 PAD; PADV2's explicit
+    value is not supported). Input and output share their quantization, as both runtimes require."""
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    paddings = graph.tensor(op.inputs[1])
+    _quantized_per_tensor(op, data, output)
+    if (data.scales, data.zero_points) != (output.scales, output.zero_points):
+        raise _unsupported(op, output, "a PAD that changes the quantization")
+    rank = len(data.shape)
+    if paddings.data is None or rank > 4 or paddings.data.shape != (rank, 2) or (paddings.data < 0).any():
+        raise _unsupported(op, paddings, "paddings that are not a constant (rank, 2) array of sizes >= 0 over at "
+                                         "most 4 dimensions")
+    pads = [(0, 0)] * (4 - rank) + [(int(before), int(after)) for before, after in paddings.data]
+    dims = (1,) * (4 - rank) + tuple(data.shape)
+    params = (tuple((f"input_d{k}", dims[k]) for k in range(4)) + tuple((f"before{k}", pads[k][0]) for k in range(4))
+              + tuple((f"after{k}", pads[k][1]) for k in range(4)) + (("pad_value", output.zero_point),))
+    return KernelCall(op.index, op.name, "pad", (data.index,), output.index, params, (), struct="edgeml_pad_params")
+
+
+def _concatenation(graph: Graph, op: Op) -> KernelCall:
+    """CONCATENATION of 2 to 4 activation tensors that share the output's quantization (a pure copy in
+    TFLite Micro and LiteRT alike)."""
+    inputs = [graph.tensor(index) for index in op.inputs]
+    output = graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, output, *inputs)
+    if not 2 <= len(inputs) <= 4:
+        raise _unsupported(op, output, f"a CONCATENATION of {len(inputs)} tensors (2 to 4 are supported)")
+    if op.options.get("fused_activation_function", "NONE") != "NONE":
+        raise _unsupported(op, output, "a CONCATENATION with a fused activation")
+    axis = op.options["axis"] % len(output.shape)
+    for tensor in inputs:
+        if tensor.is_constant:
+            raise _unsupported(op, tensor, "CONCATENATION of a constant")
+        if (tensor.scales, tensor.zero_points) != (output.scales, output.zero_points):
+            raise _unsupported(op, tensor, "a CONCATENATION input quantized differently from its output")
+    outer = math.prod(output.shape[:axis])
+    sizes = [tensor.element_count // outer for tensor in inputs] + [0] * (4 - len(inputs))
+    params = (("outer", outer),) + tuple((f"size{k}", size) for k, size in enumerate(sizes))
+    return KernelCall(op.index, op.name, f"concatenation{len(inputs)}", tuple(op.inputs), output.index, params,
+                      (), struct="edgeml_concatenation_params")
 
 
 def _mean(graph: Graph, op: Op) -> KernelCall:
-    """MEAN over H and W. Multiplier: TFLite Micro's PrepareMeanOrSumHelper (reduce_common.cc), then the
-    division by the element count that QuantizedMeanOrSum (reference/reduce.h) folds into it."""
+    """MEAN over H and W of NHWC data, or over the steps of (batch, steps, channels) data (Conv1D models).
+    Multiplier: TFLite Micro's PrepareMeanOrSumHelper (reduce_common.cc), then the division by the element
+    count that QuantizedMeanOrSum (reference/reduce.h) folds into it. LiteRT BUILTIN_REF (ai-edge-litert 2.x)
+    computes int8 MEAN with the same integer steps and the same double rounding, measured in
+    tests/test_cengine_ops.py; one set of parameters serves both builds."""
     data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     axes = graph.tensor(op.inputs[1])
     _quantized_per_tensor(op, data, output)
-    if len(data.shape) != 4 or axes.data is None or sorted(int(a) % 4 for a in axes.data.reshape(-1)) != [1, 2]:
-        raise _unsupported(op, axes, "a MEAN other than over height and width of NHWC data")
-    batches, height, width, channels = data.shape
+    rank = len(data.shape)
+    reduced = sorted(int(a) % rank for a in axes.data.reshape(-1)) if axes.data is not None and rank else []
+    if rank not in (3, 4) or reduced != list(range(1, rank - 1)):
+        raise _unsupported(op, axes, "a MEAN other than over height and width of NHWC data (or the steps of "
+                                     "NWC data, as Conv1D models have)")
+    batches, channels = data.shape[0], data.shape[-1]
+    height, width = data.shape[1], data.shape[2] if rank == 4 else 1
     count = height * width
-
-    def params(single_rounding: bool) -> tuple[tuple[str, int], ...]:
-        multiplier, shift = quantize_multiplier(data.scale / output.scale, single_rounding)
-        extra_shift = min(count.bit_length() - 1, 32, 31 + shift)
-        multiplier, shift = (multiplier << extra_shift) // count, shift - extra_shift
-        return (("batches", batches), ("height", height), ("width", width), ("channels", channels),
-                ("input_zero_point", data.zero_point), ("output_zero_point", output.zero_point),
-                ("multiplier", multiplier), ("shift", shift))
-
-    double, single = params(False), params(True)
-    return KernelCall(op.index, op.name, "mean_hw", (data.index,), output.index, double, (),
-                      single if single != double else None)
+    multiplier, shift = quantize_multiplier(data.scale / output.scale, single_rounding=False)
+    extra_shift = min(count.bit_length() - 1, 32, 31 + shift)
+    multiplier, shift = (multiplier << extra_shift) // count, shift - extra_shift
+    params = (("batches", batches), ("height", height), ("width", width), ("channels", channels),
+              ("input_zero_point", data.zero_point), ("output_zero_point", output.zero_point),
+              ("multiplier", multiplier), ("shift", shift))
+    return KernelCall(op.index, op.name, "mean_hw", (data.index,), output.index, params, ())
 
 
 def softmax_scaling(beta: float, input_scale: float, single_rounding: bool) -> tuple[int, int, int]:

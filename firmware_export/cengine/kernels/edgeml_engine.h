@@ -15,9 +15,8 @@
  * (SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT). Define EDGEML_SINGLE_ROUNDING to 1 to
  * follow LiteRT's reference kernels (OpResolverType.BUILTIN_REF of ai-edge-litert 2.x) instead, which
  * round once (64-bit multiply, add half, shift: TFLite's TFLITE_SINGLE_ROUNDING) in FULLY_CONNECTED,
- * ADD and softmax's input scaling but twice in CONV_2D and DEPTHWISE_CONV_2D; measured op by op in
- * tests/test_cengine_ops.py. MEAN is the exception: the single-rounding build does not match
- * BUILTIN_REF's (a known gap, see edgeml_mean.c). The generated model file holds the constants of
+ * ADD and softmax's input scaling but twice in CONV_2D, DEPTHWISE_CONV_2D, MEAN, MUL and LEAKY_RELU;
+ * measured op by op in tests/test_cengine_ops.py. The generated model file holds the constants of
  * both builds.
  *
  * Assumes two's complement integers with arithmetic right shift of negative values (every
@@ -46,14 +45,15 @@ int32_t edgeml_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t
 
 /* The requantization each kernel uses in this build (see "Rounding" above). */
 #define edgeml_requantize_conv edgeml_requantize_double_rounding
+#define edgeml_requantize_mean edgeml_requantize_double_rounding
+#define edgeml_requantize_leaky_relu edgeml_requantize_double_rounding
+#define edgeml_requantize_mul edgeml_requantize_double_rounding
 #if EDGEML_SINGLE_ROUNDING
 #define edgeml_requantize_fully_connected edgeml_requantize_single_rounding
 #define edgeml_requantize_add edgeml_requantize_single_rounding
-#define edgeml_requantize_mean edgeml_requantize_single_rounding
 #else
 #define edgeml_requantize_fully_connected edgeml_requantize_double_rounding
 #define edgeml_requantize_add edgeml_requantize_double_rounding
-#define edgeml_requantize_mean edgeml_requantize_double_rounding
 #endif
 
 /* CONV_2D on NHWC int8 data, OHWI int8 filter, one multiplier/shift per output channel. */
@@ -118,8 +118,13 @@ typedef struct {
 
 void edgeml_softmax(const edgeml_softmax_params *p, const int8_t *input, int8_t *output);
 
-/* ADD of two int8 tensors of the same shape: both inputs rescaled to a common scale with 20 bits
-   of headroom, summed, requantized to the output. */
+/* Broadcasting of a binary element-wise op (ADD, MUL) over at most 4 dimensions: 12 values, the output's
+   4 dimensions, then input1's and input2's strides in elements per output dimension (0 where that input
+   has size 1 and is repeated). NULL in a params struct: both inputs have the output's shape. */
+typedef const int32_t *edgeml_broadcast;
+
+/* ADD of two int8 tensors: both inputs rescaled to a common scale with 20 bits of headroom, summed,
+   requantized to the output. */
 typedef struct {
     int32_t size;
     int32_t input1_offset, input2_offset, output_offset;
@@ -127,12 +132,75 @@ typedef struct {
     int32_t input1_multiplier, input1_shift, input2_multiplier, input2_shift;
     int32_t output_multiplier, output_shift;
     int32_t activation_min, activation_max;
+    edgeml_broadcast broadcast; /* may be NULL */
 } edgeml_add_params;
 
 void edgeml_add(const edgeml_add_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
 
-/* MEAN over the height and width of NHWC data (global average pooling); the multiplier and shift
-   already include the division by height * width. */
+/* MUL of two int8 tensors: (input1 - zp1) * (input2 - zp2) requantized to the output. */
+typedef struct {
+    int32_t size;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t activation_min, activation_max;
+    edgeml_broadcast broadcast; /* may be NULL */
+} edgeml_mul_params;
+
+void edgeml_mul(const edgeml_mul_params *p, const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* The step that runs a binary element-wise op on every output element, broadcasting as b says (NULL:
+   same shapes). Shared by ADD and MUL. */
+typedef int8_t (*edgeml_binary_function)(const void *params, int8_t a, int8_t b);
+void edgeml_broadcast_binary(int32_t size, edgeml_broadcast b, edgeml_binary_function f, const void *params,
+                             const int8_t *input1, const int8_t *input2, int8_t *output);
+
+/* Element-wise requantization with two slopes: LEAKY_RELU (identity for x >= zero point, alpha below), and
+   RELU / RELU6 (the same slope on both sides, then the activation clamp). */
+typedef struct {
+    int32_t size;
+    int32_t input_zero_point, output_zero_point;
+    int32_t identity_multiplier, identity_shift;
+    int32_t alpha_multiplier, alpha_shift;
+    int32_t activation_min, activation_max;
+} edgeml_leaky_relu_params;
+
+void edgeml_leaky_relu(const edgeml_leaky_relu_params *p, const int8_t *input, int8_t *output);
+
+/* PAD of at most 4 dimensions (a lower rank is padded with leading 1s): the input's dimensions, the
+   padding before and after each, and the value written there. */
+typedef struct {
+    int32_t input_d0, input_d1, input_d2, input_d3;
+    int32_t before0, before1, before2, before3;
+    int32_t after0, after1, after2, after3;
+    int32_t pad_value;
+} edgeml_pad_params;
+
+void edgeml_pad(const edgeml_pad_params *p, const int8_t *input, int8_t *output);
+
+/* An element-wise int8 function (LOGISTIC, HARD_SWISH) as a table: output = table[input + 128]. */
+typedef struct {
+    int32_t size;
+    const int8_t *table;
+} edgeml_lookup_params;
+
+void edgeml_lookup(const edgeml_lookup_params *p, const int8_t *input, int8_t *output);
+
+/* CONCATENATION of 2 to 4 int8 tensors sharing one quantization, along one axis: each of the outer
+   blocks of the output is input 0's block of size0 bytes, then input 1's of size1 bytes, ... */
+typedef struct {
+    int32_t outer;
+    int32_t size0, size1, size2, size3;
+} edgeml_concatenation_params;
+
+void edgeml_concatenation2(const edgeml_concatenation_params *p, const int8_t *input0, const int8_t *input1,
+                           int8_t *output);
+void edgeml_concatenation3(const edgeml_concatenation_params *p, const int8_t *input0, const int8_t *input1,
+                           const int8_t *input2, int8_t *output);
+void edgeml_concatenation4(const edgeml_concatenation_params *p, const int8_t *input0, const int8_t *input1,
+                           const int8_t *input2, const int8_t *input3, int8_t *output);
+
+/* MEAN over the height and width of NHWC data (global average pooling; width 1 for the steps of a Conv1D
+   model's data); the multiplier and shift already include the division by height * width. */
 typedef struct {
     int32_t batches, height, width, channels;
     int32_t input_zero_point, output_zero_point;
