@@ -137,6 +137,8 @@ class QuantizationReport:
             )
         if self.keras3.get("max_abs_diff") is not None:
             lines.append(BridgeCheck(self.keras3["layers"], self.keras3["max_abs_diff"], self.keras3["samples"]).line())
+        elif self.keras3:
+            lines.append(f"Keras 3 model {self.keras3['path']}")
         lines.append(
             f"int8/float32 size {self.int8_to_float32_size:.3f}; parameter floor {self.parameter_count} B int8, "
             f"{4 * self.parameter_count} B float32"
