@@ -1,6 +1,7 @@
 """Model builders (MLP, CNN, 1-D CNN) from a :class:`ModelSpec`, and loading of user models.
 
-Everything is Keras 2 (``tf_keras``) so that tensorflow-model-optimization can wrap it for QAT later.
+Everything edgeml builds is Keras 2 (``tf_keras``) so that tensorflow-model-optimization can wrap it for
+QAT later; user models saved by Keras 3 load as Keras 3 models (see :mod:`edgeml.keras3_bridge`).
 The builders keep to layers QAT and TFLite Micro handle: Dense/Conv with fused activations, BatchNorm
 directly after a Conv (folds at conversion), MaxPool/AvgPool, Flatten, Reshape.
 """
@@ -153,30 +154,34 @@ TRUST_HINT = (
 
 
 def load_user_model(path: str | Path, verbose: bool = False, trust_model_code: bool = False):
-    """Load a ``.keras`` or ``.h5`` model saved with Keras 2 (tf_keras).
+    """Load a ``.keras`` or ``.h5`` model: a Keras 2 (tf_keras) file as a tf_keras model, a Keras 3 file
+    (detected from the file itself, see :func:`edgeml.keras3_bridge.saved_by_keras3`) as a Keras 3 model,
+    which QAT and training reach through :mod:`edgeml.keras3_bridge` and PTQ converts directly.
 
     A model holding ``Lambda`` layers (Python code stored in the file) is refused the same way in both
     formats unless ``trust_model_code``: Keras' safe mode refuses it in a ``.keras`` file only, which left
     ``.h5`` models training and every later stage failing on the ``.keras`` file ``train`` wrote.
     """
+    from edgeml.keras3_bridge import load_keras3_model, saved_by_keras3
+
     path = Path(path)
     if not path.is_file():
         raise EdgeMLError(f"model file not found: {path}")
     if path.suffix not in (".keras", ".h5"):
         raise EdgeMLError(f"model must be a .keras or .h5 file, got {path.name}")
     keras = load_keras(verbose)
+    keras3 = saved_by_keras3(path)
     options = {"safe_mode": False} if trust_model_code and path.suffix == ".keras" else {}
     try:
-        model = keras.models.load_model(path, compile=False, **options)
+        if keras3:
+            model = load_keras3_model(path, options)
+        else:
+            model = keras.models.load_model(path, compile=False, **options)
     except Exception as exc:  # Keras raises a wide variety of types for bad files
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "safe_mode" in str(exc) or "Lambda" in message:
             raise EdgeMLError(f"{path} holds Lambda layers (Python code stored in the file): {TRUST_HINT}") from None
-        hint = ""
-        if path.suffix == ".keras" and _saved_by_keras3(path):
-            hint = (" (it was saved by Keras 3; tensorflow-model-optimization needs Keras 2: rebuild and save it "
-                    "with tf_keras, e.g. `import tf_keras as keras`)")
-        raise EdgeMLError(f"cannot load Keras model {path}: {message}{hint}") from None
+        raise EdgeMLError(f"cannot load {'Keras 3' if keras3 else 'Keras'} model {path}: {message}") from None
     code_layers = [layer.name for layer in _all_layers(model) if type(layer).__name__ == "Lambda"]
     if code_layers and not trust_model_code:
         raise EdgeMLError(f"{path} holds Lambda layers ({', '.join(code_layers)}): {TRUST_HINT}")
@@ -191,19 +196,6 @@ def _all_layers(model) -> list:
         if hasattr(layer, "layers"):
             found += _all_layers(layer)
     return found
-
-
-def _saved_by_keras3(path: Path) -> bool:
-    """A ``.keras`` archive's metadata.json names the Keras version that wrote it."""
-    import json
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            version = json.loads(archive.read("metadata.json")).get("keras_version", "")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
-        return False
-    return str(version).startswith("3")
 
 
 def model_summary(model) -> str:
@@ -288,13 +280,18 @@ def split_preprocessing(model, verbose: bool = False):
 
     Taken out of the model, it becomes part of the recorded normalisation, so the int8 input quantization
     covers the normalised range (not the raw one) and QAT does not meet a layer it cannot wrap (tfmot#647).
-    Keras' Normalization computes ``(x - mean) / max(sqrt(variance), epsilon)`` (tf_keras
-    ``layers/preprocessing/normalization.py``); Rescaling ``x * scale + offset``. Only per-channel (last axis)
+    Keras' Normalization computes ``(x - mean) / max(sqrt(variance), epsilon)`` (tf_keras and Keras 3
+    ``layers/preprocessing/normalization.py``); Rescaling ``x * scale + offset``. Works on tf_keras and
+    Keras 3 models alike. Only per-channel (last axis)
     or scalar values fold; anything else stays in the model.
     """
     from edgeml.data import Normalization
+    from edgeml.keras3_bridge import is_keras3_model
 
-    keras = load_keras(verbose)
+    if is_keras3_model(model):
+        import keras  # Keras 3 (tf.keras is tf_keras once edgeml.tf_setup has run)
+    else:
+        keras = load_keras(verbose)
     first = [layer for layer in model.layers if type(layer).__name__ != "InputLayer"][:1]
     if not first or len(model.inputs or []) != 1:
         return model, None
@@ -312,14 +309,18 @@ def split_preprocessing(model, verbose: bool = False):
     else:
         if getattr(layer, "invert", False):
             return model, None
-        mean = np.asarray(keras.backend.get_value(layer.mean), dtype=np.float64)
-        variance = np.asarray(keras.backend.get_value(layer.variance), dtype=np.float64)
+        mean = np.asarray(layer.mean, dtype=np.float64)
+        variance = np.asarray(layer.variance, dtype=np.float64)
         if not _per_channel(mean, channels) or not _per_channel(variance, channels):
             return model, None
         mean = mean.reshape(-1)
         std = np.maximum(np.sqrt(variance), keras.backend.epsilon()).reshape(-1)
     folded = Normalization(mean, std, method="model",
                            note=f"folded from the model's leading {kind} layer {layer.name!r}")
+    if isinstance(model, keras.Sequential) and is_keras3_model(model):
+        # Keras 3 cannot cut a Sequential at a layer's output ("not connected to inputs"): rebuild the rest.
+        rest = [keras.Input(tuple(layer.output.shape[1:]), name="input"), *model.layers[1:]]
+        return keras.Sequential(rest, name=model.name), folded
     return keras.Model(layer.output, model.outputs[0], name=model.name), folded
 
 
@@ -335,11 +336,13 @@ def _per_channel(values: np.ndarray, channels) -> bool:
 @dataclass(frozen=True)
 class PreparedModel:
     """A model and its data made to agree: the samples reshaped to the model's input (``fit``) and the
-    dataset carrying the normalisation to apply (the model's own preprocessing layer folded into it)."""
+    dataset carrying the normalisation to apply (the model's own preprocessing layer folded into it).
+    ``bridge``: for a Keras 3 model rebuilt in tf_keras, the check of the copy against the original."""
 
     model: Any
     dataset: Any  # edgeml.data.Dataset
     fit: InputFit
+    bridge: Any = None  # edgeml.keras3_bridge.BridgeCheck
 
 
 def prepare_user_model(model, dataset, normalize: str | None = None, recorded=None,

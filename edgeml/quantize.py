@@ -7,6 +7,7 @@ can look fine while the converted int8 file is poor (tfmot#368).
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -18,6 +19,7 @@ import numpy as np
 from edgeml.artifacts import check_output_dir, file_set, write_bytes, write_json
 from edgeml.data import Dataset, Normalization, balanced_indices, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError
+from edgeml.keras3_bridge import BridgeCheck, BridgeRefused, bridge_prepared, is_keras3_model
 from edgeml.models import load_user_model, prepare_user_model
 from edgeml.progress import progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
@@ -104,6 +106,7 @@ class QuantizationReport:
     wall_time_s: float
     int8_tensors: tuple[dict, ...] = ()  # every tensor's dtype, shape, scale(s) and zero point(s)
     normalization: dict = field(default_factory=dict)  # what the inputs went through (Normalization.to_dict)
+    keras3: dict = field(default_factory=dict)  # a Keras 3 model: bridged (with the check) or converted directly
     files: dict[str, Path] = field(default_factory=dict)
 
     def variant(self, name: str) -> VariantResult:
@@ -132,6 +135,10 @@ class QuantizationReport:
                 f"{v.name:<10} {v.accuracy:>9.4f} {v.agreement_with_float:>7.2%} {v.mean_abs_diff:>9.5f} "
                 f"{v.max_abs_diff:>8.4f} {v.size_bytes:>9}  {'yes' if v.fully_int8 else 'no'}"
             )
+        if self.keras3.get("max_abs_diff") is not None:
+            lines.append(BridgeCheck(self.keras3["layers"], self.keras3["max_abs_diff"], self.keras3["samples"]).line())
+        elif self.keras3:
+            lines.append(f"Keras 3 model {self.keras3['path']}")
         lines.append(
             f"int8/float32 size {self.int8_to_float32_size:.3f}; parameter floor {self.parameter_count} B int8, "
             f"{4 * self.parameter_count} B float32"
@@ -198,6 +205,17 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
     tf = load_tensorflow(config.verbose)
     model = load_user_model(source.model_path, config.verbose, source.trust_model_code)
     prepared = prepare_user_model(model, source.dataset, config.normalize, source.normalization, config.verbose)
+    keras3 = {}
+    if is_keras3_model(prepared.model):
+        if config.method is Method.QAT:  # tfmot wraps tf_keras models only (tfmot#1144)
+            try:
+                prepared = bridge_prepared(prepared, config.verbose, config.batch_size)
+            except BridgeRefused as refused:
+                raise QATUnsupportedError(refused.layers) from None
+            keras3 = prepared.bridge.to_dict()
+        else:
+            keras3 = {"path": "converted directly (SavedModel export, no bridge)"}
+            print("Keras 3 model: PTQ converts it directly (SavedModel export, no bridge to tf_keras)")
     model, dataset = prepared.model, prepared.dataset
     x_train, x_test = dataset.train_inputs(), dataset.test_inputs()
     representative = _representative_samples(x_train, dataset.y_train, config.calibration_samples, source.seed)
@@ -238,6 +256,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         wall_time_s=round(time.perf_counter() - started, 2),
         int8_tensors=tuple(_tensor_parameters(tensor) for tensor in int8_info.tensors),
         normalization=dataset.normalization.to_dict(),
+        keras3=keras3,
         files=files,
     )
     with file_set(out_dir) as staging:  # the models and their report appear together or not at all
@@ -382,8 +401,25 @@ def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = I
     CONCATENATION and STRIDED_SLICE computing its output shape at run time (REDUCE_PROD has no TFLite
     Micro kernel); with every shape known it is one FULLY_CONNECTED (keep_num_dims) and RESHAPEs with
     constant shapes. Every variant is converted the same way, so they stay comparable.
+
+    A Keras 3 model goes through a SavedModel exported with that batch-1 signature: traced as a concrete
+    function, its variables stay READ_VARIABLE ops that fail at int8 calibration.
     """
+    if is_keras3_model(model):
+        with tempfile.TemporaryDirectory(prefix="edgeml-keras3-") as scratch:
+            signature = _batch_of_one_signature(tf, model)
+            try:
+                model.export(scratch, format="tf_saved_model", input_signature=[signature], verbose=False)
+            except Exception as exc:  # export traces the model: any layer error surfaces here
+                raise EdgeMLError(f"exporting the Keras 3 model as a SavedModel failed: {_first_line(exc)}") from None
+            converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
+            return _run_converter(tf, converter, representative, io, float16, dynamic_range)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_of_one(tf, model)], model)
+    return _run_converter(tf, converter, representative, io, float16, dynamic_range)
+
+
+def _run_converter(tf, converter, representative: np.ndarray | None, io: IOType, float16: bool,
+                   dynamic_range: bool) -> bytes:
     if representative is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = _calibration(representative)
@@ -403,8 +439,18 @@ def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = I
         raise EdgeMLError(f"TFLite conversion failed: {lines[0].strip()}") from None
 
 
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 def _batch_of_one(tf, model):
     """The model's inference function traced for one float32 sample of its input shape."""
+    signature = _batch_of_one_signature(tf, model)
+    return tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
+
+
+def _batch_of_one_signature(tf, model):
+    """The float32 TensorSpec of one sample of the model's input, batch 1."""
     if isinstance(model.input_shape, list):
         raise EdgeMLError("models with several inputs are not supported")
     sample_shape = tuple(model.input_shape[1:])
@@ -413,8 +459,7 @@ def _batch_of_one(tf, model):
             f"the model's input shape {sample_shape} has an unknown dimension; a TFLite model for a device "
             "needs a fixed input shape (give the model's Input a fixed shape)"
         )
-    signature = tf.TensorSpec((1, *sample_shape), tf.float32, name="input")
-    return tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
+    return tf.TensorSpec((1, *sample_shape), tf.float32, name="input")
 
 
 def _calibration(samples: np.ndarray) -> Callable[[], Iterator[list[np.ndarray]]]:

@@ -25,6 +25,7 @@ from edgeml.artifacts import atomic_path, check_output_dir, write_json, write_te
 from edgeml.data import Dataset, Normalization, choose_normalization, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError, TrainingInterrupted
 from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
+from edgeml.keras3_bridge import TRAIN_REMEDY, BridgeRefused, bridge_prepared, is_keras3_model
 from edgeml.rundir import CONFIG_FILE
 from edgeml.models import InputFit, ModelSpec, PreparedModel, build_model, load_user_model, model_summary, prepare_user_model
 from edgeml.tf_setup import load_tensorflow
@@ -127,6 +128,7 @@ class TrainedRun:
     interrupted: bool = False
     normalization: Normalization = field(default_factory=Normalization)
     input_fit: InputFit | None = None
+    keras3_bridge: dict | None = None  # a Keras 3 model file trained through the tf_keras bridge: its check
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,7 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
         interrupted=interrupted,
         normalization=dataset.normalization,
         input_fit=prepared.fit,
+        keras3_bridge=prepared.bridge.to_dict() if prepared.bridge is not None else None,
     )
     with atomic_path(run.model_path) as tmp:
         model.save(tmp)
@@ -256,7 +259,14 @@ def _model_for(config: TrainConfig, dataset: Dataset) -> PreparedModel:
     """The model to train and the dataset fitted to it, with the normalisation chosen for both."""
     if config.model_path:
         model = load_user_model(config.model_path, config.verbose, config.trust_model_code)
-        return prepare_user_model(model, dataset, config.normalize, verbose=config.verbose)
+        prepared = prepare_user_model(model, dataset, config.normalize, verbose=config.verbose)
+        if not is_keras3_model(prepared.model):
+            return prepared
+        # Trained as tf_keras, so the run's model.keras is one every later stage (QAT included) can load.
+        try:
+            return bridge_prepared(prepared, config.verbose, config.batch_size)
+        except BridgeRefused as refused:
+            raise BridgeRefused(refused.layers, TRAIN_REMEDY) from None
     if config.normalize is not None:
         normalization = choose_normalization(config.normalize, dataset.x_train, dataset.pixel_max, user_model=False)
         dataset = replace(dataset, normalization=normalization)
@@ -377,6 +387,7 @@ def _run_record(config: TrainConfig, dataset: Dataset, loss: str, run: TrainedRu
             "test_samples": int(len(dataset.y_test)),
         },
         "model_file": MODEL_FILE,
+        "keras3_bridge": run.keras3_bridge,
         "loss": loss,
         "result": {
             "test_accuracy": run.test_accuracy,

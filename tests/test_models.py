@@ -123,19 +123,3 @@ def test_bad_user_model_files(tmp_path):
     (tmp_path / "corrupt.keras").write_bytes(b"not a zip archive")
     with pytest.raises(EdgeMLError, match="cannot load Keras model"):
         load_user_model(tmp_path / "corrupt.keras")
-
-
-def test_a_keras3_model_gets_the_fix_in_its_error(tmp_path):
-    """tfmot needs Keras 2 (tfmot#1144): a model saved by Keras 3 is one error saying how to fix it."""
-    import subprocess
-    import sys
-
-    path = tmp_path / "k3.keras"
-    script = ("import os; os.environ.pop('TF_USE_LEGACY_KERAS', None); import keras; "
-              "m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation='softmax')]); "
-              f"m.save({str(path)!r}); print(keras.__version__)")
-    saved = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    if saved.returncode != 0 or not saved.stdout.startswith("3"):
-        pytest.skip(f"Keras 3 is not available to write the fixture: {saved.stderr[-200:]}")
-    with pytest.raises(EdgeMLError, match="saved by Keras 3.*tf_keras"):
-        load_user_model(path)
