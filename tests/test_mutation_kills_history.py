@@ -82,8 +82,8 @@ def test_loss_measured_from_the_first_minimum_and_a_zero_minimum_does_not_divide
 
 
 def test_rising_is_read_from_the_last_two_epochs():
-    # last two: 0.60 -> 0.60 (stalled), although epoch 2 rose from epoch 1
-    assert diagnose_fit({"accuracy": [0.5, 0.6, 0.6]}).line().endswith("try a larger model or a higher learning rate")
+    # last two: 0.60 -> 0.70 (rising); the second epoch (index 1) is not the last one
+    assert diagnose_fit({"accuracy": [0.5, 0.6, 0.7]}).line().endswith("still rising: train longer or use a larger model")
 
 
 def test_an_accuracy_gap_without_a_validation_loss_is_overfitting_not_a_crash():

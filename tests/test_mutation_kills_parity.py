@@ -76,8 +76,9 @@ def test_one_sigmoid_unit_is_class_one_from_probability_one_half():
     assert parity._top_class(np.array([[0], [1]], np.int8), unscaled).tolist() == [0, 1]
     # a float output is never dequantized, even with a scale on record
     assert parity._top_class(np.array([[0.6]], np.float32), SIGMOID_INT8).tolist() == [1]
-    # several outputs: argmax
+    # several outputs, two included: argmax, not the first column read as a probability
     assert parity._top_class(np.array([[1, 5, 2], [9, 0, 9]]), INT8_OUTPUT).tolist() == [1, 0]
+    assert parity._top_class(np.array([[0.2, 0.8], [0.7, 0.3]], np.float32), SIGMOID_FLOAT).tolist() == [1, 0]
 
 
 def test_small_helpers():
@@ -105,10 +106,14 @@ def fake_litert(monkeypatch):
 
     def install(reference_outputs, xnnpack_outputs):
         def run(model, inputs, reference_kernels):
+            assert model == b"model"
             calls.append(("run", inputs.dtype.name, inputs.tolist(), reference_kernels))
             return reference_outputs if reference_kernels else xnnpack_outputs
 
         def divergence(model, info, sample, arena_bytes, resolver):
+            from ai_edge_litert.interpreter import OpResolverType
+
+            assert (model, info.inputs, resolver) == (b"model", INFO.inputs, OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
             calls.append(("divergence", sample.tolist(), arena_bytes))
             return "op 1 FULLY_CONNECTED"
 
@@ -148,8 +153,8 @@ def test_compare_runs_tflm_with_the_arena_when_not_given(fake_litert, monkeypatc
     calls = fake_litert(np.array([[0, 0, 1]], np.int8), np.array([[0, 0, 1]], np.int8))
     monkeypatch.setattr(parity, "run_tflm", lambda model, inputs, samples, arena: (
         calls.append(("tflm", model, inputs, samples.tolist(), arena)) or np.array([[0, 0, 1]], np.int8)))
-    parity.compare_with_litert(b"m", INFO, np.array([[1, 2]]), 512)
-    assert calls[0] == ("tflm", b"m", INFO.inputs, [[1, 2]], 512)
+    parity.compare_with_litert(b"model", INFO, np.array([[1, 2]]), 512)
+    assert calls[0] == ("tflm", b"model", INFO.inputs, [[1, 2]], 512)
 
 
 def test_compare_with_no_inputs_is_one_error(fake_litert):
@@ -157,3 +162,20 @@ def test_compare_with_no_inputs_is_one_error(fake_litert):
     with pytest.raises(EdgeMLError) as error:
         parity.compare_with_litert(b"model", INFO, np.zeros((0, 2)), 64)
     assert str(error.value) == "no inputs to compare TFLite Micro and LiteRT on"
+
+
+def test_compare_reads_a_sigmoid_output_through_its_quantization(fake_litert):
+    info = SimpleNamespace(inputs=INFO.inputs, outputs=(SIGMOID_INT8,))
+    # q = -1 and q = 0 are probabilities 0.496 and 0.5: classes 0 and 1 (as raw numbers both would be 0)
+    fake_litert(np.array([[0]], np.int8), np.array([[0]], np.int8))
+    report = parity.compare_with_litert(b"model", info, np.array([[1, 2]]), 64, tflm_outputs=np.array([[-1]], np.int8))
+    assert report.reference.top_class_agreement == 0.0
+
+
+def test_compare_without_litert_installed_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)  # import fails
+    with pytest.raises(EdgeMLError) as error:
+        parity.compare_with_litert(b"model", INFO, np.array([[1, 2]]), 64)
+    assert str(error.value) == "comparing with LiteRT needs ai-edge-litert: pip install 'edgeml[pi]'"
