@@ -37,6 +37,9 @@ MODULES: dict[str, tuple[str, ...]] = {
     "firmware_export/arena.py": ("tests/test_mutation_kills_arena.py",),
     "firmware_export/parity.py": ("tests/test_mutation_kills_parity.py",),
     "firmware_export/cengine/plan.py": ("tests/test_mutation_kills_plan.py",),
+    "firmware_export/cengine/lower.py": ("tests/test_mutation_kills_lower.py",),
+    "edgeml/benchmark.py": ("tests/test_mutation_kills_benchmark.py",),
+    "edgeml/bench_runner.py": ("tests/test_mutation_kills_benchmark.py",),
 }
 
 # mutmut's exit codes (mutmut/stats.py @ 3.8.1) folded into the columns of the table.

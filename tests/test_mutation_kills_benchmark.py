@@ -1,0 +1,216 @@
+"""The benchmark's statistics and tables (edgeml/benchmark.py and bench_runner.measure, main's versions)
+on hand-made rows and a scripted clock: agreement with the float model, int8/float32 latency ratios,
+percentiles, the arena cell and the table text, each worked out by hand or by numpy. Kills mutmut's
+survivors; see docs/MUTATION.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgeml import bench_runner, benchmark
+from edgeml.benchmark import BenchmarkReport, TflmArena, add_agreement, arena_cell, latency_ratios
+from edgeml.errors import EdgeMLError
+from edgeml.runtime import TensorQuantization
+
+
+def row(model: str, runtime: str, predictions=None, source: str | None = None, p50: float = 100.0, **extra) -> dict:
+    result = {"model": model, "runtime": runtime, "predictions": predictions,
+              "latency_us": {"p50": p50, "p90": p50 * 2, "p99": p50 * 3}, **extra}
+    if source is not None:
+        result["source"] = source
+    return result
+
+
+def test_agreement_is_against_keras_when_measured():
+    rows = [row("model_float32.tflite", "litert", [0, 1, 2, 3]), row("keras", "keras", [0, 1, 2, 2]),
+            row("model_int8.tflite", "litert", [0, 1, 1, 1])]
+    result = add_agreement(rows)
+    # vs keras [0, 1, 2, 2]: float32 3/4, keras itself 4/4, int8 2/4
+    assert [r["agreement_with_float"] for r in result] == [0.75, 1.0, 0.5]
+    assert [{k: v for k, v in r.items() if k != "agreement_with_float"} for r in result] == rows
+
+
+def test_agreement_without_keras_is_against_the_float32_file_in_the_same_runtime():
+    rows = [row("m_float32.tflite", "litert", [0, 1, 2, 3]), row("m_int8.tflite", "litert", [0, 1, 2, 0]),
+            row("m_float32.tflite", "tflm", [3, 3, 3, 3]), row("m_int8.tflite", "tflm", [3, 3, 0, 0]),
+            row("m_int8.tflite", "onnx", [0, 1, 2, 3])]
+    assert [r["agreement_with_float"] for r in add_agreement(rows)] == [1.0, 0.75, 1.0, 0.5, None]
+
+
+def test_agreement_is_per_source_and_needs_predictions_on_both_sides():
+    rows = [row("m_float32.tflite", "litert", [0, 0], source="pi"), row("m_int8.tflite", "litert", [0, 1], source="pi"),
+            row("m_int8.tflite", "litert", [0, 0]),  # host: no float32 row there
+            row("keras", "keras", None, source="box"), row("m_int8.tflite", "litert", [1, 1], source="box"),
+            row("m_float32.tflite", "tflm", [1, 1], source="x"), row("m_int8.tflite", "tflm", None, source="x"),
+            row("m_int8.tflite", "tflm", [], source="x")]
+    assert [r["agreement_with_float"] for r in add_agreement(rows)] == [1.0, 0.5, None, None, None, 1.0, None, None]
+    # rows without "source" are the host's, grouped with rows that say "host"
+    host = [row("m_float32.tflite", "litert", [1, 2]), row("m_int8.tflite", "litert", [1, 0], source="host")]
+    assert [r["agreement_with_float"] for r in add_agreement(host)] == [1.0, 0.5]
+
+
+def test_latency_ratios_pair_int8_with_float32_in_the_same_runtime_and_place():
+    rows = [row("m_float32.tflite", "litert", p50=200.0), row("m_int8.tflite", "litert", p50=50.0),
+            row("m_int8.tflite", "tflm", p50=10.0),  # no float32 in tflm
+            row("m_float32.tflite", "litert", source="pi", p50=300.0),
+            row("m_int8.tflite", "litert", source="pi", p50=100.0),
+            row("m_float32.tflite", "xnn", p50=3.0), row("m_int8.tflite", "xnn", p50=2.0)]
+    assert latency_ratios(rows) == [
+        {"model": "m_int8.tflite", "runtime": "litert", "source": None, "int8_over_float32_p50": 0.25},
+        {"model": "m_int8.tflite", "runtime": "litert", "source": "pi", "int8_over_float32_p50": 0.333},
+        {"model": "m_int8.tflite", "runtime": "xnn", "source": None, "int8_over_float32_p50": 0.667},
+    ]
+
+
+def test_arena_cell_and_blank_values():
+    assert arena_cell({"arena_bytes": 12345}, ",") == "12,345"
+    assert arena_cell({"arena_bytes": 12345}, "d") == "12345"
+    assert arena_cell({"arena_bytes": 0, "arena_not_measured": "x"}, "d") == "0"
+    assert arena_cell({"arena_bytes": None, "arena_not_measured": "no tflite-micro"}, "d") == (
+        "not measured: no tflite-micro")
+    assert arena_cell({"arena_not_measured": ""}, "d") == ""
+    assert arena_cell({}, "d") == ""
+    assert benchmark._fmt(None, ".2%") == "" and benchmark._fmt(0.5, ".2%") == "50.00%"
+    assert benchmark._fmt(0, ".0f") == "0"
+
+
+def full_row(**changes) -> dict:
+    base = {"source": "host", "model": "m_int8.tflite", "runtime": "litert", "runtime_version": "2.0",
+            "threads": 1, "accuracy": 0.91234, "agreement_with_float": 0.995,
+            "latency_us": {"p50": 12.34, "p90": 20.0, "p99": 31.25}, "init_ms": 5.55, "first_invoke_ms": 0.1234,
+            "throughput_per_s": 1234.5, "file_bytes": 123456, "peak_rss_bytes": 3 * 2**20, "arena_bytes": None}
+    return {**base, **changes}
+
+
+def test_text_table_by_hand():
+    table = benchmark.format_table([full_row(), full_row(source="raspberrypi5", runtime="tflm", arena_bytes=4096,
+                                                         agreement_with_float=None, throughput_per_s=None)])
+    lines = table.splitlines()
+    assert lines[0] == ("where    model                  runtime            acc   agree    p50 us    p90 us    p99 us"
+                        "    batch/s     bytes  RSS MB    arena")
+    assert lines[1] == ("host     m_int8.tflite          litert          0.9123  99.50%      12.3      20.0      31.2"
+                        "       1234    123456     3.0         ")
+    assert lines[2] == ("raspberr m_int8.tflite          tflm            0.9123              12.3      20.0      31.2"
+                        "               123456     3.0     4096")
+
+
+def test_markdown_table_by_hand():
+    report = BenchmarkReport(rows=(full_row(), full_row(model="m_float32.tflite", latency_us={"p50": 24.68, "p90": 1,
+                                                                                             "p99": 2})),
+                             skipped=("m_int8.tflite on tflm: no tflite-micro",),
+                             host={"cpu": "Xeon", "cores": "2", "os": "Linux", "python": "3.12.1"})
+    lines = benchmark.format_markdown(report).splitlines()
+    assert lines[2] == ("Host: Xeon (2 cores), Linux, Python 3.12.1. Latency: single-sample invokes after warm-up, "
+                        "median (p50) and tail percentiles; one run.")
+    assert lines[5] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    assert lines[6] == ("| host | m_int8.tflite | litert 2.0 | 1 | 0.9123 | 99.50% | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 | "
+                        "1234 | 123,456 | 3.0 |  |")
+    assert lines[8:] == ["", "int8 / float32 p50 latency (below 1: int8 is faster):", "", "- host litert: 0.50", "",
+                         "Not measured:", "", "- m_int8.tflite on tflm: no tflite-micro"]
+    assert report.to_dict()["latency_ratios"] == [{"model": "m_int8.tflite", "runtime": "litert", "source": "host",
+                                                   "int8_over_float32_p50": 0.5}]
+
+
+def test_the_tflm_arena_is_measured_or_says_why_not(monkeypatch, tmp_path):
+    from firmware_export import arena
+
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"model bytes")
+    monkeypatch.setattr("edgeml.tflite_model.read_tflite_bytes", lambda content, name: SimpleNamespace(inputs=("in",)))
+    answers = {}
+    monkeypatch.setattr(arena, "measure_arena", lambda content, inputs: answers["next"](content, inputs))
+    answers["next"] = lambda content, inputs: SimpleNamespace(arena_bytes=4432, verified=True)
+    assert benchmark.measure_tflm_arena(model) == TflmArena(4432)
+    assert benchmark.measured_arena(model) == 4432
+    answers["next"] = lambda content, inputs: SimpleNamespace(arena_bytes=4432, verified=False)
+    assert benchmark.measure_tflm_arena(model) == TflmArena(
+        None, "the measured arena of 4,432 bytes did not run the model again")
+    assert benchmark.measured_arena(model) is None
+
+    def refuse(content, inputs):
+        assert (content, inputs) == (b"model bytes", ("in",))
+        raise EdgeMLError("the tflite-micro interpreter cannot run this model: no MEAN")
+    answers["next"] = refuse
+    assert benchmark.measure_tflm_arena(model) == TflmArena(
+        None, "the tflite-micro interpreter cannot run this model: no MEAN")
+    missing = benchmark.measure_tflm_arena(tmp_path / "gone.tflite")
+    assert missing.arena_bytes is None and "gone.tflite" in missing.not_measured
+
+
+class ScriptedClock:
+    """perf_counter_ns returns start/stop pairs whose differences are the given latencies (microseconds)."""
+
+    def __init__(self, latencies_us):
+        self.ticks = []
+        now = 0
+        for latency in latencies_us:
+            self.ticks += [now, now + int(latency * 1000)]
+            now += 10**9
+        self.seconds = 0.0
+
+    def perf_counter_ns(self):
+        return self.ticks.pop(0)
+
+    def perf_counter(self):
+        self.seconds += 0.5
+        return self.seconds
+
+
+class FakeModel:
+    """Answers class ``x[0] > 0`` for every sample, counts invokes."""
+
+    supports_batch = True
+
+    def __init__(self):
+        self.input_quantization = TensorQuantization(np.int8, 0.5, 1)
+        self.inputs, self.invokes = [], 0
+
+    def set_raw_input(self, raw):
+        self.inputs.append(np.array(raw))
+
+    def invoke(self):
+        self.invokes += 1
+
+    def predict(self, inputs, batch_size=256):
+        return np.stack([inputs[:, 0] <= 0, inputs[:, 0] > 0], axis=1).astype(np.float32)
+
+
+def test_measure_reports_percentiles_accuracy_and_throughput_of_what_it_timed(monkeypatch, tmp_path):
+    samples = tmp_path / "samples.npz"
+    x = np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0], [-3.0, 0.0]], np.float32)
+    np.savez(samples, x=x, y=np.array([1, 0, 0, 0]))  # third label is wrong for the model: accuracy 3/4
+    model_file = tmp_path / "m_int8.tflite"
+    model_file.write_bytes(b"0123456789")
+    fake = FakeModel()
+    opened = []
+    monkeypatch.setattr(bench_runner, "open_model",
+                        lambda path, runtime, threads, arena_bytes: opened.append((path, runtime, threads,
+                                                                                  arena_bytes)) or fake)
+    latencies = [10.0, 20.0, 30.0, 40.0, 1000.0]
+    clock = ScriptedClock(latencies)
+    monkeypatch.setattr(bench_runner, "time", clock)
+    config = bench_runner.MeasureConfig(model=str(model_file), samples=str(samples), runtime="litert", threads=2,
+                                        warmup=3, runs=5, batch_size=2)
+    result = bench_runner.measure(config)
+    assert opened == [(str(model_file), "litert", 2, None)]
+    assert result["latency_us"] == {"mean": 220.0, "p50": 30.0,
+                                    "p90": round(float(np.percentile(latencies, 90)), 2),
+                                    "p99": round(float(np.percentile(latencies, 99)), 2)}
+    assert result["latency_us"]["p90"] == 616.0  # 40 + 0.6 * 960
+    assert (result["accuracy"], result["predictions"], result["samples"]) == (0.75, [1, 0, 1, 0], 4)
+    assert (result["model"], result["runtime"], result["threads"], result["file_bytes"]) == (
+        "m_int8.tflite", "litert", 2, 10)
+    assert (result["warmup"], result["runs"], result["batch_size"], result["batch_in_one_invoke"]) == (3, 5, 2, True)
+    # every perf_counter call is 0.5 s apart: init 0.5 s, first invoke 0.5 s; batch: 2 samples / 0.5 s
+    assert (result["init_ms"], result["first_invoke_ms"], result["throughput_per_s"]) == (500.0, 500.0, 4.0)
+    # 1 first + 3 warm-up + 5 timed + 1 batch allocation + 3 batch timings (max(3, min(20, 5 // 10)))
+    assert fake.invokes == 13
+    # inputs quantized with scale 0.5, zero point 1: 1.0 -> 3, -1.0 -> -1
+    assert fake.inputs[0].tolist() == [[3, 1]]
+    assert [raw.tolist() for raw in fake.inputs[1:4]] == [[[3, 1]], [[-1, 1]], [[5, 1]]]  # warm-up from sample 0
+    assert fake.inputs[-1].tolist() == [[3, 1], [-1, 1]]  # the batch
+    assert (result["arena_bytes"], result["arena_not_measured"]) == (None, None)
