@@ -56,6 +56,7 @@ def test_round_half_away_from_zero(value, expected):
     (0.0, True, (0, 0)),
     (2.0**-40, False, (0, 0)),             # shift -39 < -31: flushed to zero
     (1 - 2.0**-40, False, (2**30, 1)),     # rounds up to 2^31: halved, shift + 1
+    (2 - 2.0**-39, False, (2**30, 2)),     # the same from shift 1
     (2.0**40, False, (2**30, 41)),
     (2.0**40, True, (2**31 - 1, 30)),      # single rounding clamps the shift to 30
     (2.0**30, True, (2**31 - 1, 30)),      # shift 31 > 30: clamped too
@@ -65,6 +66,7 @@ def test_round_half_away_from_zero(value, expected):
     (2.0**-33, False, (0, 0)),             # below: flushed to zero
 ])
 def test_quantize_multiplier_by_hand_and_exactly(real, single, expected):
+    assert all(type(value) is int for value in quantize_multiplier(real, single))
     assert quantize_multiplier(real, single) == expected == exact_quantize_multiplier(real, single)
 
 
