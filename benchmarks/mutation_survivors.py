@@ -59,6 +59,7 @@ class ModuleResult:
     seconds: float
     survivors: tuple[str, ...]
     timed_out: bool
+    diffs: str = ""  # `mutmut show` of every survivor, when asked for
 
     @property
     def tested(self) -> int:
@@ -91,7 +92,7 @@ def scratch_copy(destination: Path, module: str, tests: tuple[str, ...]) -> None
         config.write("\n".join(lines) + "\n")
 
 
-def mutate(module: str, tests: tuple[str, ...], budget_seconds: float, keep: Path | None) -> ModuleResult:
+def mutate(module: str, tests: tuple[str, ...], budget_seconds: float, show_survivors: bool) -> ModuleResult:
     work = Path(tempfile.mkdtemp(prefix="edgeml-mutation-"))
     try:
         scratch_copy(work, module, tests)
@@ -110,8 +111,11 @@ def mutate(module: str, tests: tuple[str, ...], budget_seconds: float, keep: Pat
         if not meta.exists():
             raise SystemExit(f"error: mutmut produced no results for {module}; run it by hand in a copy to see why")
         exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
-        if keep is not None:
-            shutil.copytree(work / "mutants", keep / module.replace("/", "_"), dirs_exist_ok=True)
+        survivors = tuple(sorted(name for name, code in exit_codes.items() if code in SURVIVED_CODES))
+        diffs = ""
+        if show_survivors:
+            diffs = "\n".join(subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work, env=env,
+                                             capture_output=True, text=True).stdout for name in survivors)
         return ModuleResult(
             module=module,
             mutants=len(exit_codes),
@@ -120,29 +124,10 @@ def mutate(module: str, tests: tuple[str, ...], budget_seconds: float, keep: Pat
             no_tests=sum(code in NO_TESTS_CODES for code in exit_codes.values()),
             not_checked=sum(code is None for code in exit_codes.values()),
             seconds=seconds,
-            survivors=tuple(sorted(name for name, code in exit_codes.items() if code in SURVIVED_CODES)),
+            survivors=survivors,
             timed_out=timed_out,
+            diffs=diffs,
         )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def survivor_diffs(module: str, tests: tuple[str, ...], names: tuple[str, ...]) -> str:
-    """`mutmut show` for each survivor, regenerated in a fresh copy (mutant names are stable)."""
-    if not names:
-        return ""
-    work = Path(tempfile.mkdtemp(prefix="edgeml-mutation-show-"))
-    try:
-        scratch_copy(work, module, tests)
-        env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-        if os.environ.get("MUTMUT_PATH"):
-            env["PYTHONPATH"] = os.environ["MUTMUT_PATH"]
-        # `mutmut run` of a name that does not exist only generates the mutants; then `show` can read them.
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", "no_such_mutant"], cwd=work,
-                       env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shown = [subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work, env=env,
-                                capture_output=True, text=True).stdout for name in names]
-        return "\n".join(shown)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -167,18 +152,16 @@ def main() -> None:
     modules = args.module or sorted(MODULES)
     results = []
     for module in modules:
-        result = mutate(module, MODULES[module], args.budget_minutes * 60, keep=None)
+        result = mutate(module, MODULES[module], args.budget_minutes * 60, args.survivors)
         print(f"{module}: {result.killed} killed, {result.survived} survived, {result.no_tests} no tests "
               f"({result.seconds:.0f} s)", file=sys.stderr)
         results.append(result)
     print(table(results))
-    if args.survivors:
-        for result in results:
-            diffs = survivor_diffs(result.module, MODULES[result.module], result.survivors)
-            if diffs:
-                print(f"\n## Survivors in {result.module}\n\n```diff\n{diffs}```")
+    for result in results:
+        if result.diffs:
+            print(f"\n## Survivors in {result.module}\n\n```diff\n{result.diffs}```")
     if args.json:
-        args.json.write_text(json.dumps([result.__dict__ | {"survivors": list(result.survivors)}
+        args.json.write_text(json.dumps([{**result.__dict__, "survivors": list(result.survivors)}
                                          for result in results], indent=2) + "\n")
 
 

@@ -214,3 +214,102 @@ def test_measure_reports_percentiles_accuracy_and_throughput_of_what_it_timed(mo
     assert [raw.tolist() for raw in fake.inputs[1:4]] == [[[3, 1]], [[-1, 1]], [[5, 1]]]  # warm-up from sample 0
     assert fake.inputs[-1].tolist() == [[3, 1], [-1, 1]]  # the batch
     assert (result["arena_bytes"], result["arena_not_measured"]) == (None, None)
+
+
+def measure_fake(monkeypatch, tmp_path, fake, latencies, **config):
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, x=np.array([[1.0, 0.0], [-1.0, 0.0], [2.0, 0.0]], np.float32), y=np.array([1, 0, 1]))
+    (tmp_path / "m.tflite").write_bytes(b"12345")
+    monkeypatch.setattr(bench_runner, "open_model", lambda path, runtime, threads, arena_bytes: fake)
+    monkeypatch.setattr(bench_runner, "time", ScriptedClock(latencies))
+    return bench_runner.measure(bench_runner.MeasureConfig(model=str(tmp_path / "m.tflite"), samples=str(samples),
+                                                           warmup=0, runs=len(latencies), **config))
+
+
+def test_a_batch_of_one_model_is_timed_sample_by_sample(monkeypatch, tmp_path):
+    fake = FakeModel()
+    fake.supports_batch = False
+    result = measure_fake(monkeypatch, tmp_path, fake, [5.0, 7.0], batch_size=3, threads=4)
+    # 3 timings (max(3, min(20, 2 // 10))) of 3 invokes each, every timing 0.5 s: 3 samples / 0.5 s
+    assert (result["throughput_per_s"], result["batch_size"], result["batch_in_one_invoke"]) == (6.0, 3, False)
+    assert fake.invokes == 1 + 2 + 9
+    assert [raw.tolist() for raw in fake.inputs[3:6]] == [[[3, 1]], [[-1, 1]], [[5, 1]]]
+    assert result["latency_us"] == {"mean": 6.0, "p50": 6.0, "p90": 6.8, "p99": 6.98}
+    assert result["threads"] == 4
+
+
+def test_too_few_samples_for_a_batch_give_no_throughput(monkeypatch, tmp_path):
+    result = measure_fake(monkeypatch, tmp_path, FakeModel(), [5.0], batch_size=4)
+    assert (result["throughput_per_s"], result["batch_size"], result["batch_in_one_invoke"]) == (None, None, None)
+
+
+def test_tflm_rows_carry_the_arena_they_ran_with_or_say_it_was_not_measured(monkeypatch, tmp_path):
+    fake = FakeModel()
+    fake.supports_batch = False
+    result = measure_fake(monkeypatch, tmp_path, fake, [5.0], runtime="tflm", batch_size=2)
+    assert (result["arena_bytes"], result["arena_not_measured"], result["threads"], result["throughput_per_s"]) == (
+        None, "no measured arena was given (ran with the 4 MiB default)", None, None)
+    assert fake.invokes == 2  # first + one timed: no per-sample batch loop in TFLM
+    measured = measure_fake(monkeypatch, tmp_path, FakeModel(), [5.0], runtime="tflm", arena_bytes=4432)
+    assert (measured["arena_bytes"], measured["arena_not_measured"]) == (4432, None)
+
+
+def test_memory_and_device_readings_are_the_kernels_own(tmp_path):
+    import os
+    import platform
+
+    def vm_hwm() -> int:
+        line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    before = vm_hwm()
+    peak = bench_runner._peak_rss_bytes()
+    assert before <= peak <= vm_hwm()
+    pages = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    assert abs(bench_runner._current_rss_bytes() - pages) < 8 * 2**20
+    info = bench_runner.device_info()
+    cpu = next(line.partition(":")[2].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+               if line.partition(":")[0].strip() == "model name")
+    assert info == {"machine": platform.machine(), "cpu": cpu, "cores": str(os.cpu_count()),
+                    "os": platform.platform(), "python": platform.python_version()}
+
+
+def fake_python(tmp_path: Path, script: str) -> str:
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\n" + f'echo "$@" > {tmp_path / "args"}\n' + script)
+    python.chmod(0o755)
+    return str(python)
+
+
+def test_measuring_in_a_subprocess_passes_every_option_and_reads_the_marked_line(tmp_path):
+    python = fake_python(tmp_path, "echo 'EDGEML-BENCH-RESULT {\"p50\": 1}'\necho 'EDGEML-BENCH-RESULT {\"p50\": 2}'\n"
+                                   "echo 'other output'\n")
+    config = bench_runner.MeasureConfig(model="m.tflite", samples="s.npz", runtime="tflm", threads=2, warmup=3,
+                                        runs=7, batch_size=5, arena_bytes=4432)
+    assert bench_runner.measure_in_subprocess(config, python=python) == {"p50": 2}  # the last marked line
+    assert (tmp_path / "args").read_text().split() == [
+        "-m", "edgeml.bench_runner", "m.tflite", "--samples", "s.npz", "--runtime", "tflm", "--threads", "2",
+        "--warmup", "3", "--runs", "7", "--batch-size", "5", "--arena-bytes", "4432"]
+    config = bench_runner.MeasureConfig(model="m.tflite", samples="s.npz")
+    bench_runner.measure_in_subprocess(config, python=python)
+    assert "--arena-bytes" not in (tmp_path / "args").read_text()
+
+
+@pytest.mark.parametrize("stderr, reason", [
+    ("echo 'error: first' >&2\necho 'error: no such runtime' >&2\necho 'Traceback' >&2", "no such runtime"),
+    ("echo 'something broke' >&2\necho 'last words' >&2", "last words"),
+    ("", "no output"),
+])
+def test_a_failed_measurement_is_one_error_with_its_reason(tmp_path, stderr, reason):
+    python = fake_python(tmp_path, stderr + "\nexit 1\n")
+    with pytest.raises(EdgeMLError) as error:
+        bench_runner.measure_in_subprocess(bench_runner.MeasureConfig(model="dir/m.tflite", samples="s"), python=python)
+    assert str(error.value) == f"measuring m.tflite in litert failed: {reason}"
+
+
+def test_a_measurement_over_its_time_is_one_error(tmp_path):
+    python = fake_python(tmp_path, "exec sleep 5\n")
+    with pytest.raises(EdgeMLError) as error:
+        bench_runner.measure_in_subprocess(bench_runner.MeasureConfig(model="m.tflite", samples="s", runtime="tflm"),
+                                           python=python, timeout_s=0.2)
+    assert str(error.value) == "measuring m.tflite in tflm took over 0 s"
