@@ -313,3 +313,51 @@ def test_a_measurement_over_its_time_is_one_error(tmp_path):
         bench_runner.measure_in_subprocess(bench_runner.MeasureConfig(model="m.tflite", samples="s", runtime="tflm"),
                                            python=python, timeout_s=0.2)
     assert str(error.value) == "measuring m.tflite in tflm took over 0 s"
+
+
+def test_every_field_of_a_row_with_its_rounding(monkeypatch, tmp_path):
+    """The row's exact keys and values: an odd clock so that each rounding shows."""
+    fake = FakeModel()
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, x=np.array([[1.0], [-1.0]], np.float64), y=np.array([1.0, 0.0]))  # converted on load
+    (tmp_path / "m.tflite").write_bytes(b"12")
+    opened = []
+    monkeypatch.setattr(bench_runner, "open_model", lambda *args, **kwargs: opened.append((args, kwargs)) or fake)
+    monkeypatch.setattr(bench_runner, "runtime_version", lambda runtime: f"version of {runtime}")
+    monkeypatch.setattr(bench_runner, "device_info", lambda: {"cpu": "test cpu"})
+    monkeypatch.setattr(bench_runner, "_peak_rss_bytes", lambda: 7)
+    monkeypatch.setattr(bench_runner, "_current_rss_bytes", lambda: 5)
+    clock = ScriptedClock([1.23456, 2.34567, 3.45678])
+    clock.perf_counter = lambda: clock.ticks_s.pop(0)
+    # init 0 -> 0.0123456 s; first invoke 1 -> 1.0004567 s; batch: allocation, then 3 timings of 1/3 s each
+    clock.ticks_s = [0.0, 0.0123456, 1.0, 1.0004567, 2.0, 2 + 1 / 3, 3.0, 3 + 1 / 3, 4.0, 4 + 1 / 3]
+    monkeypatch.setattr(bench_runner, "time", clock)
+    FakeModel.predict = lambda self, inputs, batch_size=256: (
+        opened.append(("predict", inputs.dtype.name, batch_size)) or
+        np.stack([inputs[:, 0] <= 0, inputs[:, 0] > 0], axis=1).astype(np.float32))
+    try:
+        result = bench_runner.measure(bench_runner.MeasureConfig(
+            model=str(tmp_path / "m.tflite"), samples=str(samples), runtime="tflm", threads=3, warmup=0, runs=3,
+            batch_size=2, arena_bytes=4432))
+    finally:
+        del FakeModel.predict
+    assert opened == [((str(tmp_path / "m.tflite"), "tflm"), {"threads": 3, "arena_bytes": 4432}),
+                      ("predict", "float32", 2)]
+    assert result == {
+        "model": "m.tflite", "runtime": "tflm", "runtime_version": "version of tflm", "threads": None,
+        "file_bytes": 2, "samples": 2, "accuracy": 1.0, "predictions": [1, 0],
+        "init_ms": 12.346, "first_invoke_ms": 0.457, "warmup": 0, "runs": 3,
+        "latency_us": {"mean": 2.35, "p50": 2.35, "p90": 3.23, "p99": 3.43},
+        "batch_size": 2, "batch_in_one_invoke": True, "throughput_per_s": 6.0,
+        "peak_rss_bytes": 7, "rss_before_model_bytes": 5, "arena_bytes": 4432, "arena_not_measured": None,
+        "device": {"cpu": "test cpu"},
+    }
+    assert type(result["predictions"][0]) is int and type(result["samples"]) is int
+
+
+def test_the_subprocess_finds_this_edgeml_first(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    python = fake_python(tmp_path, 'echo "EDGEML-BENCH-RESULT {\\"path\\": \\"$PYTHONPATH\\"}"\n')
+    result = bench_runner.measure_in_subprocess(bench_runner.MeasureConfig(model="m", samples="s"), python=python)
+    package_root = str(Path(bench_runner.__file__).resolve().parent.parent)
+    assert result == {"path": f"{package_root}:/somewhere/else"}
