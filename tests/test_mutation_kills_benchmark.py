@@ -104,6 +104,9 @@ def test_markdown_table_by_hand():
                              skipped=("m_int8.tflite on tflm: no tflite-micro",),
                              host={"cpu": "Xeon", "cores": "2", "os": "Linux", "python": "3.12.1"})
     lines = benchmark.format_markdown(report).splitlines()
+    assert lines[:2] == ["# edgeml benchmark", ""] and lines[3] == ""
+    assert lines[4] == ("| where | model | runtime | threads | accuracy | agreement | p50 µs | p90 µs | p99 µs | init ms | "
+                        "first invoke ms | batch/s | bytes | peak RSS MB | TFLM arena B |")
     assert lines[2] == ("Host: Xeon (2 cores), Linux, Python 3.12.1. Latency: single-sample invokes after warm-up, "
                         "median (p50) and tail percentiles; one run.")
     assert lines[5] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
@@ -113,6 +116,20 @@ def test_markdown_table_by_hand():
                          "Not measured:", "", "- m_int8.tflite on tflm: no tflite-micro"]
     assert report.to_dict()["latency_ratios"] == [{"model": "m_int8.tflite", "runtime": "litert", "source": "host",
                                                    "int8_over_float32_p50": 0.5}]
+    with_predictions = BenchmarkReport(rows=({"model": "m", "predictions": [1, 2]},), skipped=("x",), host={"cpu": "c"})
+    assert with_predictions.to_dict() == {"host": {"cpu": "c"}, "rows": [{"model": "m"}], "skipped": ["x"],
+                                          "latency_ratios": []}
+
+
+def test_a_row_without_source_threads_or_throughput_and_with_an_arena():
+    row = {key: value for key, value in full_row(threads=None, throughput_per_s=None, arena_bytes=123456,
+                                                 runtime_version="1.0").items() if key != "source"}
+    report = BenchmarkReport(rows=(row,), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"})
+    assert benchmark.format_markdown(report).splitlines()[6] == (
+        "| host | m_int8.tflite | litert 1.0 |  | 0.9123 | 99.50% | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 |  | 123,456 | "
+        "3.0 | 123,456 |")
+    assert benchmark.format_table([{**row, "model": "a_very_long_model_name_of_30.tflite"}]).splitlines()[1].startswith(
+        "host     a_very_long_model_name litert          0.9123  99.50%")
 
 
 def test_the_tflm_arena_is_measured_or_says_why_not(monkeypatch, tmp_path):
@@ -137,6 +154,16 @@ def test_the_tflm_arena_is_measured_or_says_why_not(monkeypatch, tmp_path):
     answers["next"] = refuse
     assert benchmark.measure_tflm_arena(model) == TflmArena(
         None, "the tflite-micro interpreter cannot run this model: no MEAN")
+    seen = []
+    monkeypatch.setattr("edgeml.tflite_model.read_tflite_bytes",
+                        lambda content, name: seen.append((content, name)) or SimpleNamespace(inputs=("in",)))
+    benchmark.measure_tflm_arena(model)
+    assert seen == [(b"model bytes", str(model))]
+    monkeypatch.setitem(__import__("sys").modules, "firmware_export.arena", None)
+    unimportable = benchmark.measure_tflm_arena(model)
+    assert unimportable.arena_bytes is None
+    assert unimportable.not_measured.startswith("the arena measurement is not importable (import of firmware_export")
+    monkeypatch.undo()
     missing = benchmark.measure_tflm_arena(tmp_path / "gone.tflite")
     assert missing.arena_bytes is None and "gone.tflite" in missing.not_measured
 
