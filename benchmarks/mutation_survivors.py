@@ -111,6 +111,9 @@ def mutate(module: str, tests: tuple[str, ...], budget_seconds: float, show_surv
         if not meta.exists():
             raise SystemExit(f"error: mutmut produced no results for {module}; run it by hand in a copy to see why")
         exit_codes = json.loads(meta.read_text())["exit_code_by_key"]
+        if not timed_out and all(code is None for code in exit_codes.values()):
+            raise SystemExit(f"error: no mutant of {module} was run: the tests fail unmutated in mutmut's copy "
+                             f"(run `mutmut run` in a copy to see which)")
         survivors = tuple(sorted(name for name, code in exit_codes.items() if code in SURVIVED_CODES))
         diffs = ""
         if show_survivors:

@@ -344,7 +344,6 @@ def test_a_measurement_over_its_time_is_one_error(tmp_path):
 
 def test_every_field_of_a_row_with_its_rounding(monkeypatch, tmp_path):
     """The row's exact keys and values: an odd clock so that each rounding shows."""
-    fake = FakeModel()
     samples = tmp_path / "samples.npz"
     np.savez(samples, x=np.array([[1.0], [-1.0]], np.float64), y=np.array([1.0, 0.0]))  # converted on load
     (tmp_path / "m.tflite").write_bytes(b"12")
@@ -359,15 +358,16 @@ def test_every_field_of_a_row_with_its_rounding(monkeypatch, tmp_path):
     # init 0 -> 0.0123456 s; first invoke 1 -> 1.0004567 s; batch: allocation, then 3 timings of 1/3 s each
     clock.ticks_s = [0.0, 0.0123456, 1.0, 1.0004567, 2.0, 2 + 1 / 3, 3.0, 3 + 1 / 3, 4.0, 4 + 1 / 3]
     monkeypatch.setattr(bench_runner, "time", clock)
-    FakeModel.predict = lambda self, inputs, batch_size=256: (
-        opened.append(("predict", inputs.dtype.name, batch_size)) or
-        np.stack([inputs[:, 0] <= 0, inputs[:, 0] > 0], axis=1).astype(np.float32))
-    try:
-        result = bench_runner.measure(bench_runner.MeasureConfig(
-            model=str(tmp_path / "m.tflite"), samples=str(samples), runtime="tflm", threads=3, warmup=0, runs=3,
-            batch_size=2, arena_bytes=4432))
-    finally:
-        del FakeModel.predict
+
+    class RecordingModel(FakeModel):
+        def predict(self, inputs, batch_size=256):
+            opened.append(("predict", inputs.dtype.name, batch_size))
+            return super().predict(inputs, batch_size)
+
+    fake = RecordingModel()
+    result = bench_runner.measure(bench_runner.MeasureConfig(
+        model=str(tmp_path / "m.tflite"), samples=str(samples), runtime="tflm", threads=3, warmup=0, runs=3,
+        batch_size=2, arena_bytes=4432))
     assert opened == [((str(tmp_path / "m.tflite"), "tflm"), {"threads": 3, "arena_bytes": 4432}),
                       ("predict", "float32", 2)]
     assert result == {
