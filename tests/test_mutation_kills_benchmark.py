@@ -388,3 +388,26 @@ def test_the_subprocess_finds_this_edgeml_first(tmp_path, monkeypatch):
     result = bench_runner.measure_in_subprocess(bench_runner.MeasureConfig(model="m", samples="s"), python=python)
     package_root = str(Path(bench_runner.__file__).resolve().parent.parent)
     assert result == {"path": f"{package_root}:/somewhere/else"}
+
+
+def test_the_keras_pseudo_runtime_and_an_uneven_throughput(monkeypatch, tmp_path):
+    fake = FakeModel()
+    loaded = []
+    monkeypatch.setattr(bench_runner, "_KerasModel", lambda path: loaded.append(path) or fake)
+    monkeypatch.setattr(bench_runner, "runtime_version", lambda runtime: f"version of {runtime}")
+    samples = tmp_path / "samples.npz"
+    np.savez(samples, x=np.array([[1.0], [-1.0], [1.0]], np.float32), y=np.array([1, 0, 1]))
+    clock = ScriptedClock([1.0] * 40)
+    # init, first invoke, batch allocation is not timed; then 4 batch timings (40 // 10) of 0.3 s each
+    clock.ticks_s = [0.0, 0.5, 1.0, 1.5] + [value for start in range(4) for value in (2.0 + start, 2.3 + start)]
+    clock.perf_counter = lambda: clock.ticks_s.pop(0)
+    monkeypatch.setattr(bench_runner, "time", clock)
+    (tmp_path / "m.keras").write_bytes(b"k")
+    result = bench_runner.measure(bench_runner.MeasureConfig(model=str(tmp_path / "m.keras"), samples=str(samples),
+                                                             runtime="keras", threads=8, warmup=0, runs=40, batch_size=2))
+    assert loaded == [str(tmp_path / "m.keras")]
+    assert (result["runtime"], result["runtime_version"], result["threads"], result["arena_bytes"]) == (
+        "keras", "version of tensorflow", None, None)
+    assert result["throughput_per_s"] == 6.7  # 2 / 0.3 = 6.666...
+    assert fake.invokes == 1 + 40 + 1 + 4
+    assert clock.ticks_s == []
