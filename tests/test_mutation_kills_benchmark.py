@@ -14,7 +14,7 @@ import pytest
 from edgeml import bench_runner, benchmark
 from edgeml.benchmark import BenchmarkReport, TflmArena, add_agreement, arena_cell, latency_ratios
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import TensorQuantization
+from edgeml.runtime import TensorQuantization, runtime_spec
 
 
 def row(model: str, runtime: str, predictions=None, source: str | None = None, p50: float = 100.0, **extra) -> dict:
@@ -91,9 +91,9 @@ def test_text_table_by_hand():
                                                          agreement_with_float=None, throughput_per_s=None)])
     lines = table.splitlines()
     assert lines[0] == ("where    model                  runtime            acc   agree    p50 us    p90 us    p99 us"
-                        "    batch/s     bytes  RSS MB    arena")
+                        "    batch/s     bytes  RSS MB    RAM B  flash B")
     assert lines[1] == ("host     m_int8.tflite          litert          0.9123  99.50%      12.3      20.0      31.2"
-                        "       1234    123456     3.0         ")
+                        "       1234    123456     3.0")
     assert lines[2] == ("raspberr m_int8.tflite          tflm            0.9123              12.3      20.0      31.2"
                         "               123456     3.0     4096")
 
@@ -106,19 +106,20 @@ def test_markdown_table_by_hand():
     lines = benchmark.format_markdown(report).splitlines()
     assert lines[:2] == ["# edgeml benchmark", ""] and lines[3] == ""
     assert lines[4] == ("| where | model | runtime | threads | accuracy | agreement | p50 µs | p90 µs | p99 µs | init ms | "
-                        "first invoke ms | batch/s | bytes | peak RSS MB | TFLM arena B |")
+                        "first invoke ms | batch/s | bytes | peak RSS MB | RAM B (TFLM arena; C engine static) | "
+                        "C engine flash B |")
     assert lines[2] == ("Host: Xeon (2 cores), Linux, Python 3.12.1. Latency: single-sample invokes after warm-up, "
                         "median (p50) and tail percentiles; one run.")
-    assert lines[5] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    assert lines[5] == "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     assert lines[6] == ("| host | m_int8.tflite | litert 2.0 | 1 | 0.9123 | 99.50% | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 | "
-                        "1234 | 123,456 | 3.0 |  |")
+                        "1234 | 123,456 | 3.0 |  |  |")
     assert lines[8:] == ["", "int8 / float32 p50 latency (below 1: int8 is faster):", "", "- host litert: 0.50", "",
                          "Not measured:", "", "- m_int8.tflite on tflm: no tflite-micro"]
     assert report.to_dict()["latency_ratios"] == [{"model": "m_int8.tflite", "runtime": "litert", "source": "host",
                                                    "int8_over_float32_p50": 0.5}]
     with_predictions = BenchmarkReport(rows=({"model": "m", "predictions": [1, 2]},), skipped=("x",), host={"cpu": "c"})
     assert with_predictions.to_dict() == {"host": {"cpu": "c"}, "rows": [{"model": "m"}], "skipped": ["x"],
-                                          "latency_ratios": []}
+                                          "latency_ratios": [], "parity": []}
 
 
 def test_a_row_without_source_threads_or_throughput_and_with_an_arena():
@@ -127,7 +128,7 @@ def test_a_row_without_source_threads_or_throughput_and_with_an_arena():
     report = BenchmarkReport(rows=(row,), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"})
     assert benchmark.format_markdown(report).splitlines()[6] == (
         "| host | m_int8.tflite | litert 1.0 |  | 0.9123 | 99.50% | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 |  | 123,456 | "
-        "3.0 | 123,456 |")
+        "3.0 | 123,456 |  |")
     assert benchmark.format_table([{**row, "model": "a_very_long_model_name_of_30.tflite"}]).splitlines()[1].startswith(
         "host     a_very_long_model_name litert          0.9123  99.50%")
 
@@ -349,7 +350,6 @@ def test_every_field_of_a_row_with_its_rounding(monkeypatch, tmp_path):
     (tmp_path / "m.tflite").write_bytes(b"12")
     opened = []
     monkeypatch.setattr(bench_runner, "open_model", lambda *args, **kwargs: opened.append((args, kwargs)) or fake)
-    monkeypatch.setattr(bench_runner, "runtime_version", lambda runtime: f"version of {runtime}")
     monkeypatch.setattr(bench_runner, "device_info", lambda: {"cpu": "test cpu"})
     monkeypatch.setattr(bench_runner, "_peak_rss_bytes", lambda: 7)
     monkeypatch.setattr(bench_runner, "_current_rss_bytes", lambda: 5)
@@ -371,7 +371,7 @@ def test_every_field_of_a_row_with_its_rounding(monkeypatch, tmp_path):
     assert opened == [((str(tmp_path / "m.tflite"), "tflm"), {"threads": 3, "arena_bytes": 4432}),
                       ("predict", "float32", 2)]
     assert result == {
-        "model": "m.tflite", "runtime": "tflm", "runtime_version": "version of tflm", "threads": None,
+        "model": "m.tflite", "runtime": "tflm", "runtime_version": runtime_spec("tflm").version(), "threads": None,
         "file_bytes": 2, "samples": 2, "accuracy": 1.0, "predictions": [1, 0],
         "init_ms": 12.346, "first_invoke_ms": 0.457, "warmup": 0, "runs": 3,
         "latency_us": {"mean": 2.35, "p50": 2.35, "p90": 3.23, "p99": 3.43},
@@ -393,8 +393,7 @@ def test_the_subprocess_finds_this_edgeml_first(tmp_path, monkeypatch):
 def test_the_keras_pseudo_runtime_and_an_uneven_throughput(monkeypatch, tmp_path):
     fake = FakeModel()
     loaded = []
-    monkeypatch.setattr(bench_runner, "_KerasModel", lambda path: loaded.append(path) or fake)
-    monkeypatch.setattr(bench_runner, "runtime_version", lambda runtime: f"version of {runtime}")
+    monkeypatch.setattr(bench_runner, "open_model", lambda path, runtime, **options: loaded.append((path, runtime)) or fake)
     samples = tmp_path / "samples.npz"
     np.savez(samples, x=np.array([[1.0], [-1.0], [1.0]], np.float32), y=np.array([1, 0, 1]))
     clock = ScriptedClock([1.0] * 40)
@@ -405,9 +404,9 @@ def test_the_keras_pseudo_runtime_and_an_uneven_throughput(monkeypatch, tmp_path
     (tmp_path / "m.keras").write_bytes(b"k")
     result = bench_runner.measure(bench_runner.MeasureConfig(model=str(tmp_path / "m.keras"), samples=str(samples),
                                                              runtime="keras", threads=8, warmup=0, runs=40, batch_size=2))
-    assert loaded == [str(tmp_path / "m.keras")]
+    assert loaded == [(str(tmp_path / "m.keras"), "keras")]
     assert (result["runtime"], result["runtime_version"], result["threads"], result["arena_bytes"]) == (
-        "keras", "version of tensorflow", None, None)
+        "keras", runtime_spec("keras").version(), None, None)
     assert result["throughput_per_s"] == 6.7  # 2 / 0.3 = 6.666...
     assert fake.invokes == 1 + 40 + 1 + 4
     assert clock.ticks_s == []
