@@ -8,7 +8,7 @@ or a runtime and are guarded by the slower tests instead). Survivors are either 
 listed in docs/MUTATION.md with why they are equivalent.
 
 Time budget: one core (mutmut --max-children 1), at most --budget-minutes per module (default 15); the
-whole table took about 10 minutes on the 2-core development machine (Dec 2026). A module that runs out
+whole table took about 7 minutes on the shared 2-core development machine (Dec 2026). A module that runs out
 of time is reported as such, never as a share.
 
     pip install -e '.[dev,mutation]'
