@@ -44,13 +44,15 @@ def diagnose_fit(history: Mapping[str, Sequence[float]]) -> FitDiagnosis:
     if not val_acc:
         return FitDiagnosis("unknown", f"training accuracy {final_train:.3f}; no validation curve to compare with")
     gap = final_train - val_acc[-1]
-    best_epoch = min(range(len(val_loss)), key=val_loss.__getitem__) if val_loss else len(val_acc) - 1
-    loss_rise = (val_loss[-1] - val_loss[best_epoch]) / max(val_loss[best_epoch], 1e-12) if val_loss else 0.0
+    loss_rise, loss_text = 0.0, "no validation loss"
+    if val_loss:
+        best_epoch = min(range(len(val_loss)), key=val_loss.__getitem__)
+        loss_rise = (val_loss[-1] - val_loss[best_epoch]) / max(val_loss[best_epoch], 1e-12)
+        loss_text = f"validation loss {val_loss[-1]:.3f} is {loss_rise:+.0%} from its minimum at epoch {best_epoch + 1}"
     if gap > OVERFIT_ACCURACY_GAP or loss_rise > OVERFIT_LOSS_RISE:
         return FitDiagnosis(
             "overfitting",
-            f"train accuracy {final_train:.3f} vs validation {val_acc[-1]:.3f} (gap {gap:.3f}); validation loss "
-            f"{val_loss[-1]:.3f} is {loss_rise:+.0%} from its minimum at epoch {best_epoch + 1}: "
+            f"train accuracy {final_train:.3f} vs validation {val_acc[-1]:.3f} (gap {gap:.3f}); {loss_text}: "
             "use early stopping, dropout or more data",
         )
     return FitDiagnosis(

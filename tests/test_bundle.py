@@ -96,7 +96,10 @@ def test_bundle_runs_with_only_the_pi_extra_and_merges_with_host_rows(bundle, de
         config = MeasureConfig(model=str(bundle / "models" / model), samples=str(bundle / "samples.npz"), runs=20)
         host_rows.append({**measure_in_subprocess(config), "source": "host"})
     merged = add_agreement(host_rows + device_rows)
-    assert all(row["agreement_with_float"] is not None for row in merged)
+    # each row against the float32 file's predictions in its own place (host or device) and runtime
+    for row in merged:
+        reference = next(r for r in merged if r["source"] == row["source"] and r["model"] == "model_float32.tflite")
+        assert row["agreement_with_float"] == np.mean(np.array(row["predictions"]) == reference["predictions"])
     float_device, int8_device = merged[2], merged[3]
     assert float_device["agreement_with_float"] == 1.0
     # Same file, same runtime, same samples: the device predicts what the host predicts.

@@ -7,6 +7,7 @@ import glob
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeml.benchmark import BenchmarkConfig, run_benchmark
@@ -64,7 +65,9 @@ def test_ssh_round_trip_measures_on_the_device_and_merges_with_host_rows(sshd, s
     ))
     sources = [row["source"] for row in report.rows]
     assert sources == ["host", "host", rows[0]["source"], rows[1]["source"]]
-    assert all(row["agreement_with_float"] is not None for row in report.rows)
+    for row in report.rows:  # against the float32 file's predictions in the same place
+        reference = next(r for r in report.rows if r["source"] == row["source"] and "float32" in r["model"])
+        assert row["agreement_with_float"] == np.mean(np.array(row["predictions"]) == reference["predictions"])
 
 
 @pytest.mark.slow
@@ -143,7 +146,11 @@ def test_benchmark_command_with_device_option(sshd, ssh_options, tiny_run, tmp_p
     rows = json.loads((out / "benchmark.json").read_text())["rows"]
     assert len(rows) == 4 and sum(row["source"] == "host" for row in rows) == 2
     device_rows = [row for row in rows if row["source"] != "host"]
-    assert all(row["device"]["os"] and row["agreement_with_float"] is not None for row in device_rows)
+    assert all(row["device"]["os"] for row in device_rows)
+    # same files, same runtime, same samples: the device agrees with its float32 file as the host does
+    host_rows = [row for row in rows if row["source"] == "host"]
+    assert [row["agreement_with_float"] for row in device_rows] == [row["agreement_with_float"] for row in host_rows]
+    assert device_rows[0]["agreement_with_float"] == 1.0
     ratios = json.loads((out / "benchmark.json").read_text())["latency_ratios"]
     assert {ratio["source"] for ratio in ratios} == {"host", device_rows[0]["source"]}
 
