@@ -40,10 +40,10 @@ class BenchmarkOptions:
     """How to measure; the device options add a Raspberry Pi over SSH. The pipeline's [benchmark] table."""
 
     runtimes: tuple[str, ...] = ("all",)
-    threads: int = 1
-    runs: int = 200
-    warmup: int = 20
-    batch_size: int = 64
+    threads: int = MeasureConfig.threads
+    runs: int = MeasureConfig.runs
+    warmup: int = MeasureConfig.warmup
+    batch_size: int = MeasureConfig.batch_size
     test_samples: int | None = 1000
     dataset: str | None = None
     imports: tuple[str, ...] = ()
