@@ -239,15 +239,42 @@ def _read_object(path: Path) -> dict[str, Any] | None:
     data = read_json(path, path.name)
     if not isinstance(data, dict):
         raise EdgeMLError(f"{path} is not an edgeml artifact: expected a JSON object, found {type(data).__name__}")
-    return data
+    return _Contents(data, path)
+
+
+class _Contents(dict):
+    """An artifact's JSON object read back: indexing a key the file lacks raises one EdgeMLError naming the
+    file and the key's path (nested objects are checked alike), so a missing key is told apart from a
+    KeyError in edgeml's own section code, which propagates."""
+
+    def __init__(self, data: dict[str, Any], path: Path, where: str = "") -> None:
+        super().__init__(data)
+        self.path, self.where = path, where
+
+    def _checked(self, key: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return _Contents(value, self.path, f"{self.where}{key}.")
+        if isinstance(value, list):
+            return [_Contents(item, self.path, f"{self.where}{key}[{index}].") if isinstance(item, dict) else item
+                    for index, item in enumerate(value)]
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self:
+            raise EdgeMLError(f"{self.path} does not have the contents edgeml expects (missing key {self.where}{key})")
+        return self._checked(key, super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._checked(key, super().__getitem__(key)) if key in self else default
 
 
 @contextlib.contextmanager
 def _reading(path: Path) -> Iterator[None]:
-    """Turn a well-formed JSON file with the wrong contents into an EdgeMLError naming the file."""
+    """Turn a value of the wrong type in a well-formed JSON file into an EdgeMLError naming the file.
+    Missing keys are reported by ``_Contents``; a KeyError here is edgeml's bug and propagates."""
     try:
         yield
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
         raise EdgeMLError(f"{path} does not have the contents edgeml expects ({type(exc).__name__}: {exc})") from None
 
 
