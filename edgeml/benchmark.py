@@ -21,10 +21,14 @@ from edgeml.artifacts import atomic_path, check_output_dir, file_set, read_json,
 from edgeml.bench_runner import MeasureConfig, device_info, measure_in_subprocess
 from edgeml.errors import EdgeMLError
 from edgeml.progress import show_progress
-from edgeml.rundir import CONFIG_FILE, RunRecord
+from edgeml.rundir import (
+    BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT, MODEL_FILE, RunRecord,
+)
 from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes, runtime_spec
 
-BENCHMARK_FILES = ("benchmark.json", "benchmark.md", "latency.png")
+# The report folder's files (RUN_DIR/benchmark/ in a run, or --out).
+JSON_NAME, MARKDOWN_NAME, PLOT_NAME = (Path(name).name for name in (BENCHMARK_FILE, BENCHMARK_MARKDOWN, LATENCY_PLOT))
+BENCHMARK_FILES = (JSON_NAME, MARKDOWN_NAME, PLOT_NAME)
 MODEL_SUFFIXES = (".tflite", ".keras", ".h5")
 # What every measurement row (bench_runner.measure) carries; imported rows are checked against it.
 ROW_KEYS = ("model", "runtime", "accuracy", "latency_us", "file_bytes", "peak_rss_bytes", "init_ms", "first_invoke_ms")
@@ -36,10 +40,10 @@ class BenchmarkOptions:
     """How to measure; the device options add a Raspberry Pi over SSH. The pipeline's [benchmark] table."""
 
     runtimes: tuple[str, ...] = ("all",)
-    threads: int = 1
-    runs: int = 200
-    warmup: int = 20
-    batch_size: int = 64
+    threads: int = MeasureConfig.threads
+    runs: int = MeasureConfig.runs
+    warmup: int = MeasureConfig.warmup
+    batch_size: int = MeasureConfig.batch_size
     test_samples: int | None = 1000
     dataset: str | None = None
     imports: tuple[str, ...] = ()
@@ -83,7 +87,7 @@ def report_dir(config: BenchmarkConfig) -> Path:
     for target in map(Path, config.targets):
         run_dir = target if target.is_dir() else target.parent
         if (run_dir / CONFIG_FILE).is_file():
-            return run_dir / "benchmark"
+            return run_dir / BENCHMARK_DIR
     return Path("benchmark")
 
 
@@ -134,7 +138,7 @@ def collect_models(targets: Sequence[str]) -> ModelSet:
             found = sorted(target.glob("model_*.tflite"))
             if not found:
                 raise EdgeMLError(f"{target} has no .tflite models yet: run edgeml quantize {target} first")
-            keras_model = target / "model.keras"
+            keras_model = target / MODEL_FILE
             models += ([keras_model] if keras_model.is_file() else []) + found
         elif target.is_file():
             if target.suffix not in MODEL_SUFFIXES:
@@ -250,11 +254,11 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     report = BenchmarkReport(tuple(rows), tuple(skipped), device_info(), parity=tuple(parity))
     with file_set(out_dir) as staging:  # the report's files appear together or not at all
         staged = {
-            "json": write_json(staging / "benchmark.json", report.to_dict()),
-            "markdown": write_text(staging / "benchmark.md", format_markdown(report)),
+            "json": write_json(staging / JSON_NAME, report.to_dict()),
+            "markdown": write_text(staging / MARKDOWN_NAME, format_markdown(report)),
         }
         if importlib.util.find_spec("matplotlib") is not None:
-            staged["plot"] = plot_latency(report.rows, staging / "latency.png")
+            staged["plot"] = plot_latency(report.rows, staging / PLOT_NAME)
         else:  # the Raspberry Pi install (edgeml[pi]) has no matplotlib
             skipped.append("latency.png: matplotlib is not installed (pip install matplotlib)")
     files = {name: out_dir / path.name for name, path in staged.items()}

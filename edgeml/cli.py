@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 import click
 
 from edgeml import __version__
+from edgeml.bench_runner import MeasureConfig
 from edgeml.errors import EdgeMLError, TrainingInterrupted
 from edgeml.runtime import RUNTIMES
 
@@ -228,10 +229,10 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--runtime", "runtimes", multiple=True,
               type=click.Choice(["all", *RUNTIMES]),
               help="Runtime(s) to measure .tflite files in (repeatable). Default: all installed; auto: the first lite runtime.")
-@click.option("--threads", type=int, default=1, show_default=True, help="Interpreter threads (recorded with every result).")
-@click.option("--runs", type=int, default=200, show_default=True, help="Timed single-sample invokes after warm-up.")
-@click.option("--warmup", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True, help="Batch for the throughput measurement.")
+@click.option("--threads", type=int, default=MeasureConfig.threads, show_default=True, help="Interpreter threads (recorded with every result).")
+@click.option("--runs", type=int, default=MeasureConfig.runs, show_default=True, help="Timed single-sample invokes after warm-up.")
+@click.option("--warmup", type=int, default=MeasureConfig.warmup, show_default=True)
+@click.option("--batch-size", type=int, default=MeasureConfig.batch_size, show_default=True, help="Batch for the throughput measurement.")
 @click.option("--test-samples", type=int, default=1000, show_default=True, help="Test samples for accuracy and agreement.")
 @click.option("--dataset", help="Dataset for model files outside a run directory.")
 @click.option("--import", "imports", multiple=True, type=click.Path(), help="Merge results.json measured on a device.")

@@ -17,9 +17,9 @@ from edgeml.data import Dataset, Normalization, load_dataset, parse_normalize
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics, compute_metrics, write_metrics
 from edgeml.models import load_user_model, prepare_user_model
-from edgeml.rundir import CONFIG_FILE, RunRecord
+from edgeml.rundir import CONFIG_FILE, CONFUSION_PLOT, METRICS_FILE, ROC_PLOT, RunRecord
 
-EVALUATION_FILES = ("metrics.json", "confusion_matrix.png", "roc.png")
+EVALUATION_FILES = (METRICS_FILE, CONFUSION_PLOT, ROC_PLOT)
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from typing import Any, Callable
 
 from edgeml.artifacts import file_set, read_json, write_json
 from edgeml.benchmark import BenchmarkOptions
+from edgeml import rundir as layout
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec
+from edgeml.rundir import PIPELINE_FILE, RunLayout
 from edgeml.train import TrainConfig
 
-PIPELINE_FILE = "pipeline.json"
 STAGES = ("train", "evaluate", "quantize", "evaluate_int8", "export", "benchmark", "report")
 
 
@@ -346,7 +347,8 @@ def run_pipeline(config: PipelineConfig, force: bool = False, verbose: bool = Fa
         outcomes.append(StageOutcome(stage.name, "done", seconds))
         _save_state(state_path, state, outcomes)
     _save_state(state_path, state, outcomes)
-    return PipelineResult(run_dir, tuple(outcomes), run_dir / "report.html", run_dir / "report.md")
+    files = RunLayout(run_dir)
+    return PipelineResult(run_dir, tuple(outcomes), files.html_report, files.markdown_report)
 
 
 def _save_state(path: Path, state: dict, outcomes: list[StageOutcome]) -> None:
@@ -371,24 +373,26 @@ def _hashes(run_dir: Path, names: tuple[str, ...]) -> dict[str, str | None]:
 
 def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]:
     out = str(run_dir)
-    trained = ("model.keras", "config.json")
+    trained = (layout.MODEL_FILE, layout.CONFIG_FILE)
+    int8 = (layout.INT8_TFLITE_FILE, layout.CONFIG_FILE)
+    metrics = (layout.METRICS_FILE, layout.CONFUSION_PLOT, layout.ROC_PLOT)
     return [
-        Stage("train", (), ("model.keras", "config.json", "history.json", "history.png", "summary.txt"),
+        Stage("train", (), trained + (layout.HISTORY_FILE, layout.HISTORY_PLOT, layout.SUMMARY_FILE),
               config.to_dict()["train"], lambda: _train(config, out, verbose)),
-        Stage("evaluate", trained, ("metrics.json", "confusion_matrix.png", "roc.png"), asdict(config.evaluate),
+        Stage("evaluate", trained, metrics, asdict(config.evaluate),
               lambda: _evaluate(config.evaluate, out, verbose)),
-        Stage("quantize", trained, ("model_float32.tflite", "model_int8.tflite", "quantization.json"),
+        Stage("quantize", trained, (layout.FLOAT_TFLITE_FILE, layout.INT8_TFLITE_FILE, layout.QUANTIZATION_FILE),
               asdict(config.quantize), lambda: _quantize(config.quantize, out, verbose)),
-        Stage("evaluate_int8", ("model_int8.tflite", "config.json"),
-              ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png"), {}, lambda: _evaluate_int8(run_dir)),
-        Stage("export", ("model_int8.tflite", "config.json"), ("firmware/export.json",), asdict(config.export),
+        Stage("evaluate_int8", int8, tuple(layout.INT8_PREFIX + name for name in metrics), {},
+              lambda: _evaluate_int8(run_dir)),
+        Stage("export", int8, (layout.EXPORT_FILE,), asdict(config.export),
               lambda: _export(config.export, run_dir)),
-        Stage("benchmark", ("model.keras", "model_float32.tflite", "model_int8.tflite", "config.json"),
-              ("benchmark/benchmark.json", "benchmark/benchmark.md", "benchmark/latency.png"),
+        Stage("benchmark", (layout.MODEL_FILE, layout.FLOAT_TFLITE_FILE, layout.INT8_TFLITE_FILE, layout.CONFIG_FILE),
+              (layout.BENCHMARK_FILE, layout.BENCHMARK_MARKDOWN, layout.LATENCY_PLOT),
               asdict(config.benchmark), lambda: _benchmark(config.benchmark, out)),
-        Stage("report", ("config.json", "metrics.json", "int8_metrics.json", "quantization.json",
-                         "firmware/export.json", "benchmark/benchmark.json"),
-              ("report.html", "report.md"), {}, lambda: _report(run_dir)),
+        Stage("report", (layout.CONFIG_FILE, layout.METRICS_FILE, layout.INT8_PREFIX + layout.METRICS_FILE,
+                         layout.QUANTIZATION_FILE, layout.EXPORT_FILE, layout.BENCHMARK_FILE),
+              (layout.HTML_REPORT, layout.MARKDOWN_REPORT), {}, lambda: _report(run_dir)),
     ]
 
 
@@ -417,7 +421,7 @@ def _evaluate_int8(run_dir: Path) -> None:
     """Metrics of the int8 file through the lite runtime, on the run's own test set (int8_metrics.json, ...)."""
     from edgeml.evaluate import EvaluateConfig, evaluate
 
-    evaluate(EvaluateConfig(target=str(run_dir / "model_int8.tflite"), force=True))
+    evaluate(EvaluateConfig(target=str(RunLayout(run_dir).int8_tflite), force=True))
 
 
 C_ENGINE_DIR = "c_engine"  # inside firmware/
@@ -428,7 +432,7 @@ def _export(options: ExportOptions, run_dir: Path) -> None:
     from firmware_export import ExportConfig
     from firmware_export.export import export_c
 
-    firmware = run_dir / "firmware"
+    firmware = RunLayout(run_dir).firmware
     engines = options.engines()
     values = {key: value for key, value in asdict(options).items() if key != "engine"}
     facts: dict[str, Any] = {"engines": list(engines), "c_engine": None}
@@ -440,7 +444,7 @@ def _export(options: ExportOptions, run_dir: Path) -> None:
             print(f"warning: {warning}")
         print(c_result.summary())
         facts["c_engine"] = {"dir": C_ENGINE_DIR, **c_result.to_json()}
-    write_json(firmware / "export.json", facts)
+    write_json(RunLayout(run_dir).export, facts)
 
 
 def _export_tflm(config) -> dict[str, Any]:

@@ -23,31 +23,31 @@ from edgeml import __version__
 from edgeml.artifacts import read_json, write_text
 from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
+from edgeml.rundir import (
+    BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
+    INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE, QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
+)
 
-HTML_FILE = "report.html"
-MARKDOWN_FILE = "report.md"
-PIPELINE_FILE = "pipeline.json"
-FIRMWARE_DIR = "firmware"
 FIRMWARE_CONFIG_HEADER = "model_config.h"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 # Which pipeline stage writes each artifact: a missing artifact's note names its stage, and the
 # stage's status in pipeline.json when it is listed there.
 STAGE_OF_ARTIFACT = {
-    "config.json": "train",
-    "summary.txt": "train",
-    "history.json": "train",
-    "history.png": "train",
-    "metrics.json": "evaluate",
-    "confusion_matrix.png": "evaluate",
-    "roc.png": "evaluate",
-    "int8_metrics.json": "evaluate_int8",
-    "int8_confusion_matrix.png": "evaluate_int8",
-    "int8_roc.png": "evaluate_int8",
-    "quantization.json": "quantize",
-    "benchmark/benchmark.json": "benchmark",
-    "benchmark/latency.png": "benchmark",
-    "firmware/export.json": "export",
+    CONFIG_FILE: "train",
+    SUMMARY_FILE: "train",
+    HISTORY_FILE: "train",
+    HISTORY_PLOT: "train",
+    METRICS_FILE: "evaluate",
+    CONFUSION_PLOT: "evaluate",
+    ROC_PLOT: "evaluate",
+    INT8_PREFIX + METRICS_FILE: "evaluate_int8",
+    INT8_PREFIX + CONFUSION_PLOT: "evaluate_int8",
+    INT8_PREFIX + ROC_PLOT: "evaluate_int8",
+    QUANTIZATION_FILE: "quantize",
+    BENCHMARK_FILE: "benchmark",
+    LATENCY_PLOT: "benchmark",
+    EXPORT_FILE: "export",
 }
 JSON_ARTIFACTS = tuple(name for name in STAGE_OF_ARTIFACT if name.endswith(".json")) + (PIPELINE_FILE,)
 NOTHING = "—"
@@ -145,8 +145,8 @@ class ReportFiles:
 def write_report(run_dir: Path | str, title: str | None = None) -> ReportFiles:
     """Write ``report.html`` and ``report.md`` into ``run_dir`` (each atomically) and return their paths."""
     report = build_report(run_dir, title)
-    html_path = write_text(report.run_dir / HTML_FILE, render_html(report))
-    markdown_path = write_text(report.run_dir / MARKDOWN_FILE, render_markdown(report))
+    html_path = write_text(report.run_dir / HTML_REPORT, render_html(report))
+    markdown_path = write_text(report.run_dir / MARKDOWN_REPORT, render_markdown(report))
     return ReportFiles(html=html_path, markdown=markdown_path)
 
 
@@ -239,15 +239,42 @@ def _read_object(path: Path) -> dict[str, Any] | None:
     data = read_json(path, path.name)
     if not isinstance(data, dict):
         raise EdgeMLError(f"{path} is not an edgeml artifact: expected a JSON object, found {type(data).__name__}")
-    return data
+    return _Contents(data, path)
+
+
+class _Contents(dict):
+    """An artifact's JSON object read back: indexing a key the file lacks raises one EdgeMLError naming the
+    file and the key's path (nested objects are checked alike), so a missing key is told apart from a
+    KeyError in edgeml's own section code, which propagates."""
+
+    def __init__(self, data: dict[str, Any], path: Path, where: str = "") -> None:
+        super().__init__(data)
+        self.path, self.where = path, where
+
+    def _checked(self, key: str, value: Any) -> Any:
+        if isinstance(value, dict):
+            return _Contents(value, self.path, f"{self.where}{key}.")
+        if isinstance(value, list):
+            return [_Contents(item, self.path, f"{self.where}{key}[{index}].") if isinstance(item, dict) else item
+                    for index, item in enumerate(value)]
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self:
+            raise EdgeMLError(f"{self.path} does not have the contents edgeml expects (missing key {self.where}{key})")
+        return self._checked(key, super().__getitem__(key))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._checked(key, super().__getitem__(key)) if key in self else default
 
 
 @contextlib.contextmanager
 def _reading(path: Path) -> Iterator[None]:
-    """Turn a well-formed JSON file with the wrong contents into an EdgeMLError naming the file."""
+    """Turn a value of the wrong type in a well-formed JSON file into an EdgeMLError naming the file.
+    Missing keys are reported by ``_Contents``; a KeyError here is edgeml's bug and propagates."""
     try:
         yield
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
         raise EdgeMLError(f"{path} does not have the contents edgeml expects ({type(exc).__name__}: {exc})") from None
 
 
@@ -257,10 +284,10 @@ def _is_png(path: Path) -> bool:
 
 
 def _default_title(run: _Run) -> str:
-    config = run.get("config.json")
+    config = run.get(CONFIG_FILE)
     if config is None:
         return f"edgeml run report: {run.run_dir.resolve().name}"
-    with _reading(run.run_dir / "config.json"):
+    with _reading(run.run_dir / CONFIG_FILE):
         return f"edgeml run report: {_model_name(config)} on {config['dataset']['name']}"
 
 
@@ -291,10 +318,10 @@ def _stages_section(run: _Run) -> Section:
 
 
 def _dataset_section(run: _Run) -> Section:
-    config = run.get("config.json")
+    config = run.get(CONFIG_FILE)
     if config is None:
-        return Section("dataset", "Dataset", (run.missing("config.json"),))
-    with _reading(run.run_dir / "config.json"):
+        return Section("dataset", "Dataset", (run.missing(CONFIG_FILE),))
+    with _reading(run.run_dir / CONFIG_FILE):
         dataset = config["dataset"]
         class_names = [str(name) for name in dataset.get("class_names", [])]
         normalization = dataset.get("normalization") or {}
@@ -313,12 +340,12 @@ def _dataset_section(run: _Run) -> Section:
 
 def _model_section(run: _Run) -> Section:
     blocks: list[Block] = []
-    summary = (run.run_dir / "summary.txt").read_text(encoding="utf-8", errors="replace") \
-        if run.exists("summary.txt") else None
-    config = run.get("config.json")
+    summary = (run.run_dir / SUMMARY_FILE).read_text(encoding="utf-8", errors="replace") \
+        if run.exists(SUMMARY_FILE) else None
+    config = run.get(CONFIG_FILE)
     facts = []
     if config is not None:
-        with _reading(run.run_dir / "config.json"):
+        with _reading(run.run_dir / CONFIG_FILE):
             train = config.get("train", {})
             if train.get("model_path"):
                 facts.append(("model", f"your model {train['model_path']}"))
@@ -334,12 +361,12 @@ def _model_section(run: _Run) -> Section:
     if facts:
         blocks.append(Facts(tuple(facts)))
     elif config is None:
-        blocks.append(run.missing("config.json"))
+        blocks.append(run.missing(CONFIG_FILE))
     if summary is not None:
         model_summary = summary.split("\nfit diagnosis:")[0].rstrip()
         blocks.append(Code("model.summary()", model_summary))
     else:
-        blocks.append(run.missing("summary.txt"))
+        blocks.append(run.missing(SUMMARY_FILE))
     return Section("model", "Model", tuple(blocks))
 
 
@@ -355,7 +382,7 @@ def _applies(option: str, spec: dict[str, Any]) -> bool:
 
 
 def _parameter_count(run: _Run, summary: str | None) -> int | None:
-    quantization = run.get("quantization.json")
+    quantization = run.get(QUANTIZATION_FILE)
     if quantization is not None and isinstance(quantization.get("parameter_count"), int):
         return quantization["parameter_count"]
     found = re.search(r"Total params:\s*([\d,]+)", summary or "")
@@ -364,10 +391,10 @@ def _parameter_count(run: _Run, summary: str | None) -> int | None:
 
 def _training_section(run: _Run) -> Section:
     blocks: list[Block] = []
-    config, history = run.get("config.json"), run.get("history.json")
+    config, history = run.get(CONFIG_FILE), run.get(HISTORY_FILE)
     facts: list[tuple[str, str]] = []
     if config is not None:
-        with _reading(run.run_dir / "config.json"):
+        with _reading(run.run_dir / CONFIG_FILE):
             train, result = config.get("train", {}), config.get("result", {})
             facts += [
                 ("test accuracy", _accuracy(result.get("test_accuracy"))),
@@ -381,11 +408,11 @@ def _training_section(run: _Run) -> Section:
             if result.get("interrupted"):
                 facts.append(("interrupted", "yes: the run was completed from the best checkpoint"))
     elif history is not None:
-        with _reading(run.run_dir / "history.json"):
+        with _reading(run.run_dir / HISTORY_FILE):
             facts += [("best epoch", _plain(history.get("best_epoch"))),
                       ("fit diagnosis", str(history.get("diagnosis", NOTHING)))]
     if history is not None:
-        with _reading(run.run_dir / "history.json"):
+        with _reading(run.run_dir / HISTORY_FILE):
             curves = history["history"]
             final = [(name, values[-1]) for name, values in curves.items() if values]
         if final:
@@ -393,16 +420,16 @@ def _training_section(run: _Run) -> Section:
     if facts:
         blocks.append(Facts(tuple(facts)))
     else:
-        blocks.append(run.missing("config.json"))
-    blocks += run.figures(("history.png", "accuracy and loss per epoch, train vs validation", "history.json"))
+        blocks.append(run.missing(CONFIG_FILE))
+    blocks += run.figures((HISTORY_PLOT, "accuracy and loss per epoch, train vs validation", HISTORY_FILE))
     if history is None:
-        blocks.append(run.missing("history.json"))
+        blocks.append(run.missing(HISTORY_FILE))
     return Section("training", "Training", tuple(blocks))
 
 
 def _evaluation_section(run: _Run) -> Section:
-    float_metrics, int8_metrics = run.get("metrics.json"), run.get("int8_metrics.json")
-    models = (("Keras float", "metrics.json", float_metrics), ("int8 TFLite", "int8_metrics.json", int8_metrics))
+    float_metrics, int8_metrics = run.get(METRICS_FILE), run.get(INT8_PREFIX + METRICS_FILE)
+    models = (("Keras float", METRICS_FILE, float_metrics), ("int8 TFLite", INT8_PREFIX + METRICS_FILE, int8_metrics))
     blocks: list[Block] = [run.missing(name) for _, name, metrics in models if metrics is None]
     measured = [(label, name, metrics) for label, name, metrics in models if metrics is not None]
     if measured:
@@ -413,10 +440,10 @@ def _evaluation_section(run: _Run) -> Section:
                                  _number(metrics.get("auc_micro"), ".4f"), _number(metrics.get("auc_macro"), ".4f"),
                                  _count(metrics.get("num_samples"))))
         blocks.append(Table(("model", "accuracy", "loss", "AUC micro", "AUC macro", "samples"), tuple(headline)))
-    blocks += run.figures(("confusion_matrix.png", "confusion matrix, Keras float", "metrics.json"),
-                          ("int8_confusion_matrix.png", "confusion matrix, int8 TFLite", "int8_metrics.json"))
-    blocks += run.figures(("roc.png", "ROC, Keras float", "metrics.json"),
-                          ("int8_roc.png", "ROC, int8 TFLite", "int8_metrics.json"))
+    blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", METRICS_FILE),
+                          (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", INT8_PREFIX + METRICS_FILE))
+    blocks += run.figures((ROC_PLOT, "ROC, Keras float", METRICS_FILE),
+                          (INT8_PREFIX + ROC_PLOT, "ROC, int8 TFLite", INT8_PREFIX + METRICS_FILE))
     if measured:
         blocks.append(Text("Per class (accuracy here is the class's recall: the share of its samples "
                            "classified correctly):"))
@@ -426,7 +453,7 @@ def _evaluation_section(run: _Run) -> Section:
 
 def _per_class_table(run: _Run, float_metrics: dict | None, int8_metrics: dict | None) -> Table:
     per_model: list[dict[str, dict[str, Any]]] = []
-    for name, metrics in (("metrics.json", float_metrics), ("int8_metrics.json", int8_metrics)):
+    for name, metrics in ((METRICS_FILE, float_metrics), (INT8_PREFIX + METRICS_FILE, int8_metrics)):
         if metrics is not None:
             with _reading(run.run_dir / name):
                 per_model.append({str(row["name"]): row for row in metrics["per_class"]})
@@ -458,10 +485,10 @@ def _per_class_table(run: _Run, float_metrics: dict | None, int8_metrics: dict |
 
 
 def _quantization_section(run: _Run) -> Section:
-    quantization = run.get("quantization.json")
+    quantization = run.get(QUANTIZATION_FILE)
     if quantization is None:
-        return Section("quantization", "Quantization", (run.missing("quantization.json"),))
-    with _reading(run.run_dir / "quantization.json"):
+        return Section("quantization", "Quantization", (run.missing(QUANTIZATION_FILE),))
+    with _reading(run.run_dir / QUANTIZATION_FILE):
         keras_accuracy = quantization.get("keras_float_accuracy")
         facts = [
             ("method", f"{quantization.get('method', NOTHING)}"
@@ -495,10 +522,10 @@ def _quantization_section(run: _Run) -> Section:
 
 
 def _benchmark_section(run: _Run) -> Section:
-    name = "benchmark/benchmark.json"
+    name = BENCHMARK_FILE
     benchmark = run.get(name)
     if benchmark is None:
-        plot = run.figures(("benchmark/latency.png", "single-sample latency per model and runtime", name))
+        plot = run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
         return Section("benchmark", "Benchmark", (run.missing(name), *plot))
     blocks: list[Block] = []
     with _reading(run.run_dir / name):
@@ -524,7 +551,7 @@ def _benchmark_section(run: _Run) -> Section:
     blocks.append(Table(("where", "model", "runtime", "threads", "accuracy", "agreement", "p50 µs", "p90 µs",
                          "p99 µs", "init ms", "first invoke ms", "samples/s (batch)", "file bytes", "peak RSS MiB",
                          "RAM bytes (TFLM arena; C engine static)", "C engine flash bytes"), tuple(rows)))
-    blocks += run.figures(("benchmark/latency.png", "single-sample latency per model and runtime", name))
+    blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))
         blocks.append(Bullets(tuple(ratio_lines)))
@@ -579,7 +606,7 @@ def _ratio_line(ratio: dict[str, Any]) -> str:
 
 
 def _firmware_section(run: _Run) -> Section:
-    name = f"{FIRMWARE_DIR}/export.json"
+    name = EXPORT_FILE
     export = run.get(name)
     if export is None:
         return Section("firmware", "Firmware", (run.missing(name),))

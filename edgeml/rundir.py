@@ -10,7 +10,82 @@ from edgeml.artifacts import read_json
 from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 
+# The run directory's file names, relative to the run directory; the one place they are spelled.
 CONFIG_FILE = "config.json"
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.json"
+HISTORY_PLOT = "history.png"
+SUMMARY_FILE = "summary.txt"
+METRICS_FILE = "metrics.json"
+CONFUSION_PLOT = "confusion_matrix.png"
+ROC_PLOT = "roc.png"
+INT8_PREFIX = "int8_"  # int8 evaluation writes the same files with this prefix
+FLOAT_TFLITE_FILE = "model_float32.tflite"
+INT8_TFLITE_FILE = "model_int8.tflite"
+QUANTIZATION_FILE = "quantization.json"
+FIRMWARE_DIR = "firmware"
+EXPORT_FILE = f"{FIRMWARE_DIR}/export.json"
+BENCHMARK_DIR = "benchmark"
+BENCHMARK_FILE = f"{BENCHMARK_DIR}/benchmark.json"
+BENCHMARK_MARKDOWN = f"{BENCHMARK_DIR}/benchmark.md"
+LATENCY_PLOT = f"{BENCHMARK_DIR}/latency.png"
+PIPELINE_FILE = "pipeline.json"
+HTML_REPORT = "report.html"
+MARKDOWN_REPORT = "report.md"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Where each file of the run directory ``root`` lives (names as the stages write them)."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def config(self) -> Path:
+        return self.root / CONFIG_FILE
+
+    @property
+    def model(self) -> Path:
+        return self.root / MODEL_FILE
+
+    @property
+    def float_tflite(self) -> Path:
+        return self.root / FLOAT_TFLITE_FILE
+
+    @property
+    def int8_tflite(self) -> Path:
+        return self.root / INT8_TFLITE_FILE
+
+    @property
+    def quantization(self) -> Path:
+        return self.root / QUANTIZATION_FILE
+
+    @property
+    def firmware(self) -> Path:
+        return self.root / FIRMWARE_DIR
+
+    @property
+    def export(self) -> Path:
+        return self.root / EXPORT_FILE
+
+    @property
+    def benchmark(self) -> Path:
+        return self.root / BENCHMARK_FILE
+
+    @property
+    def pipeline(self) -> Path:
+        return self.root / PIPELINE_FILE
+
+    @property
+    def html_report(self) -> Path:
+        return self.root / HTML_REPORT
+
+    @property
+    def markdown_report(self) -> Path:
+        return self.root / MARKDOWN_REPORT
 
 
 @dataclass(frozen=True)

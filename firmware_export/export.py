@@ -18,7 +18,7 @@ import numpy as np
 from edgeml.artifacts import check_output_dir, file_set
 from edgeml.data import Normalization, balanced_indices, load_dataset
 from edgeml.errors import EdgeMLError
-from edgeml.rundir import CONFIG_FILE, RunRecord
+from edgeml.rundir import CONFIG_FILE, INT8_TFLITE_FILE, RunRecord
 from edgeml.runtime import TensorQuantization
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, validate
 from firmware_export import cgen
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from firmware_export.cengine import CEngineResult
     from firmware_export.cengine.exactness import FourWayParity
 
-RUN_MODEL_FILE = "model_int8.tflite"
 DEFAULT_CHECK_SAMPLES = 200
 RANDOM_INPUT_SEED = 0
 
@@ -224,10 +223,10 @@ def _resolve_source(source: Path) -> tuple[Path, RunRecord | None]:
     ``config.json`` sits beside it."""
     if source.is_dir():
         record = RunRecord.load(source)
-        model_path = source / RUN_MODEL_FILE
+        model_path = source / INT8_TFLITE_FILE
         if not model_path.is_file():
             raise EdgeMLError(
-                f"{source} has no {RUN_MODEL_FILE}: run `edgeml quantize {source}` first, or pass a .tflite file"
+                f"{source} has no {INT8_TFLITE_FILE}: run `edgeml quantize {source}` first, or pass a .tflite file"
             )
         return model_path, record
     if not source.exists():

@@ -422,3 +422,25 @@ def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
                                   ("LiteRT BUILTIN_REF (reference kernels)", "3/20", "2", "op 1 FULLY_CONNECTED"),
                                   ("LiteRT default (XNNPACK delegate)", "1/20", "1",
                                    "an op inside the XNNPACK delegate (not traceable)"))
+
+
+def test_a_missing_key_is_an_error_naming_the_file_and_the_key(run_dir):
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    del config["dataset"]["name"]
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(EdgeMLError) as caught:
+        build_report(run_dir)
+    assert str(caught.value) == (f"{run_dir / 'config.json'} does not have the contents edgeml expects "
+                                 "(missing key dataset.name)")
+
+
+def test_a_bug_in_section_code_is_not_blamed_on_the_file(run_dir, monkeypatch):
+    """A KeyError raised by edgeml's own code while the (intact) config.json is read is a bug: it propagates."""
+    import edgeml.report
+
+    def broken(config):
+        return {}["no such key"]
+
+    monkeypatch.setattr(edgeml.report, "_model_name", broken)
+    with pytest.raises(KeyError, match="no such key"):
+        build_report(run_dir)
