@@ -85,3 +85,16 @@ def device_python(tmp_path_factory) -> Path:
     if isinstance(python, str):
         pytest.skip(python)
     return python
+
+
+@pytest.fixture(autouse=True, scope="session")
+def c_engine_cache(tmp_path_factory) -> Path:
+    """The `c` runtime's build cache for the whole session in a temp folder, never the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("edgeml-cache")
+    previous = os.environ.get("EDGEML_CACHE_DIR")
+    os.environ["EDGEML_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("EDGEML_CACHE_DIR", None)
+    else:
+        os.environ["EDGEML_CACHE_DIR"] = previous

@@ -17,12 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgeml.graph import Graph
-from firmware_export.cengine.lower import KernelCall, LoweredGraph
-
-try:  # i12-ops names the element-wise ops whose kernels may run in place
-    from firmware_export.cengine.lower import IN_PLACE_OPS
-except ImportError:  # until lower.py defines it: ADD's kernel reads both inputs at i before writing i
-    IN_PLACE_OPS = frozenset({"ADD"})
+from firmware_export.cengine.lower import IN_PLACE_OPS, KernelCall, LoweredGraph
 
 CONV_KERNELS = frozenset({"conv_2d", "depthwise_conv_2d"})
 POOL_KERNELS = {"max_pool_2d": 0, "average_pool_2d": 1}  # kernel -> edgeml_conv_pool_params.average
