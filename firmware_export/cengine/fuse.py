@@ -63,6 +63,8 @@ def fuse_conv_pool(graph: Graph, lowered: LoweredGraph, roots: dict[int, int]) -
         if len(consumers) != 1 or lowered.calls[consumers[0]].kernel not in POOL_KERNELS:
             continue
         pool = lowered.calls[consumers[0]]
+        if graph.tensor(pool.inputs[0]).shape != graph.tensor(call.output).shape:
+            continue  # a reshape between them re-lays the pixels (a Conv1D's (1, T) rows pooled as (T, 1))
         fused_at[consumers[0]] = _fused_call(call, pool)
         dropped.add(position)
         fusions.append(Fusion(call.op_index, pool.op_index, call.output))

@@ -107,6 +107,9 @@ def call_graph(ci_texts: list[str]) -> tuple[dict[str, tuple[int, str]], dict[st
     return frames, calls
 
 
+INDIRECT_CALL = "__indirect_call"  # GCC's -fcallgraph-info name for a call through a function pointer
+
+
 def deepest_chain(root: str, frames: dict[str, tuple[int, str]], calls: dict[str, set[str]]) -> StackUsage:
     """The call chain from ``root`` with the largest sum of frames.
 
@@ -114,10 +117,34 @@ def deepest_chain(root: str, frames: dict[str, tuple[int, str]], calls: dict[str
     ...           "softmax": (56, "static")}
     >>> deepest_chain("invoke", frames, {"invoke": {"conv", "softmax"}, "conv": {"requantize"}}).describe()
     'invoke 16 + conv 88 + requantize 8 = 112 B'
+
+    A call through a function pointer is bounded by the deepest function it could reach:
+
+    >>> frames = {"invoke": (16, "static"), "loop": (24, "static"), "add.c:add_one": (8, "static"),
+    ...           "mul.c:mul_one": (12, "static"), "pad": (40, "static")}
+    >>> deepest_chain("invoke", frames, {"invoke": {"loop"}, "loop": {INDIRECT_CALL}}).describe()
+    'invoke 16 + loop 24 + mul_one 12 = 52 B'
     """
     best: dict[str, tuple[int, tuple[str, ...]]] = {}
+    indirect: dict[str, bool] = {}
+
+    def calls_indirectly(name: str, path: tuple[str, ...] = ()) -> bool:
+        if name not in indirect:
+            callees = calls.get(name, set()) - set(path) - {name}
+            indirect[name] = INDIRECT_CALL in callees or any(
+                calls_indirectly(callee, path + (name,)) for callee in callees if callee != INDIRECT_CALL)
+        return indirect[name]
 
     def visit(name: str, path: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+        if name == INDIRECT_CALL:
+            # A call through a function pointer (the broadcasting loop's per-element function): bounded by
+            # the deepest chain of any function that could be its target. The kernels take the address of
+            # file-local (static, titled "file.c:name") functions only, so the candidates are the static
+            # functions no one calls directly and that make no indirect call themselves (an over-estimate).
+            called = set().union(*calls.values()) if calls else set()
+            targets = [target for target in sorted(frames) if ":" in target and target not in called
+                       and frames[target][1] == "static" and not calls_indirectly(target)]
+            return max((visit(target, path) for target in targets), default=(0, ()), key=lambda item: item[0])
         if name in path:
             raise EdgeMLError(f"recursion through {name}: the stack has no static bound")
         if name not in frames:
