@@ -218,3 +218,67 @@ def _check_identical(outputs: np.ndarray, reference: np.ndarray, name: str, mode
         raise EdgeMLError(f"{model} on {board.device}: outputs differ from {name} on {differing.size}/{len(outputs)} "
                           f"samples (first: sample {first}, {outputs[first].tolist()} vs "
                           f"{reference.reshape(outputs.shape)[first].tolist()})")
+
+
+def _parts(part: dict) -> str:
+    return (f"engine {part['engine_bytes']:,} + model {part['model_bytes']:,} + harness {part['harness_bytes']:,}"
+            + (f" + samples {part['samples_bytes']:,}" if "samples_bytes" in part else ""))
+
+
+def _ram_parts(ram: dict) -> str:
+    return (f"model buffers {ram['model_bytes']:,} + engine stack {ram['engine_stack_bytes']:,} + "
+            f"harness {ram['harness_bytes']:,}")
+
+
+def _op_line(op: dict) -> str:
+    per_mac = "" if op["instructions_per_mac"] is None else (
+        f", {op['macs']:,} MACs, {op['instructions_per_mac']:.2f} per MAC")
+    return f"op {op['op_index']} {op['op']}: {op['instructions']:,.0f} instructions{per_mac}"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def format_qemu_table(rows) -> str:
+    """The printed table of ``qemu:`` rows, each followed by its ops, and the footer on what is counted."""
+    header = (f"{'device':<16} {'model':<22} {'samples':>7} {'acc':>7} {'agree':>6} {'instr/inference':>15} "
+              f"{'flash B':>9} {'RAM B':>8}")
+    lines = [header]
+    for row in rows:
+        lines.append(f"{row['device']:<16} {row['model'][:22]:<22} {row['samples']:>7} "
+                     f"{'' if row['accuracy'] is None else format(row['accuracy'], '.4f'):>7} "
+                     f"{min(row['agreement_with_host_c'], row['agreement_with_tflm']):>6.0%} "
+                     f"{row['instructions']['per_inference']:>15,.0f} {row['flash']['total_bytes']:>9,} "
+                     f"{row['ram']['total_bytes']:>8,}")
+        lines += [f"    {_op_line(op)}" for op in row["instructions"]["per_op"]]
+        lines.append(f"    flash: {_parts(row['flash'])}; RAM: {_ram_parts(row['ram'])}")
+    resolutions = sorted({row["instructions"]["resolution"] for row in rows})
+    lines.append("agree: outputs byte-identical to the C engine built here and the tflite-micro interpreter. "
+                 + _sentence(INSTRUCTIONS_NOTE.format(resolution=resolutions[-1]))
+                 + (" (62.5 on the micro:bit, 40 on mps2)" if len(resolutions) > 1 else "") + ".")
+    return "\n".join(lines)
+
+
+def format_qemu_markdown(report) -> str:
+    """benchmark.md for ``qemu:`` rows: one table, the ops of each model, what is counted."""
+    lines = ["# edgeml benchmark on an emulated Cortex-M", "",
+             f"Host: {report.host['cpu']} ({report.host['cores']} cores). Instructions per inference: mean over the "
+             "embedded class-balanced test samples, one QEMU run (-icount shift=0; repeatable run to run).", "",
+             "| device | board | model | samples | accuracy | agreement (host C, TFLM) | instructions / inference | "
+             "flash B | RAM B |", "|---" * 9 + "|"]
+    for row in report.rows:
+        accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        lines.append(f"| {row['device']} | {row['machine']} | {row['model']} | {row['samples']} | {accuracy} | "
+                     f"{row['agreement_with_host_c']:.0%}, {row['agreement_with_tflm']:.0%} | "
+                     f"{row['instructions']['per_inference']:,.0f} | {row['flash']['total_bytes']:,} | "
+                     f"{row['ram']['total_bytes']:,} |")
+    for row in report.rows:
+        lines += ["", f"{row['model']} on {row['device']}: flash {_parts(row['flash'])}; "
+                      f"RAM {_ram_parts(row['ram'])} (data + bss + stack peak by stack painting).", ""]
+        lines += [f"- {_op_line(op)}" for op in row["instructions"]["per_op"]]
+    lines += ["", "Counts are " + INSTRUCTIONS_NOTE.format(
+        resolution=report.rows[0]["instructions"]["resolution"]) + "; an M4 and an M7 give the same counts."]
+    if report.skipped:
+        lines += ["", "Not measured:", ""] + [f"- {reason}" for reason in report.skipped]
+    return "\n".join(lines) + "\n"

@@ -146,8 +146,9 @@ def build_image(sources: ImageSources, board: Board, samples: np.ndarray, folder
             (variant / name).write_text(text)
     (variant / "edgeml_harness.c").write_text(render_harness(sources))
     (variant / "image.ld").write_text(render_linker_script(board))
-    objects = _compile(variant, board, [name for name in sources.files if name.endswith(".c")]
-                       + ["edgeml_harness.c", str(SUPPORT_DIR / "mcu_startup.c")], profiled)
+    model_source = f"{sources.symbol}_model.c"
+    objects = _common_objects(sources, board, folder) + _compile(
+        variant, board, [model_source, "edgeml_harness.c"], profiled)
     count = len(samples)
     for attempt in range(2):
         (variant / "edgeml_samples.c").write_text(render_samples(sources, samples[:count], description))
@@ -171,6 +172,22 @@ def _overflow_text(error: str) -> str:
     if "edgeml: RAM overflow" in error:
         overflow.append(f"less than {MIN_STACK_BYTES} bytes of RAM left for the stack")
     return "; ".join(dict.fromkeys(overflow)) or f"{ARM_GCC} failed: {error.strip()[-1500:]}"
+
+
+def _common_objects(sources: ImageSources, board: Board, folder: Path) -> list[Path]:
+    """The kernels and the start-up code, the same in the plain and the profiling image: compiled once
+    into ``folder/common`` (the model's header is beside them)."""
+    common = folder / "common"
+    kernels = [name for name in sources.files if name.endswith(".c") and name != f"{sources.symbol}_model.c"]
+    names = kernels + [str(SUPPORT_DIR / "mcu_startup.c")]
+    objects = [common / (Path(name).stem + ".o") for name in names]
+    if not all(path.is_file() for path in objects):
+        common.mkdir(parents=True, exist_ok=True)
+        for name, text in sources.files.items():
+            if name.endswith((".c", ".h")):
+                (common / name).write_text(text)
+        _compile(common, board, names, profiled=False)
+    return objects
 
 
 def _compile(folder: Path, board: Board, sources: list[str], profiled: bool) -> list[Path]:
