@@ -176,9 +176,20 @@ def run_on_qemu(model_path: Path, board: Board, inputs: np.ndarray, labels: np.n
                 round(float(np.mean([run[call.op_index] for run in profiled_run.op_ticks])) * per_tick, 1),
                 macs_of(graph, call, compiled.fusions))
         for call in compiled.lowered.calls)
+    _check_no_wrap(instructions, ops, board, model_path.name)
     return QemuResult(model_path.name, board, count, accuracy, outputs, round(float(np.mean(instructions)), 1),
                       (float(instructions.min()), float(instructions.max())), ops,
                       plain.flash.to_json(), _ram(plain, plain_run, compiled), tuple(int(p) for p in predictions))
+
+
+def _check_no_wrap(instructions: np.ndarray, ops: tuple[OpCount, ...], board: Board, model: str) -> None:
+    """SysTick is a 24-bit counter: an invoke longer than 2^24 ticks wraps and reads short. Each op is far
+    shorter, so per-op counts adding up to more than the total (beyond the hooks' own instructions and one
+    count per op either side) mean the total wrapped."""
+    slack = len(ops) * (2 * board.instructions_per_tick + 40)
+    if sum(op.instructions for op in ops) > float(instructions.min()) + slack:
+        raise EdgeMLError(f"{model} on {board.device}: one invoke runs longer than SysTick's 2^24 counts "
+                          f"({2**24 * board.instructions_per_tick:,.0f} instructions); the total cannot be measured")
 
 
 def _ram(image, run: HarnessRun, compiled) -> dict:
