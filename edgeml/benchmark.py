@@ -85,7 +85,7 @@ class BenchmarkConfig(BenchmarkOptions):
                 raise EdgeMLError("--import merges Raspberry Pi results; benchmark a qemu: device on its own")
 
 
-def is_qemu_device(device: str | None) -> bool:
+def is_qemu_device(device: object) -> bool:
     """``qemu:<core>``: the emulated Cortex-M target rather than a Raspberry Pi over SSH."""
     from firmware_export.mcu.boards import is_qemu_device as is_qemu
 

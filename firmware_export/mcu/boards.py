@@ -62,8 +62,9 @@ BOARDS = {
 }
 
 
-def is_qemu_device(device: str | None) -> bool:
-    return bool(device) and device.startswith(DEVICE_PREFIX)
+def is_qemu_device(device: object) -> bool:
+    """``qemu:<core>`` (any other value, a row's device description for one, is not)."""
+    return isinstance(device, str) and device.startswith(DEVICE_PREFIX)
 
 
 def board_for(device: str) -> Board:
