@@ -156,6 +156,24 @@ def test_model_too_large_for_the_microbit_is_one_clear_error(tmp_path, monkeypat
     assert 784 * 400 - 256 * 1024 < overflow < 784 * 400 - 256 * 1024 + 16 * 1024  # weights + code/biases/samples
 
 
+@needs_tools
+def test_model_too_large_for_the_microbit_ram_is_one_clear_error(tmp_path, monkeypatch):
+    """A 32x32x32 int8 convolution output (32,768 B of arena) cannot fit 16 KiB of RAM."""
+    from edgeml.tf_setup import load_tensorflow
+
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.layers.Input((32, 32, 1)), tf.keras.layers.Conv2D(32, 3, padding="same"),
+                                 tf.keras.layers.GlobalAveragePooling2D(), tf.keras.layers.Dense(4)])
+    path = tmp_path / "wide.tflite"
+    path.write_bytes(convert_int8(model, np.random.default_rng(0).random((8, 32, 32, 1), dtype=np.float32)))
+    monkeypatch.setattr("firmware_export.mcu.qemu.run_image", _must_not_run)
+    with pytest.raises(EdgeMLError, match=r"^wide\.tflite does not fit qemu:cortex-m0 \(microbit: 256 KiB flash, 16 KiB "
+                                          r"RAM\): ram overflowed by [\d,]+ bytes"):
+        run_on_qemu(path, board_for("qemu:cortex-m0"), np.zeros((2, 32, 32, 1), np.float32), None,
+                    QemuOptions(max_samples=2))
+
+
 def _must_not_run(*args, **kwargs):
     raise AssertionError("QEMU ran")
 
@@ -199,6 +217,23 @@ def test_harness_prints_what_the_code_computes(tmp_path):
     run = run_image(_fake_image(tmp_path, ""))
     assert run.outputs.tolist() == [[3, -1], [11, -1], [7, 0]]
     assert len(run.ticks) == 3 and run.stack_peak_bytes > 0
+
+
+@needs_tools
+@pytest.mark.parametrize("device", ["qemu:cortex-m3", "qemu:cortex-m0"])
+def test_ticks_count_instructions(tmp_path, device):
+    """A loop of exactly 2 x 50,000 instructions (subs, bne) in sample 2's invoke: its SysTick count times
+    the board's instructions per tick (40 at 25 MHz, 62.5 at 16 MHz) is 100,000 plus the invoke's few
+    dozen instructions of its own, within one tick."""
+    step = "sub %0, #1" if device == "qemu:cortex-m0" else "subs %0, %0, #1"  # SUBS either way (Thumb-1: divided syntax)
+    loop = f"uint32_t n = 50000u; __asm__ volatile(\"1: {step}\\n\\tbne 1b\" : \"+l\"(n) : : \"cc\");"
+    image = _fake_image(tmp_path, loop, device)
+    run = run_image(image)
+    per_tick = board_for(device).instructions_per_tick
+    plain = run.ticks[0] * per_tick
+    looped = run.ticks[2] * per_tick
+    assert abs(looped - plain - 100_000) <= per_tick + 4  # the branch into the loop and its setup
+    assert plain <= 60 + per_tick
 
 
 @needs_tools
