@@ -83,6 +83,8 @@ class BenchmarkConfig(BenchmarkOptions):
             board_for(self.device)  # an unknown board fails here, before anything is built
             if self.imports:
                 raise EdgeMLError("--import merges Raspberry Pi results; benchmark a qemu: device on its own")
+            if not set(self.runtimes) <= {"all", "c"}:
+                raise EdgeMLError(f"{self.device} runs edgeml's C engine only: drop --runtime or use --runtime c")
 
 
 def is_qemu_device(device: object) -> bool:

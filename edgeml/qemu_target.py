@@ -9,7 +9,8 @@ class-balanced test samples, and each is run under QEMU (:mod:`firmware_export.m
   resolution), the invoke's stack and the program's stack peak (stack painting), flash and static RAM;
 - the profiling image (the same code plus the ``EDGEML_OP_BEGIN/END`` hooks reading SysTick, on the first
   :data:`PROFILED_SAMPLES` samples) gives the instructions of every op (mean over those samples), and for
-  FULLY_CONNECTED and convolutions the instructions per MAC.
+  FULLY_CONNECTED and convolutions the instructions per MAC. Each op's window also holds the return
+  from the begin hook and the call of the end hook (about ten instructions, under one SysTick count).
 
 Both images' outputs must equal, byte for byte, the C engine built on the host and the tflite-micro
 interpreter; a difference is an EdgeMLError, never a lower agreement. Counts are instructions, not cycles

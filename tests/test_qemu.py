@@ -278,6 +278,11 @@ def test_cli_benchmark_on_qemu(tiny_run, tmp_path):
     assert expected in result.output.splitlines()
     assert "Instructions, not cycles" in result.output
     assert {path.name for path in out.iterdir()} == {"benchmark.json", "benchmark.md"}
+    wrong_runtime = CliRunner().invoke(cli, ["benchmark", str(tiny_run), "--device", "qemu:cortex-m3", "--runtime",
+                                             "litert", "--out", str(out)])
+    assert wrong_runtime.exit_code == 1
+    assert wrong_runtime.output.strip().splitlines()[-1] == ("error: qemu:cortex-m3 runs edgeml's C engine only: "
+                                                             "drop --runtime or use --runtime c")
     refused = CliRunner().invoke(cli, ["benchmark", str(tiny_run), "--device", "qemu:cortex-m9", "--out", str(out)])
     assert refused.exit_code == 1
     assert refused.output.strip().splitlines()[-1] == ("error: unknown emulated device 'qemu:cortex-m9': choose one of "
