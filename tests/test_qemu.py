@@ -174,6 +174,27 @@ def test_model_too_large_for_the_microbit_ram_is_one_clear_error(tmp_path, monke
                     QemuOptions(max_samples=2))
 
 
+@needs_tools
+def test_sample_count_is_cut_to_fit_the_microbit_flash(tmp_path):
+    """784 x 290 int8 weights (227,360 B) leave room for fewer than the 40 requested 784-byte samples: the
+    image keeps as many as fit, leaving less than two samples' bytes (plus the margin) of flash unused."""
+    from edgeml.tf_setup import load_tensorflow
+
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential([tf.keras.layers.Input((784,)), tf.keras.layers.Dense(290, activation="relu"),
+                                 tf.keras.layers.Dense(10)])
+    inputs = np.random.default_rng(1).random((40, 784), dtype=np.float32)
+    path = tmp_path / "wide.tflite"
+    path.write_bytes(convert_int8(model, inputs[:16]))
+    result = run_on_qemu(path, board_for("qemu:cortex-m0"), inputs, None, QemuOptions(max_samples=40))
+    assert 1 <= result.samples < 40 and result.accuracy is None
+    assert result.flash["samples_bytes"] == result.samples * 784 + 4
+    free = 256 * 1024 - result.flash["total_bytes"]
+    assert 0 <= free < 2 * 784 + mcu_image.FIT_MARGIN_BYTES
+    np.testing.assert_array_equal(result.outputs, _host_outputs(path, _quantized(path, inputs[:result.samples])))
+
+
 def _must_not_run(*args, **kwargs):
     raise AssertionError("QEMU ran")
 
