@@ -77,6 +77,21 @@ class BenchmarkConfig(BenchmarkOptions):
             raise EdgeMLError("nothing to benchmark: give a run directory or model files, or --import results")
         if self.device and not self.targets:
             raise EdgeMLError("--device needs the run directory or model files to send to the device")
+        if is_qemu_device(self.device):
+            from firmware_export.mcu.boards import board_for
+
+            board_for(self.device)  # an unknown board fails here, before anything is built
+            if self.imports:
+                raise EdgeMLError("--import merges Raspberry Pi results; benchmark a qemu: device on its own")
+            if not set(self.runtimes) <= {"all", "c"}:
+                raise EdgeMLError(f"{self.device} runs edgeml's C engine only: drop --runtime or use --runtime c")
+
+
+def is_qemu_device(device: object) -> bool:
+    """``qemu:<core>``: the emulated Cortex-M target rather than a Raspberry Pi over SSH."""
+    from firmware_export.mcu.boards import is_qemu_device as is_qemu
+
+    return is_qemu(device)
 
 
 def report_dir(config: BenchmarkConfig) -> Path:
@@ -212,6 +227,8 @@ def plan(models: Sequence[Path], runtimes: Sequence[str]) -> list[tuple[Path, st
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     out_dir = check_output_dir(report_dir(config), config.force, BENCHMARK_FILES)
+    if is_qemu_device(config.device):
+        return _qemu_benchmark(config, out_dir)
     rows: list[dict] = []
     skipped: list[str] = []
     parity: list[dict] = []
@@ -263,6 +280,50 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
             skipped.append("latency.png: matplotlib is not installed (pip install matplotlib)")
     files = {name: out_dir / path.name for name, path in staged.items()}
     return BenchmarkReport(report.rows, tuple(skipped), report.host, files, report.parity)
+
+
+def _qemu_benchmark(config: BenchmarkConfig, out_dir: Path) -> BenchmarkReport:
+    """Every int8 .tflite of the targets in edgeml's C engine on the emulated board (:mod:`edgeml.qemu_target`).
+    A model the C engine cannot compile (float, Keras) is a line of ``skipped``; any other failure (does
+    not fit, hang, fault, an output byte unlike the host's or TFLM's) is the error."""
+    from edgeml.qemu_target import QemuOptions, format_qemu_markdown, run_on_qemu
+    from firmware_export.cengine.generate import compile_model
+
+    from firmware_export.mcu.boards import board_for
+
+    board = board_for(config.device)
+    model_set = collect_models(config.targets)
+    inputs, labels = load_test_samples(model_set.record, config.dataset, config.test_samples)
+    rows, skipped = [], []
+    for index, model in enumerate(model_set.models):
+        show_progress(index, len(model_set.models), f"{model.name} on {board.device}")
+        try:
+            if model.suffix != ".tflite":
+                raise EdgeMLError("the C engine compiles .tflite models; convert it first")
+            compile_model(model.read_bytes(), "model", str(model))
+        except EdgeMLError as exc:
+            skipped.append(f"{model.name} on {board.device}: {exc}")
+            continue
+        options = QemuOptions(max_samples=config.test_samples or len(inputs))
+        rows.append(run_on_qemu(model, board, inputs, labels, options).to_row())
+    show_progress(len(model_set.models), len(model_set.models), "done")
+    if not rows:
+        raise EdgeMLError("no measurement succeeded: " + "; ".join(skipped))
+    report = BenchmarkReport(tuple(rows), tuple(skipped), device_info())
+    with file_set(out_dir) as staging:
+        staged = {"json": write_json(staging / JSON_NAME, report.to_dict()),
+                  "markdown": write_text(staging / MARKDOWN_NAME, format_qemu_markdown(report))}
+    files = {name: out_dir / path.name for name, path in staged.items()}
+    return BenchmarkReport(report.rows, report.skipped, report.host, files)
+
+
+def format_rows(rows: Sequence[dict]) -> str:
+    """The printed table: :func:`format_table`, or the emulated Cortex-M table for ``qemu:`` rows."""
+    if rows and all(is_qemu_device(row.get("device")) for row in rows):
+        from edgeml.qemu_target import format_qemu_table
+
+        return format_qemu_table(rows)
+    return format_table(rows)
 
 
 def four_way_parities(c_rows: Sequence[dict], models: Sequence[Path], samples: Path, skipped: list[str]) -> list[dict]:

@@ -236,7 +236,8 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--test-samples", type=int, default=1000, show_default=True, help="Test samples for accuracy and agreement.")
 @click.option("--dataset", help="Dataset for model files outside a run directory.")
 @click.option("--import", "imports", multiple=True, type=click.Path(), help="Merge results.json measured on a device.")
-@click.option("--device", help="Also measure on a device over SSH: ssh://user@host[:port].")
+@click.option("--device", help="Also measure on a device over SSH: ssh://user@host[:port]; or instead on an emulated "
+              "Cortex-M: qemu:cortex-m0|m3|m4|m7 (the C engine under qemu-system-arm).")
 @click.option("--device-python", default="python3", show_default=True, help="Python on the device (with numpy and a lite runtime).")
 @click.option("--identity", type=click.Path(), help="SSH private key for --device.")
 @click.option("--known-hosts", type=click.Path(), help="known_hosts file for --device.")
@@ -247,11 +248,11 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
 def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], **kwargs) -> None:
     """Accuracy, agreement, latency, throughput, size and memory of RUN_DIR's models (or MODEL files)."""
-    from edgeml.benchmark import BenchmarkConfig, format_table, run_benchmark
+    from edgeml.benchmark import BenchmarkConfig, format_rows, run_benchmark
 
     config = BenchmarkConfig(targets=targets, runtimes=runtimes or ("all",), imports=imports, **kwargs)
     report = run_benchmark(config)
-    click.echo(format_table(report.rows))
+    click.echo(format_rows(report.rows))
     for reason in report.skipped:
         click.secho(f"not measured: {reason}", fg="yellow", err=True)
     click.echo("wrote " + ", ".join(str(path) for path in report.files.values()))

@@ -1,0 +1,78 @@
+"""Instructions per inference of edgeml's default MLP and CNN (Fashion-MNIST, PTQ int8) in the C engine on
+emulated Cortex-M3, M4 and M7 boards (QEMU 7.2 mps2-an385/an386/an500; --boards adds qemu:cortex-m0).
+
+Each model is compiled by the C engine, built with `arm-none-eabi-gcc -Os` and the core's flags into
+edgeml's bare-metal image, and run under `qemu-system-arm -icount shift=0` on --samples class-balanced
+test images (edgeml.qemu_target.run_on_qemu); outputs are checked byte for byte against the engine built
+on this machine and the tflite-micro interpreter. Printed per model and board: instructions per inference
+(mean over the samples; SysTick resolution 40 instructions on mps2, 62.5 on the micro:bit), instructions
+per MAC of each FULLY_CONNECTED and convolution, flash and RAM of the linked image.
+
+    python benchmarks/qemu_instructions.py --out benchmarks/out/qemu
+
+Counts are instructions, not cycles, and deterministic for a given model and toolchain (one run: two runs
+give the same numbers). The portable C kernels run on every core (the DSP/SMLAD kernels are not written yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cengine_exactness import train_models  # noqa: E402  (the same default MLP and CNN, same run folders)
+
+from edgeml.benchmark import load_test_samples  # noqa: E402
+from edgeml.qemu_target import QemuOptions, QemuResult, run_on_qemu  # noqa: E402
+from edgeml.rundir import RunRecord  # noqa: E402
+from firmware_export.mcu.boards import board_for  # noqa: E402
+
+
+def table(results: list[QemuResult]) -> str:
+    """The README's table: one row per model and board."""
+    lines = ["| model | device (QEMU board) | instructions / inference | instructions / MAC (FC, conv) | "
+             "flash B (engine + model) | RAM B (data + bss + stack peak) |", "|---|---|---:|---|---:|---:|"]
+    for result in results:
+        per_mac = ", ".join(f"{op.op.split(' ')[0]} {op.instructions_per_mac:.2f}" for op in result.ops if op.macs)
+        flash = result.flash
+        lines.append(f"| {result.model} | {result.board.device} ({result.board.machine}) | "
+                     f"{result.instructions_per_inference:,.0f} | {per_mac} | "
+                     f"{flash['engine_bytes'] + flash['model_bytes']:,} | {result.ram['total_bytes']:,} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/qemu"))
+    parser.add_argument("--boards", nargs="*", default=["qemu:cortex-m3", "qemu:cortex-m4", "qemu:cortex-m7"])
+    parser.add_argument("--samples", type=int, default=20, help="class-balanced test images per image")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-samples", type=int, default=2000)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    models = train_models(args.out, ("mlp", "cnn"), args.epochs, args.train_samples)
+    results = []
+    for name, path in models.items():
+        inputs, labels = load_test_samples(RunRecord.load(path.parent), None, 1000)
+        for device in args.boards:
+            result = run_on_qemu(path, board_for(device), inputs, labels, QemuOptions(max_samples=args.samples))
+            results.append(QemuResult(**{**result.__dict__, "model": name}))
+    text = table(results)
+    print(text)
+    print("Instructions, not cycles (QEMU -icount shift=0 counts executed instructions; no pipeline or wait states).")
+    versions = {tool: (subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines() or [""])[0]
+                for tool in ("arm-none-eabi-gcc", "qemu-system-arm")}
+    summary = {"machine": f"{platform.machine()} {platform.processor() or platform.platform()}", "tools": versions,
+               "samples": args.samples,
+               "rows": [{k: v for k, v in result.to_row().items() if k != "predictions"} | {"model": result.model}
+                        for result in results]}
+    (args.out / "qemu_instructions.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "qemu_instructions.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
