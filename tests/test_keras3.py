@@ -496,6 +496,26 @@ def test_the_cli_refuses_qat_of_an_unbridgeable_keras3_file_in_one_line(saved, d
     assert not (tmp_path / "out").exists()
 
 
+def test_a_keras3_rescaling_model_trains_as_its_bridged_rest_on_the_folded_normalisation(saved, digits, capsys):
+    """What train does with the file before fitting (prepare, then bridge): x/255 becomes the run's recorded
+    normalisation (which every later stage reads from config.json, as for Keras 2) and the tf_keras model it
+    trains and saves is the rest without the Rescaling layer, computing on normalised inputs what the Keras 3
+    model computes on raw pixels."""
+    from edgeml.data import load_dataset
+    from edgeml.keras3_bridge import bridge_prepared
+
+    path, _, keras3_probabilities, _ = saved["rescaling_cnn"]
+    prepared = bridge_prepared(prepare_user_model(load_user_model(path), load_dataset(f"npz:{digits}")))
+    assert "Keras 3 model bridged to tf_keras (3 layers, max |diff| " in capsys.readouterr().out
+    normalization = prepared.dataset.normalization.to_dict()
+    assert normalization["method"] == "model" and normalization["mean"] == 0.0
+    assert normalization["std"] == pytest.approx(255.0) and "Rescaling" in normalization["note"]
+    assert not is_keras3_model(prepared.model)
+    assert [type(layer).__name__ for layer in prepared.model.layers] == ["InputLayer", "Conv2D", "Flatten", "Dense"]
+    outputs = prepared.model.predict(prepared.dataset.test_inputs(), verbose=0)
+    np.testing.assert_allclose(outputs, keras3_probabilities, atol=BRIDGE_TOLERANCE)
+
+
 def test_train_refuses_an_unbridgeable_keras3_file_before_writing_anything(saved, digits, tmp_path):
     with pytest.raises(BridgeRefused, match=r"multiply \(Multiply\).*train it with Keras 3.*--method ptq"):
         train(TrainConfig(out=str(tmp_path / "run"), dataset=f"npz:{digits}", model_path=str(saved["raw_op"][0]),
