@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,9 @@ _UNBRIDGEABLE_OPTIONS = {
 }
 _RENAMED_OPTIONS = {"LeakyReLU": {"negative_slope": "alpha"}}
 _DROPPED_OPTIONS = ("seed",)  # dropout/noise seeds: identity at inference, fine-tuning draws its own
+# Keras 3 config keys some tf_keras layers do not take, dropped when they hold the only value tf_keras computes
+# (Keras 3's ZeroPadding1D/Cropping1D record data_format; tf_keras' are channels-last only).
+_IMPLICIT_IN_TF_KERAS = {"data_format": "channels_last"}
 
 
 def saved_by_keras3(path: str | Path) -> bool:
@@ -149,7 +153,9 @@ class BridgeCheck:
     tolerance: float = BRIDGE_TOLERANCE
 
     def line(self) -> str:
-        return (f"Keras 3 model bridged to tf_keras ({self.layers} layers, max |diff| {self.max_abs_diff:.1g} "
+        """``Keras 3 model bridged to tf_keras (12 layers, max |diff| 3e-7 on 2,000 test samples)``."""
+        difference = re.sub(r"e([+-])0*(\d)", r"e\1\2", f"{self.max_abs_diff:.1g}")  # 3e-07 -> 3e-7
+        return (f"Keras 3 model bridged to tf_keras ({self.layers} layers, max |diff| {difference} "
                 f"on {self.samples:,} test samples)")
 
     def to_dict(self) -> dict[str, Any]:
@@ -301,6 +307,8 @@ def _translated_config(layer, cls) -> dict[str, Any]:
             value = keras.mixed_precision.dtype_policy().name if value is None else _policy_name(value)
         elif isinstance(value, dict) and "class_name" in value:
             value = _plain_serialized(value)
+        if key not in parameters and _IMPLICIT_IN_TF_KERAS.get(key, object()) == value:
+            continue
         if key not in parameters and key not in ("name", "trainable", "dtype"):
             any_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
             if not any_kwargs:

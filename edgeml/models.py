@@ -182,10 +182,60 @@ def load_user_model(path: str | Path, verbose: bool = False, trust_model_code: b
         if "safe_mode" in str(exc) or "Lambda" in message:
             raise EdgeMLError(f"{path} holds Lambda layers (Python code stored in the file): {TRUST_HINT}") from None
         raise EdgeMLError(f"cannot load {'Keras 3' if keras3 else 'Keras'} model {path}: {message}") from None
+    refuse_model_code(model, str(path), trust_model_code)
+    return model
+
+
+def refuse_model_code(model, what: str, trust_model_code: bool) -> None:
+    """EdgeMLError naming the ``Lambda`` layers of ``model`` (``what``: its file, or the model object) unless
+    ``trust_model_code``: a run's saved model then stores their Python code for every later stage to run."""
     code_layers = [layer.name for layer in _all_layers(model) if type(layer).__name__ == "Lambda"]
     if code_layers and not trust_model_code:
-        raise EdgeMLError(f"{path} holds Lambda layers ({', '.join(code_layers)}): {TRUST_HINT}")
-    return model
+        raise EdgeMLError(f"{what} holds Lambda layers ({', '.join(code_layers)}): {TRUST_HINT}")
+
+
+def keras_model_kind(model) -> str | None:
+    """``"Keras 3"`` or ``"tf_keras"`` for a Keras model object, read from its classes (nothing imported);
+    None for anything else."""
+    for cls in type(model).__mro__:
+        if cls.__name__ == "Model":
+            package = cls.__module__.split(".")[0]
+            if package in ("keras", "tf_keras"):
+                return "Keras 3" if package == "keras" else "tf_keras"
+    return None
+
+
+def check_model_object(model) -> None:
+    """EdgeMLError unless ``model`` is a Keras 3 or tf_keras (Keras 2) model object."""
+    if keras_model_kind(model) is None:
+        raise EdgeMLError(f"keras_model must be a Keras 3 or tf_keras model (keras.Model), got {type(model).__name__}")
+
+
+def describe_model_object(model) -> str:
+    """What a model object given to the Python API was, for the records (it has no path):
+    ``Keras 3 model object 'residual_mlp' (Functional, 4 layers, 2,410 parameters)``."""
+    layers = [layer for layer in getattr(model, "layers", []) if type(layer).__name__ != "InputLayer"]
+    try:
+        parameters = f", {int(model.count_params()):,} parameters"
+    except ValueError:  # a subclassed model that was never built has no weights yet
+        parameters = ""
+    return (f"{keras_model_kind(model)} model object {model.name!r} ({type(model).__name__}, {len(layers)} layers"
+            f"{parameters})")
+
+
+def copy_model_object(model, verbose: bool = False):
+    """A tf_keras copy of a tf_keras model object (same graph, same weights), so training never changes the
+    caller's model and every k-fold fold starts from the same weights. Keras 3 objects need none: the
+    bridge builds a copy."""
+    tf_keras = load_keras(verbose)
+    try:
+        copy = tf_keras.models.clone_model(model)
+    except (ValueError, TypeError, NotImplementedError) as exc:  # subclassed models without get_config
+        raise EdgeMLError(f"cannot copy the model object {model.name!r} to train it: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}; build it with "
+                          "keras.Input and the functional API or Sequential, or pass a saved .keras file") from None
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _all_layers(model) -> list:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from edgeml.artifacts import check_output_dir, file_set, write_bytes, write_json
 from edgeml.data import Dataset, Normalization, balanced_indices, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError
 from edgeml.keras3_bridge import BridgeCheck, BridgeRefused, bridge_prepared, is_keras3_model
-from edgeml.models import load_user_model, prepare_user_model
+from edgeml.models import check_model_object, describe_model_object, load_user_model, prepare_user_model
 from edgeml.progress import progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
 from edgeml.runtime import LiteModel, predicted_classes
@@ -45,7 +46,11 @@ class IOType(str, Enum):
 
 @dataclass(frozen=True)
 class QuantizeConfig:
-    target: str
+    """What to quantize: ``target`` (a run directory or a ``.keras``/``.h5`` file) or ``keras_model`` (a Keras 3
+    or tf_keras model object, Python API only, with ``dataset`` and ``out``: it has neither a run nor a folder);
+    quantization.json records the file's path or the object's description."""
+
+    target: str = ""
     dataset: str | None = None
     data_path: str | None = None
     method: Method = Method.QAT
@@ -62,9 +67,20 @@ class QuantizeConfig:
     out: str | None = None
     force: bool = False
     verbose: bool = False
+    keras_model: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parse_normalize(self.normalize)
+        if self.keras_model is not None:
+            check_model_object(self.keras_model)
+            if self.target:
+                raise EdgeMLError("give target (a run directory or model file) or keras_model (a model object), "
+                                  "not both")
+            if self.dataset is None or self.out is None:
+                raise EdgeMLError("a keras_model object needs dataset (to calibrate, tune and measure on) and out "
+                                  "(the folder to write to)")
+        elif not self.target:
+            raise EdgeMLError("nothing to quantize: give target (a run directory or .keras/.h5 file) or keras_model")
         try:
             object.__setattr__(self, "method", Method(self.method))
             object.__setattr__(self, "io", IOType(self.io))
@@ -107,6 +123,7 @@ class QuantizationReport:
     int8_tensors: tuple[dict, ...] = ()  # every tensor's dtype, shape, scale(s) and zero point(s)
     normalization: dict = field(default_factory=dict)  # what the inputs went through (Normalization.to_dict)
     keras3: dict = field(default_factory=dict)  # a Keras 3 model: bridged (with the check) or converted directly
+    model: str = ""  # what was quantized: the model file's path, or the description of the model object given
     files: dict[str, Path] = field(default_factory=dict)
 
     def variant(self, name: str) -> VariantResult:
@@ -148,20 +165,34 @@ class QuantizationReport:
 
 @dataclass(frozen=True)
 class _Source:
-    """The float model to quantize and the data to tune and measure on, with a run's recorded normalisation
-    (None for a model file outside a run: chosen as at training) and whether to trust model code."""
+    """The float model to quantize (a file, or ``model_object``) and the data to tune and measure on, with a
+    run's recorded normalisation (None outside a run: chosen as at training) and whether to trust model code."""
 
-    model_path: Path
+    model_path: Path | None
     dataset: Dataset
     seed: int
     validation_split: float
     out_dir: Path
     normalization: Normalization | None = None
     trust_model_code: bool = False
+    model_object: Any = None
+
+    def model(self, verbose: bool):
+        if self.model_object is not None:
+            return self.model_object
+        return load_user_model(self.model_path, verbose, self.trust_model_code)
+
+    def describe(self) -> str:
+        return describe_model_object(self.model_object) if self.model_object is not None else str(self.model_path)
 
 
 def _source(config: QuantizeConfig) -> _Source:
-    """A run directory, or a ``.keras``/``.h5`` file (inside a run directory, or with ``--dataset``)."""
+    """A run directory, or a ``.keras``/``.h5`` file (inside a run directory, or with ``--dataset``), or a
+    model object (with a dataset)."""
+    if config.keras_model is not None:
+        dataset = load_dataset(config.dataset, data_path=config.data_path, test_samples=config.test_samples)
+        return _Source(model_path=None, dataset=dataset, seed=0, validation_split=0.1, out_dir=Path(config.out),
+                       model_object=config.keras_model)
     target = Path(config.target)
     if target.is_file() and target.suffix not in (".keras", ".h5"):
         raise EdgeMLError(f"{target} is not a Keras model (.keras or .h5) or a run directory")
@@ -203,7 +234,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
     source = _source(config)
     out_dir = check_output_dir(Path(config.out) if config.out else source.out_dir, config.force, _outputs(config))
     tf = load_tensorflow(config.verbose)
-    model = load_user_model(source.model_path, config.verbose, source.trust_model_code)
+    model = source.model(config.verbose)
     prepared = prepare_user_model(model, source.dataset, config.normalize, source.normalization, config.verbose)
     keras3 = {}
     if is_keras3_model(prepared.model):
@@ -220,18 +251,21 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
     x_train, x_test = dataset.train_inputs(), dataset.test_inputs()
     representative = _representative_samples(x_train, dataset.y_train, config.calibration_samples, source.seed)
 
+    converted = {}
     if config.method is Method.QAT:
-        source_model = _quantization_aware(tf, model, dataset, x_train, source, config)
-    else:
-        source_model = model
-    converted = {"float32": _convert(tf, model)}
-    converted["int8"] = _convert(tf, source_model, representative=representative, io=config.io)
-    int8_info = read_tflite_bytes(converted["int8"], "model_int8.tflite")
-    require_full_int8(int8_info)
-    if config.float16:
-        converted["float16"] = _convert(tf, model, float16=True)
-    if config.dynamic_range:
-        converted["dynamic"] = _convert(tf, model, dynamic_range=True)
+        qat_model = _quantization_aware(tf, model, dataset, x_train, source, config)
+        converted["int8"] = _convert(tf, qat_model, representative=representative, io=config.io)
+    with _converters(tf, model) as float_converter:  # a Keras 3 model is exported once for every variant
+        converted["float32"] = _run_converter(tf, float_converter())
+        if config.method is Method.PTQ:
+            converted["int8"] = _run_converter(tf, float_converter(), representative=representative, io=config.io)
+        int8_info = read_tflite_bytes(converted["int8"], "model_int8.tflite")
+        require_full_int8(int8_info)
+        if config.float16:
+            converted["float16"] = _run_converter(tf, float_converter(), float16=True)
+        if config.dynamic_range:
+            converted["dynamic"] = _run_converter(tf, float_converter(), dynamic_range=True)
+    converted = {name: converted[name] for name in ("float32", "int8", "float16", "dynamic") if name in converted}
 
     keras_probabilities = np.asarray(model.predict(x_test, batch_size=config.batch_size, verbose=0))
     keras_accuracy = float(np.mean(predicted_classes(keras_probabilities) == dataset.y_test))
@@ -257,6 +291,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         int8_tensors=tuple(_tensor_parameters(tensor) for tensor in int8_info.tensors),
         normalization=dataset.normalization.to_dict(),
         keras3=keras3,
+        model=source.describe(),
         files=files,
     )
     with file_set(out_dir) as staging:  # the models and their report appear together or not at all
@@ -382,6 +417,7 @@ def _quantization_aware(tf, model, dataset: Dataset, x_train: np.ndarray, source
     labels = targets_for(dataset.y_train, loss, dataset.num_classes)
     train_index, validation_index = train_validation_split(dataset.y_train, source.validation_split, source.seed)
     print(f"QAT fine-tuning: {config.qat_epochs} epoch(s) at lr {config.qat_lr}")
+    tf.keras.utils.set_random_seed(source.seed)  # the same model and data give the same int8 file
     qat_model.fit(
         x_train[train_index], labels[train_index],
         validation_data=(x_train[validation_index], labels[validation_index]),
@@ -405,21 +441,28 @@ def _convert(tf, model, representative: np.ndarray | None = None, io: IOType = I
     A Keras 3 model goes through a SavedModel exported with that batch-1 signature: traced as a concrete
     function, its variables stay READ_VARIABLE ops that fail at int8 calibration.
     """
-    if is_keras3_model(model):
-        with tempfile.TemporaryDirectory(prefix="edgeml-keras3-") as scratch:
-            signature = _batch_of_one_signature(tf, model)
-            try:
-                model.export(scratch, format="tf_saved_model", input_signature=[signature], verbose=False)
-            except Exception as exc:  # export traces the model: any layer error surfaces here
-                raise EdgeMLError(f"exporting the Keras 3 model as a SavedModel failed: {_first_line(exc)}") from None
-            converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
-            return _run_converter(tf, converter, representative, io, float16, dynamic_range)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([_batch_of_one(tf, model)], model)
-    return _run_converter(tf, converter, representative, io, float16, dynamic_range)
+    with _converters(tf, model) as converter:
+        return _run_converter(tf, converter(), representative, io, float16, dynamic_range)
 
 
-def _run_converter(tf, converter, representative: np.ndarray | None, io: IOType, float16: bool,
-                   dynamic_range: bool) -> bytes:
+@contextmanager
+def _converters(tf, model) -> Iterator[Callable[[], Any]]:
+    """A function giving a fresh batch-1 TFLiteConverter for ``model`` per call (one per variant); a Keras 3
+    model is exported as a SavedModel once for all of them, kept until the block ends."""
+    if not is_keras3_model(model):
+        yield lambda: tf.lite.TFLiteConverter.from_concrete_functions([_batch_of_one(tf, model)], model)
+        return
+    with tempfile.TemporaryDirectory(prefix="edgeml-keras3-") as scratch:
+        signature = _batch_of_one_signature(tf, model)
+        try:
+            model.export(scratch, format="tf_saved_model", input_signature=[signature], verbose=False)
+        except Exception as exc:  # export traces the model: any layer error surfaces here
+            raise EdgeMLError(f"exporting the Keras 3 model as a SavedModel failed: {_first_line(exc)}") from None
+        yield lambda: tf.lite.TFLiteConverter.from_saved_model(scratch)
+
+
+def _run_converter(tf, converter, representative: np.ndarray | None = None, io: IOType = IOType.INT8,
+                   float16: bool = False, dynamic_range: bool = False) -> bytes:
     if representative is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = _calibration(representative)

@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from edgeml.errors import EdgeMLError, TrainingInterrupted
 from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
 from edgeml.keras3_bridge import TRAIN_REMEDY, BridgeRefused, bridge_prepared, is_keras3_model
 from edgeml.rundir import CONFIG_FILE
-from edgeml.models import InputFit, ModelSpec, PreparedModel, build_model, load_user_model, model_summary, prepare_user_model
+from edgeml.models import (InputFit, ModelSpec, PreparedModel, build_model, check_model_object, copy_model_object,
+                           describe_model_object, load_user_model, model_summary, prepare_user_model, refuse_model_code)
 from edgeml.tf_setup import load_tensorflow
 
 OPTIMIZERS = ("adam", "sgd")
@@ -40,7 +41,12 @@ MODEL_FILE = "model.keras"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything ``edgeml train`` needs; saved verbatim in ``config.json``."""
+    """Everything ``edgeml train`` needs; saved verbatim in ``config.json``.
+
+    The model is built from ``model``, or loaded from ``model_path`` (a ``.keras``/``.h5`` file), or is
+    ``keras_model``: a Keras 3 or tf_keras model object (Python API only; never changed by training, which
+    trains a copy). ``config.json`` records a description of that object, since it has no path.
+    """
 
     out: str = "runs/latest"
     dataset: str = "mnist"
@@ -67,9 +73,14 @@ class TrainConfig:
     trust_model_code: bool = False  # load Lambda layers of a user model (and of this run, in later stages)
     force: bool = False
     verbose: bool = False
+    keras_model: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parse_normalize(self.normalize)  # a bad value fails before any work
+        if self.keras_model is not None:
+            check_model_object(self.keras_model)
+            if self.model_path:
+                raise EdgeMLError("give model_path (a file) or keras_model (a model object), not both")
         if self.epochs <= 0:
             raise EdgeMLError(f"--epochs must be positive, got {self.epochs}")
         if self.batch_size <= 0:
@@ -100,15 +111,23 @@ class TrainConfig:
             raise EdgeMLError("--cpu-devices must be 0 (no split) or a positive count")
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["model"] = self.model.to_dict()
-        for transient in ("force", "verbose"):
-            data.pop(transient)
+        """The options as JSON values; a ``keras_model`` as its description (never the object itself), in
+        place of the unused ``model`` spec."""
+        data = {item.name: getattr(self, item.name) for item in fields(self)
+                if item.name not in ("force", "verbose", "keras_model")}
+        if self.keras_model is None:
+            data["model"] = self.model.to_dict()
+        else:
+            data.pop("model")
+            data["keras_model"] = describe_model_object(self.keras_model)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """The options of :meth:`to_dict`; a recorded ``keras_model`` description cannot become the object
+        again and is left out."""
         values = dict(data)
+        values.pop("keras_model", None)
         values["model"] = ModelSpec.from_dict(values.get("model", {}))
         return cls(**values)
 
@@ -257,8 +276,8 @@ def _load(config: TrainConfig) -> Dataset:
 
 def _model_for(config: TrainConfig, dataset: Dataset) -> PreparedModel:
     """The model to train and the dataset fitted to it, with the normalisation chosen for both."""
-    if config.model_path:
-        model = load_user_model(config.model_path, config.verbose, config.trust_model_code)
+    if config.model_path or config.keras_model is not None:
+        model = _user_model(config)
         prepared = prepare_user_model(model, dataset, config.normalize, verbose=config.verbose)
         if not is_keras3_model(prepared.model):
             return prepared
@@ -272,6 +291,18 @@ def _model_for(config: TrainConfig, dataset: Dataset) -> PreparedModel:
         dataset = replace(dataset, normalization=normalization)
     model = build_model(config.model, dataset.input_shape, dataset.num_classes, config.verbose)
     return PreparedModel(model=model, dataset=dataset, fit=None)
+
+
+def _user_model(config: TrainConfig):
+    """The model file loaded, or the model object given; a tf_keras object as a copy (a Keras 3 one is
+    copied by the bridge), which the run's ``model.keras`` will store: its Lambda layers need
+    ``trust_model_code`` like a file's."""
+    if config.model_path:
+        return load_user_model(config.model_path, config.verbose, config.trust_model_code)
+    if is_keras3_model(config.keras_model):
+        return config.keras_model
+    refuse_model_code(config.keras_model, f"the model object {config.keras_model.name!r}", config.trust_model_code)
+    return copy_model_object(config.keras_model, config.verbose)
 
 
 def loss_for(model, label_format: str) -> str:

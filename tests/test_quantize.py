@@ -169,6 +169,16 @@ def test_bare_keras_model_needs_a_dataset(digits_run, tmp_path):
     assert (tmp_path / "model_int8.tflite").is_file() and report.variant("int8").fully_int8
     # digits normalises by 1/16: the same accuracy as through the run directory shows the transform was applied.
     assert report.keras_float_accuracy > 0.85
+    # The same model as a tf_keras object (Python API, no file): the same int8 bytes; the record says what it was.
+    from edgeml.models import load_user_model
+
+    by_object = quantize(QuantizeConfig(keras_model=load_user_model(model), dataset="digits", method="ptq",
+                                        calibration_samples=50, out=str(tmp_path / "object")))
+    assert (tmp_path / "object" / "model_int8.tflite").read_bytes() == (tmp_path / "model_int8.tflite").read_bytes()
+    assert by_object.variant("int8") == report.variant("int8") and report.model == str(model)
+    parameters = (64 * 64 + 64) + (64 * 32 + 32) + (32 * 10 + 10)  # the run's 64-32 MLP on 8x8 digits, 10 classes
+    assert json.loads((tmp_path / "object" / "quantization.json").read_text())["model"] == (
+        f"tf_keras model object 'edgeml_mlp' (Functional, 4 layers, {parameters:,} parameters)")
 
 
 def test_float_ops_in_an_int8_model_are_named(qat_report):

@@ -89,7 +89,8 @@ def test_cnn_on_idx_data_and_binary_npz(tmp_path, idx_folder):
 
 def test_user_model_is_trained_as_is(tmp_path, idx_folder):
     keras = load_keras()
-    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")], name="mine")
     model.save(tmp_path / "mine.keras")
     run = train(TrainConfig(out=str(tmp_path / "run"), dataset="digits", model_path=str(tmp_path / "mine.keras"), epochs=3, lr=1e-2))
     trained = load_user_model(run.model_path)
@@ -98,10 +99,37 @@ def test_user_model_is_trained_as_is(tmp_path, idx_folder):
     with pytest.raises(EdgeMLError, match="expects inputs of shape"):
         train(TrainConfig(out=str(tmp_path / "bad"), dataset="fashion_mnist", data_path=str(idx_folder),
                           model_path=str(tmp_path / "mine.keras"), epochs=1))
+    # The model object itself (Python API): the same training as from its file, on a copy (the object keeps
+    # its weights); config.json says what was given.
+    from_object = train(TrainConfig(out=str(tmp_path / "object"), dataset="digits", keras_model=model, epochs=3,
+                                    lr=1e-2))
+    for ours, theirs in zip(load_user_model(from_object.model_path).get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    for ours, saved in zip(model.get_weights(), load_user_model(tmp_path / "mine.keras").get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, saved)
+    record = json.loads((from_object.run_dir / "config.json").read_text())
+    parameters = 64 * 10 + 10  # Dense(10) on the 64 flattened pixels
+    assert record["train"]["keras_model"] == (
+        f"tf_keras model object 'mine' (Sequential, 2 layers, {parameters} parameters)")
+    assert record["train"]["model_path"] is None and "model" not in record["train"]
+    assert from_object.test_accuracy == run.test_accuracy
     # Keras 2's HDF5 format works the same way.
     model.save(tmp_path / "mine.h5")
     run = train(TrainConfig(out=str(tmp_path / "h5"), dataset="digits", model_path=str(tmp_path / "mine.h5"), epochs=1))
     assert load_user_model(run.model_path).output_shape == (None, 10)
+
+
+def test_a_model_object_with_lambda_layers_needs_trust_like_a_file(tmp_path):
+    """The run's model.keras would store the Lambda's Python code for every later stage to run."""
+    keras = load_keras()
+    inputs = keras.Input((8, 8))
+    x = keras.layers.Lambda(lambda images: images * 2.0, name="double")(keras.layers.Flatten()(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(x))
+    with pytest.raises(EdgeMLError, match=r"the model object .* holds Lambda layers \(double\): rewrite them"):
+        train(TrainConfig(out=str(tmp_path / "run"), dataset="digits", keras_model=model, epochs=1))
+    assert not (tmp_path / "run" / "model.keras").exists()
+    with pytest.raises(EdgeMLError, match="keras_model must be a Keras 3 or tf_keras model .*, got dict"):
+        TrainConfig(keras_model={"layers": []})
 
 
 def test_kfold_reports_each_fold(tmp_path):
