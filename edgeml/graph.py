@@ -267,8 +267,8 @@ def _parse(schema: ModuleType, data: bytes, path: str) -> tuple[Graph, ...]:
     subgraph_count = _length(model.SubgraphsLength(), size)
     if subgraph_count < 1:
         raise _Corrupt("no subgraphs")
-    buffer_count = _length(model.BuffersLength(), size)
-    buffer_data: dict[int, bytes] = {}
+    # Every buffer, used or not, is checked to lie inside the file, as LiteRT's flatbuffer verifier does.
+    buffers = [_buffer_bytes(model.Buffers(i), data) for i in range(_length(model.BuffersLength(), size))]
     dtype_names = {code: name.lower() for code, name in enum_names(schema.TensorType).items()}
     op_names = enum_names(schema.BuiltinOperator)
     options_names = enum_names(schema.BuiltinOptions)
@@ -283,20 +283,15 @@ def _parse(schema: ModuleType, data: bytes, path: str) -> tuple[Graph, ...]:
         else:
             opcodes.append(op_names.get(code, f"UNKNOWN_BUILTIN_{code}"))
 
-    def buffer(index: int) -> bytes:
-        if index not in buffer_data:
-            buffer_data[index] = _buffer_bytes(model.Buffers(index), data)
-        return buffer_data[index]
-
     graphs = []
     for subgraph_index in range(subgraph_count):
         subgraph = model.Subgraphs(subgraph_index)
         tensors = []
         for tensor_index in range(_length(subgraph.TensorsLength(), size)):
             tensor = subgraph.Tensors(tensor_index)
-            if tensor.Buffer() >= buffer_count:
+            if tensor.Buffer() >= len(buffers):
                 raise _Corrupt(f"tensor {tensor_index} refers to missing buffer {tensor.Buffer()}")
-            raw = buffer(tensor.Buffer()) if tensor.Buffer() else b""
+            raw = buffers[tensor.Buffer()] if tensor.Buffer() else b""
             tensors.append(_tensor(tensor, tensor_index, dtype_names, raw, size))
         ops = []
         for op_index in range(_length(subgraph.OperatorsLength(), size)):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edgeml import rundir as layout
-from edgeml.artifacts import file_set, read_json, write_json
+from edgeml.artifacts import read_json, write_json
 from edgeml.benchmark import BenchmarkOptions
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate import EvaluateConfig
