@@ -304,6 +304,11 @@ def test_nonzero_per_channel_weight_zero_point_is_named(conv_int8):
     message = str(caught.value)
     assert "\n" not in message and "op 0 CONV_2D: weights tensor" in message
     assert f"'{weights}' have zero point 3" in message
+    from edgeml.graph import read_graph_bytes
+
+    with pytest.raises(EdgeMLError) as from_graph:  # the C engine's reader refuses it with the same words
+        read_graph_bytes(patched, "conv.tflite")
+    assert str(from_graph.value) == message
     text = format_info(read_tflite_bytes(patched, "conv.tflite"))  # inspect shows it, and no TFLM support
     assert f"valid: no ({message.split('model: ', 1)[1]}); edgeml hands it to no runtime" in text
     assert "TFLite Micro: cannot run it: not a valid model" in text
