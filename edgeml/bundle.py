@@ -2,8 +2,8 @@
 
 The device needs python3, numpy and one lite runtime, nothing else. The bundle carries its own copy of the
 runner (:mod:`edgeml.pi_runner`) and the edgeml modules it imports, so a number from the device was
-measured by the same code as one from the host, whatever edgeml (if any) is installed there. ``run.py`` writes ``results.json`` with the
-host's row schema, which ``edgeml benchmark --import`` merges.
+measured by the same code as one from the host, whatever edgeml (if any) is installed there. ``run.py``
+writes ``results.json`` with the host's row schema, which ``edgeml benchmark --import`` merges.
 """
 
 from __future__ import annotations
