@@ -14,8 +14,9 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, get_type_hints
 
 from edgeml import rundir as layout
 from edgeml.artifacts import read_json, write_json
@@ -32,17 +33,22 @@ from firmware_export.render import Lang
 STAGES = ("train", "evaluate", "quantize", "evaluate_int8", "export", "benchmark", "report")
 
 
-def _checked_by(stage_config: type, options: Any, **per_run: Any) -> None:
-    """Run the stage's own checks and conversions (enums from strings) on the pipeline table ``options``:
-    the stage's config built with placeholder ``per_run`` values, its checked values copied back."""
-    shared = [option.name for option in fields(options) if option.name in {f.name for f in fields(stage_config)}]
-    checked = stage_config(**per_run, **{name: getattr(options, name) for name in shared})
-    for name in shared:
-        object.__setattr__(options, name, getattr(checked, name))
+def _enum_members(options: Any) -> None:
+    """The table's enum-typed options as members of the stage's enums (TOML gives strings). A value that is
+    no member stays as given: the stage refuses it with its own message when it runs, so a bad value fails
+    that stage after the earlier ones have run, and a re-run resumes there."""
+    for name, option_type in get_type_hints(type(options)).items():
+        value = getattr(options, name)
+        if isinstance(option_type, type) and issubclass(option_type, Enum) and not isinstance(value, option_type):
+            try:
+                object.__setattr__(options, name, option_type(value))
+            except ValueError:
+                pass
 
 
 # The stage tables below are the stages' configs without what differs per run (target, out, force,
-# verbose): the same names, types, defaults and checks (tests/test_pipeline_options.py holds them equal).
+# verbose): the same names, types and defaults (tests/test_pipeline_options.py holds them equal); the
+# stage checks the values when it runs.
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class QuantizeOptions:
     test_samples: int | None = QuantizeConfig.test_samples
 
     def __post_init__(self) -> None:
-        _checked_by(QuantizeConfig, self, target="")
+        _enum_members(self)
 
 
 EXPORT_ENGINES = ("tflm", "c", "both")
@@ -83,7 +89,7 @@ class ExportOptions:
     def __post_init__(self) -> None:
         if self.engine is not None and self.engine not in EXPORT_ENGINES:
             raise EdgeMLError(f"[export] engine = {self.engine!r}: choose {', '.join(map(repr, EXPORT_ENGINES))}")
-        _checked_by(ExportConfig, self, source="", out="")
+        _enum_members(self)
 
     def engines(self) -> tuple[str, ...]:
         """The engines to export for, in order; the unset default prints why the C engine is left out."""
@@ -104,9 +110,6 @@ class EvaluateOptions:
 
     test_samples: int | None = EvaluateConfig.test_samples
     batch_size: int = EvaluateConfig.batch_size
-
-    def __post_init__(self) -> None:
-        _checked_by(EvaluateConfig, self, target="")
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,7 @@ def _options(cls, values: Any, table: str):
     converted = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
     try:
         return cls(**converted)
-    except (TypeError, EdgeMLError) as exc:
+    except TypeError as exc:
         raise EdgeMLError(f"[{table}]: {exc}") from None
 
 
