@@ -17,9 +17,7 @@ from edgeml.data import Dataset, Normalization, load_dataset, parse_normalize
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics, compute_metrics, write_metrics
 from edgeml.models import load_user_model, prepare_user_model
-from edgeml.rundir import CONFIG_FILE, CONFUSION_PLOT, METRICS_FILE, ROC_PLOT, RunRecord
-
-EVALUATION_FILES = (METRICS_FILE, CONFUSION_PLOT, ROC_PLOT)
+from edgeml.rundir import CONFIG_FILE, EVALUATION_FILES, RunLayout, RunRecord, evaluation_files, evaluation_prefix
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     if not target.exists():
         raise EdgeMLError(f"nothing to evaluate at {target}: give a run directory or a .keras/.h5/.tflite model")
     run_dir = target if target.is_dir() else target.parent
-    record = RunRecord.load(run_dir) if (run_dir / CONFIG_FILE).is_file() else None
+    record = RunRecord.load(run_dir) if RunLayout(run_dir).config.is_file() else None
     model_path = record.model_path if target.is_dir() and record else target
     if target.is_dir() and record is None:
         raise EdgeMLError(f"{target} is not a run directory (no {CONFIG_FILE})")
@@ -89,8 +87,8 @@ def _evaluate_tflite(config: EvaluateConfig, model_path: Path, dataset: Dataset,
 
     if config.normalize is not None and record is None:
         raise EdgeMLError("--normalize is not supported for a .tflite file: evaluate it beside its run's config.json")
-    prefix = f"{model_path.stem.removeprefix('model_')}_"
-    produces = tuple(prefix + name for name in EVALUATION_FILES)
+    prefix = evaluation_prefix(model_path)
+    produces = evaluation_files(prefix)
     out_dir = check_output_dir(Path(config.out) if config.out else run_dir, config.force, produces)
     normalization = record.normalization if record is not None and config.dataset is None else dataset.normalization
     model = open_model(model_path, config.runtime)

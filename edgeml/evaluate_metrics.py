@@ -11,6 +11,8 @@ import numpy as np
 
 from edgeml.artifacts import atomic_path, write_json
 from edgeml.errors import EdgeMLError
+from edgeml.rundir import evaluation_files
+from edgeml.runtime import predicted_classes
 
 TABLE_NAME_CHARS = 10
 PLOT_DPI = 120
@@ -63,10 +65,12 @@ def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: 
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+    sigmoid = np.ndim(probabilities) == 1 or (np.ndim(probabilities) == 2 and np.shape(probabilities)[1] == 1)
     labels, probabilities, class_names = _validated(y_true, probabilities, class_names)
     num_classes = len(class_names)
     all_classes = list(range(num_classes))
-    predicted = probabilities.argmax(axis=1)
+    # The class decision every stage makes (p >= 0.5 for a sigmoid: an int8 sigmoid output often is 0.5).
+    predicted = predicted_classes(probabilities[:, 1:] if sigmoid else probabilities)
 
     counts = confusion_matrix(labels, predicted, labels=all_classes)
     precision, recall, f1, support = precision_recall_fscore_support(
@@ -262,17 +266,19 @@ def write_metrics(
     out_dir: Path | str,
     prefix: str = "",
 ) -> dict[str, Path]:
-    """Write ``{prefix}metrics.json``, ``{prefix}confusion_matrix.png`` and ``{prefix}roc.png`` into ``out_dir``."""
+    """Write ``{prefix}metrics.json``, ``{prefix}confusion_matrix.png`` and ``{prefix}roc.png`` into ``out_dir``
+    (the names of :func:`edgeml.rundir.evaluation_files`)."""
     if len(y_true) != metrics.num_samples:
         raise EdgeMLError(
             f"metrics were computed on {metrics.num_samples} samples but y_true has {len(y_true)}; "
             "pass the same labels and probabilities that produced the metrics"
         )
     out_dir = Path(out_dir)
+    metrics_file, confusion_plot, roc_plot = evaluation_files(prefix)
     paths = {
-        "metrics": out_dir / f"{prefix}metrics.json",
-        "confusion_matrix": out_dir / f"{prefix}confusion_matrix.png",
-        "roc": out_dir / f"{prefix}roc.png",
+        "metrics": out_dir / metrics_file,
+        "confusion_matrix": out_dir / confusion_plot,
+        "roc": out_dir / roc_plot,
     }
     write_json(paths["metrics"], metrics.to_dict())
     plot_confusion_matrix(metrics, paths["confusion_matrix"])

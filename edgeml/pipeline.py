@@ -14,30 +14,58 @@ import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
+from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, get_type_hints
 
-from edgeml.artifacts import file_set, read_json, write_json
-from edgeml.benchmark import BenchmarkOptions
 from edgeml import rundir as layout
+from edgeml.artifacts import read_json, write_json
+from edgeml.benchmark import BenchmarkOptions
 from edgeml.errors import EdgeMLError
+from edgeml.evaluate import EvaluateConfig
 from edgeml.models import ModelSpec
-from edgeml.rundir import PIPELINE_FILE, RunLayout
+from edgeml.quantize import IOType, Method, QuantizeConfig
+from edgeml.rundir import C_ENGINE_DIR, PIPELINE_FILE, RunLayout
 from edgeml.train import TrainConfig
+from firmware_export.export import ExportConfig
+from firmware_export.render import Lang
 
 STAGES = ("train", "evaluate", "quantize", "evaluate_int8", "export", "benchmark", "report")
 
 
+def _enum_members(options: Any) -> None:
+    """The table's enum-typed options as members of the stage's enums (TOML gives strings). A value that is
+    no member stays as given: the stage refuses it with its own message when it runs, so a bad value fails
+    that stage after the earlier ones have run, and a re-run resumes there."""
+    for name, option_type in get_type_hints(type(options)).items():
+        value = getattr(options, name)
+        if isinstance(option_type, type) and issubclass(option_type, Enum) and not isinstance(value, option_type):
+            try:
+                object.__setattr__(options, name, option_type(value))
+            except ValueError:
+                pass
+
+
+# The stage tables below are the stages' configs without what differs per run (target, out, force,
+# verbose): the same names, types and defaults (tests/test_pipeline_options.py holds them equal); the
+# stage checks the values when it runs.
+
+
 @dataclass(frozen=True)
 class QuantizeOptions:
-    method: str = "qat"
-    io: str = "int8"
-    qat_epochs: int = 2
-    qat_lr: float = 1e-4
-    calibration_samples: int = 500
-    float16: bool = False
-    dynamic_range: bool = False
-    test_samples: int | None = None
+    """[quantize]: :class:`edgeml.quantize.QuantizeConfig`'s options."""
+
+    method: Method = QuantizeConfig.method
+    io: IOType = QuantizeConfig.io
+    qat_epochs: int = QuantizeConfig.qat_epochs
+    qat_lr: float = QuantizeConfig.qat_lr
+    calibration_samples: int = QuantizeConfig.calibration_samples
+    float16: bool = QuantizeConfig.float16
+    dynamic_range: bool = QuantizeConfig.dynamic_range
+    test_samples: int | None = QuantizeConfig.test_samples
+
+    def __post_init__(self) -> None:
+        _enum_members(self)
 
 
 EXPORT_ENGINES = ("tflm", "c", "both")
@@ -45,21 +73,23 @@ EXPORT_ENGINES = ("tflm", "c", "both")
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """``engine``: ``tflm`` (TFLite Micro's files in firmware/), ``c`` (edgeml's C engine in firmware/c_engine/)
-    or ``both``; unset: both when a C compiler is found, else tflm with a printed note."""
+    """[export]: :class:`firmware_export.ExportConfig`'s options, and ``engine``: ``tflm`` (TFLite Micro's
+    files in firmware/), ``c`` (edgeml's C engine in firmware/c_engine/) or ``both``; unset: both when a
+    C compiler is found, else tflm with a printed note."""
 
-    name: str = "model"
-    lang: str = "cc"
-    section: str | None = None
-    progmem: bool = False
-    allow_float: bool = False
-    arena_margin_percent: float = 10.0
-    check_samples: int = 200
+    name: str = ExportConfig.name
+    lang: Lang = ExportConfig.lang
+    section: str | None = ExportConfig.section
+    progmem: bool = ExportConfig.progmem
+    allow_float: bool = ExportConfig.allow_float
+    arena_margin_percent: float = ExportConfig.arena_margin_percent
+    check_samples: int = ExportConfig.check_samples
     engine: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine is not None and self.engine not in EXPORT_ENGINES:
             raise EdgeMLError(f"[export] engine = {self.engine!r}: choose {', '.join(map(repr, EXPORT_ENGINES))}")
+        _enum_members(self)
 
     def engines(self) -> tuple[str, ...]:
         """The engines to export for, in order; the unset default prints why the C engine is left out."""
@@ -76,8 +106,10 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    test_samples: int | None = None
-    batch_size: int = 256
+    """[evaluate]: :class:`edgeml.evaluate.EvaluateConfig`'s options."""
+
+    test_samples: int | None = EvaluateConfig.test_samples
+    batch_size: int = EvaluateConfig.batch_size
 
 
 @dataclass(frozen=True)
@@ -375,7 +407,7 @@ def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]
     out = str(run_dir)
     trained = (layout.MODEL_FILE, layout.CONFIG_FILE)
     int8 = (layout.INT8_TFLITE_FILE, layout.CONFIG_FILE)
-    metrics = (layout.METRICS_FILE, layout.CONFUSION_PLOT, layout.ROC_PLOT)
+    metrics = layout.evaluation_files()
     return [
         Stage("train", (), trained + (layout.HISTORY_FILE, layout.HISTORY_PLOT, layout.SUMMARY_FILE),
               config.to_dict()["train"], lambda: _train(config, out, verbose)),
@@ -383,7 +415,7 @@ def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]
               lambda: _evaluate(config.evaluate, out, verbose)),
         Stage("quantize", trained, (layout.FLOAT_TFLITE_FILE, layout.INT8_TFLITE_FILE, layout.QUANTIZATION_FILE),
               asdict(config.quantize), lambda: _quantize(config.quantize, out, verbose)),
-        Stage("evaluate_int8", int8, tuple(layout.INT8_PREFIX + name for name in metrics), {},
+        Stage("evaluate_int8", int8, layout.evaluation_files(layout.INT8_PREFIX), {},
               lambda: _evaluate_int8(run_dir)),
         Stage("export", int8, (layout.EXPORT_FILE,), asdict(config.export),
               lambda: _export(config.export, run_dir)),
@@ -403,13 +435,13 @@ def _train(config: PipelineConfig, out: str, verbose: bool) -> None:
 
 
 def _evaluate(options: EvaluateOptions, out: str, verbose: bool) -> None:
-    from edgeml.evaluate import EvaluateConfig, evaluate
+    from edgeml.evaluate import evaluate
 
     evaluate(EvaluateConfig(target=out, force=True, verbose=verbose, **asdict(options)))
 
 
 def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
-    from edgeml.quantize import QATUnsupportedError, QuantizeConfig, quantize
+    from edgeml.quantize import QATUnsupportedError, quantize
 
     try:
         quantize(QuantizeConfig(target=out, force=True, verbose=verbose, **asdict(options)))
@@ -419,32 +451,28 @@ def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
 
 def _evaluate_int8(run_dir: Path) -> None:
     """Metrics of the int8 file through the lite runtime, on the run's own test set (int8_metrics.json, ...)."""
-    from edgeml.evaluate import EvaluateConfig, evaluate
+    from edgeml.evaluate import evaluate
 
     evaluate(EvaluateConfig(target=str(RunLayout(run_dir).int8_tflite), force=True))
 
 
-C_ENGINE_DIR = "c_engine"  # inside firmware/
-
-
 def _export(options: ExportOptions, run_dir: Path) -> None:
     """firmware/export.json: the TFLM export's facts at the top level, the C engine's under ``c_engine``."""
-    from firmware_export import ExportConfig
     from firmware_export.export import export_c
 
-    firmware = RunLayout(run_dir).firmware
+    files = RunLayout(run_dir)
     engines = options.engines()
     values = {key: value for key, value in asdict(options).items() if key != "engine"}
     facts: dict[str, Any] = {"engines": list(engines), "c_engine": None}
     if "tflm" in engines:
-        facts.update(_export_tflm(ExportConfig(source=str(run_dir), out=str(firmware), force=True, **values)))
+        facts.update(_export_tflm(ExportConfig(source=str(run_dir), out=str(files.firmware), force=True, **values)))
     if "c" in engines:
-        c_result = export_c(ExportConfig(source=str(run_dir), out=str(firmware / C_ENGINE_DIR), force=True, **values))
+        c_result = export_c(ExportConfig(source=str(run_dir), out=str(files.c_engine), force=True, **values))
         for warning in c_result.warnings:
             print(f"warning: {warning}")
         print(c_result.summary())
         facts["c_engine"] = {"dir": C_ENGINE_DIR, **c_result.to_json()}
-    write_json(RunLayout(run_dir).export, facts)
+    write_json(files.export, facts)
 
 
 def _export_tflm(config) -> dict[str, Any]:
@@ -528,7 +556,8 @@ def _first_error_line(stderr: str) -> str:
 def _benchmark(options: BenchmarkOptions, out: str) -> None:
     from edgeml.benchmark import BenchmarkConfig, format_table, run_benchmark
 
-    report = run_benchmark(BenchmarkConfig(targets=(out,), out=str(Path(out) / "benchmark"), force=True, **asdict(options)))
+    report = run_benchmark(BenchmarkConfig(targets=(out,), out=str(RunLayout(out).benchmark_dir), force=True,
+                                           **asdict(options)))
     print(format_table(report.rows))
 
 

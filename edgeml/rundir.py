@@ -19,11 +19,12 @@ SUMMARY_FILE = "summary.txt"
 METRICS_FILE = "metrics.json"
 CONFUSION_PLOT = "confusion_matrix.png"
 ROC_PLOT = "roc.png"
-INT8_PREFIX = "int8_"  # int8 evaluation writes the same files with this prefix
+EVALUATION_FILES = (METRICS_FILE, CONFUSION_PLOT, ROC_PLOT)  # what evaluating one model writes
 FLOAT_TFLITE_FILE = "model_float32.tflite"
 INT8_TFLITE_FILE = "model_int8.tflite"
 QUANTIZATION_FILE = "quantization.json"
 FIRMWARE_DIR = "firmware"
+C_ENGINE_DIR = "c_engine"  # the C engine's export, inside FIRMWARE_DIR
 EXPORT_FILE = f"{FIRMWARE_DIR}/export.json"
 BENCHMARK_DIR = "benchmark"
 BENCHMARK_FILE = f"{BENCHMARK_DIR}/benchmark.json"
@@ -32,6 +33,21 @@ LATENCY_PLOT = f"{BENCHMARK_DIR}/latency.png"
 PIPELINE_FILE = "pipeline.json"
 HTML_REPORT = "report.html"
 MARKDOWN_REPORT = "report.md"
+
+
+def evaluation_prefix(model_file: str | Path) -> str:
+    """The prefix of a ``.tflite`` model's evaluation files: its variant (``model_int8.tflite`` ->
+    ``int8_``, so ``int8_metrics.json``); the Keras model's files have none."""
+    stem = Path(model_file).stem
+    return f"{stem.removeprefix('model_')}_" if Path(model_file).suffix == ".tflite" else ""
+
+
+def evaluation_files(prefix: str = "") -> tuple[str, ...]:
+    """The files evaluating one model writes (:data:`EVALUATION_FILES` with ``prefix``), in that order."""
+    return tuple(prefix + name for name in EVALUATION_FILES)
+
+
+INT8_PREFIX = evaluation_prefix(INT8_TFLITE_FILE)  # int8 evaluation writes the same files with this prefix
 
 
 @dataclass(frozen=True)
@@ -68,8 +84,16 @@ class RunLayout:
         return self.root / FIRMWARE_DIR
 
     @property
+    def c_engine(self) -> Path:
+        return self.firmware / C_ENGINE_DIR
+
+    @property
     def export(self) -> Path:
         return self.root / EXPORT_FILE
+
+    @property
+    def benchmark_dir(self) -> Path:
+        return self.root / BENCHMARK_DIR
 
     @property
     def benchmark(self) -> Path:

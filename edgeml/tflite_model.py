@@ -1,24 +1,21 @@
 """Read what a ``.tflite`` file contains: I/O tensors, quantization, operators, TFLite Micro support.
 
-Works without TensorFlow (a Raspberry Pi has only numpy and ai-edge-litert): the file is read with the
-flatbuffer schema that ai-edge-litert ships (``schema_py_generated``), imported lazily.
-
-Flatbuffer accessors trust the file: on garbage they raise ``struct.error``, ``IndexError`` and friends,
-or read nonsense. Every such failure becomes one :class:`EdgeMLError`, and buffer sizes are checked
-against the file size, because a truncated file can otherwise parse "successfully".
+Works without TensorFlow (a Raspberry Pi has only numpy and ai-edge-litert): a summary built on
+:mod:`edgeml.graph`, which reads the file and holds the one validator of what the runtimes trust.
 """
 
 from __future__ import annotations
 
-import math
-import struct
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from edgeml.errors import EdgeMLError
+from edgeml.graph import ModelFile, Tensor, read_model, read_model_bytes, schema_available
+
+__all__ = ["TFLiteModelInfo", "TensorInfo", "OperatorCount", "read_tflite", "read_tflite_bytes", "validate",
+           "format_info", "schema_available", "TFLM_BUILTIN_OPS", "TFLM_CUSTOM_OPS", "FLOAT_DTYPES"]
 
 # Builtin ops that TFLite Micro's MicroMutableOpResolver can register (one Add...() method each).
 # Source: tensorflow/tflite-micro, tensorflow/lite/micro/micro_mutable_op_resolver.h at commit 90b983c2
@@ -52,19 +49,6 @@ FLOAT_DTYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
 # Integer types a full-int8 model has besides int8: int32 biases and shapes, int16 in a few kernels.
 _FULL_INT8_OTHER_DTYPES = frozenset({"int16", "int32", "int64", "bool"})
 _CONVERSION_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
-_FILE_IDENTIFIER = b"TFL3"
-
-# Where a flatbuffer schema for .tflite files can be imported from, in order of preference.
-_SCHEMA_MODULES = (
-    "ai_edge_litert.schema_py_generated",
-    "tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
-    "tflite_runtime.schema_py_generated",
-)
-
-# What flatbuffers' accessors raise when offsets in a damaged file point outside it or at garbage.
-_PARSE_ERRORS = (struct.error, IndexError, ValueError, TypeError, OverflowError, UnicodeDecodeError,
-                 RecursionError, MemoryError)
-
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -161,184 +145,26 @@ class TFLiteModelInfo:
 
 
 def read_tflite(path: str | Path) -> TFLiteModelInfo:
-    """Read a .tflite file; any problem with the file is one :class:`EdgeMLError`."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise EdgeMLError(_one_line(f"{path} does not exist")) from None
-    except OSError as exc:
-        raise EdgeMLError(_one_line(f"cannot read {path}: {exc.strerror or exc}")) from None
-    return read_tflite_bytes(data, str(path))
+    """Read a .tflite file; any problem with the file is one :class:`EdgeMLError`. A model that parses but
+    breaks what the runtimes trust is returned with ``violation`` set (``inspect`` shows it)."""
+    return _model_info(read_model(path))
 
 
 def read_tflite_bytes(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
     """Read a .tflite model held in memory; ``path`` only names it in the result and in errors."""
-    data = bytes(data)
-    if not data:
-        raise EdgeMLError(_one_line(f"{path} is empty, not a TFLite model"))
-    if len(data) < 8 or data[4:8] != _FILE_IDENTIFIER:
-        raise EdgeMLError(_one_line(f"{path} is not a TFLite model (no TFL3 identifier)"))
-    schema = _load_schema()
-    try:
-        info = _parse(schema, data, path)
-    except _CorruptModel as exc:
-        reason = str(exc)
-    except (struct.error, IndexError):
-        reason = f"an offset points past the end of its {len(data):,} bytes"
-    except _PARSE_ERRORS as exc:
-        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    else:
-        try:
-            violation = _first_violation(schema, data)
-        except _CorruptModel as exc:
-            violation = str(exc)
-        except _PARSE_ERRORS as exc:
-            violation = f"unreadable ({type(exc).__name__})"
-        return replace(info, violation=_one_line(violation) if violation else None)
-    raise EdgeMLError(_one_line(f"{path} is truncated or corrupt ({reason})"))
-
-
-# Bytes per element of the tensor types whose constant buffers have a fixed size (int4, strings and
-# resources are left out).
-_DTYPE_BYTES = {
-    "float32": 4, "float16": 2, "bfloat16": 2, "float64": 8, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2,
-    "int32": 4, "uint32": 4, "int64": 8, "uint64": 8, "bool": 1, "complex64": 8, "complex128": 16,
-}
-# (fewest, most) inputs of the ops edgeml's models use, and -1 (omitted) allowed only from index ``fewest``
-# on (the optional bias). From tensorflow/lite/core/kernels' NumInputs checks.
-_OP_INPUTS = {
-    "CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "FULLY_CONNECTED": (2, 3), "TRANSPOSE_CONV": (3, 4),
-    "AVERAGE_POOL_2D": (1, 1), "MAX_POOL_2D": (1, 1), "SOFTMAX": (1, 1), "LOGISTIC": (1, 1), "TANH": (1, 1),
-    "RELU": (1, 1), "RELU6": (1, 1), "LEAKY_RELU": (1, 1), "HARD_SWISH": (1, 1), "QUANTIZE": (1, 1),
-    "DEQUANTIZE": (1, 1), "RESHAPE": (1, 2), "SQUEEZE": (1, 1), "EXPAND_DIMS": (2, 2), "ADD": (2, 2),
-    "SUB": (2, 2), "MUL": (2, 2), "MEAN": (2, 2), "PAD": (2, 2), "PADV2": (3, 3), "TRANSPOSE": (2, 2),
-}
-# The int8 scheme's weights are symmetric (zero point 0), per channel along this axis when per channel:
-# https://ai.google.dev/edge/litert/models/quantization_spec (Conv2D, DepthwiseConv2D, FullyConnected).
-_WEIGHT_CHANNEL_AXIS = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0, "TRANSPOSE_CONV": 0}
-_MAX_ELEMENTS = 1 << 31
+    return _model_info(read_model_bytes(data, path))
 
 
 def validate(data: bytes, path: str = "<bytes>") -> TFLiteModelInfo:
     """Check what LiteRT and TFLite Micro trust in a model before either gets it, and return its info.
 
-    Checked: every tensor index in range; each constant buffer holds exactly shape x dtype size bytes;
-    shapes non-negative; quantization scales finite and > 0, one zero point per scale, per-channel
-    parameters matching the channel axis; int8/int16 weights of CONV_2D, DEPTHWISE_CONV_2D,
-    FULLY_CONNECTED and TRANSPOSE_CONV with zero points 0 (TFLite's int8 scheme; LiteRT refuses
-    others at prepare, TFLite Micro silently computes garbage); input/output counts of common ops.
-    A violation is one :class:`EdgeMLError` naming the op and the tensor.
+    What is checked is :func:`edgeml.graph.first_violation`'s list. A violation is one
+    :class:`EdgeMLError` naming the op and the tensor.
     """
     info = read_tflite_bytes(data, path)
     if info.violation:
-        raise EdgeMLError(_one_line(f"{path} is not a valid TFLite model: {info.violation}"))
+        raise EdgeMLError(f"{path} is not a valid TFLite model: {info.violation}")
     return info
-
-
-def _first_violation(schema: ModuleType, data: bytes) -> str | None:
-    model, buffer_sizes, opcode_names, dtype_names = _model_tables(schema, data)
-    size = len(data)
-    for subgraph_index in range(_length(model.SubgraphsLength(), size)):
-        subgraph = model.Subgraphs(subgraph_index)
-        where = f"subgraph {subgraph_index}, " if subgraph_index else ""
-        tensors = []
-        for tensor_index in range(_length(subgraph.TensorsLength(), size)):
-            tensor = subgraph.Tensors(tensor_index)
-            constant = tensor.Buffer() != 0 and buffer_sizes[tensor.Buffer()] > 0
-            info = _tensor_info(tensor, dtype_names, constant, size)
-            tensors.append(info)
-            problem = _tensor_violation(info, buffer_sizes[tensor.Buffer()] if constant else None)
-            if not _is_utf8(tensor.Name() or b""):  # the runtimes decode names strictly
-                problem = "its name is not UTF-8 text"
-            if problem:
-                return f"{where}tensor {tensor_index} '{info.name}': {problem}"
-        count = len(tensors)
-        for kind, indices in (("input", _indices(subgraph.Inputs, subgraph.InputsLength(), size)),
-                              ("output", _indices(subgraph.Outputs, subgraph.OutputsLength(), size))):
-            if any(not 0 <= index < count for index in indices):
-                return f"{where}a graph {kind} refers to tensor {max(indices)} of {count}"
-        for op_index in range(_length(subgraph.OperatorsLength(), size)):
-            operator = subgraph.Operators(op_index)
-            name = opcode_names[operator.OpcodeIndex()]
-            inputs = _indices(operator.Inputs, operator.InputsLength(), size)
-            outputs = _indices(operator.Outputs, operator.OutputsLength(), size)
-            problem = _operator_violation(name, inputs, outputs, tensors)
-            if problem:
-                return f"{where}op {op_index} ({name}){problem}"
-    return None
-
-
-def _is_utf8(text: bytes) -> bool:
-    try:
-        text.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _tensor_violation(tensor: TensorInfo, buffer_bytes: int | None) -> str | None:
-    if any(dimension < 0 for dimension in tensor.shape):
-        return f"negative dimension in shape {tensor.shape}"
-    elements = 1
-    for dimension in tensor.shape:
-        elements *= dimension
-    if elements > _MAX_ELEMENTS:
-        return f"shape {tensor.shape} has more than 2^31 elements"
-    item_bytes = _DTYPE_BYTES.get(tensor.dtype)
-    if buffer_bytes is not None and item_bytes and buffer_bytes != elements * item_bytes:
-        return (f"its data has {buffer_bytes} bytes but shape {tensor.shape} of {tensor.dtype} needs "
-                f"{elements * item_bytes}")
-    if not tensor.scales:
-        return None
-    bad_scales = [scale for scale in tensor.scales if not (math.isfinite(scale) and scale > 0)]
-    if bad_scales:
-        return f"quantization scale {bad_scales[0]!r} is not finite and > 0"
-    if tensor.zero_points and len(tensor.zero_points) != len(tensor.scales):
-        return f"{len(tensor.scales)} scales but {len(tensor.zero_points)} zero points"
-    if tensor.per_channel:
-        axis = tensor.quantized_dimension
-        if not 0 <= axis < len(tensor.shape) or tensor.shape[axis] != len(tensor.scales):
-            return (f"{len(tensor.scales)} per-channel scales along axis {axis}, which does not fit "
-                    f"shape {tensor.shape}")
-    if tensor.dtype in ("int8", "uint8", "int16") and tensor.zero_points:
-        low, high = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767)}[tensor.dtype]
-        outside = [zero for zero in tensor.zero_points if not low <= zero <= high]
-        if outside:
-            return f"zero point {outside[0]} is outside the {tensor.dtype} range"
-    return None
-
-
-def _operator_violation(name: str, inputs: list[int], outputs: list[int], tensors: list[TensorInfo]) -> str | None:
-    count = len(tensors)
-    for kind, indices in (("input", inputs), ("output", outputs)):
-        for position, index in enumerate(indices):
-            if index != -1 and not 0 <= index < count:
-                return f": {kind} {position} refers to tensor {index}, but the graph has {count} tensors"
-    expected = _OP_INPUTS.get(name)
-    if expected:
-        fewest, most = expected
-        if not fewest <= len(inputs) <= most:
-            wanted = str(fewest) if fewest == most else f"{fewest} to {most}"
-            return f" has {len(inputs)} inputs; it takes {wanted}"
-        if any(index < 0 for index in inputs[:fewest]):
-            return f": a required input is missing (-1) among {inputs}"
-        if len(outputs) != 1 or outputs[0] < 0:
-            return f" has outputs {outputs}; it has exactly one"
-    axis = _WEIGHT_CHANNEL_AXIS.get(name)
-    if axis is None or len(inputs) < 2:
-        return None
-    weight_index = inputs[1]
-    weights = tensors[weight_index]
-    if weights.dtype in ("int8", "int16") and weights.quantized:
-        nonzero = [zero for zero in weights.zero_points if zero != 0]
-        if nonzero:
-            return (f", tensor {weight_index} '{weights.name}' (weights): zero point {nonzero[0]}, but int8 "
-                    "weights are symmetric (zero point 0) in TFLite's quantization scheme")
-        if weights.per_channel and weights.quantized_dimension != axis:
-            return (f", tensor {weight_index} '{weights.name}' (weights): quantized along axis "
-                    f"{weights.quantized_dimension}, but {name} weights are per channel along axis {axis}")
-    return None
 
 
 def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
@@ -378,126 +204,43 @@ def format_info(info: TFLiteModelInfo, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-class _CorruptModel(Exception):
-    """Internal: the flatbuffer parsed but its contents do not fit the file."""
-
-
-def schema_available() -> bool:
-    """Whether a flatbuffer schema to read .tflite files is installed (see ``_SCHEMA_MODULES``)."""
-    try:
-        _load_schema()
-    except EdgeMLError:
-        return False
-    return True
-
-
-def _load_schema() -> ModuleType:
-    import importlib
-
-    first_error: ImportError | None = None
-    for module_name in _SCHEMA_MODULES:
-        try:
-            return importlib.import_module(module_name)
-        except ImportError as exc:
-            first_error = first_error or exc
-    # A missing package is the usual case; anything else (e.g. no flatbuffers module) is worth showing.
-    missing_package = getattr(first_error, "name", None) == _SCHEMA_MODULES[0].split(".")[0]
-    detail = "" if missing_package else f" (importing it failed: {first_error})"
-    raise EdgeMLError(_one_line(
-        f"reading .tflite files needs the TFLite flatbuffer schema: pip install ai-edge-litert{detail}"
-    ))
-
-
-def _model_tables(schema: ModuleType, data: bytes) -> tuple[Any, list[int], list[str], dict[int, str]]:
-    """The root Model table, every buffer's size (checked against the file), every opcode's name and the
-    tensor type names."""
-    model = schema.Model.GetRootAs(data, 0)
-    size = len(data)
-    buffer_sizes = [_buffer_size(buffer, size) for buffer in _indices(model.Buffers, model.BuffersLength(), size)]
-    op_names = _enum_names(schema.BuiltinOperator)
-    opcode_names = [
-        _opcode_name(opcode, op_names, schema.BuiltinOperator.CUSTOM)
-        for opcode in _indices(model.OperatorCodes, model.OperatorCodesLength(), size)
-    ]
-    return model, buffer_sizes, opcode_names, _enum_names(schema.TensorType)
-
-
-def _parse(schema: ModuleType, data: bytes, path: str) -> TFLiteModelInfo:
-    model, buffer_sizes, opcode_names, dtype_names = _model_tables(schema, data)
-    size = len(data)
-
-    all_tensors: list[TensorInfo] = []
+def _model_info(model: ModelFile) -> TFLiteModelInfo:
     op_counts: Counter[str] = Counter()
     float_ops: set[str] = set()
     float_conversion_ops: set[str] = set()
     tflm_limitations: dict[str, None] = {}  # ordered, each reason once
-    constant_buffers: set[int] = set()
-    inputs: tuple[TensorInfo, ...] = ()
-    outputs: tuple[TensorInfo, ...] = ()
-    subgraph_count = _length(model.SubgraphsLength(), size)
-    if subgraph_count == 0:
-        raise _CorruptModel("no subgraphs")
-
-    for subgraph_index in range(subgraph_count):
-        subgraph = model.Subgraphs(subgraph_index)
-        tensors = []
-        for tensor_index in range(_length(subgraph.TensorsLength(), size)):
-            tensor = subgraph.Tensors(tensor_index)
-            buffer_index = tensor.Buffer()
-            if buffer_index >= len(buffer_sizes):
-                raise _CorruptModel(f"tensor {tensor_index} refers to missing buffer {buffer_index}")
-            is_constant = buffer_index != 0 and buffer_sizes[buffer_index] > 0
-            if is_constant:
-                constant_buffers.add(buffer_index)
-            tensors.append(_tensor_info(tensor, dtype_names, is_constant, size))
-        all_tensors += tensors
-
-        def tensor_at(index: int) -> TensorInfo:
-            if not 0 <= index < len(tensors):
-                raise _CorruptModel(f"reference to missing tensor {index}")
-            return tensors[index]
-
-        if subgraph_index == 0:
-            inputs = tuple(tensor_at(subgraph.Inputs(i)) for i in range(_length(subgraph.InputsLength(), size)))
-            outputs = tuple(tensor_at(subgraph.Outputs(i)) for i in range(_length(subgraph.OutputsLength(), size)))
-
-        for op_index in range(_length(subgraph.OperatorsLength(), size)):
-            operator = subgraph.Operators(op_index)
-            opcode_index = operator.OpcodeIndex()
-            if opcode_index >= len(opcode_names):
-                raise _CorruptModel(f"operator {op_index} refers to missing opcode {opcode_index}")
-            name = opcode_names[opcode_index]
-            op_counts[name] += 1
-            # -1 marks an omitted optional input (e.g. a bias).
-            try:
-                op_inputs = [tensor_at(i) for i in _indices(operator.Inputs, operator.InputsLength(), size) if i >= 0]
-                op_outputs = [tensor_at(i) for i in _indices(operator.Outputs, operator.OutputsLength(), size)
-                              if i >= 0]
-            except _CorruptModel as exc:
-                raise _CorruptModel(f"op {op_index} ({name}): {exc}") from None
-            if name in _CONVERSION_OPS:
+    for graph in model.subgraphs:
+        count = len(graph.tensors)
+        for op in graph.ops:
+            op_counts[op.name] += 1
+            # -1 marks an omitted optional input (e.g. a bias); an index out of range is the violation.
+            op_inputs = [_tensor_info(graph.tensors[i]) for i in op.inputs if 0 <= i < count]
+            op_outputs = [_tensor_info(graph.tensors[i]) for i in op.outputs if 0 <= i < count]
+            if op.name in _CONVERSION_OPS:
                 if any(t.dtype in FLOAT_DTYPES for t in op_inputs + op_outputs):
-                    float_conversion_ops.add(name)
+                    float_conversion_ops.add(op.name)
             elif any(t.dtype in FLOAT_DTYPES and not t.is_constant for t in op_inputs + op_outputs):
-                float_ops.add(name)
-            limitation = _tflm_type_limitation(name, op_inputs)
+                float_ops.add(op.name)
+            limitation = _tflm_type_limitation(op.name, op_inputs)
             if limitation:
                 tflm_limitations[limitation] = None
-
+    main = model.main
     unsupported = {name for name in op_counts if not _tflm_supports(name)}
+    all_tensors = tuple(_tensor_info(tensor) for graph in model.subgraphs for tensor in graph.tensors)
     return TFLiteModelInfo(
-        path=path,
-        size_bytes=size,
-        inputs=inputs,
-        outputs=outputs,
+        path=model.path,
+        size_bytes=model.size_bytes,
+        inputs=tuple(_tensor_info(main.tensors[i]) for i in main.inputs if 0 <= i < len(main.tensors)),
+        outputs=tuple(_tensor_info(main.tensors[i]) for i in main.outputs if 0 <= i < len(main.tensors)),
         operators=tuple(OperatorCount(name, count) for name, count in sorted(op_counts.items())),
         tensor_count=len(all_tensors),
-        parameter_bytes=sum(buffer_sizes[index] for index in constant_buffers),
+        parameter_bytes=model.parameter_bytes,
         float_ops=tuple(sorted(float_ops)),
         tflm_unsupported_ops=tuple(sorted(unsupported)),
         float_conversion_ops=tuple(sorted(float_conversion_ops)),
-        tensors=tuple(all_tensors),
+        tensors=all_tensors,
         tflm_limitations=tuple(tflm_limitations),
+        violation=model.violation,
     )
 
 
@@ -526,52 +269,20 @@ def _tflm_type_limitation(name: str, op_inputs: list[TensorInfo]) -> str | None:
     return None
 
 
-def _tensor_info(tensor: Any, dtype_names: dict[int, str], is_constant: bool, size: int) -> TensorInfo:
-    dtype_code = tensor.Type()
-    scales: tuple[float, ...] = ()
-    zero_points: tuple[int, ...] = ()
-    quantized_dimension = 0
-    quantization = tensor.Quantization()
-    if quantization is not None:
-        scales = tuple(float(s) for s in _indices(quantization.Scale, quantization.ScaleLength(), size))
-        zero_points = tuple(int(z) for z in _indices(quantization.ZeroPoint, quantization.ZeroPointLength(), size))
-        quantized_dimension = quantization.QuantizedDimension()
-    per_channel = len(scales) > 1
-    per_tensor = len(scales) == 1
+def _tensor_info(tensor: Tensor) -> TensorInfo:
+    per_tensor = len(tensor.scales) == 1
     return TensorInfo(
-        name=(tensor.Name() or b"").decode("utf-8", errors="replace"),
-        shape=tuple(int(d) for d in _indices(tensor.Shape, tensor.ShapeLength(), size)),
-        dtype=dtype_names.get(dtype_code, f"unknown({dtype_code})").lower(),
-        scale=scales[0] if per_tensor else None,
-        zero_point=(zero_points[0] if zero_points else 0) if per_tensor else None,
-        per_channel=per_channel,
-        scales=scales,
-        zero_points=zero_points,
-        quantized_dimension=quantized_dimension,
-        is_constant=is_constant,
+        name=tensor.name,
+        shape=tensor.shape,
+        dtype=tensor.dtype,
+        scale=tensor.scales[0] if per_tensor else None,
+        zero_point=(tensor.zero_points[0] if tensor.zero_points else 0) if per_tensor else None,
+        per_channel=tensor.per_channel,
+        scales=tensor.scales,
+        zero_points=tensor.zero_points,
+        quantized_dimension=tensor.quantized_dimension,
+        is_constant=tensor.is_constant,
     )
-
-
-def _buffer_size(buffer: Any, file_size: int) -> int:
-    """Bytes of one buffer's data, checked to lie inside the file."""
-    offset = buffer.Offset()
-    if offset > 1:  # models over 2 GB keep data after the flatbuffer, addressed by offset/size
-        data_size = buffer.Size()
-        if offset + data_size > file_size:
-            raise _CorruptModel(f"buffer data at {offset}+{data_size} lies beyond the end of the file")
-        return data_size
-    data_size = _length(buffer.DataLength(), file_size)
-    if data_size:
-        buffer.Data(data_size - 1)  # the last byte must be readable: raises struct.error past the end
-    return data_size
-
-
-def _opcode_name(opcode: Any, op_names: dict[int, str], custom_code: int) -> str:
-    # Builtin codes above 127 live in builtin_code; older files only set deprecated_builtin_code.
-    code = max(opcode.BuiltinCode(), opcode.DeprecatedBuiltinCode())
-    if code == custom_code:
-        return f"CUSTOM:{(opcode.CustomCode() or b'').decode('utf-8', errors='replace')}"
-    return op_names.get(code, f"UNKNOWN_BUILTIN_{code}")
 
 
 def _tflm_supports(op_name: str) -> bool:
@@ -580,33 +291,12 @@ def _tflm_supports(op_name: str) -> bool:
     return op_name in TFLM_BUILTIN_OPS
 
 
-def _indices(getter: Any, length: int, file_size: int) -> list[Any]:
-    return [getter(i) for i in range(_length(length, file_size))]
-
-
-def _length(length: int, file_size: int) -> int:
-    """A vector length read from the file; a damaged file can claim billions of elements."""
-    if not 0 <= length <= file_size:
-        raise _CorruptModel(f"a vector claims {length} elements in a {file_size}-byte file")
-    return length
-
-
-def _enum_names(enum_class: type) -> dict[int, str]:
-    return {
-        value: name for name, value in vars(enum_class).items() if not name.startswith("_") and isinstance(value, int)
-    }
-
-
 def _as_lists(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _as_lists(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_as_lists(item) for item in value]
     return value
-
-
-def _one_line(message: str) -> str:
-    return " ".join(message.split())
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:

@@ -1,16 +1,19 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edgeml
+from edgeml import pi_runner
 from edgeml.benchmark import add_agreement, import_results
 from edgeml.bench_runner import MeasureConfig, measure_in_subprocess
 from edgeml.bundle import BUNDLED_MODULES, BundleConfig, make_bundle
@@ -35,8 +38,8 @@ def test_bundle_holds_tflite_models_samples_runner_and_the_runner_modules(bundle
     files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
     assert files == [
         "README.txt", "bundle.json", "config.json",
-        "edgeml/__init__.py", "edgeml/bench_runner.py", "edgeml/errors.py", "edgeml/runtime.py",
-        "models/model_float32.tflite", "models/model_int8.tflite", "run.py", "samples.npz",
+        "edgeml/__init__.py", "edgeml/artifacts.py", "edgeml/bench_runner.py", "edgeml/errors.py",
+        "edgeml/pi_runner.py", "edgeml/runtime.py", "models/model_float32.tflite", "models/model_int8.tflite", "run.py", "samples.npz",
     ]
     package_dir = Path(edgeml.__file__).parent
     for module in BUNDLED_MODULES:
@@ -63,6 +66,65 @@ def test_bundled_modules_import_nothing_else_from_edgeml_at_module_level():
                 [alias.name for alias in node.names] if isinstance(node, ast.Import) else [])
             outside = [n for n in names if n and n.split(".")[0] == "edgeml" and n not in bundled]
             assert not outside, f"{module} imports {outside} at module level: add it to BUNDLED_MODULES"
+
+
+def test_runner_options_are_the_measure_config_defaults_and_read_the_device_options():
+    from edgeml.device import RunnerOptions
+
+    defaults = MeasureConfig(model="", samples="")
+    args = pi_runner.parser().parse_args([])
+    assert (args.threads, args.runs, args.warmup, args.batch_size, args.runtime, args.out) == (
+        defaults.threads, defaults.runs, defaults.warmup, defaults.batch_size, None, "results.json")
+    sent = RunnerOptions(threads=3, runs=7, warmup=0, batch_size=5, runtimes=("tflm", "litert"))
+    args = pi_runner.parser().parse_args(sent.arguments())
+    assert (args.threads, args.runs, args.warmup, args.batch_size, args.runtime) == (3, 7, 0, 5, ["tflm", "litert"])
+    assert pi_runner.device_runtimes() == ("litert", "tflite-runtime", "tflm")
+
+
+def test_runner_measures_each_bundled_model_in_process(bundle, tmp_path, capsys):
+    out = tmp_path / "device" / "results.json"
+    assert pi_runner.main(["--runs", "5", "--warmup", "1", "--runtime", "litert", "--out", str(out)], bundle) == 0
+    results = json.loads(out.read_text())
+    with np.load(bundle / "samples.npz") as samples:
+        labels = samples["y"]
+    assert [(row["model"], row["runtime"], row["runs"]) for row in results["rows"]] == [
+        ("model_float32.tflite", "litert", 5), ("model_int8.tflite", "litert", 5)]
+    for row in results["rows"]:
+        assert row["accuracy"] == pytest.approx(np.mean(np.array(row["predictions"]) == labels))
+    assert results["skipped"] == [] and results["bundle"]["edgeml_version"] == edgeml.__version__
+    assert "[2/2] model_int8.tflite on litert" in capsys.readouterr().err
+    assert [p.name for p in out.parent.iterdir()] == ["results.json"]  # no temp file left beside it
+
+
+def test_runner_refusals_are_one_error_line_and_no_results(bundle, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "results.json"
+    assert pi_runner.main(["--runs", "0", "--out", str(out)], bundle) == 1
+    assert capsys.readouterr().err == (
+        "error: --threads, --runs and --batch-size must be positive and --warmup not negative\n")
+
+    real_import = importlib.import_module
+
+    def device_without_litert(name, *args):
+        if name.startswith("ai_edge_litert"):
+            raise ModuleNotFoundError(f"No module named '{name}'")
+        if name == "tflite_runtime":  # present ...
+            return types.ModuleType(name)
+        if name == "tflite_runtime.interpreter":  # ... but built against numpy 1
+            raise AttributeError("_ARRAY_API not found\nmore lines")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", device_without_litert)
+    installed, problems = pi_runner.installed_runtimes()
+    assert installed == ["tflm"]
+    assert problems == {"litert": "ModuleNotFoundError: No module named 'ai_edge_litert'",
+                        "tflite-runtime": "AttributeError: _ARRAY_API not found"}
+    assert pi_runner.main(["--runtime", "litert", "--out", str(out)], bundle) == 1
+    assert capsys.readouterr().err == (
+        f"error: runtime litert is not installed for {sys.executable} (installed: tflm)\n")
+    assert pi_runner.main(["--runtime", "tflite-runtime", "--out", str(out)], bundle) == 1
+    assert capsys.readouterr().err.endswith(
+        "(installed: tflm); import failed for tflite-runtime: AttributeError: _ARRAY_API not found\n")
+    assert not out.exists()
 
 
 def test_bundle_runs_where_tensorflow_cannot_be_imported(bundle, tmp_path):

@@ -92,6 +92,19 @@ def test_binary_sigmoid_output_matches_two_columns():
     assert from_column.auc_micro is not None
 
 
+def test_a_sigmoid_output_of_exactly_one_half_is_class_1_as_in_every_other_stage():
+    """An int8 sigmoid output (scale 1/256, zero point -128) of q = 0 is exactly 0.5; the benchmark and
+    quantize count it as class 1 (edgeml.runtime.predicted_classes: p >= 0.5), so evaluate does too."""
+    from edgeml.runtime import predicted_classes
+
+    y_true = np.array([1, 1, 0, 0])
+    positive_probability = (np.array([0, 10, 0, -20]) + 128) / 256  # 0.5, 0.539, 0.5, 0.422
+    metrics = compute_metrics(y_true, positive_probability, ["negative", "positive"])
+    assert metrics.confusion_matrix == ((1, 1), (0, 2))  # both 0.5s predicted positive
+    assert metrics.accuracy == 3 / 4
+    assert list(predicted_classes(positive_probability[:, None])) == [1, 1, 1, 0]
+
+
 def test_class_absent_from_y_true_has_no_auc():
     rng = np.random.default_rng(7)
     y_true = rng.integers(0, 2, size=50)  # class 2 never occurs

@@ -113,14 +113,14 @@ def test_malformed_files_are_one_error_naming_op_and_tensor(small_cnn, tmp_path)
         quantization = tree.subgraphs[0].tensors[tree.subgraphs[0].inputs[0]].quantization
         quantization.scale = [0.0]
 
-    with pytest.raises(EdgeMLError, match="scale that is not finite and > 0"):
+    with pytest.raises(EdgeMLError, match=r"tensor 0 '.*': quantization scale 0\.0 is not finite and > 0"):
         read_graph_bytes(_edited(small_cnn, zero_scale))
 
     def asymmetric_weights(tree):
         weights = tree.subgraphs[0].tensors[tree.subgraphs[0].operators[0].inputs[1]]
         weights.quantization.zeroPoint = [0, 3, 0, 0]
 
-    with pytest.raises(EdgeMLError, match=r"op 0 CONV_2D: weights tensor \d+ .* non-zero zero points"):
+    with pytest.raises(EdgeMLError, match=r"op 0 CONV_2D: weights tensor \d+ '.*' have zero point 3, but int8 weights are symmetric"):
         read_graph_bytes(_edited(small_cnn, asymmetric_weights))
 
     with pytest.raises(EdgeMLError, match="truncated or corrupt"):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from edgeml.rundir import RunLayout
+from edgeml.rundir import INT8_PREFIX, RunLayout, evaluation_files, evaluation_prefix
 
 
 def test_run_layout_paths_are_the_files_the_stages_write(tmp_path):
@@ -15,6 +15,8 @@ def test_run_layout_paths_are_the_files_the_stages_write(tmp_path):
     assert files.quantization == tmp_path / "quantization.json"
     assert files.firmware == tmp_path / "firmware"
     assert files.export == tmp_path / "firmware" / "export.json"
+    assert files.c_engine == tmp_path / "firmware" / "c_engine"
+    assert files.benchmark_dir == tmp_path / "benchmark"
     assert files.benchmark == tmp_path / "benchmark" / "benchmark.json"
     assert files.pipeline == tmp_path / "pipeline.json"
     assert (files.html_report, files.markdown_report) == (tmp_path / "report.html", tmp_path / "report.md")
@@ -28,3 +30,11 @@ def test_pipeline_stages_declare_the_layouts_names(tmp_path):
     assert stages["export"].writes == ("firmware/export.json",)
     assert stages["report"].writes == ("report.html", "report.md")
     assert stages["benchmark"].writes == ("benchmark/benchmark.json", "benchmark/benchmark.md", "benchmark/latency.png")
+
+
+def test_evaluation_files_are_named_for_the_models_variant():
+    assert [evaluation_prefix(name) for name in ("model_int8.tflite", "runs/x/model_float32.tflite",
+                                                 "model.keras", "other.tflite")] == ["int8_", "float32_", "", "other_"]
+    assert INT8_PREFIX == "int8_"
+    assert evaluation_files() == ("metrics.json", "confusion_matrix.png", "roc.png")
+    assert evaluation_files("int8_") == ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png")

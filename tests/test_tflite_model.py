@@ -219,10 +219,10 @@ def test_damaged_models_parse_or_raise_edgeml_error(conv_int8):
 
 
 def test_schema_falls_back_to_tflite_micro(dense_int8, monkeypatch):
-    import edgeml.tflite_model as tflite_model
+    import edgeml.graph as graph
 
     expected = read_tflite_bytes(dense_int8)
-    monkeypatch.setattr(tflite_model, "_SCHEMA_MODULES", (
+    monkeypatch.setattr(graph, "_SCHEMA_MODULES", (
         "edgeml_no_such_module.schema_py_generated",
         "tflite_micro.tensorflow.lite.micro.python.schema_py_generated",
     ))
@@ -230,9 +230,9 @@ def test_schema_falls_back_to_tflite_micro(dense_int8, monkeypatch):
 
 
 def test_no_schema_says_what_to_install(dense_int8, monkeypatch):
-    import edgeml.tflite_model as tflite_model
+    import edgeml.graph as graph
 
-    monkeypatch.setattr(tflite_model, "_SCHEMA_MODULES", ("ai_edge_litert_missing.schema_py_generated",))
+    monkeypatch.setattr(graph, "_SCHEMA_MODULES", ("ai_edge_litert_missing.schema_py_generated",))
     with pytest.raises(EdgeMLError, match="pip install ai-edge-litert"):
         read_tflite_bytes(dense_int8)
 
@@ -302,8 +302,13 @@ def test_nonzero_per_channel_weight_zero_point_is_named(conv_int8):
     with pytest.raises(EdgeMLError) as caught:
         validate(patched, "conv.tflite")
     message = str(caught.value)
-    assert "\n" not in message and "op 0 (CONV_2D)" in message
-    assert f"'{weights}' (weights): zero point 3" in message
+    assert "\n" not in message and "op 0 CONV_2D: weights tensor" in message
+    assert f"'{weights}' have zero point 3" in message
+    from edgeml.graph import read_graph_bytes
+
+    with pytest.raises(EdgeMLError) as from_graph:  # the C engine's reader refuses it with the same words
+        read_graph_bytes(patched, "conv.tflite")
+    assert str(from_graph.value) == message
     text = format_info(read_tflite_bytes(patched, "conv.tflite"))  # inspect shows it, and no TFLM support
     assert f"valid: no ({message.split('model: ', 1)[1]}); edgeml hands it to no runtime" in text
     assert "TFLite Micro: cannot run it: not a valid model" in text
@@ -314,7 +319,7 @@ def test_litert_prepare_failure_is_one_line_naming_the_op(conv_int8, monkeypatch
     import edgeml.runtime as runtime
 
     patched, _ = _with_weight_zero_point(conv_int8, 3)
-    with pytest.raises(EdgeMLError, match=r"^the model is not a valid TFLite model: op 0 \(CONV_2D\)"):
+    with pytest.raises(EdgeMLError, match=r"^the model is not a valid TFLite model: op 0 CONV_2D: weights"):
         runtime.LiteModel(patched, "litert")
     monkeypatch.setattr(runtime, "validated", lambda content, name: ())
     with pytest.raises(EdgeMLError) as caught:
@@ -326,8 +331,8 @@ def test_litert_prepare_failure_is_one_line_naming_the_op(conv_int8, monkeypatch
 
 @pytest.mark.parametrize("problem, expected", [
     ("scale", r"tensor \d+ '.*': quantization scale -0\.5 is not finite and > 0"),
-    ("buffer", r"tensor \d+ '.*': its data has \d+ bytes but shape \(4, 3, 3, 1\) of int8 needs 36"),
-    ("input", r"op 0 \(CONV_2D\): reference to missing tensor 999"),
+    ("buffer", r"tensor \d+ '.*': buffer holds \d+ bytes, shape \(4, 3, 3, 1\) of int8 needs 36"),
+    ("input", r"op 0 CONV_2D refers to tensor 999 as input 0, but the graph has \d+ tensors"),
 ])
 def test_what_the_runtimes_trust_is_checked(conv_int8, problem, expected):
     import struct

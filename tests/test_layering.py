@@ -1,0 +1,202 @@
+"""The import graph of edgeml and firmware_export, read from the source with ast: every ``import`` and
+``from ... import`` at module level and inside functions (a function-level import is still a dependency,
+it only runs later). It must hold the documented layering:
+
+    cli  ->  pipeline, report  ->  stages (train, quantize, evaluate, predict, benchmark, bundle, device,
+    firmware_export)  ->  runtimes (runtime registry, bench_runner, c_runtime)  ->  lower layers
+    (errors, artifacts, graph, tflite_model, data, rundir)
+
+``firmware_export`` uses edgeml's lower layers and the runtime registry, never benchmark, pipeline, report,
+device, bundle or cli, not even through another module. Import cycles are listed below exactly as they
+are today, each with the change that breaks it: a new cycle fails, and so does a broken one until it is
+taken off the list.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("edgeml", "firmware_export")
+
+# What firmware_export may import from edgeml: the lower layers and the runtime registry.
+FIRMWARE_EXPORT_MAY_USE = frozenset({
+    "edgeml", "edgeml.errors", "edgeml.artifacts", "edgeml.graph", "edgeml.tflite_model", "edgeml.data",
+    "edgeml.rundir", "edgeml.runtime",
+})
+# The upper layers: nothing in firmware_export or in edgeml's lower layers reaches them.
+UPPER = frozenset({
+    "edgeml.benchmark", "edgeml.pipeline", "edgeml.report", "edgeml.device", "edgeml.bundle", "edgeml.cli",
+})
+# Imports from firmware_export into edgeml outside FIRMWARE_EXPORT_MAY_USE, as they are today; each is an
+# edge of the firmware_export <-> edgeml cycle below.
+FIRMWARE_EXPORT_EXCEPTIONS = frozenset({
+    ("firmware_export.export", "edgeml.c_runtime"),  # StaticMemory, measure_flash, static_memory
+    ("firmware_export.cengine.exactness", "edgeml.c_runtime"),  # SYMBOL, build_engine
+})
+
+# Every import cycle today (strongly connected components of the import graph), with the change that
+# breaks it. Owners this session: i12 (runtime.py, c_runtime.py, firmware_export/*), i13 (benchmark.py,
+# device.py), i16 (bench_runner.py).
+KNOWN_CYCLES = {
+    frozenset({"firmware_export.cengine.lookup", "firmware_export.cengine.lower"}):
+        "lookup imports lower's _round_half_away and quantize_multiplier, lower imports lookup's tables: "
+        "move the two fixed-point helpers into their own module under cengine that both import",
+    frozenset({
+        "edgeml.bench_runner", "edgeml.c_runtime", "edgeml.runtime", "firmware_export.cengine",
+        "firmware_export.cengine.exactness", "firmware_export.cengine.generate", "firmware_export.cengine.host",
+        "firmware_export.export", "firmware_export.parity", "firmware_export.render",
+    }):
+        "runtime -> bench_runner (KerasModel) with bench_runner -> runtime: KerasModel into its own module; "
+        "runtime -> c_runtime -> firmware_export.cengine -> ... -> parity/export -> runtime (LiteModel, "
+        "raw_outputs, TensorQuantization): those into a lower interpreter module that runtime's registry "
+        "re-exports; export/exactness -> c_runtime (static_memory, measure_flash, build_engine, SYMBOL): "
+        "those into firmware_export.cengine, c_runtime keeping only the registry's adapter; "
+        "cengine.generate -> export (_read_model, _resolve_source, _labels) with export -> cengine: those "
+        "into a module below both; cengine.host -> generate (TEMPLATES_DIR): the constant into host or a "
+        "module both import",
+    frozenset({"edgeml.benchmark", "edgeml.device", "edgeml.bundle"}):
+        "benchmark -> device (benchmark_on_device) and device -> benchmark (import_results), device -> "
+        "bundle (make_bundle) and bundle -> benchmark (collect_models, write_samples, measured_arena): move "
+        "those three and import_results into a module below benchmark (the run's model set and results "
+        "files); then bundle and device import it, not benchmark",
+}
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = path.relative_to(root).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path, packages: tuple[str, ...]) -> dict[str, set[str]]:
+    """``{module: modules it imports}`` among the modules of ``packages`` under ``root``, every import
+    statement anywhere in the file (module level, functions, classes), relative ones resolved."""
+    files = {module_name(path, root): path for package in packages for path in sorted((root / package).rglob("*.py"))}
+
+    def known(name: str) -> str | None:
+        while name and name not in files:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: list[str] = []
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                targets += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(anchor + ([base] if base else []))
+                # ``from package import module`` imports the module; ``from module import name`` the module.
+                targets += [f"{base}.{alias.name}" if f"{base}.{alias.name}" in files else base for alias in node.names]
+        graph[name] = {target for target in map(known, targets) if target and target != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
+    """The strongly connected components with more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    lowlink: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[frozenset[str]] = set()
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = lowlink[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, successors = work[-1]
+            for successor in successors:
+                if successor not in index:
+                    index[successor] = lowlink[successor] = len(index)
+                    stack.append(successor)
+                    on_stack.add(successor)
+                    work.append((successor, iter(sorted(graph.get(successor, ())))))
+                    break
+                if successor in on_stack:
+                    lowlink[node] = min(lowlink[node], index[successor])
+            else:
+                work.pop()
+                if work:
+                    lowlink[work[-1][0]] = min(lowlink[work[-1][0]], lowlink[node])
+                if lowlink[node] == index[node]:
+                    component = set()
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.add(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.add(frozenset(component))
+    return found
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    return import_graph(REPO_ROOT, PACKAGES)
+
+
+def test_the_walker_sees_function_level_and_relative_imports(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("import pkg.b\n")
+    (package / "b.py").write_text("def later():\n    from pkg.sub import c\n")
+    (package / "sub" / "__init__.py").write_text("from .c import thing\n")
+    (package / "sub" / "c.py").write_text("class K:\n    def m(self):\n        from ..a import x\n\nimport os\n")
+    (package / "d.py").write_text("from . import a\nfrom pkg.sub.c import K\n")
+    found = import_graph(tmp_path, ("pkg",))
+    assert found == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.sub.c"}, "pkg.sub": {"pkg.sub.c"},
+                     "pkg.sub.c": {"pkg.a"}, "pkg.d": {"pkg.a", "pkg.sub.c"}}
+    assert cycles(found) == {frozenset({"pkg.a", "pkg.b", "pkg.sub.c"})}
+    assert reachable(found, "pkg.d") == {"pkg.a", "pkg.b", "pkg.sub.c"}
+
+
+def test_import_cycles_are_exactly_the_known_ones(graph):
+    found = cycles(graph)
+    new = [sorted(cycle) for cycle in found - KNOWN_CYCLES.keys()]
+    gone = [sorted(cycle) for cycle in KNOWN_CYCLES.keys() - found]
+    assert not new, f"new import cycles: {new}"
+    assert not gone, f"these cycles are broken (or changed): take them off KNOWN_CYCLES: {gone}"
+
+
+def test_firmware_export_uses_only_edgemls_lower_layers(graph):
+    used = {(module, target) for module, targets in graph.items() if module.startswith("firmware_export")
+            for target in targets if target.split(".")[0] == "edgeml"}
+    outside = {edge for edge in used if edge[1] not in FIRMWARE_EXPORT_MAY_USE}
+    assert outside == FIRMWARE_EXPORT_EXCEPTIONS
+    for module in graph:
+        if module.startswith("firmware_export"):
+            assert not reachable(graph, module) & UPPER, f"{module} reaches {sorted(reachable(graph, module) & UPPER)}"
+
+
+@pytest.mark.parametrize("lower", sorted(FIRMWARE_EXPORT_MAY_USE))
+def test_lower_layers_never_reach_the_upper_ones(graph, lower):
+    assert lower in graph
+    assert not reachable(graph, lower) & UPPER
+
+
+def test_nothing_imports_the_cli_and_only_the_cli_imports_the_pipeline(graph):
+    importers = {target: {module for module, targets in graph.items() if target in targets}
+                 for target in ("edgeml.cli", "edgeml.pipeline")}
+    assert importers == {"edgeml.cli": set(), "edgeml.pipeline": {"edgeml.cli"}}
