@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from cengine_models import BuiltEngine, convert_int8
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
+from edgeml.graph import read_graph
 from edgeml.models import ModelSpec, build_model
 from edgeml.tf_setup import load_tensorflow
 from firmware_export.cengine import CEngineConfig, export_c_engine
@@ -175,11 +176,11 @@ def test_plan_validator_rejects_overlapping_live_tensors(cnn):
     validate_plan(MemoryPlan((Placement(first, 0), Placement(Lifetime(3, 8, 3, 4), 4)), 16, 16))  # not live together
 
 
-def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True) -> Path:
+def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True, batch_size: int | None = None) -> Path:
     tf = load_tensorflow()
     tf.keras.utils.set_random_seed(0)
     layers = tf.keras.layers
-    model = tf.keras.Sequential([layers.Input((6,)), layers.Dense(4), layer_factory(layers)])
+    model = tf.keras.Sequential([layers.Input((6,), batch_size=batch_size), layers.Dense(4), layer_factory(layers)])
     representative = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
     if int8_io:
         content = convert_int8(model, representative)
@@ -193,12 +194,24 @@ def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True) -> Pat
     return path
 
 
+def _transpose(layers):
+    """A layer the C engine stays without: Keras' Permute converts to TRANSPOSE."""
+    return load_tensorflow().keras.Sequential([layers.Reshape((2, 2)), layers.Permute((2, 1))])
+
+
 def test_unsupported_op_is_refused_before_any_file_is_written(tmp_path):
-    model = _model_with(lambda layers: layers.Activation("tanh"), tmp_path, "tanh")
+    model = _model_with(_transpose, tmp_path, "transpose", batch_size=1)  # static: no SHAPE op in front
     out = tmp_path / "out"
-    with pytest.raises(EdgeMLError, match=r"op 1 TANH \(output tensor \d+ '.+'\) is not supported by the C engine"
-                                          r".*--engine tflm"):
+    with pytest.raises(EdgeMLError) as refused:
         export_c_engine(CEngineConfig(source=str(model), out=str(out)))
+    graph = read_graph(model)
+    transpose = next(op for op in graph.ops if op.name == "TRANSPOSE")
+    output = graph.tensor(transpose.outputs[0])
+    assert str(refused.value) == (
+        f"op {transpose.index} TRANSPOSE (output tensor {output.index} '{output.name}') is not supported by the C "
+        "engine (it runs ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, EXPAND_DIMS, "
+        "FULLY_CONNECTED, HARD_SWISH, LEAKY_RELU, LOGISTIC, MAX_POOL_2D, MEAN, MUL, PAD, RELU, RELU6, RESHAPE, "
+        "SOFTMAX, SQUEEZE, TANH); export for TFLite Micro instead: edgeml export ... --engine tflm")
     assert not out.exists()
 
 
@@ -217,10 +230,9 @@ def test_cli_export_engine_c(tmp_path):
     assert "arena" in result.output
     again = CliRunner().invoke(cli, ["export", str(model), "--engine", "c", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
-    refused = CliRunner().invoke(cli, ["export", str(_model_with(lambda layers: layers.Activation("tanh"),
-                                                                  tmp_path, "tanh")),
+    refused = CliRunner().invoke(cli, ["export", str(_model_with(_transpose, tmp_path, "transpose", batch_size=1)),
                                         "--engine", "c", "--out", str(tmp_path / "no")])
-    assert refused.exit_code == 1 and "TANH" in refused.output and "Traceback" not in refused.output
+    assert refused.exit_code == 1 and "TRANSPOSE" in refused.output and "Traceback" not in refused.output
     assert not (tmp_path / "no").exists()
 
 
