@@ -154,7 +154,8 @@ def export_c(config: ExportConfig) -> CExportResult:
         normalization, _ = _normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
-    result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force))
+    result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force),
+                             parity.to_json() if parity else None)
     memory = static_memory(read_graph_bytes(model, str(model_path)), result.arena_bytes,
                            *measure_flash(result.out_dir, result.symbol))
     return CExportResult(result, memory, parity, tuple(warnings) + result.warnings)
