@@ -134,6 +134,12 @@ def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch
         # Every weight and bias is a const in flash; the kernels the MLP uses add a few KB of code.
         constants = sum(t.byte_size for t in read_graph(path).tensors if t.is_constant)
         assert constants <= memory.flash_bytes <= constants + 8192 and memory.flash_not_measured is None
+        # the same measurement as the export's engine.json (one implementation: cengine.measure)
+        from firmware_export.cengine.generate import measure_compiled
+
+        compiled = compile_model(path.read_bytes(), "model")
+        flash = measure_compiled(compiled, path.read_bytes(), with_tflm=False).cortex_m4.flash.value
+        assert memory.flash_bytes == flash.total_bytes == flash.model_bytes + flash.kernels_bytes
     else:
         assert memory.flash_bytes is None and "arm-none-eabi" in memory.flash_not_measured
 
