@@ -228,6 +228,10 @@ def test_cli_export_engine_c(tmp_path):
     assert result.exit_code == 0, result.output
     assert {"tiny_model.h", "tiny_model.c", "edgeml_engine.h", "engine.json"} <= {p.name for p in out.iterdir()}
     assert "arena" in result.output
+    # The licence notice the kernels' TensorFlow Lite arithmetic requires, at the top of every C file written
+    for path in out.glob("*.[ch]"):
+        head = path.read_text().split("*/", 1)[0]
+        assert "Apache License" in head and "TensorFlow" in head, path.name
     again = CliRunner().invoke(cli, ["export", str(model), "--engine", "c", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
     refused = CliRunner().invoke(cli, ["export", str(_model_with(_transpose, tmp_path, "transpose", batch_size=1)),
