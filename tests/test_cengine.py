@@ -217,8 +217,11 @@ def test_unsupported_op_is_refused_before_any_file_is_written(tmp_path):
 
 def test_float_io_is_refused_with_the_fix(tmp_path):
     model = _model_with(lambda layers: layers.Softmax(), tmp_path, "float_io", int8_io=False)
-    with pytest.raises(EdgeMLError, match="input tensor .* is float32, not per-tensor int8.*int8 input and output"):
+    with pytest.raises(EdgeMLError, match="input tensor .* is float32, not per-tensor int8.*int8 input and output"
+                                          r".*outside invoke with the header's <NAME>_INPUT_SCALE and "
+                                          "<NAME>_INPUT_ZERO_POINT"):
         export_c_engine(CEngineConfig(source=str(model), out=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_export_engine_c(tmp_path):

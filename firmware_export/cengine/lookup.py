@@ -16,9 +16,9 @@ on the device. LOGISTIC and TANH are where the two references differ beyond roun
   LogisticPrepare / TanhPrepare for kReference) in float32: round(f(scale * (x - zero point)) / output
   scale) + output zero point, f = 1 / (1 + exp(-v)) or tanh(v). exp is float32 exp, taken here as float64
   exp rounded to float32; std::tanh(float) is the C library's tanhf, which is not correctly rounded
-  (glibc's returns -0.6679687 for tanh(-0.67255527), where float64 tanh rounded to float32 is the tie
-  -0.66796875: the LSB of input 72 at scale 0.0224185, zero point 18), so it is called here through ctypes
-  and the table matches LiteRT on the machine that exports.
+  (glibc's tanhf(-0.8070664) is -0.6679687, where float64 tanh rounded to float32 is -0.66796875, exactly
+  -85.5 / 128: the output of input -18 at input scale 0.0224185, zero point 18), so it is called here
+  through ctypes and the table matches LiteRT on the machine that exports.
 """
 
 from __future__ import annotations

@@ -183,7 +183,8 @@ def _check_io(graph: Graph) -> None:
             raise EdgeMLError(
                 f"the model's {kind} {tensor.describe()} is {tensor.dtype}, not per-tensor int8: the C engine "
                 "runs int8 I/O only; convert with int8 input and output (edgeml quantize does by default) and "
-                "convert floats outside invoke with the header's helpers"
+                "quantize floats outside invoke with the header's <NAME>_INPUT_SCALE and <NAME>_INPUT_ZERO_POINT "
+                "(outputs: <NAME>_OUTPUT_SCALE and <NAME>_OUTPUT_ZERO_POINT)"
             )
 
 
