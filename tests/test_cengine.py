@@ -7,6 +7,7 @@ BUILTIN_REF. Zero differing bytes is the bar.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
@@ -78,6 +79,23 @@ def test_engine_is_byte_exact(which, single_rounding, request, test_inputs):
     result = built.exactness(test_inputs, single_rounding)
     assert result.samples == SAMPLES
     assert result.differing_vectors == 0, result.describe()
+
+
+def test_invoke_returns_the_documented_error_code_for_a_null_pointer(mlp, test_inputs):
+    """<NAME>_ERROR_NULL_POINTER (1) for any NULL argument, <NAME>_OK (0) otherwise; the header says so."""
+    header = (mlp.folder / "net_model.h").read_text()
+    assert "#define NET_OK 0\n" in header and "#define NET_ERROR_NULL_POINTER 1 " in header
+    engine = mlp.engines[False, False]
+    sample = np.ascontiguousarray(test_inputs[0])
+    output = np.zeros(mlp.output.element_count, dtype=np.int8)
+    arena = ctypes.addressof(engine.arena)
+    buffers = (sample.ctypes.data, output.ctypes.data, arena)
+    for missing in range(3):
+        arguments = [None if position == missing else pointer for position, pointer in enumerate(buffers)]
+        assert engine.invoke_function(*arguments) == 1
+    assert not output.any()  # nothing was written before the check
+    assert engine.invoke_function(*buffers) == 0
+    np.testing.assert_array_equal(output, engine.run(sample[np.newaxis])[0])
 
 
 def test_cnn_uses_the_ops_it_should(cnn, mlp):
