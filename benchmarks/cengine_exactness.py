@@ -2,23 +2,26 @@
 
 For each int8 model (edgeml's default MLP and CNN, and the issue's other architectures: a Conv1D model, a
 depthwise-separable CNN with BatchNorm, LeakyReLU and average pooling, a functional residual model with
-broadcasting ADDs and a CONCATENATION model, from tests/cengine_models.py; all trained and PTQ-quantized here
-on Fashion-MNIST unless --models names .tflite files; --only picks some): differing output vectors of the default build vs the tflite-micro
-interpreter, of the EDGEML_SINGLE_ROUNDING build vs LiteRT BUILTIN_REF, and for contrast of the default
+broadcasting ADDs and a CONCATENATION model, from tests/cengine_models.py; all trained here on Fashion-MNIST,
+the MLP and CNN quantized as edgeml does by default (QAT), the others with PTQ, unless --models names .tflite
+files; --only picks some): differing output vectors of the default build vs the tflite-micro interpreter, of the EDGEML_SINGLE_ROUNDING build vs LiteRT BUILTIN_REF, and for contrast of the default
 build vs BUILTIN_REF; the engine's planned arena, liveness floor and input + output bytes next to TFLM's
 minimum arena as measured by edgeml's arena search (tflite-micro package, 64-bit host).
 
     python benchmarks/cengine_exactness.py --out benchmarks/out/cengine
 
-Exactness counts are deterministic; nothing here is timed. RAM excludes the invoke's stack (not measured yet).
-Measured 2026-11-30 (x86_64, --train-samples 10000 --epochs 2, PTQ, all 10,000 test images): default MLP
-and default CNN: 0 differing vectors in both modes (default vs TFLM, single vs BUILTIN_REF); default build vs
-BUILTIN_REF 225 (MLP, <= 11 LSB) and 43 (CNN, <= 6 LSB). Arena + I/O: MLP 1,114 B vs TFLM's 6,528 B (17.1%),
-CNN 16,474 B vs 18,912 B (87.1%: no conv+pool fusion yet).
-Measured 2026-12-01 (same machine and settings, --only conv1d separable_cnn residual concatenation, all
-10,000 test images): 0 differing vectors in both modes for each; default build vs BUILTIN_REF 91 (Conv1D,
-<= 7 LSB), 110 (separable, <= 2), 104 (residual, <= 5), 4 (concatenation, <= 4). Arena + I/O vs TFLM's arena:
-1,298 / 4,480 B (29.0%), 25,882 / 28,048 B (92.3%), 19,610 / 21,968 B (89.3%), 17,258 / 20,032 B (86.2%).
+Exactness counts are deterministic; nothing here is timed. RAM here excludes the invoke's stack
+(benchmarks/cengine_memory.py measures it).
+Measured 2026-12-01 (x86_64, 2 shared cores; --only mlp cnn with the defaults: --epochs 2, the whole
+training set, edgeml's default QAT; all 10,000 test images): default MLP and CNN: 0 differing vectors in both
+modes (default vs TFLM, single vs BUILTIN_REF); default build vs BUILTIN_REF 256 (MLP, <= 11 LSB) and 50
+(CNN, <= 5 LSB). Arena + I/O vs TFLM's arena: 1,114 / 3,616 B (30.8%), 5,626 / 18,432 B (30.5%).
+(With PTQ, whose Dense layers are per channel, TFLM's arenas are 6,528 and 18,912 B.)
+Measured 2026-12-01 (same machine, --only conv1d separable_cnn residual concatenation --train-samples 10000
+--epochs 2, all 10,000 test images): 0 differing vectors in both modes for each; default build vs
+BUILTIN_REF 91 (Conv1D, <= 7 LSB), 110 (separable, <= 2), 104 (residual, <= 5), 4 (concatenation, <= 4).
+Arena + I/O vs TFLM's arena: 1,298 / 4,480 B (29.0%), 25,882 / 28,048 B (92.3%), 19,610 / 21,968 B (89.3%),
+17,258 / 20,032 B (86.2%) (before conv+pool fusion and in-place element-wise ops; see cengine_memory.py).
 """
 
 from __future__ import annotations
@@ -52,17 +55,20 @@ MODEL_NAMES = tuple(EDGEML_MODELS) + tuple(WHOLE_MODELS)
 
 
 def train_models(out: Path, names: tuple[str, ...], epochs: int, train_samples: int | None) -> dict[str, Path]:
-    """Each named model trained on Fashion-MNIST (seed 0) and PTQ-converted to int8, kept in ``out``."""
+    """Each named model trained on Fashion-MNIST (seed 0) and converted to int8, kept in ``out``. edgeml's
+    MLP and CNN go through edgeml's default quantization (QAT: Dense layers quantized per tensor, as in
+    `make demo`); PTQ would quantize them per channel, which costs TFLite Micro 8 bytes of arena per
+    FULLY_CONNECTED output channel (the MLP: 6,528 B instead of 3,616 B)."""
     models = {}
     for name in names:
-        run = out / f"run_{name}"
+        run = out / f"run_{name}_qat" if name in EDGEML_MODELS else out / f"run_{name}"
         path = run / "model_int8.tflite"
         if path.exists():
             models[name] = path
         elif name in EDGEML_MODELS:
             train(TrainConfig(out=str(run), dataset="fashion_mnist", model=EDGEML_MODELS[name], epochs=epochs,
                               seed=0, train_samples=train_samples, force=True))
-            quantize(QuantizeConfig(target=str(run), method="ptq", force=True))
+            quantize(QuantizeConfig(target=str(run), force=True))
         else:  # the architectures edgeml does not build: plain Keras, calibrated on 100 training images
             dataset = load_dataset("fashion_mnist", train_samples=train_samples, seed=0)
             run.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,11 @@ firmware_export/cengine/measure.py for how each number is taken.
 
     python benchmarks/cengine_memory.py --out benchmarks/out/cengine
 
-Sizes depend on the model's shapes, not on its training, so a short training run is enough (the defaults);
-nothing here is timed, and every number is deterministic for a given toolchain (one run). Prints a
-Markdown table and writes it, with the JSON, to --out.
+The models are edgeml's default MLP and CNN through edgeml's default quantization (QAT, Dense layers per
+tensor), the run folders benchmarks/cengine_exactness.py trains into the same --out (trained here if
+missing). Sizes depend on the model's shapes and quantization, not on its training, so a short training
+run is enough (the defaults); nothing here is timed, and every number is deterministic for a given
+toolchain (one run). Prints a Markdown table and writes it, with the JSON, to --out.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     models = ({path.stem: path for path in args.models} if args.models
-              else train_models(args.out, args.epochs, args.train_samples))
+              else train_models(args.out, ("mlp", "cnn"), args.epochs, args.train_samples))
     rows = {name: measure(name, path.read_bytes()) for name, path in models.items()}
     compiler = subprocess.run([ARM_GCC, "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
     text = table(rows)

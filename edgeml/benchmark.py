@@ -243,7 +243,11 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
             for index, (model, runtime) in enumerate(pairs):
                 show_progress(index, len(pairs), f"{model.name} on {runtime}")
                 measures_arena = runtime_spec(runtime).measures_arena
+                cannot_run = runtime_spec(runtime).cannot_run
                 try:
+                    if cannot_run and (why := cannot_run(model.read_bytes())):  # a float32 model in the C engine
+                        skipped.append(f"{model.name} on {runtime}: {why}")
+                        continue
                     if measures_arena:
                         check_tflm_can_run(model)
                     arena = measure_tflm_arena(model) if measures_arena else None

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +30,6 @@ SYMBOL = "model"
 LIBRARY = f"lib{SYMBOL}_engine.so"
 MEMORY_FILE = "memory.json"
 COMPILERS = ("gcc", "clang", "cc")
-ARM_GCC, ARM_SIZE = "arm-none-eabi-gcc", "arm-none-eabi-size"
-ARM_FLAGS = ("-std=c99", "-mcpu=cortex-m4", "-mthumb", "-Os", "-ffunction-sections", "-fdata-sections")
 INSTALL_COMPILER = ("the c runtime builds edgeml's C engine with a C compiler and none was found "
                     "($CC, gcc, clang or cc): install one (Debian/Ubuntu: sudo apt install gcc; "
                     "Fedora: sudo dnf install gcc; macOS: xcode-select --install)")
@@ -131,30 +128,13 @@ def _build_into(folder: Path, files: dict[str, str], compiler: str) -> None:
 
 
 def measure_flash(folder: Path, symbol: str | None = None) -> tuple[int | None, str | None]:
-    """``text + data`` bytes of the sources in ``folder`` linked for a Cortex-M4 (``-Os``, unused
-    functions and data dropped by ``--gc-sections`` from the ``<symbol>_invoke`` entry), measured by
-    ``arm-none-eabi-size``; else (None, why not). ``symbol`` is the engine's prefix (``model`` by default).
-    Nothing is written into ``folder``."""
-    missing = [tool for tool in (ARM_GCC, ARM_SIZE) if shutil.which(tool) is None]
-    if missing:
-        return None, f"{' and '.join(missing)} not found (Debian/Ubuntu: sudo apt install gcc-arm-none-eabi)"
-    symbol = symbol or SYMBOL
-    with tempfile.TemporaryDirectory(prefix="edgeml-flash-") as scratch:
-        image = Path(scratch) / "flash.elf"
-        link = [ARM_GCC, *ARM_FLAGS, "-nostartfiles", "-nostdlib", "-Wl,--gc-sections", f"-Wl,-e,{symbol}_invoke",
-                *map(str, sorted(Path(folder).glob("*.c"))), "-o", str(image), "-lgcc"]
-        try:
-            linked = subprocess.run(link, capture_output=True, text=True, timeout=300)
-            if linked.returncode != 0:
-                return None, f"{ARM_GCC} failed: {(linked.stderr.strip().splitlines() or ['no output'])[-1]}"
-            sized = subprocess.run([ARM_SIZE, "-B", str(image)], capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return None, f"the Cortex-M4 build could not run: {exc}"
-    try:
-        text, data = (int(value) for value in sized.stdout.splitlines()[1].split()[:2])
-    except (IndexError, ValueError):
-        return None, f"{ARM_SIZE} printed no sizes: {sized.stderr.strip()[:200]}"
-    return text + data, None
+    """``text + data`` bytes of the engine in ``folder`` linked for a Cortex-M4, or (None, why not): the
+    C engine's own measurement (:func:`firmware_export.cengine.measure.measure_cortex_m4`, flash only).
+    ``symbol`` is the engine's prefix (``model`` by default). Nothing is written into ``folder``."""
+    from firmware_export.cengine.measure import measure_cortex_m4
+
+    flash = measure_cortex_m4(Path(folder), symbol or SYMBOL, with_stack=False).flash
+    return (flash.value.total_bytes, None) if flash.not_measured is None else (None, flash.not_measured)
 
 
 class CEngineModel:

@@ -92,7 +92,8 @@ class RuntimeSpec:
     the benchmark's float reference only); ``threads``: honours a thread count; ``loops_batches``: the
     benchmark's throughput may run a batch one invoke per sample (too slow in TFLM's interpreter);
     ``measures_arena``: runs with TFLite Micro's measured arena; ``static_memory``: knows its RAM and
-    flash on a device (the C engine); ``on_device``: a device bundle can run it.
+    flash on a device (the C engine); ``on_device``: a device bundle can run it; ``cannot_run``: why a
+    model's kind is outside what the runtime runs (None: try it), so a benchmark says so instead of failing.
     """
 
     name: str
@@ -108,6 +109,7 @@ class RuntimeSpec:
     static_memory: bool = False
     on_device: bool = False
     available: Callable[[], bool] | None = None  # beyond the import probe (e.g. a C compiler)
+    cannot_run: Callable[[bytes], str | None] | None = None
 
     def installed(self) -> bool:
         return _importable(self.module) and (self.available is None or self.available())
@@ -132,6 +134,20 @@ def _open_tflm(model: bytes | str | Path, options: OpenOptions) -> Model:
     return MicroModel(model, options.arena_bytes or DEFAULT_TFLM_ARENA_BYTES)
 
 
+C_ENGINE_FLOAT_MODEL = "the C engine runs int8 graphs; float32 models are issue 15"
+
+
+def _c_cannot_run(content: bytes) -> str | None:
+    """:data:`C_ENGINE_FLOAT_MODEL` for a model with a floating-point input or output (float32, float16 or
+    dynamic-range conversions); None for an int8 or uint8 graph, which the engine may still refuse by op."""
+    from edgeml.tflite_model import read_tflite_bytes
+
+    info = read_tflite_bytes(content)
+    if any(tensor.dtype.startswith("float") for tensor in (*info.inputs, *info.outputs)):
+        return C_ENGINE_FLOAT_MODEL
+    return None
+
+
 def _open_c(model: bytes | str | Path, options: OpenOptions) -> Model:
     try:
         from edgeml.c_runtime import CEngineModel
@@ -139,6 +155,8 @@ def _open_c(model: bytes | str | Path, options: OpenOptions) -> Model:
         raise EdgeMLError("the c runtime needs edgeml's C engine (firmware_export), which this copy lacks") from None
     content = _read(model)
     validated(content, _name(model))
+    if (why := _c_cannot_run(content)) is not None:
+        raise EdgeMLError(f"{_name(model)}: {why}")
     return CEngineModel(content, _name(model))
 
 
@@ -164,7 +182,7 @@ REGISTRY: tuple[RuntimeSpec, ...] = (
     RuntimeSpec("tflm", "tflite_micro", "tflite-micro", "pip install tflite-micro", _open_tflm,
                 loops_batches=False, measures_arena=True, on_device=True),
     RuntimeSpec("c", "firmware_export.cengine", "edgeml", "install a C compiler (sudo apt install gcc)", _open_c,
-                static_memory=True, available=_c_compiler_found),
+                static_memory=True, available=_c_compiler_found, cannot_run=_c_cannot_run),
     RuntimeSpec("keras", "tensorflow", "tensorflow", "pip install 'edgeml[train]'", _open_keras, selectable=False),
 )
 RUNTIMES = ("auto", *(spec.name for spec in REGISTRY if spec.selectable))

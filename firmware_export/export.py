@@ -142,7 +142,7 @@ def export_c(config: ExportConfig) -> CExportResult:
     from firmware_export.cengine import CEngineConfig, export_c_engine
     from firmware_export.cengine.exactness import four_way_parity
 
-    from edgeml.c_runtime import measure_flash, static_memory
+    from edgeml.c_runtime import static_memory
     from edgeml.graph import read_graph_bytes
 
     model_path, record = _resolve_source(Path(config.source))
@@ -154,9 +154,11 @@ def export_c(config: ExportConfig) -> CExportResult:
         normalization, _ = _normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
-    result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force))
+    result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force),
+                             parity.to_json() if parity else None)
+    flash = result.memory.cortex_m4.flash  # measured by the export (firmware_export.cengine.measure)
     memory = static_memory(read_graph_bytes(model, str(model_path)), result.arena_bytes,
-                           *measure_flash(result.out_dir, result.symbol))
+                           flash.value.total_bytes if flash.not_measured is None else None, flash.not_measured)
     return CExportResult(result, memory, parity, tuple(warnings) + result.warnings)
 
 

@@ -7,6 +7,7 @@ BUILTIN_REF. Zero differing bytes is the bar.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
 import shutil
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from cengine_models import BuiltEngine, convert_int8
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
+from edgeml.graph import read_graph
 from edgeml.models import ModelSpec, build_model
 from edgeml.tf_setup import load_tensorflow
 from firmware_export.cengine import CEngineConfig, export_c_engine
@@ -77,6 +79,23 @@ def test_engine_is_byte_exact(which, single_rounding, request, test_inputs):
     result = built.exactness(test_inputs, single_rounding)
     assert result.samples == SAMPLES
     assert result.differing_vectors == 0, result.describe()
+
+
+def test_invoke_returns_the_documented_error_code_for_a_null_pointer(mlp, test_inputs):
+    """<NAME>_ERROR_NULL_POINTER (1) for any NULL argument, <NAME>_OK (0) otherwise; the header says so."""
+    header = (mlp.folder / "net_model.h").read_text()
+    assert "#define NET_OK 0\n" in header and "#define NET_ERROR_NULL_POINTER 1 " in header
+    engine = mlp.engines[False, False]
+    sample = np.ascontiguousarray(test_inputs[0])
+    output = np.zeros(mlp.output.element_count, dtype=np.int8)
+    arena = ctypes.addressof(engine.arena)
+    buffers = (sample.ctypes.data, output.ctypes.data, arena)
+    for missing in range(3):
+        arguments = [None if position == missing else pointer for position, pointer in enumerate(buffers)]
+        assert engine.invoke_function(*arguments) == 1
+    assert not output.any()  # nothing was written before the check
+    assert engine.invoke_function(*buffers) == 0
+    np.testing.assert_array_equal(output, engine.run(sample[np.newaxis])[0])
 
 
 def test_cnn_uses_the_ops_it_should(cnn, mlp):
@@ -175,11 +194,11 @@ def test_plan_validator_rejects_overlapping_live_tensors(cnn):
     validate_plan(MemoryPlan((Placement(first, 0), Placement(Lifetime(3, 8, 3, 4), 4)), 16, 16))  # not live together
 
 
-def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True) -> Path:
+def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True, batch_size: int | None = None) -> Path:
     tf = load_tensorflow()
     tf.keras.utils.set_random_seed(0)
     layers = tf.keras.layers
-    model = tf.keras.Sequential([layers.Input((6,)), layers.Dense(4), layer_factory(layers)])
+    model = tf.keras.Sequential([layers.Input((6,), batch_size=batch_size), layers.Dense(4), layer_factory(layers)])
     representative = np.random.default_rng(0).normal(size=(20, 6)).astype(np.float32)
     if int8_io:
         content = convert_int8(model, representative)
@@ -193,19 +212,34 @@ def _model_with(layer_factory, tmp_path, name: str, int8_io: bool = True) -> Pat
     return path
 
 
+def _transpose(layers):
+    """A layer the C engine stays without: Keras' Permute converts to TRANSPOSE."""
+    return load_tensorflow().keras.Sequential([layers.Reshape((2, 2)), layers.Permute((2, 1))])
+
+
 def test_unsupported_op_is_refused_before_any_file_is_written(tmp_path):
-    model = _model_with(lambda layers: layers.Activation("tanh"), tmp_path, "tanh")
+    model = _model_with(_transpose, tmp_path, "transpose", batch_size=1)  # static: no SHAPE op in front
     out = tmp_path / "out"
-    with pytest.raises(EdgeMLError, match=r"op 1 TANH \(output tensor \d+ '.+'\) is not supported by the C engine"
-                                          r".*--engine tflm"):
+    with pytest.raises(EdgeMLError) as refused:
         export_c_engine(CEngineConfig(source=str(model), out=str(out)))
+    graph = read_graph(model)
+    transpose = next(op for op in graph.ops if op.name == "TRANSPOSE")
+    output = graph.tensor(transpose.outputs[0])
+    assert str(refused.value) == (
+        f"op {transpose.index} TRANSPOSE (output tensor {output.index} '{output.name}') is not supported by the C "
+        "engine (it runs ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, EXPAND_DIMS, "
+        "FULLY_CONNECTED, HARD_SWISH, LEAKY_RELU, LOGISTIC, MAX_POOL_2D, MEAN, MUL, PAD, RELU, RELU6, RESHAPE, "
+        "SOFTMAX, SQUEEZE, TANH); export for TFLite Micro instead: edgeml export ... --engine tflm")
     assert not out.exists()
 
 
 def test_float_io_is_refused_with_the_fix(tmp_path):
     model = _model_with(lambda layers: layers.Softmax(), tmp_path, "float_io", int8_io=False)
-    with pytest.raises(EdgeMLError, match="input tensor .* is float32, not per-tensor int8.*int8 input and output"):
+    with pytest.raises(EdgeMLError, match="input tensor .* is float32, not per-tensor int8.*int8 input and output"
+                                          r".*outside invoke with the header's <NAME>_INPUT_SCALE and "
+                                          "<NAME>_INPUT_ZERO_POINT"):
         export_c_engine(CEngineConfig(source=str(model), out=str(tmp_path / "out")))
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_export_engine_c(tmp_path):
@@ -215,12 +249,15 @@ def test_cli_export_engine_c(tmp_path):
     assert result.exit_code == 0, result.output
     assert {"tiny_model.h", "tiny_model.c", "edgeml_engine.h", "engine.json"} <= {p.name for p in out.iterdir()}
     assert "arena" in result.output
+    # The licence notice the kernels' TensorFlow Lite arithmetic requires, at the top of every C file written
+    for path in out.glob("*.[ch]"):
+        head = path.read_text().split("*/", 1)[0]
+        assert "Apache License" in head and "TensorFlow" in head, path.name
     again = CliRunner().invoke(cli, ["export", str(model), "--engine", "c", "--out", str(out)])
     assert again.exit_code == 1 and "--force" in again.output
-    refused = CliRunner().invoke(cli, ["export", str(_model_with(lambda layers: layers.Activation("tanh"),
-                                                                  tmp_path, "tanh")),
+    refused = CliRunner().invoke(cli, ["export", str(_model_with(_transpose, tmp_path, "transpose", batch_size=1)),
                                         "--engine", "c", "--out", str(tmp_path / "no")])
-    assert refused.exit_code == 1 and "TANH" in refused.output and "Traceback" not in refused.output
+    assert refused.exit_code == 1 and "TRANSPOSE" in refused.output and "Traceback" not in refused.output
     assert not (tmp_path / "no").exists()
 
 

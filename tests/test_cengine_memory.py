@@ -192,7 +192,8 @@ def test_flash_counts_the_model_object_and_only_the_kernels_it_calls(conv_pools,
 def test_a_missing_toolchain_or_failed_build_is_not_measured(monkeypatch, tmp_path, residual):
     monkeypatch.setattr(measure, "ARM_GCC", "arm-none-eabi-gcc-absent")
     build = measure_cortex_m4(residual.folder, "net")
-    assert build.stack.as_json() == build.flash.as_json() == "not measured: arm-none-eabi-gcc-absent is not installed"
+    assert build.stack.as_json() == build.flash.as_json() == ("not measured: arm-none-eabi-gcc-absent is not installed "
+                                                               "(Debian/Ubuntu: sudo apt install gcc-arm-none-eabi)")
     memory = measure.EngineMemory(16, 16, 16, 4, 100, build, measure.Measurement(1000))
     assert memory.ram_bytes.as_json().startswith("not measured: no invoke stack")
     assert memory.ram_percent_of_tflm.not_measured and memory.as_json()["invoke_stack_bytes"].startswith("not measured")

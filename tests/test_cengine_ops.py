@@ -54,8 +54,8 @@ def _layer(kind: str, rng: np.random.Generator, layers):
     if kind == "pad":  # ZeroPadding2D converts to PAD
         padding = tuple(tuple(int(v) for v in rng.integers(0, 3, 2)) for _ in range(2))
         return layers.ZeroPadding2D(padding), (size, size - 2, channels)
-    if kind == "logistic":
-        return layers.Activation("sigmoid"), (size, channels)
+    if kind in ("logistic", "tanh"):
+        return layers.Activation("sigmoid" if kind == "logistic" else "tanh"), (size, channels)
     if kind == "hard_swish":  # the converter fuses x * relu6(x + 3) / 6 into HARD_SWISH
         relu6 = load_tensorflow().nn.relu6
         return layers.Lambda(lambda x: x * relu6(x + 3.0) * (1.0 / 6.0)), (size, channels)
@@ -97,11 +97,30 @@ def _graph_model(kind: str, rng: np.random.Generator, tf):
 GRAPH_KINDS = ("add", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu", "relu6")
 KINDS = ("dense", "dense_per_channel", "dense_rank3", "conv", "depthwise", "max_pool", "average_pool", "softmax",
          "add", "mean", "mean_steps", "add_broadcast", "mul", "mul_broadcast", "concatenation", "leaky_relu", "relu",
-         "relu6", "pad", "logistic", "hard_swish")
+         "relu6", "pad", "logistic", "tanh", "hard_swish")
+# Input quantizations (scale, zero point) at which TFLite Micro's fixed-point LOGISTIC / TANH and LiteRT
+# BUILTIN_REF's float32 table differ on some int8 input (on most scales they agree: firmware_export/cengine/
+# lookup.py); found by comparing the two tables over 6,000 random scales (3 differ for TANH).
+DISAGREEING_INPUT_RANGE = {"logistic": (0.005538210738450289, -86), "tanh": (0.005538210738450289, -86)}
+
+
+def _calibration_for(quantization: tuple[float, int], shape: tuple[int, ...], rng: np.random.Generator):
+    """Calibration samples whose range [(-128 - zero point) * scale, (127 - zero point) * scale] makes the
+    converter quantize the input with exactly ``quantization``."""
+    scale, zero_point = quantization
+    low, high = (-128 - zero_point) * scale, (127 - zero_point) * scale
+    samples = rng.uniform(low, high, size=(30, *shape))
+    samples.reshape(30, -1)[0, :2] = low, high
+    return samples.astype(np.float32)
+
+
 NEW_KINDS_CASES = 2  # the ops added with the whole-model tests: fewer cases each, to keep the suite fast
 FIRST_KINDS = KINDS[:KINDS.index("mean") + 1]  # the ops of the engine's first version: more cases each
+# LOGISTIC and TANH: one case, at the input quantization where the references disagree, fed all 256 inputs
+# (a table depends on nothing else, and at a random scale both builds' tables are usually the same).
 CASES = [(kind, case) for kind in KINDS
-         for case in range(CASES_PER_OP if kind in FIRST_KINDS else NEW_KINDS_CASES)]
+         for case in range(CASES_PER_OP if kind in FIRST_KINDS else 1 if kind in DISAGREEING_INPUT_RANGE
+                           else NEW_KINDS_CASES)]
 
 
 @pytest.mark.slow  # about 9 s a case on a shared 2-core machine: one conversion, one TFLM process
@@ -121,6 +140,8 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
         weights.assign(rng.normal(0, 0.5, size=weights.shape).astype(np.float32))
     input_scale = float(rng.uniform(0.2, 5.0))
     representative = rng.normal(0, input_scale, size=(30, *shape)).astype(np.float32)
+    if kind in DISAGREEING_INPUT_RANGE:
+        representative = _calibration_for(DISAGREEING_INPUT_RANGE[kind], shape, rng)
     per_channel_dense = {"dense": False, "dense_per_channel": True}.get(kind)
     content = convert_int8(model, representative, per_channel_dense=per_channel_dense)
     built = BuiltEngine(content, tmp_path / "engine")
@@ -139,6 +160,14 @@ def test_single_op_models_are_byte_exact(kind, case, tmp_path):
     if kind == "dense_rank3":
         assert ops[0].options["keep_num_dims"] and len(built.output.shape) == 3
     inputs = rng.integers(-128, 128, size=(SAMPLES, built.input.element_count), dtype=np.int8)
+    if kind in ("logistic", "tanh", "hard_swish"):  # tables: every one of the 256 int8 inputs, in random order
+        inputs = np.resize(rng.permutation(256).astype(np.int16) - 128, inputs.shape).astype(np.int8)
+    if kind in DISAGREEING_INPUT_RANGE:  # the two builds' tables must differ here, or the
+        input_quantization = (built.input.scale, built.input.zero_point)  # case cannot tell them apart
+        assert input_quantization == pytest.approx(DISAGREEING_INPUT_RANGE[kind], rel=1e-6)
+        table = next(call for call in built.compiled.lowered.calls if call.op_name == _OP_NAMES[kind]).arrays[0]
+        double, single = table.values, table.single
+        assert single is not None and sum(a != b for a, b in zip(double, single)) >= 1
     for single_rounding in (False, True):
         result = built.exactness(inputs, single_rounding)
         assert result.differing_vectors == 0, f"{kind} {case}: {result.describe()}"
@@ -149,7 +178,8 @@ _OP_NAMES = {
     "conv": "CONV_2D", "depthwise": "DEPTHWISE_CONV_2D", "max_pool": "MAX_POOL_2D",
     "average_pool": "AVERAGE_POOL_2D", "softmax": "SOFTMAX", "add": "ADD", "mean": "MEAN", "mean_steps": "MEAN",
     "add_broadcast": "ADD", "mul": "MUL", "mul_broadcast": "MUL", "concatenation": "CONCATENATION",
-    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD", "logistic": "LOGISTIC", "hard_swish": "HARD_SWISH",
+    "leaky_relu": "LEAKY_RELU", "relu": "RELU", "relu6": "RELU6", "pad": "PAD", "logistic": "LOGISTIC", "tanh": "TANH",
+    "hard_swish": "HARD_SWISH",
 }
 
 
@@ -241,7 +271,7 @@ def test_element_wise_kernels_run_in_place(op, kernels_library):
                                   -100, 120)
         run = kernels_library.edgeml_leaky_relu
         args = lambda source, out: (ctypes.byref(params), source, out)  # noqa: E731
-    elif op in ("LOGISTIC", "HARD_SWISH"):
+    elif op in ("LOGISTIC", "TANH", "HARD_SWISH"):
         table = _buffer(rng.permutation(np.arange(-128, 128)).astype(np.int8))
         params = _LookupParams(size, table)
         run = kernels_library.edgeml_lookup

@@ -750,3 +750,26 @@ def test_export_engine_c_reports_four_way_parity(mlp_run, tmp_path, monkeypatch)
     assert [row["differing_vectors"] for row in parity.to_json()["runtimes"]] == [0, differing("ref"),
                                                                                    differing("default")]
     assert (tmp_path / "c" / "model_model.c").is_file()
+    # engine.json keeps the same result: counts equal to the numpy comparison and to the printed lines
+    written = json.loads((tmp_path / "c" / "engine.json").read_text())["parity"]
+    assert (written["baseline"], written["samples"]) == ("tflite-micro interpreter", 300)
+    rows = {row["runtime"]: row for row in written["runtimes"]}
+    assert [rows[name]["differing_vectors"] for name in (
+        "edgeml C engine (default build)", "LiteRT BUILTIN_REF (reference kernels)",
+        "LiteRT default (XNNPACK delegate)")] == [0, differing("ref"), differing("default")]
+    ref = rows["LiteRT BUILTIN_REF (reference kernels)"]
+    assert ref["max_lsb"] == np.abs(outputs["ref"].astype(int) - outputs["tflm"]).max()
+    assert ref["first_divergence"] == parity.builtin_ref.first_divergence
+    if differing("ref"):
+        assert f"{differing('ref')}/300 output vectors differ" in summary[-2]
+
+
+def test_export_engine_c_without_check_says_parity_was_not_run(mlp_run, tmp_path, monkeypatch):
+    from firmware_export.export import Engine, export_for_engine
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    result = export_for_engine(ExportConfig(source=str(mlp_run), out=str(tmp_path / "c"), check_samples=0), Engine.C)
+    assert result.parity is None
+    written = json.loads((tmp_path / "c" / "engine.json").read_text())["parity"]
+    assert written == {"not_run": "not run: the four-way comparison (C engine, tflite-micro, LiteRT BUILTIN_REF, "
+                                  "LiteRT default) runs in `edgeml export --engine c` unless --check-samples is 0"}

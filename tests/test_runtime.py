@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -134,6 +135,12 @@ def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch
         # Every weight and bias is a const in flash; the kernels the MLP uses add a few KB of code.
         constants = sum(t.byte_size for t in read_graph(path).tensors if t.is_constant)
         assert constants <= memory.flash_bytes <= constants + 8192 and memory.flash_not_measured is None
+        # the same measurement as the export's engine.json (one implementation: cengine.measure)
+        from firmware_export.cengine.generate import measure_compiled
+
+        compiled = compile_model(path.read_bytes(), "model")
+        flash = measure_compiled(compiled, path.read_bytes(), with_tflm=False).cortex_m4.flash.value
+        assert memory.flash_bytes == flash.total_bytes == flash.model_bytes + flash.kernels_bytes
     else:
         assert memory.flash_bytes is None and "arm-none-eabi" in memory.flash_not_measured
 
@@ -149,14 +156,36 @@ def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch
 def test_c_runtime_errors(models, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, _, _ = models
-    with pytest.raises(EdgeMLError, match="input tensor 0 .* is float32.*int8 I/O only"):
-        open_model(run_dir / "model_float32.tflite", "c")
+    float_model = run_dir / "model_float32.tflite"
+    with pytest.raises(EdgeMLError) as refused:
+        open_model(float_model, "c")
+    assert str(refused.value) == f"{float_model}: the C engine runs int8 graphs; float32 models are issue 15"
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no compiler anywhere
     assert "c" not in available_runtimes()
     with pytest.raises(EdgeMLError, match=r"a C compiler and none was found .*: install one \(Debian/Ubuntu: sudo apt install gcc;"):
         open_model(run_dir / "model_int8.tflite", "c")
     assert not (tmp_path / "cache").exists()  # nothing half-built
+
+
+def test_a_float32_model_under_c_is_not_measured_for_one_stated_reason(models, tmp_path):
+    """Issue 12 / 15: `edgeml benchmark --runtime all` on a float32 model: the C engine's absence is the
+    same phrase in the printed lines, benchmark.json, benchmark.md and the report."""
+    from edgeml.benchmark import BenchmarkConfig, run_benchmark
+    from edgeml.report import Bullets, build_report
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
+    reason = "model_float32.tflite on c: the C engine runs int8 graphs; float32 models are issue 15"
+    result = run_benchmark(BenchmarkConfig(targets=(str(run_dir / "model_float32.tflite"),), runtimes=("tflm", "c"),
+                                           runs=5, warmup=1, batch_size=8, test_samples=20,
+                                           out=str(run_dir / "benchmark")))
+    assert [row["runtime"] for row in result.rows] == ["tflm"]
+    assert result.skipped == (reason,)
+    assert json.loads((run_dir / "benchmark" / "benchmark.json").read_text())["skipped"] == [reason]
+    assert f"- {reason}" in (run_dir / "benchmark" / "benchmark.md").read_text().splitlines()
+    bullets = [block for block in build_report(run_dir).section("benchmark").blocks if isinstance(block, Bullets)]
+    assert (reason,) in [block.items for block in bullets]
 
 
 def test_the_registry_is_the_one_list_of_runtimes():

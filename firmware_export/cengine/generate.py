@@ -125,8 +125,14 @@ class CompiledModel:
     symbol: str
 
 
-def export_c_engine(config: CEngineConfig) -> CEngineResult:
-    """Write ``<name>_model.h``, ``<name>_model.c``, the kernel files and ``engine.json`` to ``config.out``."""
+PARITY_NOT_RUN = ("not run: the four-way comparison (C engine, tflite-micro, LiteRT BUILTIN_REF, LiteRT default) "
+                  "runs in `edgeml export --engine c` unless --check-samples is 0")
+
+
+def export_c_engine(config: CEngineConfig, parity: dict | None = None) -> CEngineResult:
+    """Write ``<name>_model.h``, ``<name>_model.c``, the kernel files and ``engine.json`` to ``config.out``.
+    ``parity`` (``FourWayParity.to_json()``, measured by the caller before anything is written) becomes
+    engine.json's ``parity``; without it, ``parity`` says it was not run and why."""
     from firmware_export.export import _labels, _read_model, _resolve_source  # the TFLM export's rules
 
     model_path, record = _resolve_source(Path(config.source))
@@ -140,11 +146,12 @@ def export_c_engine(config: CEngineConfig) -> CEngineResult:
     compiled = compile_model(model, symbol, str(model_path), labels)
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
     contents, memory = compiled.files, None
+    engine = json.loads(contents[ENGINE_JSON])
     if config.measure:
         memory = measure_compiled(compiled, model)
-        engine = json.loads(contents[ENGINE_JSON])
         engine["memory"] = memory.as_json()
-        contents = {**contents, ENGINE_JSON: json.dumps(engine, indent=2) + "\n"}
+    engine["parity"] = parity if parity is not None else {"not_run": PARITY_NOT_RUN}
+    contents = {**contents, ENGINE_JSON: json.dumps(engine, indent=2) + "\n"}
     files = write_files(out_dir, contents)
     return CEngineResult(
         out_dir=out_dir, files=files, symbol=symbol, model_sha256=hashlib.sha256(model).hexdigest(),

@@ -40,13 +40,14 @@ KERNEL_OPS = {
     "CONCATENATION": "concatenation",
     "PAD": "pad",
     "LOGISTIC": "lookup",
+    "TANH": "lookup",
     "HARD_SWISH": "lookup",
 }
 # Ops whose kernel may write its output over the input of the output's shape (the input at position 0 for
 # single-input ops; for ADD and MUL either input that has the output's shape, also when the other one
 # broadcasts): each output element is written once, after the input elements it needs are read, and no
 # later element reads them. Each kernel says so in its comment; tests/test_cengine_ops.py runs them in place.
-IN_PLACE_OPS = frozenset({"ADD", "MUL", "LEAKY_RELU", "RELU", "RELU6", "LOGISTIC", "HARD_SWISH"})
+IN_PLACE_OPS = frozenset({"ADD", "MUL", "LEAKY_RELU", "RELU", "RELU6", "LOGISTIC", "TANH", "HARD_SWISH"})
 SUPPORTED_OPS = frozenset(KERNEL_OPS) | ALIAS_OPS
 INT8_MIN, INT8_MAX = -128, 127
 _SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5  # kScaledDiffIntegerBits in softmax_common.cc
@@ -182,7 +183,8 @@ def _check_io(graph: Graph) -> None:
             raise EdgeMLError(
                 f"the model's {kind} {tensor.describe()} is {tensor.dtype}, not per-tensor int8: the C engine "
                 "runs int8 I/O only; convert with int8 input and output (edgeml quantize does by default) and "
-                "convert floats outside invoke with the header's helpers"
+                "quantize floats outside invoke with the header's <NAME>_INPUT_SCALE and <NAME>_INPUT_ZERO_POINT "
+                "(outputs: <NAME>_OUTPUT_SCALE and <NAME>_OUTPUT_ZERO_POINT)"
             )
 
 
@@ -441,20 +443,25 @@ def _leaky_relu(graph: Graph, op: Op) -> KernelCall:
 
 
 def _lookup(graph: Graph, op: Op) -> KernelCall:
-    """LOGISTIC and HARD_SWISH as a 256-entry table per build (:mod:`.lookup`). LOGISTIC: TFLite Micro's
-    fixed-point algorithm by default, LiteRT BUILTIN_REF's float32 table in the single-rounding build.
-    HARD_SWISH: reference_ops::HardSwish, the same in both runtimes."""
-    from firmware_export.cengine.lookup import hard_swish_table, logistic_table_litert, logistic_table_tflm
+    """LOGISTIC, TANH and HARD_SWISH as a 256-entry table per build (:mod:`.lookup`). LOGISTIC and TANH:
+    TFLite Micro's fixed-point algorithm by default, LiteRT BUILTIN_REF's float32 table in the
+    single-rounding build. HARD_SWISH: reference_ops::HardSwish, the same in both runtimes."""
+    from firmware_export.cengine import lookup
 
     data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _quantized_per_tensor(op, data, output)
     if op.name == "HARD_SWISH":
-        double = single = hard_swish_table(data.scale, data.zero_point, output.scale, output.zero_point)
+        double = single = lookup.hard_swish_table(data.scale, data.zero_point, output.scale, output.zero_point)
     else:
-        if output.zero_point != -128 or np.float32(output.scale) != np.float32(1 / 256):
-            raise _unsupported(op, output, "a LOGISTIC output not quantized as scale 1/256, zero point -128")
-        double = logistic_table_tflm(data.scale, data.zero_point)
-        single = logistic_table_litert(data.scale, data.zero_point, output.scale, output.zero_point)
+        # TFLite Micro's kernels assume the converter's fixed output quantization; LiteRT's tables read it.
+        scale, zero_point, tflm, litert = {
+            "LOGISTIC": (1 / 256, -128, lookup.logistic_table_tflm, lookup.logistic_table_litert),
+            "TANH": (1 / 128, 0, lookup.tanh_table_tflm, lookup.tanh_table_litert)}[op.name]
+        if output.zero_point != zero_point or np.float32(output.scale) != np.float32(scale):
+            raise _unsupported(op, output, f"a {op.name} output not quantized as scale 1/{round(1 / scale)}, "
+                                           f"zero point {zero_point}")
+        double = tflm(data.scale, data.zero_point)
+        single = litert(data.scale, data.zero_point, output.scale, output.zero_point)
     table = ConstArray(f"op{op.index}_table", "int8_t", double, single if single != double else None)
     params = (("size", output.element_count), ("table", table.name))
     return KernelCall(op.index, op.name, "lookup", (data.index,), output.index, params, (table,),

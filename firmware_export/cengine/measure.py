@@ -162,19 +162,20 @@ def deepest_chain(root: str, frames: dict[str, tuple[int, str]], calls: dict[str
     return StackUsage(total, chain, tuple(frames[name][0] for name in chain))
 
 
-def measure_cortex_m4(folder: Path, symbol: str) -> CortexM4Build:
-    """Stack of ``<symbol>_invoke`` and flash of the engine in ``folder``, built for a Cortex-M4."""
+def measure_cortex_m4(folder: Path, symbol: str, with_stack: bool = True) -> CortexM4Build:
+    """Stack of ``<symbol>_invoke`` and flash of the engine in ``folder``, built for a Cortex-M4
+    (``with_stack=False``: flash only, the stack says it was not asked for)."""
     for tool in (ARM_GCC, ARM_SIZE):
         if shutil.which(tool) is None:
-            reason = f"{tool} is not installed"
+            reason = f"{tool} is not installed (Debian/Ubuntu: sudo apt install gcc-arm-none-eabi)"
             return CortexM4Build(Measurement(not_measured=reason), Measurement(not_measured=reason))
     with tempfile.TemporaryDirectory(prefix="edgeml-m4-") as scratch:
         build = Path(scratch)
         try:
             objects = _compile(folder, build)
-        except EdgeMLError as error:
+        except (EdgeMLError, OSError) as error:
             return CortexM4Build(Measurement(not_measured=str(error)), Measurement(not_measured=str(error)))
-        stack = _stack(build, symbol)
+        stack = _stack(build, symbol) if with_stack else Measurement(not_measured="not asked for")
         flash = _flash(build, objects, symbol)
     return CortexM4Build(stack, flash)
 
