@@ -183,6 +183,44 @@ _OP_NAMES = {
 }
 
 
+def _requantizing_model(rng: np.random.Generator, tf):
+    """Fake-quantized branches of one tensor with other ranges: the converter keeps the ranges and
+    requantizes between them with int8 -> int8 QUANTIZE ops (what a QAT model's shared input becomes)."""
+    layers = tf.keras.layers
+
+    def fake_quant(tensor):
+        low = -float(rng.uniform(0.5, 6.0))
+        high = float(rng.uniform(0.5, 6.0))
+        return layers.Lambda(lambda x: tf.quantization.fake_quant_with_min_max_vars(x, low, high))(tensor)
+
+    inputs = layers.Input((4, 4, int(rng.integers(1, 4))), batch_size=1)
+    shared = fake_quant(inputs)
+    average = fake_quant(layers.AveragePooling2D(2)(shared))
+    joined = layers.Concatenate()([layers.Flatten()(average), layers.Flatten()(layers.MaxPooling2D(2)(shared))])
+    return tf.keras.Model(inputs, fake_quant(joined))
+
+
+@pytest.mark.slow  # about 10 s a case: one conversion, TFLM and LiteRT on 256 samples
+@pytest.mark.parametrize("case", range(2))
+def test_int8_to_int8_quantize_is_byte_exact(case, tmp_path):
+    tf = load_tensorflow()
+    rng = np.random.default_rng(7000 + case)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_requantizing_model(rng, tf))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    built = BuiltEngine(bytes(converter.convert()), tmp_path / "engine")
+    requantizing = [op for op in built.graph.ops if op.name == "QUANTIZE"]
+    assert len(requantizing) >= 2, [op.name for op in built.graph.ops]
+    for op in requantizing:
+        source, target = (built.graph.tensor(op.inputs[0]), built.graph.tensor(op.outputs[0]))
+        assert (source.dtype, target.dtype) == ("int8", "int8")
+        assert (source.scale, source.zero_point) != (target.scale, target.zero_point)
+    inputs = rng.integers(-128, 128, size=(256, built.input.element_count), dtype=np.int8)
+    for single_rounding in (False, True):
+        result = built.exactness(inputs, single_rounding)
+        assert result.differing_vectors == 0, f"case {case}: {result.describe()}"
+
+
 # The whole models the issue names beyond the default MLP and CNN (tests/test_cengine.py has those), trained
 # briefly on 8x8 digits and PTQ-converted; the ops each must contain, so a converter change that removes
 # the op under test fails here instead of passing vacuously.

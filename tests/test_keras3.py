@@ -379,18 +379,17 @@ def test_the_leading_normalization_of_a_keras3_model_folds_per_channel(keras3):
         "InputLayer", "Flatten", "Dense"]
 
 
-@pytest.mark.parametrize("name, method, c_engine_refuses", [
-    ("seq_cnn", "qat", None), ("rescaling_cnn", "ptq", None), ("two_branches", "ptq", None),
-    ("residual_mlp", "ptq", None),
+@pytest.mark.parametrize("name, method, requantizes", [
+    ("seq_cnn", "qat", False), ("rescaling_cnn", "ptq", False), ("two_branches", "ptq", False),
+    ("residual_mlp", "ptq", False),
     # tfmot gives the average-pooled branch of the shared input its own scale: the converter requantizes the
-    # input (int8 QUANTIZE), which the C engine does not run (yet).
-    ("two_branches", "qat", "QUANTIZE"),
+    # input (int8 -> int8 QUANTIZE), which the C engine runs like any other op.
+    ("two_branches", "qat", True),
 ])
 def test_the_int8_models_export_for_tflite_micro_and_the_c_engine_and_compile(quantized, digits, tmp_path, name,
-                                                                               method, c_engine_refuses):
+                                                                               method, requantizes):
     """The TFLite Micro files compile with gcc -Werror; the C engine's files (``edgeml export --engine c``)
-    build, and on every test sample their outputs equal the tflite-micro interpreter's byte for byte (or the
-    export is refused naming the op it lacks, before writing a file)."""
+    build, and on every test sample their outputs equal the tflite-micro interpreter's byte for byte."""
     from edgeml.graph import read_graph_bytes
     from firmware_export import ExportConfig, export_firmware
     from firmware_export.cengine.exactness import Reference, compare
@@ -409,14 +408,10 @@ def test_the_int8_models_export_for_tflite_micro_and_the_c_engine_and_compile(qu
         assert compiled.returncode == 0, compiled.stderr
     model = (out / "model_int8.tflite").read_bytes()
     engine_config = ExportConfig(source=str(out / "model_int8.tflite"), out=str(tmp_path / "engine"), check_samples=0)
-    if c_engine_refuses:
-        with pytest.raises(EdgeMLError, match=rf"op \d+ {c_engine_refuses} .* is not supported by the C engine"):
-            export_for_engine(engine_config, Engine.C)
-        assert not (tmp_path / "engine").exists()
-        return
     exported = export_for_engine(engine_config, Engine.C)
     engine = exported.engine
     graph = read_graph_bytes(model)
+    assert any(op.name == "QUANTIZE" for op in graph.ops) == requantizes, [op.name for op in graph.ops]
     model_input, model_output = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
     library = build_shared_library(engine.out_dir, tmp_path / "engine.so", BuildOptions())
     host = HostEngine(library, engine.symbol, model_input.element_count, model_output.element_count,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 from edgeml.graph import Graph, Op
-from firmware_export.cengine.lower import KernelCall, quantize_multiplier
+from firmware_export.cengine.lower import KernelCall, requantize_params
 
 EDGE_KERNELS = {"input": "requantize_uint8_input", "output": "requantize_uint8_output"}
 
@@ -63,13 +63,6 @@ def _is_edge_quantize(graph: Graph, op: Op, source_dtype: str, target_dtype: str
 def edge_call(graph: Graph, edge: UInt8Edge) -> KernelCall:
     """The requantization call of one edge; its parameters are ``io_requantize_params`` of model.c."""
     source, target = graph.tensor(edge.op.inputs[0]), graph.tensor(edge.op.outputs[0])
-    real = source.scale / target.scale  # double(input scale) / double(output scale), as TFLite computes it
-
-    def params(single_rounding: bool) -> tuple[tuple[str, int], ...]:
-        multiplier, shift = quantize_multiplier(real, single_rounding)
-        return (("size", source.element_count), ("input_offset", -source.zero_point),
-                ("output_offset", target.zero_point), ("multiplier", multiplier), ("shift", shift))
-
-    double, single = params(False), params(True)
+    double, single = requantize_params(source, target, False), requantize_params(source, target, True)
     return KernelCall(edge.op.index, edge.op.name, EDGE_KERNELS[edge.kind], (source.index,), target.index, double,
                       (), single if single != double else None)

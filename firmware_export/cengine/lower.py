@@ -42,6 +42,7 @@ KERNEL_OPS = {
     "LOGISTIC": "lookup",
     "TANH": "lookup",
     "HARD_SWISH": "lookup",
+    "QUANTIZE": "quantize",
 }
 # Ops whose kernel may write its output over the input of the output's shape (the input at position 0 for
 # single-input ops; for ADD and MUL either input that has the output's shape, also when the other one
@@ -165,7 +166,7 @@ def lower(graph: Graph) -> LoweredGraph:
                     "max_pool_2d": _pool, "average_pool_2d": _pool, "softmax": _softmax, "add": _add,
                     "mul": _mul, "mean_hw": _mean, "leaky_relu": _leaky_relu,
                     "concatenation": _concatenation, "pad": _pad,
-                    "lookup": _lookup}[KERNEL_OPS[op.name]]
+                    "lookup": _lookup, "quantize": _quantize}[KERNEL_OPS[op.name]]
         try:
             calls.append(lowering(graph, op))
         except KeyError as exc:  # a builtin option the op must have is missing from the file
@@ -466,6 +467,28 @@ def _lookup(graph: Graph, op: Op) -> KernelCall:
     params = (("size", output.element_count), ("table", table.name))
     return KernelCall(op.index, op.name, "lookup", (data.index,), output.index, params, (table,),
                       struct="edgeml_lookup_params")
+
+
+def requantize_params(source: Tensor, target: Tensor, single_rounding: bool) -> tuple[tuple[str, int], ...]:
+    """The fields of an element-wise requantization from ``source``'s quantization to ``target``'s (both
+    per-tensor): x -> clamp(requantize(x - input zero point) + output zero point) with the multiplier of
+    input scale / output scale in double, as TFLite Micro's PrepareQuantizeReference (quantize_common.cc)
+    and LiteRT's quantize.cc compute it."""
+    multiplier, shift = quantize_multiplier(source.scale / target.scale, single_rounding)
+    return (("size", source.element_count), ("input_offset", -source.zero_point),
+            ("output_offset", target.zero_point), ("multiplier", multiplier), ("shift", shift))
+
+
+def _quantize(graph: Graph, op: Op) -> KernelCall:
+    """QUANTIZE from int8 to int8 (the converter's requantization where two consumers of a tensor need
+    different scales, e.g. in QAT models): reference_ops::Requantize
+    (tensorflow/lite/kernels/internal/reference/requantize.h @ 90b983c2), TFLite Micro's double rounding
+    by default, single rounding as LiteRT BUILTIN_REF."""
+    source, target = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, source, target)
+    double, single = requantize_params(source, target, False), requantize_params(source, target, True)
+    return KernelCall(op.index, op.name, "quantize", (source.index,), target.index, double, (),
+                      single if single != double else None, struct="edgeml_quantize_params")
 
 
 def _pad(graph: Graph, op: Op) -> KernelCall:

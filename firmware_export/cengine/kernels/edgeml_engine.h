@@ -166,6 +166,17 @@ typedef struct {
 
 void edgeml_leaky_relu(const edgeml_leaky_relu_params *p, const int8_t *input, int8_t *output);
 
+/* QUANTIZE from int8 to int8: x -> clamp(requantize(x + input_offset) + output_offset), rounded as this
+   build's FULLY_CONNECTED (edgeml_requantize.c). */
+typedef struct {
+    int32_t size;
+    int32_t input_offset;  /* -input zero point */
+    int32_t output_offset; /* output zero point */
+    int32_t multiplier, shift;
+} edgeml_quantize_params;
+
+void edgeml_quantize(const edgeml_quantize_params *p, const int8_t *input, int8_t *output);
+
 /* PAD of at most 4 dimensions (a lower rank is padded with leading 1s): the input's dimensions, the
    padding before and after each, and the value written there. */
 typedef struct {
