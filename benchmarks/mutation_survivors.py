@@ -39,7 +39,10 @@ MODULES: dict[str, tuple[str, ...]] = {
     "firmware_export/cengine/plan.py": ("tests/test_mutation_kills_plan.py",),
     "firmware_export/cengine/lower.py": ("tests/test_mutation_kills_lower.py",),
     "edgeml/benchmark.py": ("tests/test_mutation_kills_benchmark.py",),
-    "edgeml/bench_runner.py": ("tests/test_mutation_kills_benchmark.py",),
+    "edgeml/bench_runner.py": ("tests/test_mutation_kills_benchmark.py", "tests/test_mutation_kills_bench_runner.py"),
+    "edgeml/graph.py": ("tests/test_mutation_kills_graph.py",),
+    "edgeml/predict.py": ("tests/test_mutation_kills_predict.py",),
+    "edgeml/data.py": ("tests/test_data.py", "tests/test_mutation_kills_data.py"),
 }
 
 # mutmut's exit codes (mutmut/stats.py @ 3.8.1) folded into the columns of the table.
