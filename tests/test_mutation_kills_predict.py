@@ -454,3 +454,36 @@ def test_one_unit_is_a_sigmoid_or_a_logit():
         np.testing.assert_allclose(probabilities, np.stack([1 - p, p], axis=1), rtol=1e-12)
     # Any output shape with one value per sample: (N, 1, 1) as well.
     assert class_probabilities(np.array([[[0.5]]]))[0].tolist() == [[0.5, 0.5]]
+
+
+def test_npy_channel_axis_rules_at_the_edges(tmp_path):
+    np.save(tmp_path / "scalar.npy", np.array(5.0))
+    with pytest.raises(EdgeMLError, match=r"holds an array of shape \(\); the model takes one sample of shape \(1,\) "
+                                          r"or a batch \(N, 1\)$"):
+        load_inputs([str(tmp_path / "scalar.npy")], (1,))  # (1,) is one value, not a channel axis to drop
+    np.save(tmp_path / "column.npy", np.arange(4.0))
+    sources, raw = load_inputs([str(tmp_path / "column.npy")], (4, 1))  # (4,) is a (4, 1) sample without its channel
+    assert sources == (str(tmp_path / "column.npy"),) and raw.tolist() == [[[0.0], [1.0], [2.0], [3.0]]]
+    np.save(tmp_path / "values.npy", np.array([1.0, 2.0, 3.0]))
+    sources, raw = load_inputs([str(tmp_path / "values.npy")], ())  # a model of one scalar input: a batch of 3
+    assert sources == tuple(f"{tmp_path / 'values.npy'}#{i}" for i in range(3)) and raw.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_the_runtime_option_reaches_the_runtime_and_its_errors_name_the_model(model, tmp_path):
+    np.save(tmp_path / "s.npy", SAMPLES[0])
+    report = predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "s.npy"),), runtime="tflm"))
+    assert report.runtime == "tflm" and report.threads is None
+    np.testing.assert_allclose(sorted(item.probability for item in report.predictions[0].top),
+                               sorted(softmax_by_hand(SAMPLES[:1])[0]), rtol=1e-5, atol=1e-7)
+    with pytest.raises(EdgeMLError) as caught:
+        predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "s.npy"),), runtime="tflite-runtime"))
+    assert str(caught.value).startswith(f"{model}: ") and "tflite-runtime" in str(caught.value)
+
+
+def test_images_without_pillow_are_one_error(model, tmp_path, monkeypatch):
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
+    monkeypatch.setitem(__import__("sys").modules, "PIL", None)
+    with pytest.raises(EdgeMLError) as caught:
+        load_inputs([str(tmp_path / "a.png")], SHAPE)
+    assert str(caught.value) == "image inputs need Pillow: pip install pillow"
+
