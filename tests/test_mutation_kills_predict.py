@@ -487,3 +487,14 @@ def test_images_without_pillow_are_one_error(model, tmp_path, monkeypatch):
         load_inputs([str(tmp_path / "a.png")], SHAPE)
     assert str(caught.value) == "image inputs need Pillow: pip install pillow"
 
+
+
+def test_a_byte_order_mark_before_a_numeric_row_is_not_part_of_it(tmp_path):
+    (tmp_path / "bom.csv").write_text("\ufeff1,2,3,4\n", encoding="utf-8")  # what Excel's "CSV UTF-8" writes
+    assert load_inputs([str(tmp_path / "bom.csv")], (4,))[1].tolist() == [[1, 2, 3, 4]]
+
+
+def test_the_json_is_indented_by_two(model, tmp_path):
+    np.save(tmp_path / "s.npy", SAMPLES[0])
+    text = predictions_to_json(predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "s.npy"),), top_k=1)))
+    assert text.startswith('{\n  "model": ') and '\n    {\n      "source": ' in text
