@@ -100,11 +100,11 @@ def test_describe_names_formula_method_and_note():
 
 
 def test_dict_round_trip_keeps_method_and_note():
-    n = Normalization((1.0, 2.0), 3.0, method="custom", note="--normalize 1,2/3")
+    n = Normalization((1.0, 2.0), 3.0, method="model", note="Rescaling(1/3)")
     data = n.to_dict()
-    assert data == {"mean": [1.0, 2.0], "std": 3.0, "method": "custom", "note": "--normalize 1,2/3"}
+    assert data == {"mean": [1.0, 2.0], "std": 3.0, "method": "model", "note": "Rescaling(1/3)"}
     back = Normalization.from_dict(json.loads(json.dumps(data)))
-    assert back == n and (back.method, back.note) == ("custom", "--normalize 1,2/3")
+    assert back == n and (back.method, back.note) == ("model", "Rescaling(1/3)")
     old = Normalization.from_dict({"mean": 0, "std": 16})  # a config.json written before method/note
     assert (old.mean, old.std, old.method, old.note) == (0.0, 16.0, "custom", "")
     assert Normalization.from_dict({"mean": 0, "std": 1, "method": None, "note": 5}).note == "5"
@@ -155,6 +155,8 @@ def test_choose_normalization_defaults_and_requests():
     custom = choose_normalization("1,2,3/4", x, 255.0, user_model=False)
     assert (custom.mean, custom.std, custom.method, custom.note) == ((1.0, 2.0, 3.0), 4.0, "custom", "--normalize 1,2,3/4")
     # uint8 pixels are standardised in float64, not wrapped around
+    small = choose_normalization("standardize", np.array([1.0, 2.0]), None, user_model=False)
+    assert (small.mean, small.std) == (1.5, 0.5)  # a std below 1 is kept
     big = choose_normalization("standardize", np.array([250, 255], np.uint8), None, user_model=False)
     assert (big.mean, big.std) == (252.5, 2.5)
 
