@@ -498,3 +498,17 @@ def test_the_json_is_indented_by_two(model, tmp_path):
     np.save(tmp_path / "s.npy", SAMPLES[0])
     text = predictions_to_json(predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "s.npy"),), top_k=1)))
     assert text.startswith('{\n  "model": ') and '\n    {\n      "source": ' in text
+
+
+def test_softmax_tolerance_edges_and_row_wise_logits():
+    # 2 classes at output scale 0.24: tolerance 0.02 + 2 * 0.24 = 0.5 exactly; a sum of 1.5 is at the edge.
+    assert class_probabilities(np.array([[0.75, 0.75]]), output_scale=0.24)[1] == "softmax"
+    assert class_probabilities(np.array([[1.5, 0.0]]), output_scale=0.24)[1] == "logits (softmax applied by edgeml)"
+    # Logits are normalised per row (each row's own maximum and sum), for any number of rows and classes.
+    for logits in ([[2.0, -1.0, 0.5], [30.0, 31.0, 29.0], [-4.0, -4.0, -6.0]], [[1.0, 3.0], [-2.0, 5.0]]):
+        scores = np.array(logits)
+        probabilities, output = class_probabilities(scores)
+        expected = np.exp(scores - scores.max(axis=1, keepdims=True))
+        expected /= expected.sum(axis=1, keepdims=True)
+        assert output == "logits (softmax applied by edgeml)" and probabilities.shape == scores.shape
+        np.testing.assert_allclose(probabilities, expected, rtol=1e-12)
