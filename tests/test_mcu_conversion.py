@@ -95,6 +95,8 @@ def test_pipeline_quantizes_the_builtin_conv1d_with_its_defaults(signals, tmp_pa
         "train.model.arch='conv1d'", "train.model.filters=[4, 8]", "train.model.hidden=[8]",
         "quantize.qat_epochs=1", "quantize.calibration_samples=30", "export.check_samples=10",
         "benchmark.runs=5", "benchmark.warmup=1", "benchmark.test_samples=20",
+        # What this test reads is the quantization; one engine and one runtime keep the later stages short.
+        "export.engine='tflm'", "benchmark.runtimes=['litert']",
     ))
     run_pipeline(config)
     report = json.loads((tmp_path / "run" / "quantization.json").read_text())

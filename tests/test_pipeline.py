@@ -31,11 +31,18 @@ check_samples = 20
 runs = 20
 warmup = 2
 test_samples = 100
+{benchmark_extra}
 """
+# The runtimes the end-to-end run measures: the lite runtime, TFLite Micro and the C engine side by side
+# (what its tests read). tf.lite ("tensorflow") would start TensorFlow in two more subprocesses for rows no
+# test reads.
+END_TO_END_RUNTIMES = 'runtimes = ["litert", "tflm", "c"]'
+# Tests of the stage bookkeeping (resume, skip, force) read statuses, not numbers: one runtime, one engine.
+BOOKKEEPING = dict(benchmark_extra='runtimes = ["litert"]', export_extra='engine = "tflm"')
 
 
-def write_config(path: Path, out: Path, export_extra: str = "") -> Path:
-    path.write_text(SMALL.format(out=out, export_extra=export_extra))
+def write_config(path: Path, out: Path, export_extra: str = "", benchmark_extra: str = END_TO_END_RUNTIMES) -> Path:
+    path.write_text(SMALL.format(out=out, export_extra=export_extra, benchmark_extra=benchmark_extra))
     return path
 
 
@@ -92,25 +99,31 @@ def test_rerun_after_finish_does_nothing(finished):
     assert before == after
 
 
-def test_failed_stage_keeps_earlier_outputs_and_resumes(tmp_path):
+def test_failed_stage_keeps_earlier_outputs_resumes_and_force_redoes_every_stage(tmp_path):
     out = tmp_path / "run"
-    bad = load_config(write_config(tmp_path / "bad.toml", out, export_extra='section = "not a section!"'))
+    bad = load_config(write_config(tmp_path / "bad.toml", out, benchmark_extra=BOOKKEEPING["benchmark_extra"],
+                                   export_extra=BOOKKEEPING["export_extra"] + '\nsection = "not a section!"'))
     with pytest.raises(EdgeMLError, match=r"stage export failed: .*re-run to resume from export"):
         run_pipeline(bad)
     state = json.loads((out / "pipeline.json").read_text())
     assert [s["status"] for s in state["last_run"]] == ["done"] * 4 + ["failed"]
     assert (out / "model_int8.tflite").is_file() and not (out / "firmware").exists()
-    fixed = load_config(write_config(tmp_path / "good.toml", out))
+    fixed = load_config(write_config(tmp_path / "good.toml", out, **BOOKKEEPING))
     resumed = run_pipeline(fixed)
     assert statuses(resumed) == {
         "train": "skipped (current)", "evaluate": "skipped (current)", "quantize": "skipped (current)",
         "evaluate_int8": "skipped (current)", "export": "done", "benchmark": "done", "report": "done",
     }
     # Changing a quantization option redoes quantization and what depends on it, not training.
-    changed = run_pipeline(load_config(tmp_path / "good.toml", ("quantize.method=ptq",)))
+    changed_config = load_config(tmp_path / "good.toml", ("quantize.method=ptq",))
+    changed = run_pipeline(changed_config)
     assert statuses(changed)["train"] == "skipped (current)" and statuses(changed)["quantize"] == "done"
     assert statuses(changed)["evaluate"] == "skipped (current)"
     assert statuses(changed)["export"] == "done"
+    # --force redoes every stage, even of a run that is current.
+    assert statuses(run_pipeline(changed_config)) == {name: "skipped (current)" for name in STAGES}
+    forced = run_pipeline(changed_config, force=True)
+    assert statuses(forced) == {name: "done" for name in STAGES}
 
 
 def test_config_errors_and_cli(tmp_path):
@@ -127,12 +140,6 @@ def test_config_errors_and_cli(tmp_path):
     assert result.exit_code == 0, result.output
     assert "epochs = 7" in result.output and 'runtimes = ["litert"]' in result.output
     assert 'dataset = "digits"' in result.output and not (tmp_path / "run").exists()
-
-
-def test_force_redoes_every_stage(finished):
-    result, config = finished
-    forced = run_pipeline(config, force=True)
-    assert statuses(forced) == {name: "done" for name in STAGES}
 
 
 def test_a_hand_made_run_is_not_overwritten_without_force(digits_run, tmp_path):
