@@ -221,6 +221,37 @@ def test_int8_to_int8_quantize_is_byte_exact(case, tmp_path):
         assert result.differing_vectors == 0, f"case {case}: {result.describe()}"
 
 
+def test_squeeze_and_expand_dims_are_aliases_and_exact(tmp_path):
+    """EXPAND_DIMS and SQUEEZE (the converter of TF 2.21 rewrites tf.expand_dims/tf.squeeze into RESHAPE, so the
+    file is written by hand) cost no kernel call and no copy: each output shares its input's bytes, and the
+    model is byte-exact in both builds."""
+    from tflite_flatbuffer import GraphSpec, OpSpec, TensorSpec, build_tflite, options
+
+    quantization = {"dtype": "int8", "scales": (0.1,), "zero_points": (-3,)}
+    squeeze, squeeze_kind = options("Squeeze", squeezeDims=[1])
+    expand, expand_kind = options("ExpandDims")
+    content = build_tflite(GraphSpec(
+        tensors=[TensorSpec("input", (1, 6), **quantization),
+                 TensorSpec("axis", (1,), "int32", data=np.array([1], np.int32)),
+                 TensorSpec("expanded", (1, 1, 6), **quantization),
+                 TensorSpec("relu", (1, 1, 6), **quantization),
+                 TensorSpec("output", (1, 6), **quantization)],
+        ops=[OpSpec("EXPAND_DIMS", (0, 1), (2,), expand, expand_kind), OpSpec("RELU", (2,), (3,)),
+             OpSpec("SQUEEZE", (3,), (4,), squeeze, squeeze_kind)],
+        inputs=(0,), outputs=(4,)))
+    built = BuiltEngine(content, tmp_path / "engine")
+    lowered = built.compiled.lowered
+    assert [call.op_name for call in lowered.calls] == ["RELU"]
+    assert lowered.aliases == {2: 0, 4: 3}
+    inputs = np.arange(-128, 124, dtype=np.int16).astype(np.int8).reshape(42, 6)  # 252 of the 256 values
+    for single_rounding in (False, True):
+        result = built.exactness(inputs, single_rounding)
+        assert result.differing_vectors == 0, result.describe()
+    expected = np.maximum(inputs, -3)  # RELU in the input's quantization: max(x, zero point)
+    engine = built.engines[False, False]
+    assert np.array_equal(engine.run(inputs), expected)
+
+
 # The whole models the issue names beyond the default MLP and CNN (tests/test_cengine.py has those), trained
 # briefly on 8x8 digits and PTQ-converted; the ops each must contain, so a converter change that removes
 # the op under test fails here instead of passing vacuously.
