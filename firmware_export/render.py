@@ -134,6 +134,40 @@ def _storage(plan: FirmwarePlan) -> dict[str, str]:
     return {"storage_setup": "", "storage": ""}
 
 
+@dataclass(frozen=True)
+class HelperSubject:
+    """What the C helpers of a header (``<symbol>_input_from_raw`` ... ``<symbol>_top_class``) need: the
+    recorded normalisation and the caller's input and output tensors. A :class:`FirmwarePlan` has the same
+    fields; the C engine's header passes one of these."""
+
+    symbol: str
+    normalization: Normalization
+    input: TensorInfo
+    output: TensorInfo
+
+    @property
+    def prefix(self) -> str:
+        return cgen.macro_prefix(self.symbol)
+
+
+def render_helpers(subject: FirmwarePlan | HelperSubject) -> str:
+    """The C helpers (templates/helpers.h.in) that convert a raw value to one model input (normalise, then
+    quantize, outside any invoke) and read the outputs as probabilities and a top class. They use the
+    header's ``<PREFIX>_INPUT_*``/``<PREFIX>_OUTPUT_*`` macros, the ``<symbol>_input_t``/``_output_t`` types
+    and the normalisation constants of :func:`normalization_constants`."""
+    values = {key: value for key, value in _normalization_values(subject).items()
+              if key != "normalization_constants"}
+    values["input_from_raw_body"] = _input_from_raw_body(subject)
+    values["output_to_float_body"] = _output_to_float_body(subject)
+    values["class_probability_body"], values["top_class_body"] = _class_bodies(subject)
+    return _fill("helpers.h.in", {"symbol": subject.symbol, "prefix": subject.prefix}, **values)
+
+
+def normalization_constants(subject: FirmwarePlan | HelperSubject) -> str:
+    """``<PREFIX>_INPUT_MEAN``/``_STD`` (or per-channel arrays) of the recorded normalisation, as C."""
+    return _normalization_values(subject)["normalization_constants"]
+
+
 def _config_values(plan: FirmwarePlan) -> dict[str, str]:
     arena = plan.arena
     values = {
@@ -162,13 +196,11 @@ def _config_values(plan: FirmwarePlan) -> dict[str, str]:
             f"{kind}_scale": cgen.c_float_literal(tensor.scale if _is_quantized(tensor) else 1.0),
             f"{kind}_zero_point": cgen.c_int_literal(tensor.zero_point if _is_quantized(tensor) else 0),
         })
-    values["input_from_raw_body"] = _input_from_raw_body(plan)
-    values["output_to_float_body"] = _output_to_float_body(plan)
-    values["class_probability_body"], values["top_class_body"] = _class_bodies(plan)
+    values["helpers"] = render_helpers(plan)
     return values
 
 
-def _normalization_values(plan: FirmwarePlan) -> dict[str, str]:
+def _normalization_values(plan: FirmwarePlan | HelperSubject) -> dict[str, str]:
     """Two constants for a scalar normalisation; for a per-channel one, one array each for mean and std
     (channels last, as in the model's input) and helpers that take the value's index in the sample."""
     normalization, symbol, prefix = plan.normalization, plan.symbol, plan.prefix
@@ -199,7 +231,7 @@ def _normalization_values(plan: FirmwarePlan) -> dict[str, str]:
     }
 
 
-def _input_from_raw_body(plan: FirmwarePlan) -> str:
+def _input_from_raw_body(plan: FirmwarePlan | HelperSubject) -> str:
     symbol, prefix = plan.symbol, plan.prefix
     if plan.normalization.channels is None:
         normalised = f"(raw - {prefix}_INPUT_MEAN) / {prefix}_INPUT_STD"
@@ -219,14 +251,14 @@ def _input_from_raw_body(plan: FirmwarePlan) -> str:
     ])
 
 
-def _output_to_float_body(plan: FirmwarePlan) -> str:
+def _output_to_float_body(plan: FirmwarePlan | HelperSubject) -> str:
     prefix = plan.prefix
     if not _is_quantized(plan.output):
         return "  return value;"
     return f"  return ((float)value - (float){prefix}_OUTPUT_ZERO_POINT) * {prefix}_OUTPUT_SCALE;"
 
 
-def _class_bodies(plan: FirmwarePlan) -> tuple[str, str]:
+def _class_bodies(plan: FirmwarePlan | HelperSubject) -> tuple[str, str]:
     symbol, prefix = plan.symbol, plan.prefix
     if _element_count(plan.output) == 1:  # one sigmoid unit: the probability of class 1
         probability = "\n".join([

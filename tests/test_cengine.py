@@ -228,7 +228,7 @@ def test_unsupported_op_is_refused_before_any_file_is_written(tmp_path):
     assert str(refused.value) == (
         f"op {transpose.index} TRANSPOSE (output tensor {output.index} '{output.name}') is not supported by the C "
         "engine (it runs ADD, AVERAGE_POOL_2D, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, EXPAND_DIMS, "
-        "FULLY_CONNECTED, HARD_SWISH, LEAKY_RELU, LOGISTIC, MAX_POOL_2D, MEAN, MUL, PAD, RELU, RELU6, RESHAPE, "
+        "FULLY_CONNECTED, HARD_SWISH, LEAKY_RELU, LOGISTIC, MAX_POOL_2D, MEAN, MUL, PAD, QUANTIZE, RELU, RELU6, RESHAPE, "
         "SOFTMAX, SQUEEZE, TANH); export for TFLite Micro instead: edgeml export ... --engine tflm")
     assert not out.exists()
 
@@ -259,6 +259,48 @@ def test_cli_export_engine_c(tmp_path):
                                         "--engine", "c", "--out", str(tmp_path / "no")])
     assert refused.exit_code == 1 and "TRANSPOSE" in refused.output and "Traceback" not in refused.output
     assert not (tmp_path / "no").exists()
+
+
+def test_header_helpers_normalise_quantize_and_pick_the_top_class(mlp, tmp_path):
+    """The header's float helpers (the TFLite Micro export's model_config.h helpers) with the run's recorded
+    normalisation: input_from_raw equals (raw - mean) / std quantized with the input's scale and zero point
+    (worked out in numpy; raws whose value sits near a rounding tie are left out), and top_class equals the
+    argmax of the outputs invoke wrote."""
+    config = {"model_file": "model.keras", "train": {"dataset": "digits"},
+              "dataset": {"class_names": [str(index) for index in range(10)],
+                          "normalization": {"mean": 3.0, "std": 5.0}, "input_shape": [8, 8, 1]}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "model_int8.tflite").write_bytes(mlp.model)
+    export_c_engine(CEngineConfig(source=str(tmp_path), out=str(tmp_path / "out"), name="net", measure=False))
+    header = (tmp_path / "out" / "net_model.h").read_text()
+    assert "#define NET_INPUT_MEAN 3.0f" in header and "#define NET_INPUT_STD 5.0f" in header
+    rng = np.random.default_rng(5)
+    raw = rng.uniform(-40, 80, size=200).astype(np.float32).astype(np.float64)  # exact as C floats
+    value = (raw - 3.0) / 5.0 / mlp.input.scale + mlp.input.zero_point
+    raw = raw[np.abs(np.abs(value - np.trunc(value)) - 0.5) > 1e-3][:mlp.input.element_count]
+    value = np.clip((raw - 3.0) / 5.0 / mlp.input.scale + mlp.input.zero_point, -128, 127)
+    expected_inputs = np.trunc(value + np.where(value >= 0, 0.5, -0.5)).astype(int)
+    program = tmp_path / "helpers.c"
+    program.write_text(
+        '#include <stdio.h>\n#include "net_model.h"\n'
+        f"static const float raw[{len(raw)}] = {{{', '.join(f'{float(v)!r}f' for v in raw)}}};\n"
+        "int main(void) {\n"
+        "    static uint8_t arena[NET_ARENA_BYTES];\n"
+        "    int8_t input[NET_INPUT_SIZE] = {0}, output[NET_OUTPUT_SIZE];\n"
+        "    int i;\n"
+        f"    for (i = 0; i < {len(raw)}; ++i) {{ input[i] = net_input_from_raw(raw[i]); printf(\"%d \", input[i]); }}\n"
+        "    printf(\"\\n\");\n"
+        "    if (net_invoke(input, output, arena) != NET_OK) return 1;\n"
+        "    for (i = 0; i < NET_OUTPUT_SIZE; ++i) printf(\"%d \", output[i]);\n"
+        "    printf(\"\\n%d\\n\", net_top_class(output));\n"
+        "    return 0;\n}\n")
+    sources = [str(path) for path in (tmp_path / "out").glob("*.c")] + [str(program)]
+    subprocess.run(["gcc", *STRICT_FLAGS, f"-I{tmp_path / 'out'}", *sources, "-o", str(tmp_path / "helpers")],
+                   check=True, capture_output=True)
+    lines = subprocess.run([str(tmp_path / "helpers")], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert len(raw) >= 40 and [int(v) for v in lines[0].split()] == expected_inputs.tolist()
+    outputs = [int(v) for v in lines[1].split()]
+    assert int(lines[2]) == int(np.argmax(outputs))
 
 
 def test_run_class_names_become_the_headers_labels(mlp, tmp_path):

@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from edgeml.artifacts import check_output_dir, current_umask
+from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Tensor, read_graph_bytes
 from firmware_export import cgen
@@ -143,7 +144,7 @@ def export_c_engine(config: CEngineConfig, parity: dict | None = None) -> CEngin
         from edgeml.tflite_model import read_tflite_bytes
 
         labels = Labels(*_labels(read_tflite_bytes(model).outputs[0], record))
-    compiled = compile_model(model, symbol, str(model_path), labels)
+    compiled = compile_model(model, symbol, str(model_path), labels, record.normalization if record else None)
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
     contents, memory = compiled.files, None
     engine = json.loads(contents[ENGINE_JSON])
@@ -171,10 +172,13 @@ def measure_compiled(compiled: CompiledModel, model: bytes, with_tflm: bool = Tr
                           graph.tensor(graph.outputs[0]).byte_size, with_tflm)
 
 
-def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>", labels: Labels = Labels()) -> CompiledModel:
+def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>", labels: Labels = Labels(),
+                  normalization: Normalization | None = None) -> CompiledModel:
     """Lower and plan ``model`` and render every file in memory (no file is touched); ``labels`` go
-    into the header as ``<symbol>_labels`` when there are any."""
+    into the header as ``<symbol>_labels`` when there are any; ``normalization`` (the run's, None: none
+    recorded) into the header's helpers that turn raw values into model inputs."""
     graph = read_graph_bytes(model, source_name)
+    helpers = _helpers(model, symbol, normalization)
     core, edges = int8_core(graph)
     lowered = lower(core)
     calls = ([edge_call(graph, edge) for edge in edges if edge.kind == "input"] + list(lowered.calls)
@@ -191,8 +195,27 @@ def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>", label
     unstored = frozenset(fusion.unstored_tensor for fusion in fusions)
     tensors = _storage(graph, roots, plan, input_root, output_root, unstored)
     files = _render(graph, lowered, plan, tensors, symbol, hashlib.sha256(model).hexdigest(), source_name,
-                    fusions, in_place, labels)
+                    fusions, in_place, labels, helpers)
     return CompiledModel(graph, lowered, plan, tensors, fusions, in_place, files, symbol)
+
+
+def _helpers(model: bytes, symbol: str, normalization: Normalization | None) -> str:
+    """The header's normalisation constants and float helpers, the same C as the TFLite Micro export's
+    model_config.h (firmware_export/templates/helpers.h.in): used outside invoke, never by the engine."""
+    from edgeml.tflite_model import read_tflite_bytes
+    from firmware_export.export import _normalization
+    from firmware_export.render import HelperSubject, normalization_constants, render_helpers
+
+    info = read_tflite_bytes(model)
+    if normalization is None:
+        normalization, source = _normalization(None)
+    else:
+        source = normalization.describe()
+    subject = HelperSubject(symbol, normalization, info.inputs[0], info.outputs[0])
+    return "\n".join([
+        cgen.block_comment([f"Normalisation recorded at training ({source}):",
+                            "model input = (raw - MEAN) / STD, raw being the value as the dataset stores it."]),
+        normalization_constants(subject), "", render_helpers(subject).rstrip("\n")])
 
 
 def _alias_roots(graph: Graph, lowered: LoweredGraph) -> dict[int, int]:
@@ -254,7 +277,7 @@ def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: 
 
 def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
             symbol: str, model_sha256: str, source_name: str, fusions: tuple[Fusion, ...],
-            in_place: tuple[InPlace, ...], labels: Labels) -> dict[str, str]:
+            in_place: tuple[InPlace, ...], labels: Labels, helpers: str) -> dict[str, str]:
     import jinja2
 
     environment = jinja2.Environment(
@@ -298,7 +321,7 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
                   arena_bytes=plan.arena_bytes, calls=calls, arrays=arrays, edge_kernels=edge_kernels,
                   uint8_edges=" and ".join(kind for kind, kernel in EDGE_KERNELS.items() if kernel in edge_kernels),
                   labels=[cgen.c_string_literal(name) for name in labels.names],
-                  labels_source=cgen.comment_text(labels.source), **io)
+                  labels_source=cgen.comment_text(labels.source), helpers=helpers, **io)
     files = {
         f"{symbol}_model.h": environment.get_template("model.h.jinja").render(values),
         f"{symbol}_model.c": environment.get_template("model.c.jinja").render(values),
