@@ -47,8 +47,8 @@ def test_tables_hold_the_stage_enums_and_the_stage_checks_them_when_it_runs():
     # A bad value loads (so the stages before it run, and a re-run resumes at the failed one) and the stage
     # refuses it with its own message.
     for override, stage, per_run, message in (
-        ('quantize.method="xx"', QuantizeConfig, {"target": ""}, "'xx' is not a valid Method; methods: qat, ptq"),
-        ("quantize.qat_epochs=0", QuantizeConfig, {"target": ""}, "--qat-epochs must be positive, got 0"),
+        ('quantize.method="xx"', QuantizeConfig, {"target": "runs/mlp"}, "'xx' is not a valid Method; methods: qat, ptq"),
+        ("quantize.qat_epochs=0", QuantizeConfig, {"target": "runs/mlp"}, "--qat-epochs must be positive, got 0"),
         ('export.lang="go"', ExportConfig, {"source": "", "out": ""}, "--lang 'go': choose cc, cpp or c"),
     ):
         table = getattr(pipeline.load_config(None, (override,)), override.split(".")[0])
