@@ -189,15 +189,14 @@ def _common_objects(sources: ImageSources, board: Board, folder: Path) -> list[P
         for name, text in sources.files.items():
             if name.endswith((".c", ".h")):
                 (common / name).write_text(text)
-        _compile(common, board, kernels, profiled=False, optimization=(KERNEL_OPTIMIZATION, *board.kernel_flags))
+        _compile(common, board, kernels, profiled=False, optimization=KERNEL_OPTIMIZATION)
         _compile(common, board, names[len(kernels):], profiled=False)
     return objects
 
 
-def _compile(folder: Path, board: Board, sources: list[str], profiled: bool,
-             optimization: tuple[str, ...] = ("-Os",)) -> list[Path]:
+def _compile(folder: Path, board: Board, sources: list[str], profiled: bool, optimization: str = "-Os") -> list[Path]:
     defines = ["-DEDGEML_PROFILE_OPS", "-include", str(SUPPORT_DIR / "edgeml_profile.h")] if profiled else []
-    command = [ARM_GCC, *board.cpu_flags, *COMPILE_FLAGS, *optimization, f"-I{folder}", f"-I{SUPPORT_DIR}", *defines,
+    command = [ARM_GCC, *board.cpu_flags, *COMPILE_FLAGS, optimization, f"-I{folder}", f"-I{SUPPORT_DIR}", *defines,
                "-c", *sources]
     result = _run(command, folder)
     if result.returncode != 0:
