@@ -8,7 +8,7 @@
 
 #include "edgeml_dot.h"
 
-static inline int8_t fc_output(const edgeml_fully_connected_params *p, int32_t acc, int32_t unit)
+EDGEML_FIXEDPOINT_INLINE int8_t fc_output(const edgeml_fully_connected_params *p, int32_t acc, int32_t unit)
 {
     const int32_t channel = p->per_channel ? unit : 0;
     if (p->bias != NULL) {
