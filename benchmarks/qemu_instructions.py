@@ -1,17 +1,19 @@
-"""Instructions per inference of edgeml's default MLP and CNN (Fashion-MNIST, PTQ int8) in the C engine on
+"""Instructions per inference of edgeml's default MLP and CNN (Fashion-MNIST, int8) in the C engine on
 emulated Cortex-M3, M4 and M7 boards (QEMU 7.2 mps2-an385/an386/an500; --boards adds qemu:cortex-m0).
 
-Each model is compiled by the C engine, built with `arm-none-eabi-gcc -Os` and the core's flags into
-edgeml's bare-metal image, and run under `qemu-system-arm -icount shift=0` on --samples class-balanced
-test images (edgeml.qemu_target.run_on_qemu); outputs are checked byte for byte against the engine built
-on this machine and the tflite-micro interpreter. Printed per model and board: instructions per inference
-(mean over the samples; SysTick resolution 40 instructions on mps2, 62.5 on the micro:bit), instructions
-per MAC of each FULLY_CONNECTED and convolution, flash and RAM of the linked image.
+Each model is compiled by the C engine, built with `arm-none-eabi-gcc` (kernels -O2, the rest -Os) and the
+core's flags into edgeml's bare-metal image, and run under `qemu-system-arm -icount shift=0` on --samples
+class-balanced test images (edgeml.qemu_target.run_on_qemu); outputs are checked byte for byte against the
+engine built on this machine and the tflite-micro interpreter. Printed per model and board: instructions per
+inference (mean over the samples; SysTick resolution 40 instructions on mps2, 62.5 on the micro:bit),
+instructions per MAC of each FULLY_CONNECTED and convolution, flash and RAM of the linked image; then the
+speed-up of the Armv7E-M DSP kernels (SMLAD, Cortex-M4) over the portable C kernels running the same model
+on the Cortex-M3 (the same Thumb-2 instruction set without the DSP extension), per inference and per layer.
 
     python benchmarks/qemu_instructions.py --out benchmarks/out/qemu
 
 Counts are instructions, not cycles, and deterministic for a given model and toolchain (one run: two runs
-give the same numbers). The portable C kernels run on every core (the DSP/SMLAD kernels are not written yet).
+give the same numbers).
 """
 
 from __future__ import annotations
@@ -32,16 +34,40 @@ from edgeml.rundir import RunRecord  # noqa: E402
 from firmware_export.mcu.boards import board_for  # noqa: E402
 
 
+def _per_mac(result: QemuResult) -> str:
+    return ", ".join(f"{op.instructions_per_mac:.2f}" for op in result.ops if op.macs)
+
+
 def table(results: list[QemuResult]) -> str:
     """The README's table: one row per model and board."""
-    lines = ["| model | device (QEMU board) | instructions / inference | instructions / MAC (FC, conv) | "
-             "flash B (engine + model) | RAM B (data + bss + stack peak) |", "|---|---|---:|---|---:|---:|"]
+    lines = ["| model | device (QEMU board) | instructions / inference | instructions / MAC (FC and conv layers, "
+             "in order) | flash B (engine + model) | RAM B (data + bss + stack peak) |",
+             "|---|---|---:|---|---:|---:|"]
     for result in results:
-        per_mac = ", ".join(f"{op.op.split(' ')[0]} {op.instructions_per_mac:.2f}" for op in result.ops if op.macs)
         flash = result.flash
         lines.append(f"| {result.model} | {result.board.device} ({result.board.machine}) | "
-                     f"{result.instructions_per_inference:,.0f} | {per_mac} | "
+                     f"{result.instructions_per_inference:,.0f} | {_per_mac(result)} | "
                      f"{flash['engine_bytes'] + flash['model_bytes']:,} | {result.ram['total_bytes']:,} |")
+    return "\n".join(lines)
+
+
+def speedup_table(results: list[QemuResult], portable: str = "qemu:cortex-m3", dsp: str = "qemu:cortex-m4") -> str:
+    """Portable C (``portable`` board) against the DSP kernels (``dsp`` board), per model: instructions per
+    inference and per MAC of each FC and conv layer, and their ratio. Empty when either board is missing."""
+    by_key = {(result.model, result.board.device): result for result in results}
+    models = [model for model in dict.fromkeys(result.model for result in results)
+              if (model, portable) in by_key and (model, dsp) in by_key]
+    if not models:
+        return ""
+    lines = [f"| model | {portable} portable C | {dsp} DSP | speed-up | per layer: portable -> DSP instructions / MAC |",
+             "|---|---:|---:|---:|---|"]
+    for model in models:
+        slow, fast = by_key[model, portable], by_key[model, dsp]
+        layers = ", ".join(f"{a.instructions_per_mac:.2f} -> {b.instructions_per_mac:.2f} "
+                           f"({a.instructions / b.instructions:.2f}x)"
+                           for a, b in zip(slow.ops, fast.ops) if a.macs)
+        lines.append(f"| {model} | {slow.instructions_per_inference:,.0f} | {fast.instructions_per_inference:,.0f} | "
+                     f"{slow.instructions_per_inference / fast.instructions_per_inference:.2f}x | {layers} |")
     return "\n".join(lines)
 
 
@@ -62,6 +88,8 @@ def main() -> None:
             result = run_on_qemu(path, board_for(device), inputs, labels, QemuOptions(max_samples=args.samples))
             results.append(QemuResult(**{**result.__dict__, "model": name}))
     text = table(results)
+    speedup = speedup_table(results)
+    text += ("\n\n" + speedup) if speedup else ""
     print(text)
     print("Instructions, not cycles (QEMU -icount shift=0 counts executed instructions; no pipeline or wait states).")
     versions = {tool: (subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines() or [""])[0]

@@ -174,13 +174,15 @@ def test_memory_plan_of_the_mlp(mlp):
 
 def test_memory_plan_of_the_fused_cnn(cnn):
     """Both Conv-MaxPool pairs are fused, so no conv output is stored. By hand (8x8 digits, filters 8 and
-    16): the second fused call reads pool 1's 4x4x8 = 128 bytes and writes pool 2's 2x2x16 = 64 with a
-    scratch of one 2x2 pool window of 16-channel conv pixels (64); later only 64 + 24 and 24 + 10."""
+    16, 3x3 kernels): the second fused call reads pool 1's 4x4x8 = 128 bytes and writes pool 2's 2x2x16 = 64
+    with a scratch of an int32 maximum per channel (16 x 4 = 64) and two im2col columns of 3x3x8 (144);
+    later only 64 + 24 and 24 + 10. The first call's scratch: 8 int32 maxima and two 3x3x1 columns."""
     assert [(f.conv_op, f.pool_op) for f in cnn.compiled.fusions] == [(0, 1), (2, 3)]
-    assert cnn.compiled.plan.liveness_floor_bytes == 4 * 4 * 8 + 2 * 2 * 16 + 2 * 2 * 16
-    assert cnn.compiled.plan.arena_bytes == 256
+    assert cnn.compiled.plan.liveness_floor_bytes == 4 * 4 * 8 + 2 * 2 * 16 + 16 * 4 + 2 * 3 * 3 * 8
+    assert cnn.compiled.plan.arena_bytes == 400
     scratch = json.loads((cnn.folder / "engine.json").read_text())["scratch"]
-    assert [(row["op"], row["bytes"]) for row in scratch] == [(1, 2 * 2 * 8), (3, 64)]
+    assert [(row["op"], row["bytes"]) for row in scratch] == [(1, 8 * 4 + 2 * 3 * 3 * 1),
+                                                              (3, 16 * 4 + 2 * 3 * 3 * 8)]
 
 
 def test_plan_validator_rejects_overlapping_live_tensors(cnn):
@@ -325,3 +327,21 @@ def test_run_class_names_become_the_headers_labels(mlp, tmp_path):
     assert printed.splitlines() == names
     unlabelled = (mlp.folder / "net_model.h").read_text()
     assert "CLASS_COUNT" not in unlabelled  # compile_model without a run: no numbered stand-ins
+
+
+def test_input_offset_is_folded_into_the_bias(mlp, cnn):
+    """fold.py: FULLY_CONNECTED and CONV_2D biases gain input_offset * the filter's sum per output channel
+    (numpy on the graph's own tensors is the expectation); FC's input_offset becomes 0, the conv keeps it
+    (its padding reads as the input zero point)."""
+    for built, op_position, kernel in ((mlp, 1, "fully_connected"), (cnn, 0, "conv_pool")):
+        op = built.graph.ops[op_position]
+        call = next(call for call in built.compiled.lowered.calls if call.kernel == kernel)
+        params = dict(call.params)
+        fields = dict(params["conv"]) if kernel == "conv_pool" else params
+        data, weights = built.graph.tensor(op.inputs[0]), built.graph.tensor(op.inputs[1])
+        bias = built.graph.tensor(op.inputs[2]).data.astype(np.int64)
+        sums = weights.data.astype(np.int64).reshape(weights.shape[0], -1).sum(axis=1)
+        folded = {array.name: array.values for array in call.arrays}[fields["bias"]]
+        assert data.zero_point != 0
+        assert list(folded) == (bias - data.zero_point * sums).tolist()
+        assert fields["input_offset"] == (0 if kernel == "fully_connected" else -data.zero_point)

@@ -81,13 +81,14 @@ def test_conv_pool_pairs_are_fused_and_their_conv_outputs_never_stored(conv_pool
     storage = {row["index"]: row["storage"] for row in engine["tensors"]}
     for op in (0, 2):
         assert storage[conv_pools.graph.ops[op].outputs[0]] == "unstored"
-    # By hand: the second fused call reads pool 1's output (5x5x4 = 100 bytes) and writes pool 2's
-    # (2x2x8 = 32) with one 2x2 window of 8-channel conv pixels as scratch (32); the first call's scratch is
-    # a 3x3 window of 4 channels (36) beside its 100. The flattened 32 bytes feed the last Dense (the output).
+    # By hand: the first fused call writes pool 1's output (5x5x4 = 100 bytes) with a scratch of a 3x3 window
+    # of 4 channels (36) and the conv's two im2col columns of 3x3x2 (36); the second reads those 100 and
+    # writes pool 2's (2x2x8 = 32) with one 2x2 window of 8-channel depthwise pixels as scratch (32, no
+    # im2col). The flattened 32 bytes feed the last Dense (the output).
     assert _shape(conv_pools, 1) == (1, 5, 5, 4) and _shape(conv_pools, 3) == (1, 2, 2, 8)
-    assert [row["bytes"] for row in engine["scratch"]] == [36, 32]
-    assert conv_pools.compiled.plan.liveness_floor_bytes == 100 + 32 + 32
-    assert conv_pools.compiled.plan.arena_bytes == 100 + 32 + 32
+    assert [row["bytes"] for row in engine["scratch"]] == [36 + 36, 32]
+    assert conv_pools.compiled.plan.liveness_floor_bytes == 100 + 72
+    assert conv_pools.compiled.plan.arena_bytes == 100 + 72
 
 
 @pytest.mark.parametrize("single_rounding", [False, True], ids=["default=TFLM", "single=BUILTIN_REF"])
@@ -265,9 +266,9 @@ def test_uint8_io_is_requantized_inside_invoke(uint8_io):
     header = (uint8_io.folder / "net_model.h").read_text()
     assert "typedef uint8_t net_input_t;" in header and "typedef uint8_t net_output_t;" in header
     # By hand: the int8 copy of the input (4x4x2 = 32 B) is live with the pooled 1x1x3 = 3 B and the
-    # scratch of one 2x2 window of 3-channel conv pixels (12 B); then 3 B with the Dense's int8 5 B
-    # (requantized into the caller's uint8 output): 47 bytes.
-    assert uint8_io.compiled.plan.arena_bytes == uint8_io.compiled.plan.liveness_floor_bytes == 32 + 3 + 12
+    # scratch of the fused conv + max pool: an int32 maximum per channel (12 B) and two im2col columns of
+    # 2x2x2 (16 B); then 3 B with the Dense's int8 5 B (requantized into the caller's uint8 output): 63 bytes.
+    assert uint8_io.compiled.plan.arena_bytes == uint8_io.compiled.plan.liveness_floor_bytes == 32 + 3 + 12 + 16
 
 
 @pytest.mark.parametrize("single_rounding", [False, True], ids=["default=TFLM", "single=BUILTIN_REF"])

@@ -74,13 +74,28 @@ def fuse_conv_pool(graph: Graph, lowered: LoweredGraph, roots: dict[int, int]) -
 
 
 def scratch_bytes(call: KernelCall) -> int:
-    """Arena scratch a call needs beside its tensors: a fused conv + pool holds the conv pixels of one
-    pool window, all channels (``pool.filter_h * pool.filter_w * conv.output_c`` int8 values)."""
+    """Arena scratch a call needs beside its tensors: a CONV_2D holds two im2col columns
+    (:func:`im2col_bytes`); a fused DEPTHWISE_CONV_2D + pool, or CONV_2D + AVERAGE_POOL_2D, the conv pixels
+    of one pool window, all channels (``pool.filter_h * pool.filter_w * conv.output_c`` int8 values), a
+    CONV_2D + MAX_POOL_2D the window's int32 maximum per channel (``4 * conv.output_c`` bytes), followed
+    for CONV_2D by its im2col columns (kernels/edgeml_conv_pool.c)."""
+    if call.kernel == "conv_2d":
+        return im2col_bytes(dict(call.params))
     if call.kernel != "conv_pool":
         return 0
     params = dict(call.params)
     pool, conv = dict(params["pool"]), dict(params["conv"])
-    return pool["filter_h"] * pool["filter_w"] * conv["output_c"]
+    if params["depthwise"]:
+        return pool["filter_h"] * pool["filter_w"] * conv["output_c"]
+    if params["average"]:
+        return pool["filter_h"] * pool["filter_w"] * conv["output_c"] + im2col_bytes(conv)
+    return 4 * conv["output_c"] + im2col_bytes(conv)  # edgeml_conv_2d_max: int32 maxima per channel
+
+
+def im2col_bytes(conv: dict) -> int:
+    """Two im2col columns of ``filter_h * filter_w * input_c`` int8 values: edgeml_conv_2d computes two
+    output pixels at once (kernels/edgeml_conv.c)."""
+    return 2 * conv["filter_h"] * conv["filter_w"] * conv["input_c"]
 
 
 def _fused_call(conv: KernelCall, pool: KernelCall) -> KernelCall:

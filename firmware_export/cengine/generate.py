@@ -24,6 +24,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Tensor, read_graph_bytes
 from firmware_export import cgen
 from firmware_export.cengine.edges import EDGE_KERNELS, edge_call, int8_core
+from firmware_export.cengine.fold import fold_input_offsets
 from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots, scratch_bytes
 from firmware_export.cengine.lower import ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, lower
 from firmware_export.cengine.measure import EngineMemory, measure_engine
@@ -180,7 +181,7 @@ def compile_model(model: bytes, symbol: str, source_name: str = "<bytes>", label
     graph = read_graph_bytes(model, source_name)
     helpers = _helpers(model, symbol, normalization)
     core, edges = int8_core(graph)
-    lowered = lower(core)
+    lowered = fold_input_offsets(lower(core))
     calls = ([edge_call(graph, edge) for edge in edges if edge.kind == "input"] + list(lowered.calls)
              + [edge_call(graph, edge) for edge in edges if edge.kind == "output"])
     lowered = LoweredGraph(tuple(calls), lowered.aliases)

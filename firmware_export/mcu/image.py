@@ -4,7 +4,7 @@ The image is edgeml's start-up code (``c/mcu_startup.c``: vector table, ``.data`
 enable, fault handler, semihosting, SysTick, stack painting), the board's linker script
 (``templates/linker.ld.jinja``), the harness (``templates/harness.c.jinja``) and the embedded samples
 (``templates/samples.c.jinja``), plus the engine's generated model and kernels. Everything is built with
-``arm-none-eabi-gcc -Os`` and the core's flags, linked against newlib-nano with ``--gc-sections``.
+``arm-none-eabi-gcc`` and the core's flags (the kernels ``-O2``, the rest ``-Os``), linked against newlib-nano with ``--gc-sections``.
 
 A profiling image also forces ``c/edgeml_profile.h`` into the model's translation unit, so the
 ``EDGEML_OP_BEGIN/END`` hooks the C engine's template puts around every op call read SysTick.
@@ -33,7 +33,10 @@ from firmware_export.mcu.boards import Board
 ARM_GCC, ARM_SIZE = "arm-none-eabi-gcc", "arm-none-eabi-size"
 SUPPORT_DIR = Path(__file__).resolve().parent / "c"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-COMPILE_FLAGS = ("-Os", "-std=c99", "-ffunction-sections", "-fdata-sections", "-Wall")
+COMPILE_FLAGS = ("-std=c99", "-ffunction-sections", "-fdata-sections", "-Wall")
+# The engine's kernels are built for speed (their inner loops are what the benchmark counts); the model's
+# constants and invoke, the harness and the start-up code for size.
+KERNEL_OPTIMIZATION = "-O2"
 LINK_FLAGS = ("--specs=nano.specs", "--specs=nosys.specs", "-nostartfiles", "-Wl,--gc-sections")
 MIN_STACK_BYTES = 1024  # the linker refuses an image that leaves less RAM than this for the stack
 SAMPLES_OBJECT = "edgeml_samples.o"
@@ -186,13 +189,15 @@ def _common_objects(sources: ImageSources, board: Board, folder: Path) -> list[P
         for name, text in sources.files.items():
             if name.endswith((".c", ".h")):
                 (common / name).write_text(text)
-        _compile(common, board, names, profiled=False)
+        _compile(common, board, kernels, profiled=False, optimization=KERNEL_OPTIMIZATION)
+        _compile(common, board, names[len(kernels):], profiled=False)
     return objects
 
 
-def _compile(folder: Path, board: Board, sources: list[str], profiled: bool) -> list[Path]:
+def _compile(folder: Path, board: Board, sources: list[str], profiled: bool, optimization: str = "-Os") -> list[Path]:
     defines = ["-DEDGEML_PROFILE_OPS", "-include", str(SUPPORT_DIR / "edgeml_profile.h")] if profiled else []
-    command = [ARM_GCC, *board.cpu_flags, *COMPILE_FLAGS, f"-I{folder}", f"-I{SUPPORT_DIR}", *defines, "-c", *sources]
+    command = [ARM_GCC, *board.cpu_flags, *COMPILE_FLAGS, optimization, f"-I{folder}", f"-I{SUPPORT_DIR}", *defines,
+               "-c", *sources]
     result = _run(command, folder)
     if result.returncode != 0:
         raise EdgeMLError(f"{ARM_GCC} failed on the Cortex-M image for {board.device}: {result.stderr.strip()[-2000:]}")

@@ -11,15 +11,20 @@
    window (all channels) are computed into scratch by the unfused kernels themselves (edgeml_conv.c),
    called on a one-pixel output, then reduced per channel exactly as edgeml_pool.c does: the bytes are
    those of the two ops run one after the other, by construction (tests/test_cengine_memory.py checks
-   them against TFLite Micro and LiteRT). Scratch: filter_h * filter_w * conv output channels bytes.
+   them against TFLite Micro and LiteRT). Scratch: filter_h * filter_w * conv output channels bytes,
+   then CONV_2D's two im2col columns.
    When pool windows overlap (stride smaller than the window) the shared conv pixels are computed once
-   per window that covers them: time traded for the conv output's memory. */
+   per window that covers them: time traded for the conv output's memory.
+   CONV_2D + MAX_POOL_2D takes a faster path, edgeml_conv_2d_max (edgeml_conv.c): the window's maximum of
+   the accumulators, requantized once (exact where requantization is monotonic; see there). Its scratch:
+   conv output_c int32 maxima, then the two im2col columns. */
 
-/* The conv output pixel (conv_y, conv_x) of one batch, all channels, into out: the unfused kernel on a
-   one-pixel output whose window is moved onto (conv_y, conv_x) by shifting the padding. The parameters
-   are copied field by field: a struct assignment would become a memcpy call on Cortex-M. */
-static void conv_pixel(const edgeml_conv_pool_params *p, const int8_t *batch_input, int32_t conv_y,
-                       int32_t conv_x, int8_t *out)
+/* `count` conv output pixels of one batch from (conv_y, conv_x) along the row, all channels, into out:
+   the unfused kernel on a 1 x count output whose window is moved onto them by shifting the padding (so
+   CONV_2D pairs them into its 2x2 tiles). The parameters are copied field by field: a struct assignment
+   would become a memcpy call on Cortex-M. */
+static void conv_pixels(const edgeml_conv_pool_params *p, const int8_t *batch_input, int32_t conv_y,
+                        int32_t conv_x, int32_t count, int8_t *out, int8_t *im2col)
 {
     const edgeml_conv_params *conv = &p->conv;
     edgeml_depthwise_params one;
@@ -28,7 +33,7 @@ static void conv_pixel(const edgeml_conv_pool_params *p, const int8_t *batch_inp
     one.conv.input_w = conv->input_w;
     one.conv.input_c = conv->input_c;
     one.conv.output_h = 1;
-    one.conv.output_w = 1;
+    one.conv.output_w = count;
     one.conv.output_c = conv->output_c;
     one.conv.filter_h = conv->filter_h;
     one.conv.filter_w = conv->filter_w;
@@ -50,7 +55,7 @@ static void conv_pixel(const edgeml_conv_pool_params *p, const int8_t *batch_inp
     if (p->depthwise) {
         edgeml_depthwise_conv_2d(&one, batch_input, out);
     } else {
-        edgeml_conv_2d(&one.conv, batch_input, out);
+        edgeml_conv_2d(&one.conv, batch_input, out, im2col);
     }
 }
 
@@ -68,7 +73,9 @@ void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int
 {
     const edgeml_pool_params *pool = &p->pool;
     const int32_t channels = pool->channels;
-    int32_t batch, out_y, out_x, c, fy, fx, fy_start, fy_end, fx_start, fx_end, pixel, pixels;
+    const int32_t fast_max = !p->depthwise && !p->average; /* edgeml_conv_2d_max, scratch as fuse.py says */
+    int8_t *const im2col = scratch + (fast_max ? 4 : pool->filter_h * pool->filter_w) * channels;
+    int32_t batch, out_y, out_x, c, fy, fy_start, fy_end, fx_start, fx_end, pixel, pixels;
     for (batch = 0; batch < pool->batches; ++batch) {
         const int8_t *batch_input = input + batch * p->conv.input_h * p->conv.input_w * p->conv.input_c;
         for (out_y = 0; out_y < pool->output_h; ++out_y) {
@@ -78,12 +85,19 @@ void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int
                 const int32_t conv_x_origin = out_x * pool->stride_w - pool->pad_left;
                 int8_t *out = output + ((batch * pool->output_h + out_y) * pool->output_w + out_x) * channels;
                 window(conv_x_origin, pool->filter_w, pool->input_w, &fx_start, &fx_end);
+                if (fast_max) {
+                    edgeml_conv_2d_max(&p->conv, batch_input, conv_y_origin + fy_start, conv_y_origin + fy_end,
+                                       conv_x_origin + fx_start, conv_x_origin + fx_end, scratch, im2col, out);
+                    for (c = 0; c < channels; ++c) {
+                        out[c] = (int8_t)edgeml_clamp(out[c], pool->activation_min, pool->activation_max);
+                    }
+                    continue;
+                }
                 pixels = 0; /* > 0: the generator only emits windows that overlap the input */
                 for (fy = fy_start; fy < fy_end; ++fy) {
-                    for (fx = fx_start; fx < fx_end; ++fx) {
-                        conv_pixel(p, batch_input, conv_y_origin + fy, conv_x_origin + fx, scratch + pixels * channels);
-                        ++pixels;
-                    }
+                    conv_pixels(p, batch_input, conv_y_origin + fy, conv_x_origin + fx_start, fx_end - fx_start,
+                                scratch + pixels * channels, im2col);
+                    pixels += fx_end - fx_start;
                 }
                 for (c = 0; c < channels; ++c) {
                     int32_t reduced = p->average ? 0 : -128;

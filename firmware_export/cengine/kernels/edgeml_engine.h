@@ -19,6 +19,10 @@
  * measured op by op in tests/test_cengine_ops.py. The generated model file holds the constants of
  * both builds.
  *
+ * Speed: FULLY_CONNECTED and CONV_2D multiply raw int8 inputs (the export folds the input zero point into
+ * the bias) in the dot products of edgeml_dot.h: SXTB16 + SMLAD on Armv7E-M cores with the DSP extension
+ * (Cortex-M4, M7, M33; -DEDGEML_NO_DSP turns it off), unrolled portable C everywhere else. Same bits.
+ *
  * Assumes two's complement integers with arithmetic right shift of negative values (every
  * compiler edgeml targets: gcc, clang, arm-none-eabi-gcc), as TFLite itself does.
  */
@@ -72,7 +76,10 @@ typedef struct {
     const int32_t *shift;
 } edgeml_conv_params;
 
-void edgeml_conv_2d(const edgeml_conv_params *p, const int8_t *input, int8_t *output);
+/* CONV_2D. bias: TFLite's bias plus input_offset * the output channel's filter sum (folded at export,
+   fold.py; NULL when both are 0). scratch: two im2col columns, 2 * filter_h * filter_w * input_c bytes
+   (any alignment). */
+void edgeml_conv_2d(const edgeml_conv_params *p, const int8_t *input, int8_t *output, int8_t *scratch);
 
 /* DEPTHWISE_CONV_2D: filter is 1 x H x W x (input_c * depth_multiplier). */
 typedef struct {
@@ -80,6 +87,13 @@ typedef struct {
     int32_t depth_multiplier;
 } edgeml_depthwise_params;
 
+/* For a CONV_2D fused with a MAX_POOL_2D (edgeml_conv_pool.c): out[c] = the largest requantized CONV_2D output
+   of channel c over the conv pixels [y0, y1) x [x0, x1) of one batch (batch_input). best: output_c int32
+   values of working space, scratch: two im2col columns as edgeml_conv_2d's (both any alignment). */
+void edgeml_conv_2d_max(const edgeml_conv_params *p, const int8_t *batch_input, int32_t y0, int32_t y1, int32_t x0,
+                        int32_t x1, int8_t *best, int8_t *scratch, int8_t *out);
+
+/* bias: folded as CONV_2D's (fold.py). */
 void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *p, const int8_t *input, int8_t *output);
 
 /* FULLY_CONNECTED: input is batches x depth (any rank, flattened), filter is units x depth.
@@ -222,7 +236,8 @@ void edgeml_mean_hw(const edgeml_mean_params *p, const int8_t *input, int8_t *ou
 
 /* CONV_2D or DEPTHWISE_CONV_2D fused with the MAX_POOL_2D or AVERAGE_POOL_2D that alone reads its
    output (edgeml_conv_pool.c): the conv output is never stored; the result is the pool's, bit for bit.
-   scratch holds pool.filter_h * pool.filter_w * conv.output_c bytes (any alignment). */
+   scratch holds pool.filter_h * pool.filter_w * conv.output_c bytes, then for CONV_2D the two im2col
+   columns edgeml_conv_2d needs (any alignment). */
 typedef struct {
     edgeml_conv_params conv;
     int32_t depthwise;        /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */

@@ -9,23 +9,30 @@
 
 #include <stdint.h>
 
+/* Inlined even at -Os: the FC and conv kernels requantize every output without a call (and without the
+   callee's stack frame on top of theirs). */
+#if defined(__GNUC__) || defined(__clang__)
+#define EDGEML_FIXEDPOINT_INLINE static inline __attribute__((always_inline))
+#else
+#define EDGEML_FIXEDPOINT_INLINE static inline
+#endif
+
 /* (a * b * 2) >> 32, rounded to nearest (ties away from zero), saturating the single overflow case
-   INT32_MIN * INT32_MIN. gemmlowp: SaturatingRoundingDoublingHighMul. */
-static inline int32_t edgeml_srdhm(int32_t a, int32_t b)
+   INT32_MIN * INT32_MIN. gemmlowp: SaturatingRoundingDoublingHighMul, which adds a nudge of 2^30
+   (product >= 0) or 1 - 2^30 (product < 0) and divides by 2^31 truncating toward zero. Both cases are
+   floor((product + 2^30) / 2^31): for a negative sum s = product + 1 - 2^30, truncation is
+   ceil(s / 2^31) = floor((s + 2^31 - 1) / 2^31) = floor((product + 2^30) / 2^31). So one 64-bit addition
+   and an arithmetic shift give gemmlowp's bits (|product| < 2^62 here, no overflow). */
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_srdhm(int32_t a, int32_t b)
 {
-    int64_t product;
-    int32_t nudge;
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    product = (int64_t)a * (int64_t)b;
-    nudge = product >= 0 ? (1 << 30) : (1 - (1 << 30));
-    /* Division (not a shift) truncates toward zero, as gemmlowp does. */
-    return (int32_t)((product + nudge) / ((int64_t)1 << 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* x / 2^exponent rounded to nearest, ties away from zero. gemmlowp: RoundingDivideByPOT. */
-static inline int32_t edgeml_rounding_divide_by_pot(int32_t x, int32_t exponent)
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_rounding_divide_by_pot(int32_t x, int32_t exponent)
 {
     const int32_t mask = (int32_t)(((int64_t)1 << exponent) - 1);
     const int32_t remainder = x & mask;
@@ -35,7 +42,7 @@ static inline int32_t edgeml_rounding_divide_by_pot(int32_t x, int32_t exponent)
 
 /* x * 2^exponent for exponent >= 0, saturating to the int32 range.
    gemmlowp: SaturatingRoundingMultiplyByPOT with a positive exponent. */
-static inline int32_t edgeml_saturating_shift_left(int32_t x, int32_t exponent)
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_saturating_shift_left(int32_t x, int32_t exponent)
 {
     const int32_t threshold = (int32_t)(((int64_t)1 << (31 - exponent)) - 1);
     if (x > threshold) {
@@ -48,14 +55,44 @@ static inline int32_t edgeml_saturating_shift_left(int32_t x, int32_t exponent)
 }
 
 /* x * 2^left_shift with the wrap-around of TFLite's int32 multiply (x * (1 << left_shift)). */
-static inline int32_t edgeml_shift_left_wrapping(int32_t x, int32_t left_shift)
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_shift_left_wrapping(int32_t x, int32_t left_shift)
 {
     return (int32_t)((uint32_t)x << left_shift);
 }
 
-static inline int32_t edgeml_clamp(int32_t x, int32_t low, int32_t high)
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_clamp(int32_t x, int32_t low, int32_t high)
 {
     return x < low ? low : (x > high ? high : x);
 }
+
+/* TFLite: MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift),
+   tensorflow/lite/kernels/internal/common.cc @ 90b983c2, the TFLITE_SINGLE_ROUNDING branch:
+   (x * multiplier + 2^(30 - shift)) >> (31 - shift), shift in [-31, 30]. Inline here so the FC and
+   conv kernels requantize without a call; edgeml_requantize.c exports the same functions. */
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_requantize_single(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t total_shift = 31 - shift;
+    const int64_t round = (int64_t)1 << (total_shift - 1);
+    return (int32_t)(((int64_t)x * (int64_t)multiplier + round) >> total_shift);
+}
+
+/* The same function's default branch: the high half of the doubled product, rounded, then a
+   rounding right shift. */
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_requantize_double(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    return edgeml_rounding_divide_by_pot(edgeml_srdhm(edgeml_shift_left_wrapping(x, left_shift), multiplier),
+                                         right_shift);
+}
+
+/* The inline requantization of FULLY_CONNECTED and CONV_2D / DEPTHWISE_CONV_2D in this build (the
+   same choice as edgeml_engine.h's edgeml_requantize_fully_connected / _conv). */
+#if EDGEML_SINGLE_ROUNDING
+#define edgeml_requantize_fully_connected_inline edgeml_requantize_single
+#else
+#define edgeml_requantize_fully_connected_inline edgeml_requantize_double
+#endif
+#define edgeml_requantize_conv_inline edgeml_requantize_double
 
 #endif /* EDGEML_FIXEDPOINT_H */

@@ -6,24 +6,15 @@
 #include "edgeml_engine.h"
 #include "edgeml_fixedpoint.h"
 
-/* TFLite: MultiplyByQuantizedMultiplier(int32_t x, int32_t quantized_multiplier, int shift),
-   tensorflow/lite/kernels/internal/common.cc @ 90b983c2, the TFLITE_SINGLE_ROUNDING branch:
-   (x * multiplier + 2^(30 - shift)) >> (31 - shift), shift in [-31, 30]. */
+/* MultiplyByQuantizedMultiplier's two branches (edgeml_fixedpoint.h has them inline). */
 int32_t edgeml_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t shift)
 {
-    const int32_t total_shift = 31 - shift;
-    const int64_t round = (int64_t)1 << (total_shift - 1);
-    return (int32_t)(((int64_t)x * (int64_t)multiplier + round) >> total_shift);
+    return edgeml_requantize_single(x, multiplier, shift);
 }
 
-/* The same function's default branch: the high half of the doubled product, rounded, then a
-   rounding right shift. */
 int32_t edgeml_requantize_double_rounding(int32_t x, int32_t multiplier, int32_t shift)
 {
-    const int32_t left_shift = shift > 0 ? shift : 0;
-    const int32_t right_shift = shift > 0 ? 0 : -shift;
-    return edgeml_rounding_divide_by_pot(
-        edgeml_srdhm(edgeml_shift_left_wrapping(x, left_shift), multiplier), right_shift);
+    return edgeml_requantize_double(x, multiplier, shift);
 }
 
 /* QUANTIZE int8 -> int8 (the converter's requantization between two scales of one value).
