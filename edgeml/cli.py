@@ -236,8 +236,10 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--test-samples", type=int, default=1000, show_default=True, help="Test samples for accuracy and agreement.")
 @click.option("--dataset", help="Dataset for model files outside a run directory.")
 @click.option("--import", "imports", multiple=True, type=click.Path(), help="Merge results.json measured on a device.")
-@click.option("--device", help="Also measure on a device over SSH: ssh://user@host[:port]; or instead on an emulated "
-              "Cortex-M: qemu:cortex-m0|m3|m4|m7 (the C engine under qemu-system-arm).")
+@click.option("--device", "device", multiple=True, metavar="DEVICE",
+              help="Where to measure (repeatable; default local, this machine): ssh://user@host[:port] (a Raspberry "
+                   "Pi over SSH, measured beside this machine) or qemu:cortex-m0|m3|m4|m7 (edgeml's C engine on an "
+                   "emulated Cortex-M under qemu-system-arm, instead of this machine unless local is given too).")
 @click.option("--device-python", default="python3", show_default=True, help="Python on the device (with numpy and a lite runtime).")
 @click.option("--identity", type=click.Path(), help="SSH private key for --device.")
 @click.option("--known-hosts", type=click.Path(), help="known_hosts file for --device.")
@@ -246,11 +248,13 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--ssh-config", type=click.Path(), help="ssh_config file for --device (ssh -F).")
 @click.option("--out", type=click.Path(), help="Report folder (default: RUN_DIR/benchmark, or ./benchmark for model files outside a run).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
-def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], **kwargs) -> None:
+def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], device: tuple[str, ...],
+              **kwargs) -> None:
     """Accuracy, agreement, latency, throughput, size and memory of RUN_DIR's models (or MODEL files)."""
     from edgeml.benchmark import BenchmarkConfig, format_rows, run_benchmark
 
-    config = BenchmarkConfig(targets=targets, runtimes=runtimes or ("all",), imports=imports, **kwargs)
+    config = BenchmarkConfig(targets=targets, runtimes=runtimes or BenchmarkConfig.runtimes, imports=imports,
+                             device=device or BenchmarkConfig.device, **kwargs)
     report = run_benchmark(config)
     click.echo(format_rows(report.rows))
     for reason in report.skipped:

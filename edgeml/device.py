@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlsplit
 
+from edgeml.artifacts import write_json
+from edgeml.bench_runner import MeasureConfig
 from edgeml.errors import EdgeMLError
+from edgeml.pi_runner import MANIFEST_FILE, RESULTS_FILE, RUNNER_FILE
+from edgeml.targets.models import KERAS_SUFFIXES
+from edgeml.targets.results import import_results
 
 HOST_KEY_CHECKING = ("accept-new", "yes", "no")
 # What the upload step creates on the device; removal refuses anything else.
@@ -61,10 +66,10 @@ class SshOptions:
 class RunnerOptions:
     """The options ``run.py`` takes on the device (see :mod:`edgeml.bundle`)."""
 
-    threads: int = 1
-    runs: int = 200
-    warmup: int = 20
-    batch_size: int = 64
+    threads: int = MeasureConfig.threads
+    runs: int = MeasureConfig.runs
+    warmup: int = MeasureConfig.warmup
+    batch_size: int = MeasureConfig.batch_size
     runtimes: tuple[str, ...] = ()  # litert, tflite-runtime, tflm; empty: every one installed there
 
     def arguments(self) -> list[str]:
@@ -114,16 +119,22 @@ def run_on_device(
     runner: RunnerOptions = RunnerOptions(),
     results_path: Path | str | None = None,
 ) -> list[dict]:
-    """Measure a bundle (``edgeml.bundle.make_bundle``) on ``target``; rows as ``benchmark.import_results`` gives.
+    """Measure a bundle (``edgeml.bundle.make_bundle``) on ``target``; rows as ``import_results`` gives
+    (:mod:`edgeml.targets.results`).
 
     All or nothing: any failure is one EdgeMLError and no rows; ``results_path`` (the device's raw
     results.json, kept for a later ``--import``) is written only on success.
     """
-    from edgeml.artifacts import write_json
-    from edgeml.benchmark import import_results
-    from edgeml.bundle import MANIFEST_FILE, RESULTS_FILE, RUNNER_FILE
-
     device = parse_target(target)
+    remote_dir = upload_bundle(device, bundle_dir, ssh)
+    try:
+        return run_uploaded(device, remote_dir, ssh, runner, results_path)
+    finally:
+        remove_uploaded(device, ssh, remote_dir)
+
+
+def upload_bundle(device: DeviceTarget, bundle_dir: Path | str, ssh: SshOptions) -> str:
+    """Copy the bundle into a new folder under the device's $TMPDIR (tar over ssh); that folder's path."""
     bundle_dir = Path(bundle_dir)
     if not (bundle_dir / RUNNER_FILE).is_file() or not (bundle_dir / MANIFEST_FILE).is_file():
         raise EdgeMLError(f"{bundle_dir} is not an edgeml bundle (no {RUNNER_FILE} or {MANIFEST_FILE})")
@@ -135,14 +146,18 @@ def run_on_device(
     remote_dir = (answer.strip().splitlines() or [""])[-1]  # the last line: a login script may print first
     if not REMOTE_DIR_PATTERN.match(remote_dir):
         raise EdgeMLError(f"copying the bundle to {device} failed: the device answered {answer[-200:]!r}, not a folder")
+    return remote_dir
+
+
+def run_uploaded(device: DeviceTarget, remote_dir: str, ssh: SshOptions, runner: RunnerOptions,
+                 results_path: Path | str | None = None) -> list[dict]:
+    """Run the uploaded bundle's ``run.py`` with the device's python and read back its rows (checked and
+    labelled as ``--import`` does); ``results_path`` gets the raw results file."""
     python = " ".join(shlex.quote(part) for part in shlex.split(ssh.device_python))
     run = (f"cd {shlex.quote(remote_dir)} || exit 1\n"
            f"{python} {RUNNER_FILE} {shlex.join(runner.arguments())} --out {RESULTS_FILE} 1>&2 || exit $?\n"
            f"cat {RESULTS_FILE}")
-    try:
-        output = _ssh(device, ssh, run, RUNNING, timeout_s=ssh.run_timeout_s)
-    finally:
-        _remove(device, ssh, remote_dir)
+    output = _ssh(device, ssh, run, RUNNING, timeout_s=ssh.run_timeout_s)
     try:
         results = json.loads(output)
     except json.JSONDecodeError:
@@ -169,7 +184,7 @@ def benchmark_on_device(
     """
     from edgeml.bundle import BundleConfig, make_bundle
 
-    lite_targets = tuple(t for t in targets if Path(t).suffix not in (".keras", ".h5"))
+    lite_targets = tuple(t for t in targets if Path(t).suffix not in KERAS_SUFFIXES)
     if not lite_targets:
         raise EdgeMLError("no .tflite models to run on the device: give a quantized run directory or .tflite files")
     with tempfile.TemporaryDirectory(prefix="edgeml-device-bundle-") as scratch:
@@ -267,7 +282,7 @@ def _remote_failure(device: DeviceTarget, options: SshOptions, doing: str, statu
     return EdgeMLError(f"{doing} on {device} failed (exit {status}): {lines[-1] if lines else 'no message'}")
 
 
-def _remove(device: DeviceTarget, options: SshOptions, remote_dir: str) -> None:
+def remove_uploaded(device: DeviceTarget, options: SshOptions, remote_dir: str) -> None:
     """Delete the uploaded folder; a failure here costs a stray /tmp folder, not the results."""
     if not REMOTE_DIR_PATTERN.match(remote_dir):
         return
