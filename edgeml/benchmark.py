@@ -19,7 +19,8 @@ from typing import Sequence
 import numpy as np
 
 from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json, write_text
-from edgeml.bench_runner import MeasureConfig, device_info
+from edgeml.bench_runner import device_info
+from edgeml.device import SshOptions
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
@@ -56,12 +57,12 @@ class BenchmarkOptions:
     dataset: str | None = None
     imports: tuple[str, ...] = ()
     device: tuple[str, ...] = (LOCAL,)
-    device_python: str = "python3"
-    identity: str | None = None
-    known_hosts: str | None = None
-    host_key_checking: str = "accept-new"
-    ssh_timeout_s: float = 10.0
-    ssh_config: str | None = None
+    device_python: str = SshOptions.device_python
+    identity: str | None = SshOptions.identity_file
+    known_hosts: str | None = SshOptions.known_hosts_file
+    host_key_checking: str = SshOptions.host_key_checking
+    ssh_timeout_s: float = SshOptions.connect_timeout_s
+    ssh_config: str | None = SshOptions.config_file
 
     def __post_init__(self) -> None:
         if isinstance(self.device, str):
