@@ -70,7 +70,9 @@ class BenchmarkOptions:
         LocalOptions(tuple(self.runtimes), self.threads, self.runs, self.warmup, self.batch_size)  # checks them
         for device in self.devices():
             open_target(device, self)  # an unknown scheme, a bad address, board or SSH option fails here
-        if all(target_class(device).scheme == "qemu:" for device in self.devices()) and not set(self.runtimes) <= {"all", "c"}:
+        fixed = {runtime for device in self.devices() for runtime in target_class(device).only_runtimes}
+        if all(target_class(device).only_runtimes for device in self.devices()) and not set(self.runtimes) <= {"all", *fixed}:
+            # --runtime would choose nothing: every device runs its own engine (beside local it is the host's choice)
             raise EdgeMLError(f"{', '.join(self.device)} runs edgeml's C engine only: drop --runtime or use --runtime c")
 
     def devices(self) -> tuple[str, ...]:

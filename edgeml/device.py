@@ -1,4 +1,5 @@
 """Run a bundle on a device over SSH: copy it, run it with the device's Python, fetch its rows, clean up.
+The transport of the ``ssh://`` benchmark target (:mod:`edgeml.targets.ssh`).
 
 Uses the system ``ssh`` (OpenSSH) in batch mode, so keys come from ``identity_file``, ssh-agent or
 ``~/.ssh/config`` as for an interactive ``ssh``, and nothing ever waits for a password. Three
@@ -19,14 +20,12 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlsplit
 
 from edgeml.artifacts import write_json
 from edgeml.bench_runner import MeasureConfig
 from edgeml.errors import EdgeMLError
 from edgeml.pi_runner import MANIFEST_FILE, RESULTS_FILE, RUNNER_FILE
-from edgeml.targets.models import KERAS_SUFFIXES
 from edgeml.targets.results import import_results
 
 HOST_KEY_CHECKING = ("accept-new", "yes", "no")
@@ -167,30 +166,6 @@ def run_uploaded(device: DeviceTarget, remote_dir: str, ssh: SshOptions, runner:
     if results_path:
         write_json(results_path, results)
     return rows
-
-
-def benchmark_on_device(
-    targets: Sequence[str],
-    device: str,
-    dataset: str | None = None,
-    test_samples: int | None = 1000,
-    ssh: SshOptions = SshOptions(),
-    runner: RunnerOptions = RunnerOptions(),
-    results_path: Path | str | None = None,
-) -> list[dict]:
-    """Bundle the .tflite models among ``targets`` in a scratch folder and measure them on ``device``.
-
-    Keras models among ``targets`` are left out: the device has no TensorFlow (the host measures them).
-    """
-    from edgeml.bundle import BundleConfig, make_bundle
-
-    lite_targets = tuple(t for t in targets if Path(t).suffix not in KERAS_SUFFIXES)
-    if not lite_targets:
-        raise EdgeMLError("no .tflite models to run on the device: give a quantized run directory or .tflite files")
-    with tempfile.TemporaryDirectory(prefix="edgeml-device-bundle-") as scratch:
-        bundle = make_bundle(BundleConfig(lite_targets, out=str(Path(scratch) / "bundle"), dataset=dataset,
-                                          test_samples=test_samples))
-        return run_on_device(device, bundle, ssh, runner, results_path)
 
 
 def ssh_command(device: DeviceTarget, options: SshOptions) -> list[str]:

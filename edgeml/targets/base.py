@@ -62,6 +62,8 @@ class Target(ABC):
     forms: ClassVar[tuple[str, ...]]
     #: measured before the others, so that an unreachable device fails before the host spends minutes
     remote: ClassVar[bool] = False
+    #: the only runtimes it measures in (the C engine on a microcontroller); empty: those asked for
+    only_runtimes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device: str) -> None:
         self.device = device

@@ -23,6 +23,7 @@ from firmware_export.mcu.boards import BOARDS, DEVICE_PREFIX, board_for
 class QemuTarget(Target):
     scheme = DEVICE_PREFIX
     forms = tuple(board.device for board in BOARDS.values())
+    only_runtimes = ("c",)
 
     def __init__(self, device: str, options: QemuOptions = QemuOptions()) -> None:
         super().__init__(device)

@@ -22,11 +22,13 @@ from edgeml.targets.base import BenchmarkSettings, MeasureJob, Target, TargetOut
 
 @dataclass(frozen=True)
 class SshTargetOptions:
-    """How to reach the device (:class:`~edgeml.device.SshOptions`) and what ``run.py`` measures there
-    (:class:`~edgeml.device.RunnerOptions`)."""
+    """How to reach the device (:class:`~edgeml.device.SshOptions`), what ``run.py`` measures there
+    (:class:`~edgeml.device.RunnerOptions`), and where to keep the device's raw ``results.json`` (for a
+    later ``--import``; None: not kept)."""
 
     ssh: SshOptions = field(default_factory=SshOptions)
     runner: RunnerOptions = field(default_factory=RunnerOptions)
+    results_path: str | None = None
 
 
 class SshTarget(Target):
@@ -69,7 +71,9 @@ class SshTarget(Target):
         self._remote_dir = upload_bundle(self.address, self._bundle, self.options.ssh)
 
     def run(self) -> TargetOutcome:
-        return TargetOutcome(tuple(run_uploaded(self.address, self._remote_dir, self.options.ssh, self.options.runner)))
+        options = self.options
+        return TargetOutcome(tuple(run_uploaded(self.address, self._remote_dir, options.ssh, options.runner,
+                                                options.results_path)))
 
     def clean_up(self) -> None:
         if self._remote_dir is not None:
