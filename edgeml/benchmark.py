@@ -25,7 +25,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
 from edgeml.targets.local import LocalOptions, plan  # noqa: F401  (plan: the host's pairs, imported from here)
-from edgeml.targets.models import (  # noqa: F401  (the models and samples every stage reads, imported from here)
+from edgeml.targets.model_set import (  # noqa: F401  (the models and samples every stage reads, imported from here)
     MODEL_SUFFIXES, ModelSet, TflmArena, check_tflm_can_run, collect_models, load_test_samples, measure_tflm_arena,
     measured_arena, write_samples,
 )

@@ -21,7 +21,7 @@ import edgeml
 from edgeml.artifacts import current_umask, require_writable
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import CONFIG_FILE
-from edgeml.targets.models import KERAS_SUFFIXES, collect_models, measured_arena, write_samples
+from edgeml.targets.model_set import KERAS_SUFFIXES, collect_models, measured_arena, write_samples
 
 from edgeml.pi_runner import (  # noqa: F401  (the bundle's file names, spelled once, beside their reader)
     BUNDLED_MODULES,

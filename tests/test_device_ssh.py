@@ -15,7 +15,7 @@ from edgeml.bundle import BundleConfig, make_bundle
 from edgeml.device import RunnerOptions, SshOptions, parse_target, run_on_device, ssh_command
 from edgeml.errors import EdgeMLError
 from edgeml.targets.base import MeasureJob
-from edgeml.targets.models import collect_models
+from edgeml.targets.model_set import collect_models
 from edgeml.targets.ssh import SshTarget, SshTargetOptions
 from ssh_server import SSHD, SshServer, free_port, numpy_only_python, ssh_keygen
 

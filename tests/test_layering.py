@@ -5,7 +5,7 @@ it only runs later). It must hold the documented layering:
     cli  ->  pipeline, report  ->  stages (train, quantize, evaluate, predict, benchmark, firmware_export)
     ->  benchmark targets (targets.registry -> targets.local, targets.ssh -> device -> bundle,
     targets.qemu -> qemu_target)  ->  runtimes (runtime registry, bench_runner, c_runtime)  ->  lower layers
-    (errors, artifacts, graph, tflite_model, data, rundir, targets.base, targets.models, targets.results)
+    (errors, artifacts, graph, tflite_model, data, rundir, targets.base, targets.model_set, targets.results)
 
 ``firmware_export`` uses edgeml's lower layers and the runtime registry, never benchmark, pipeline, report,
 device, bundle or cli, not even through another module. Import cycles are listed below exactly as they
@@ -194,7 +194,7 @@ def test_lower_layers_never_reach_the_upper_ones(graph, lower):
 
 
 # The targets' own lower modules: what benchmark, bundle, device and every target read.
-TARGETS_LOWER = ("edgeml.targets", "edgeml.targets.base", "edgeml.targets.models", "edgeml.targets.results")
+TARGETS_LOWER = ("edgeml.targets", "edgeml.targets.base", "edgeml.targets.model_set", "edgeml.targets.results")
 
 
 @pytest.mark.parametrize("lower", TARGETS_LOWER)

@@ -18,7 +18,7 @@ from edgeml.rundir import RunRecord
 
 @dataclass(frozen=True)
 class MeasureJob:
-    """What to measure: ``models`` (from :func:`edgeml.targets.models.collect_models`), the run whose test
+    """What to measure: ``models`` (from :func:`edgeml.targets.model_set.collect_models`), the run whose test
     set they are measured on (None: ``dataset``'s), and how many test samples (None: the run's)."""
 
     models: tuple[Path, ...]

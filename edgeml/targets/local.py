@@ -16,7 +16,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.progress import show_progress
 from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes, runtime_spec
 from edgeml.targets.base import BenchmarkSettings, MeasureJob, Target, TargetOutcome
-from edgeml.targets.models import KERAS_SUFFIXES, check_tflm_can_run, measure_tflm_arena, write_samples
+from edgeml.targets.model_set import KERAS_SUFFIXES, check_tflm_can_run, measure_tflm_arena, write_samples
 
 SAMPLES_FILE = "samples.npz"
 

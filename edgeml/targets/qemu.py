@@ -16,7 +16,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.progress import show_progress
 from edgeml.qemu_target import QemuOptions, missing_tools, not_measured_row, run_on_qemu
 from edgeml.targets.base import BenchmarkSettings, MeasureJob, Target, TargetOutcome
-from edgeml.targets.models import load_test_samples
+from edgeml.targets.model_set import load_test_samples
 from firmware_export.mcu.boards import BOARDS, DEVICE_PREFIX, board_for
 
 
