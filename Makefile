@@ -10,12 +10,13 @@ PIP := $(VENV_PYTHON) -m pip install --disable-pip-version-check --quiet
 DEMO_EXTRAS ?= train,pi,micro
 TEST_EXTRAS ?= all
 DEMO_OUT ?= runs/demo
-DEMO_DEBIAN_PACKAGES := dataset-fashion-mnist
+DEMO_DEBIAN_PACKAGES := dataset-fashion-mnist gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
 TEST_DEBIAN_PACKAGES := dataset-fashion-mnist gcc-arm-none-eabi libnewlib-arm-none-eabi binutils g++ clang qemu-system-arm openssh-server openssh-client chromium
 
 .PHONY: venv setup setup-dev system-packages system-packages-dev demo test
 
-# Debian packages: Fashion-MNIST (offline dataset); for the tests also the Arm cross-compiler.
+# Debian packages: Fashion-MNIST (offline dataset), the Arm cross-compiler and QEMU (the demo's emulated Cortex-M4
+# row); for the tests also the host compilers, OpenSSH and Chromium.
 # Skipped where apt or root is unavailable (the tests that need them then say so).
 define apt_install
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -20,6 +20,8 @@ from pathlib import Path
 import edgeml
 from edgeml.artifacts import current_umask, require_writable
 from edgeml.errors import EdgeMLError
+from edgeml.rundir import CONFIG_FILE
+from edgeml.targets.model_set import KERAS_SUFFIXES, collect_models, measured_arena, write_samples
 
 from edgeml.pi_runner import (  # noqa: F401  (the bundle's file names, spelled once, beside their reader)
     BUNDLED_MODULES,
@@ -51,12 +53,9 @@ class BundleConfig:
 
 def make_bundle(config: BundleConfig) -> Path:
     """Write the bundle folder; it appears whole or not at all (built beside ``out``, then renamed)."""
-    from edgeml.benchmark import measured_arena, collect_models, write_samples
-    from edgeml.rundir import CONFIG_FILE
-
     out_dir = _check_bundle_dir(Path(config.out), config.force)
     for target in map(Path, config.targets):
-        if target.is_file() and target.suffix in (".keras", ".h5"):
+        if target.is_file() and target.suffix in KERAS_SUFFIXES:
             raise EdgeMLError(
                 f"{target} is a Keras model: a bundle holds .tflite models only (the device has no TensorFlow); "
                 f"run edgeml quantize first and bundle the run directory"

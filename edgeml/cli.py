@@ -9,8 +9,8 @@ from dataclasses import dataclass, fields
 import click
 
 from edgeml import __version__
-from edgeml.bench_runner import MeasureConfig
 from edgeml.errors import EdgeMLError, TrainingInterrupted
+from edgeml.device import HOST_KEY_CHECKING
 from edgeml.runtime import RUNTIMES
 
 EXIT_INTERRUPTED = 130
@@ -229,28 +229,32 @@ def inspect(model: str, tensors: bool, as_json: bool) -> None:
 @click.option("--runtime", "runtimes", multiple=True,
               type=click.Choice(["all", *RUNTIMES]),
               help="Runtime(s) to measure .tflite files in (repeatable). Default: all installed; auto: the first lite runtime.")
-@click.option("--threads", type=int, default=MeasureConfig.threads, show_default=True, help="Interpreter threads (recorded with every result).")
-@click.option("--runs", type=int, default=MeasureConfig.runs, show_default=True, help="Timed single-sample invokes after warm-up.")
-@click.option("--warmup", type=int, default=MeasureConfig.warmup, show_default=True)
-@click.option("--batch-size", type=int, default=MeasureConfig.batch_size, show_default=True, help="Batch for the throughput measurement.")
-@click.option("--test-samples", type=int, default=1000, show_default=True, help="Test samples for accuracy and agreement.")
+@click.option("--threads", type=int, cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions", help="Interpreter threads (recorded with every result).")
+@click.option("--runs", type=int, cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions", help="Timed single-sample invokes after warm-up.")
+@click.option("--warmup", type=int, cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions")
+@click.option("--batch-size", type=int, cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions", help="Batch for the throughput measurement.")
+@click.option("--test-samples", type=int, cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions", help="Test samples for accuracy and agreement.")
 @click.option("--dataset", help="Dataset for model files outside a run directory.")
 @click.option("--import", "imports", multiple=True, type=click.Path(), help="Merge results.json measured on a device.")
-@click.option("--device", help="Also measure on a device over SSH: ssh://user@host[:port]; or instead on an emulated "
-              "Cortex-M: qemu:cortex-m0|m3|m4|m7 (the C engine under qemu-system-arm).")
-@click.option("--device-python", default="python3", show_default=True, help="Python on the device (with numpy and a lite runtime).")
+@click.option("--device", "device", multiple=True, metavar="DEVICE",
+              help="Where to measure (repeatable; default local, this machine): ssh://user@host[:port] (a Raspberry "
+                   "Pi over SSH, measured beside this machine) or qemu:cortex-m0|m3|m4|m7 (edgeml's C engine on an "
+                   "emulated Cortex-M under qemu-system-arm, instead of this machine unless local is given too).")
+@click.option("--device-python", cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions", help="Python on the device (with numpy and a lite runtime).")
 @click.option("--identity", type=click.Path(), help="SSH private key for --device.")
 @click.option("--known-hosts", type=click.Path(), help="known_hosts file for --device.")
-@click.option("--host-key-checking", type=click.Choice(["accept-new", "yes", "no"]), default="accept-new", show_default=True)
-@click.option("--ssh-timeout", "ssh_timeout_s", type=float, default=10.0, show_default=True, help="SSH connect timeout, seconds.")
+@click.option("--host-key-checking", type=click.Choice(HOST_KEY_CHECKING), cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions")
+@click.option("--ssh-timeout", "ssh_timeout_s", type=float, cls=ConfigDefault, config="edgeml.benchmark:BenchmarkOptions", help="SSH connect timeout, seconds.")
 @click.option("--ssh-config", type=click.Path(), help="ssh_config file for --device (ssh -F).")
 @click.option("--out", type=click.Path(), help="Report folder (default: RUN_DIR/benchmark, or ./benchmark for model files outside a run).")
 @click.option("--force", is_flag=True, help="Overwrite an existing report.")
-def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], **kwargs) -> None:
+def benchmark(targets: tuple[str, ...], runtimes: tuple[str, ...], imports: tuple[str, ...], device: tuple[str, ...],
+              **kwargs) -> None:
     """Accuracy, agreement, latency, throughput, size and memory of RUN_DIR's models (or MODEL files)."""
     from edgeml.benchmark import BenchmarkConfig, format_rows, run_benchmark
 
-    config = BenchmarkConfig(targets=targets, runtimes=runtimes or ("all",), imports=imports, **kwargs)
+    config = BenchmarkConfig(targets=targets, runtimes=runtimes or BenchmarkConfig.runtimes, imports=imports,
+                             device=device or BenchmarkConfig.device, **kwargs)
     report = run_benchmark(config)
     click.echo(format_rows(report.rows))
     for reason in report.skipped:
@@ -282,9 +286,9 @@ def predict(model: str, inputs: tuple[str, ...], labels: str | None, as_json: bo
 
 @cli.command()
 @click.argument("targets", nargs=-1, required=True, type=click.Path())
-@click.option("--out", default="bundle", show_default=True, type=click.Path())
+@click.option("--out", type=click.Path(), cls=ConfigDefault, config="edgeml.bundle:BundleConfig")
 @click.option("--dataset", help="Dataset for the test samples, for model files outside a run directory.")
-@click.option("--test-samples", type=int, default=1000, show_default=True)
+@click.option("--test-samples", type=int, cls=ConfigDefault, config="edgeml.bundle:BundleConfig")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 def bundle(targets: tuple[str, ...], **kwargs) -> None:
     """A self-contained folder (models, test samples, a numpy-only runner) to benchmark on a Raspberry Pi."""

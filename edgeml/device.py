@@ -1,4 +1,5 @@
 """Run a bundle on a device over SSH: copy it, run it with the device's Python, fetch its rows, clean up.
+The transport of the ``ssh://`` benchmark target (:mod:`edgeml.targets.ssh`).
 
 Uses the system ``ssh`` (OpenSSH) in batch mode, so keys come from ``identity_file``, ssh-agent or
 ``~/.ssh/config`` as for an interactive ``ssh``, and nothing ever waits for a password. Three
@@ -19,10 +20,13 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 from urllib.parse import urlsplit
 
+from edgeml.artifacts import write_json
+from edgeml.bench_runner import MeasureConfig
 from edgeml.errors import EdgeMLError
+from edgeml.pi_runner import MANIFEST_FILE, RESULTS_FILE, RUNNER_FILE
+from edgeml.targets.results import import_results
 
 HOST_KEY_CHECKING = ("accept-new", "yes", "no")
 # What the upload step creates on the device; removal refuses anything else.
@@ -61,10 +65,10 @@ class SshOptions:
 class RunnerOptions:
     """The options ``run.py`` takes on the device (see :mod:`edgeml.bundle`)."""
 
-    threads: int = 1
-    runs: int = 200
-    warmup: int = 20
-    batch_size: int = 64
+    threads: int = MeasureConfig.threads
+    runs: int = MeasureConfig.runs
+    warmup: int = MeasureConfig.warmup
+    batch_size: int = MeasureConfig.batch_size
     runtimes: tuple[str, ...] = ()  # litert, tflite-runtime, tflm; empty: every one installed there
 
     def arguments(self) -> list[str]:
@@ -114,16 +118,22 @@ def run_on_device(
     runner: RunnerOptions = RunnerOptions(),
     results_path: Path | str | None = None,
 ) -> list[dict]:
-    """Measure a bundle (``edgeml.bundle.make_bundle``) on ``target``; rows as ``benchmark.import_results`` gives.
+    """Measure a bundle (``edgeml.bundle.make_bundle``) on ``target``; rows as ``import_results`` gives
+    (:mod:`edgeml.targets.results`).
 
     All or nothing: any failure is one EdgeMLError and no rows; ``results_path`` (the device's raw
     results.json, kept for a later ``--import``) is written only on success.
     """
-    from edgeml.artifacts import write_json
-    from edgeml.benchmark import import_results
-    from edgeml.bundle import MANIFEST_FILE, RESULTS_FILE, RUNNER_FILE
-
     device = parse_target(target)
+    remote_dir = upload_bundle(device, bundle_dir, ssh)
+    try:
+        return run_uploaded(device, remote_dir, ssh, runner, results_path)
+    finally:
+        remove_uploaded(device, ssh, remote_dir)
+
+
+def upload_bundle(device: DeviceTarget, bundle_dir: Path | str, ssh: SshOptions) -> str:
+    """Copy the bundle into a new folder under the device's $TMPDIR (tar over ssh); that folder's path."""
     bundle_dir = Path(bundle_dir)
     if not (bundle_dir / RUNNER_FILE).is_file() or not (bundle_dir / MANIFEST_FILE).is_file():
         raise EdgeMLError(f"{bundle_dir} is not an edgeml bundle (no {RUNNER_FILE} or {MANIFEST_FILE})")
@@ -135,14 +145,18 @@ def run_on_device(
     remote_dir = (answer.strip().splitlines() or [""])[-1]  # the last line: a login script may print first
     if not REMOTE_DIR_PATTERN.match(remote_dir):
         raise EdgeMLError(f"copying the bundle to {device} failed: the device answered {answer[-200:]!r}, not a folder")
+    return remote_dir
+
+
+def run_uploaded(device: DeviceTarget, remote_dir: str, ssh: SshOptions, runner: RunnerOptions,
+                 results_path: Path | str | None = None) -> list[dict]:
+    """Run the uploaded bundle's ``run.py`` with the device's python and read back its rows (checked and
+    labelled as ``--import`` does); ``results_path`` gets the raw results file."""
     python = " ".join(shlex.quote(part) for part in shlex.split(ssh.device_python))
     run = (f"cd {shlex.quote(remote_dir)} || exit 1\n"
            f"{python} {RUNNER_FILE} {shlex.join(runner.arguments())} --out {RESULTS_FILE} 1>&2 || exit $?\n"
            f"cat {RESULTS_FILE}")
-    try:
-        output = _ssh(device, ssh, run, RUNNING, timeout_s=ssh.run_timeout_s)
-    finally:
-        _remove(device, ssh, remote_dir)
+    output = _ssh(device, ssh, run, RUNNING, timeout_s=ssh.run_timeout_s)
     try:
         results = json.loads(output)
     except json.JSONDecodeError:
@@ -152,30 +166,6 @@ def run_on_device(
     if results_path:
         write_json(results_path, results)
     return rows
-
-
-def benchmark_on_device(
-    targets: Sequence[str],
-    device: str,
-    dataset: str | None = None,
-    test_samples: int | None = 1000,
-    ssh: SshOptions = SshOptions(),
-    runner: RunnerOptions = RunnerOptions(),
-    results_path: Path | str | None = None,
-) -> list[dict]:
-    """Bundle the .tflite models among ``targets`` in a scratch folder and measure them on ``device``.
-
-    Keras models among ``targets`` are left out: the device has no TensorFlow (the host measures them).
-    """
-    from edgeml.bundle import BundleConfig, make_bundle
-
-    lite_targets = tuple(t for t in targets if Path(t).suffix not in (".keras", ".h5"))
-    if not lite_targets:
-        raise EdgeMLError("no .tflite models to run on the device: give a quantized run directory or .tflite files")
-    with tempfile.TemporaryDirectory(prefix="edgeml-device-bundle-") as scratch:
-        bundle = make_bundle(BundleConfig(lite_targets, out=str(Path(scratch) / "bundle"), dataset=dataset,
-                                          test_samples=test_samples))
-        return run_on_device(device, bundle, ssh, runner, results_path)
 
 
 def ssh_command(device: DeviceTarget, options: SshOptions) -> list[str]:
@@ -267,7 +257,7 @@ def _remote_failure(device: DeviceTarget, options: SshOptions, doing: str, statu
     return EdgeMLError(f"{doing} on {device} failed (exit {status}): {lines[-1] if lines else 'no message'}")
 
 
-def _remove(device: DeviceTarget, options: SshOptions, remote_dir: str) -> None:
+def remove_uploaded(device: DeviceTarget, options: SshOptions, remote_dir: str) -> None:
     """Delete the uploaded folder; a failure here costs a stray /tmp folder, not the results."""
     if not REMOTE_DIR_PATTERN.match(remote_dir):
         return

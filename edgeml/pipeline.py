@@ -133,7 +133,7 @@ class PipelineConfig:
             "quantize": asdict(self.quantize),
             "export": asdict(self.export),
             "benchmark": {**asdict(self.benchmark), "runtimes": list(self.benchmark.runtimes),
-                          "imports": list(self.benchmark.imports)},
+                          "imports": list(self.benchmark.imports), "device": list(self.benchmark.device)},
         }
 
     def to_toml(self) -> str:
@@ -554,11 +554,11 @@ def _first_error_line(stderr: str) -> str:
 
 
 def _benchmark(options: BenchmarkOptions, out: str) -> None:
-    from edgeml.benchmark import BenchmarkConfig, format_table, run_benchmark
+    from edgeml.benchmark import BenchmarkConfig, format_rows, run_benchmark
 
     report = run_benchmark(BenchmarkConfig(targets=(out,), out=str(RunLayout(out).benchmark_dir), force=True,
                                            **asdict(options)))
-    print(format_table(report.rows))
+    print(format_rows(report.rows))
 
 
 def _report(run_dir: Path) -> None:

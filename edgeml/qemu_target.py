@@ -19,6 +19,7 @@ interpreter; a difference is an EdgeMLError, never a lower agreement. Counts are
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,16 +37,39 @@ INSTRUCTIONS_NOTE = ("instructions, not cycles: QEMU -icount counts executed ins
                      "flash wait states or FPU latency); SysTick resolution {resolution:g} instructions per count")
 
 
+# What to install when a tool is missing (Debian/Ubuntu package names).
+INSTALL_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
+
+
 @dataclass(frozen=True)
 class QemuOptions:
-    """``max_samples``: at most this many test samples are embedded (fewer when the flash is full)."""
+    """``max_samples``: at most this many test samples are embedded (fewer when the flash is full; None:
+    every test sample given); ``timeout_s``: per QEMU run."""
 
-    max_samples: int = 100
+    max_samples: int | None = 100
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        if self.max_samples <= 0 or self.timeout_s <= 0:
+        if (self.max_samples is not None and self.max_samples <= 0) or self.timeout_s <= 0:
             raise EdgeMLError("the QEMU benchmark needs a positive sample count and timeout")
+
+
+def missing_tools() -> str | None:
+    """Why no image can be built and run here (the tools not on PATH and what to install), None when all
+    are there: arm-none-eabi-gcc and -size (:func:`firmware_export.mcu.image.missing_tools`) and qemu-system-arm."""
+    from firmware_export.mcu.image import missing_tools as missing_build_tools
+    from firmware_export.mcu.qemu import QEMU
+
+    missing = missing_build_tools() + ([QEMU] if shutil.which(QEMU) is None else [])
+    return f"{', '.join(missing)} not found ({INSTALL_HINT})" if missing else None
+
+
+def not_measured_row(model: str, board: Board, reason: str) -> dict:
+    """A benchmark.json row for ``model`` on ``board`` that could not be measured: the keys of
+    :meth:`QemuResult.to_row`, every measurement None, and ``not_measured`` the reason."""
+    return {"model": model, "runtime": "c", "source": board.device, "device": board.device, "machine": board.machine,
+            "samples": 0, "accuracy": None, "agreement_with_host_c": None, "agreement_with_tflm": None,
+            "instructions": None, "flash": None, "ram": None, "predictions": [], "not_measured": reason}
 
 
 @dataclass(frozen=True)
@@ -96,7 +120,7 @@ class QemuResult:
                 "max": self.instructions_range[1], "resolution": board.instructions_per_tick,
                 "per_op": [op.to_json() for op in self.ops],
                 "note": INSTRUCTIONS_NOTE.format(resolution=board.instructions_per_tick)},
-            "flash": self.flash, "ram": self.ram, "predictions": list(self.predictions),
+            "flash": self.flash, "ram": self.ram, "predictions": list(self.predictions), "not_measured": None,
         }
 
 
@@ -149,8 +173,8 @@ def run_on_qemu(model_path: Path, board: Board, inputs: np.ndarray, labels: np.n
     graph = compiled.graph
     source, result = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
     input_dtype = np.dtype(source.dtype).type
-    indices = balanced_indices(labels, options.max_samples) if labels is not None else np.arange(
-        min(options.max_samples, len(inputs)))
+    wanted = len(inputs) if options.max_samples is None else options.max_samples
+    indices = balanced_indices(labels, wanted) if labels is not None else np.arange(min(wanted, len(inputs)))
     quantized = TensorQuantization(input_dtype, source.scale, source.zero_point).quantize(
         np.asarray(inputs, dtype=np.float32)[indices]).reshape(len(indices), -1)
     sources = ImageSources(compiled.files, SYMBOL, tuple(call.op_index for call in compiled.lowered.calls),
@@ -263,6 +287,9 @@ def format_qemu_table(rows) -> str:
               f"{'flash B':>9} {'RAM B':>8}")
     lines = [header]
     for row in rows:
+        if row.get("not_measured"):
+            lines.append(f"{row['device']:<16} {row['model'][:22]:<22} not measured: {row['not_measured']}")
+            continue
         lines.append(f"{row['device']:<16} {row['model'][:22]:<22} {row['samples']:>7} "
                      f"{'' if row['accuracy'] is None else format(row['accuracy'], '.4f'):>7} "
                      f"{min(row['agreement_with_host_c'], row['agreement_with_tflm']):>6.0%} "
@@ -270,32 +297,47 @@ def format_qemu_table(rows) -> str:
                      f"{row['ram']['total_bytes']:>8,}")
         lines += [f"    {_op_line(op)}" for op in row["instructions"]["per_op"]]
         lines.append(f"    flash: {_parts(row['flash'])}; RAM: {_ram_parts(row['ram'])}")
-    resolutions = sorted({row["instructions"]["resolution"] for row in rows})
-    lines.append("agree: outputs byte-identical to the C engine built here and the tflite-micro interpreter. "
-                 + _sentence(INSTRUCTIONS_NOTE.format(resolution=resolutions[-1]))
-                 + (" (62.5 on the micro:bit, 40 on mps2)" if len(resolutions) > 1 else "") + ".")
+    resolutions = sorted({row["instructions"]["resolution"] for row in rows if row.get("instructions")})
+    if resolutions:
+        lines.append("agree: outputs byte-identical to the C engine built here and the tflite-micro interpreter. "
+                     + _sentence(INSTRUCTIONS_NOTE.format(resolution=resolutions[-1]))
+                     + (" (62.5 on the micro:bit, 40 on mps2)" if len(resolutions) > 1 else "") + ".")
     return "\n".join(lines)
 
 
 def format_qemu_markdown(report) -> str:
-    """benchmark.md for ``qemu:`` rows: one table, the ops of each model, what is counted."""
+    """benchmark.md for ``qemu:`` rows only: one table, the ops of each model, what is counted."""
+    what, *body = qemu_markdown_lines(report.rows)
     lines = ["# edgeml benchmark on an emulated Cortex-M", "",
-             f"Host: {report.host['cpu']} ({report.host['cores']} cores). Instructions per inference: mean over the "
-             "embedded class-balanced test samples, one QEMU run (-icount shift=0; repeatable run to run).", "",
+             f"Host: {report.host['cpu']} ({report.host['cores']} cores). {what}", *body]
+    if report.skipped:
+        lines += ["", "Not measured:", ""] + [f"- {reason}" for reason in report.skipped]
+    return "\n".join(lines) + "\n"
+
+
+def qemu_markdown_lines(rows) -> list[str]:
+    """Markdown of ``qemu:`` rows: what the numbers are, the table (a row not measured says why and what to
+    install), each measured model's flash, RAM and ops, and what is counted."""
+    lines = ["Instructions per inference: mean over the embedded class-balanced test samples, one QEMU run "
+             "(-icount shift=0; repeatable run to run).", "",
              "| device | board | model | samples | accuracy | agreement (host C, TFLM) | instructions / inference | "
              "flash B | RAM B |", "|---" * 9 + "|"]
-    for row in report.rows:
+    measured = [row for row in rows if not row.get("not_measured")]
+    for row in rows:
+        if row.get("not_measured"):
+            lines.append(f"| {row['device']} | {row['machine']} | {row['model']} | not measured: "
+                         f"{row['not_measured']} | | | | | |")
+            continue
         accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
         lines.append(f"| {row['device']} | {row['machine']} | {row['model']} | {row['samples']} | {accuracy} | "
                      f"{row['agreement_with_host_c']:.0%}, {row['agreement_with_tflm']:.0%} | "
                      f"{row['instructions']['per_inference']:,.0f} | {row['flash']['total_bytes']:,} | "
                      f"{row['ram']['total_bytes']:,} |")
-    for row in report.rows:
+    for row in measured:
         lines += ["", f"{row['model']} on {row['device']}: flash {_parts(row['flash'])}; "
                       f"RAM {_ram_parts(row['ram'])} (data + bss + stack peak by stack painting).", ""]
         lines += [f"- {_op_line(op)}" for op in row["instructions"]["per_op"]]
-    lines += ["", "Counts are " + INSTRUCTIONS_NOTE.format(
-        resolution=report.rows[0]["instructions"]["resolution"]) + "; an M4 and an M7 give the same counts."]
-    if report.skipped:
-        lines += ["", "Not measured:", ""] + [f"- {reason}" for reason in report.skipped]
-    return "\n".join(lines) + "\n"
+    if measured:
+        lines += ["", "Counts are " + INSTRUCTIONS_NOTE.format(
+            resolution=measured[0]["instructions"]["resolution"]) + "; an M4 and an M7 give the same counts."]
+    return lines

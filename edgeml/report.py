@@ -534,6 +534,8 @@ def _benchmark_section(run: _Run) -> Section:
             blocks.append(Facts(tuple((str(key), str(value)) for key, value in host.items())))
         rows = []
         for row in benchmark["rows"]:
+            if "latency_us" not in row and "instructions" in row:  # a qemu: row: no latency to show here
+                continue
             latency = row["latency_us"]
             runtime = f"{row['runtime']} {row.get('runtime_version') or ''}".strip()
             rows.append((

@@ -12,8 +12,11 @@ import pytest
 
 from edgeml.benchmark import BenchmarkConfig, run_benchmark
 from edgeml.bundle import BundleConfig, make_bundle
-from edgeml.device import RunnerOptions, SshOptions, benchmark_on_device, parse_target, run_on_device, ssh_command
+from edgeml.device import RunnerOptions, SshOptions, parse_target, run_on_device, ssh_command
 from edgeml.errors import EdgeMLError
+from edgeml.targets.base import MeasureJob
+from edgeml.targets.model_set import collect_models
+from edgeml.targets.ssh import SshTarget, SshTargetOptions
 from ssh_server import SSHD, SshServer, free_port, numpy_only_python, ssh_keygen
 
 RUNNER = RunnerOptions(runs=20, warmup=2)
@@ -50,7 +53,9 @@ def remote_bundles() -> set[str]:
 def test_ssh_round_trip_measures_on_the_device_and_merges_with_host_rows(sshd, ssh_options, tiny_run, tmp_path):
     before = remote_bundles()
     results = tmp_path / "device_results.json"
-    rows = benchmark_on_device([str(tiny_run)], sshd.target, ssh=ssh_options, runner=RUNNER, results_path=results)
+    model_set = collect_models([str(tiny_run)])
+    target = SshTarget(sshd.target, SshTargetOptions(ssh_options, RUNNER, str(results)))
+    rows = list(target.measure(MeasureJob(model_set.models, model_set.record, test_samples=1000)).rows)
     assert [(r["model"], r["runtime"]) for r in rows] == [
         ("model_float32.tflite", "litert"), ("model_int8.tflite", "litert"),
     ]

@@ -35,8 +35,9 @@ test_samples = 100
 """
 # The runtimes the end-to-end run measures: the lite runtime, TFLite Micro and the C engine side by side
 # (what its tests read). tf.lite ("tensorflow") would start TensorFlow in two more subprocesses for rows no
-# test reads.
-END_TO_END_RUNTIMES = 'runtimes = ["litert", "tflm", "c"]'
+# test reads. Beside this machine, the int8 model on an emulated Cortex-M4 (as examples/fashion_mnist.toml).
+END_TO_END_RUNTIMES = 'runtimes = ["litert", "tflm", "c"]\ndevice = ["local", "qemu:cortex-m4"]'
+QEMU_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 # Tests of the stage bookkeeping (resume, skip, force) read statuses, not numbers: one runtime, one engine.
 BOOKKEEPING = dict(benchmark_extra='runtimes = ["litert"]', export_extra='engine = "tflm"')
 
@@ -253,7 +254,7 @@ def test_the_c_engine_is_exported_and_benchmarked_beside_tflm(finished):
     assert c_engine["ops"] == [op.name for op in graph.ops]
     assert c_engine["parity"]["samples"] == 20 and c_engine["parity"]["runtimes"][0]["differing_vectors"] == 0
     benchmark = json.loads((run / "benchmark/benchmark.json").read_text())
-    rows = {(row["model"], row["runtime"]): row for row in benchmark["rows"]}
+    rows = {(row["model"], row["runtime"]): row for row in benchmark["rows"] if row["source"] == "host"}
     c_row, tflm_row = rows["model_int8.tflite", "c"], rows["model_int8.tflite", "tflm"]
     assert c_row["accuracy"] == tflm_row["accuracy"] and c_row["static_ram_bytes"] == c_engine["static_ram_bytes"]
     assert c_row["flash_bytes"] == c_engine["flash_bytes"]  # the same sources, linked the same way
@@ -264,6 +265,40 @@ def test_the_c_engine_is_exported_and_benchmarked_beside_tflm(finished):
     ram = f"{c_engine['static_ram_bytes']:,} ({c_engine['arena_bytes']:,} + 64 + 10)"
     assert f"| {export['arena_bytes']:,} | {ram} |" in markdown
     assert np.isfinite(c_row["latency_us"]["p50"])
+
+
+def test_the_int8_model_is_benchmarked_on_the_emulated_cortex_m4(finished):
+    """[benchmark] device = ["local", "qemu:cortex-m4"]: the int8 model's qemu row in the same benchmark.json,
+    measured when the Arm tools are here, else "not measured" with what to install."""
+    result, _ = finished
+    benchmark = json.loads((result.run_dir / "benchmark/benchmark.json").read_text())
+    (row,) = [row for row in benchmark["rows"] if row["source"] == "qemu:cortex-m4"]
+    assert (row["model"], row["runtime"], row["device"], row["machine"]) == (
+        "model_int8.tflite", "c", "qemu:cortex-m4", "mps2-an386")
+    markdown = (result.run_dir / "benchmark/benchmark.md").read_text()
+    assert "## Emulated Cortex-M (edgeml's C engine under QEMU)" in markdown
+    missing = [tool for tool in QEMU_TOOLS if shutil.which(tool) is None]
+    if missing:
+        assert row["not_measured"] == (f"{', '.join(missing)} not found (apt-get install gcc-arm-none-eabi "
+                                       "libnewlib-arm-none-eabi qemu-system-arm)")
+        assert row["instructions"] is None and row["accuracy"] is None
+        assert f"| model_int8.tflite | not measured: {row['not_measured']} |" in markdown
+        return
+    assert row["not_measured"] is None
+    # All 100 benchmark samples fit the board, so the accuracy is TFLite Micro's on the host's same samples.
+    host_tflm = next(r for r in benchmark["rows"] if r["source"] == "host" and r["runtime"] == "tflm"
+                     and r["model"] == "model_int8.tflite")
+    assert row["samples"] == 100 and row["accuracy"] == host_tflm["accuracy"]
+    assert row["agreement_with_host_c"] == row["agreement_with_tflm"] == 1.0
+    per_op = row["instructions"]["per_op"]
+    assert [op["macs"] for op in per_op if op["macs"]] == [64 * 32, 32 * 16, 16 * 10]  # hidden = [32, 16]
+    assert abs(sum(op["instructions"] for op in per_op) - row["instructions"]["per_inference"]) <= len(per_op) * 120
+    flash, ram = row["flash"], row["ram"]
+    assert flash["total_bytes"] == sum(flash[f"{part}_bytes"] for part in ("engine", "model", "harness", "samples"))
+    assert flash["samples_bytes"] == 100 * 64 + 4  # 8x8 int8 inputs and their count
+    assert ram["total_bytes"] == ram["data_bytes"] + ram["bss_bytes"] + ram["stack_peak_bytes"]
+    assert (f"| qemu:cortex-m4 | mps2-an386 | model_int8.tflite | 100 | {row['accuracy']:.4f} | 100%, 100% | "
+            f"{row['instructions']['per_inference']:,.0f} | {flash['total_bytes']:,} | {ram['total_bytes']:,} |") in markdown
 
 
 def test_export_engine_choice(tmp_path, monkeypatch, capsys):
