@@ -19,8 +19,10 @@ from edgeml.report import NOTHING, ReportFiles, build_report, render_html, rende
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
 CLASS_NAMES = ["cat", "dog|wolf", HOSTILE_CLASS]
-SECTION_KEYS = ["stages", "dataset", "model", "training", "evaluation", "quantization", "benchmark", "firmware"]
-SECTION_TITLES = ["Stages", "Dataset", "Model", "Training", "Evaluation", "Quantization", "Benchmark", "Firmware"]
+SECTION_KEYS = ["stages", "dataset", "model", "training", "evaluation", "quantization", "benchmark", "microcontroller",
+                "firmware"]
+SECTION_TITLES = ["Stages", "Dataset", "Model", "Training", "Evaluation", "Quantization", "Benchmark",
+                  "Microcontroller (emulated)", "Firmware"]
 PNG_FILES = ["history.png", "confusion_matrix.png", "roc.png", "int8_confusion_matrix.png", "int8_roc.png",
              "benchmark/latency.png"]
 JSON_FILES = ["config.json", "history.json", "metrics.json", "int8_metrics.json", "quantization.json",
@@ -219,7 +221,7 @@ def test_markdown_refers_to_images_by_relative_path(run_dir, written):
 def test_hostile_text_is_escaped(written):
     _, page, markdown = written
     assert "<script" not in page and "<script" not in markdown
-    assert html.escape(HOSTILE_CLASS) in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page  # Jinja2's autoescape spells ' as &#39;
     assert "&lt;warning&gt; &amp; more" in page
     assert "#include &lt;stdint.h&gt;" in page  # model_config.h in a <pre>
     assert "dog\\|wolf" in markdown  # a | inside a Markdown table cell does not split it
