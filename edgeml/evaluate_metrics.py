@@ -12,7 +12,7 @@ import numpy as np
 from edgeml.artifacts import atomic_path, write_json
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import evaluation_files
-from edgeml.runtime import predicted_classes
+from edgeml.runtime import decide_class
 
 TABLE_NAME_CHARS = 10
 PLOT_DPI = 120
@@ -70,7 +70,7 @@ def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: 
     num_classes = len(class_names)
     all_classes = list(range(num_classes))
     # The class decision every stage makes (p >= 0.5 for a sigmoid: an int8 sigmoid output often is 0.5).
-    predicted = predicted_classes(probabilities[:, 1:] if sigmoid else probabilities)
+    predicted = decide_class(probabilities[:, 1:] if sigmoid else probabilities)
 
     counts = confusion_matrix(labels, predicted, labels=all_classes)
     precision, recall, f1, support = precision_recall_fscore_support(
