@@ -4,7 +4,7 @@
 blocks (facts, tables, figures, code, details on demand); ``render_html`` and ``render_markdown`` render
 those same blocks through the Jinja2 templates in ``report_templates/`` (HTML autoescaped; both with
 ``StrictUndefined``); ``write_report`` writes both files. An artifact a stage did not produce becomes a
-one-line note that names the stage. The artifacts are read through typed accessors (:class:`_Contents`):
+one-line note that names the stage. The artifacts are read through typed accessors (:class:`JsonObject`):
 a corrupt JSON file, a missing key or a value of the wrong type is one EdgeMLError naming the file and
 the key, and any other exception raised while a section is built is edgeml's bug and propagates. The
 HTML embeds every image as a base64 data URI and its CSS inline, and needs no JavaScript, so it can be
@@ -22,9 +22,11 @@ from typing import Any, ClassVar, Sequence, Union
 from urllib.parse import quote
 
 from edgeml import __version__
-from edgeml.artifacts import read_json, write_text
-from edgeml.benchmark import arena_cell, flash_cell, is_qemu_device
+from edgeml.artifact_json import JsonObject, read_json_object
+from edgeml.artifacts import write_text
+from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import ImageBytes, Measurement, read_measurements
 from edgeml.qemu_target import INSTRUCTIONS_NOTE
 from edgeml.rundir import (
     BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
@@ -205,18 +207,18 @@ class _Run:
     """Every JSON artifact of a run directory, read once (None when the stage did not write it)."""
 
     run_dir: Path
-    json: dict[str, "_Contents | None"]
+    json: dict[str, JsonObject | None]
     stages: tuple[StageOutcome, ...]
 
     @classmethod
     def load(cls, run_dir: Path) -> "_Run":
         if not run_dir.is_dir():
             raise EdgeMLError(f"run directory not found: {run_dir}")
-        loaded = {name: _read_object(run_dir / name) for name in JSON_ARTIFACTS}
+        loaded = {name: read_json_object(run_dir / name) for name in JSON_ARTIFACTS}
         pipeline = loaded[PIPELINE_FILE]
         return cls(run_dir=run_dir, json=loaded, stages=_outcomes(pipeline) if pipeline is not None else ())
 
-    def get(self, name: str) -> "_Contents | None":
+    def get(self, name: str) -> JsonObject | None:
         return self.json[name]
 
     def exists(self, name: str) -> bool:
@@ -251,7 +253,7 @@ class _Run:
         return ([Figures(tuple(present))] if present else []) + notes
 
 
-def _outcomes(pipeline: "_Contents") -> tuple[StageOutcome, ...]:
+def _outcomes(pipeline: JsonObject) -> tuple[StageOutcome, ...]:
     """The last run's stage outcomes ({name, status, seconds, error}). edgeml.pipeline keeps them under
     "last_run", beside "stages", which there maps each stage's name to its fingerprints; a list of
     outcomes under "stages" is read too."""
@@ -263,126 +265,6 @@ def _outcomes(pipeline: "_Contents") -> tuple[StageOutcome, ...]:
         entries = pipeline.objects("stages")
     return tuple(StageOutcome(entry.text("name", required=True), entry.text("status") or "?", entry.number("seconds"),
                               entry.text("error")) for entry in entries)
-
-
-def _read_object(path: Path) -> "_Contents | None":
-    if not path.is_file():
-        return None
-    data = read_json(path, path.name)
-    if not isinstance(data, dict):
-        raise EdgeMLError(f"{path} is not an edgeml artifact: expected a JSON object, found {type(data).__name__}")
-    return _Contents(data, path)
-
-
-class _Contents:
-    """One JSON object of an artifact, read back through typed accessors.
-
-    A required key the file lacks, or a value of the wrong type, is one EdgeMLError naming the file and the
-    key's path (``rows[2].latency_us.p50``): that is the user's file. Section code reads nothing else, so
-    any other exception it raises is edgeml's own bug and propagates as one. An optional key that is
-    absent or null reads as None (an empty object, an empty list).
-    """
-
-    def __init__(self, data: dict[str, Any], path: Path, where: str = "") -> None:
-        self.data, self.path, self.where = data, path, where
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.data
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def keys(self) -> list[str]:
-        return list(self.data)
-
-    def raw(self, key: str) -> Any:
-        """The value as JSON gave it, for display only (``str`` or :func:`_plain` of it)."""
-        return self.data.get(key)
-
-    def number(self, key: str, required: bool = False) -> float | None:
-        value = self._value(key, required)
-        if value is None and not required:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._wrong(key, "a number")
-        return float(value)
-
-    def integer(self, key: str, required: bool = False) -> int | None:
-        value = self.number(key, required)
-        if value is not None and not value.is_integer():
-            raise self._wrong(key, "a whole number")
-        return None if value is None else int(value)
-
-    def text(self, key: str, required: bool = False) -> str | None:
-        """A string, number or true/false as text; None when absent or null and not required."""
-        value = self._value(key, required)
-        if value is None and not required:
-            return None
-        if not isinstance(value, (str, int, float, bool)):
-            raise self._wrong(key, "a text")
-        return str(value)
-
-    def flag(self, key: str) -> bool:
-        return bool(self.data.get(key))
-
-    def object(self, key: str, required: bool = False) -> "_Contents":
-        value = self._value(key, required)
-        if value is None and not required:
-            value = {}
-        if not isinstance(value, dict):
-            raise self._wrong(key, "an object")
-        return _Contents(value, self.path, f"{self.where}{key}.")
-
-    def objects(self, key: str, required: bool = False) -> list["_Contents"]:
-        items = self._list(key, required)
-        for index, item in enumerate(items):
-            if not isinstance(item, dict):
-                raise self._wrong(key, "a list of objects", f"{key}[{index}]", item)
-        return [_Contents(item, self.path, f"{self.where}{key}[{index}].") for index, item in enumerate(items)]
-
-    def strings(self, key: str, required: bool = False) -> list[str]:
-        items = self._list(key, required)
-        for index, item in enumerate(items):
-            if not isinstance(item, (str, int, float, bool)):
-                raise self._wrong(key, "a list of texts", f"{key}[{index}]", item)
-        return [str(item) for item in items]
-
-    def numbers(self, key: str) -> list[float]:
-        items = self._list(key, required=False)
-        for index, item in enumerate(items):
-            if isinstance(item, bool) or not isinstance(item, (int, float)):
-                raise self._wrong(key, "a list of numbers", f"{key}[{index}]", item)
-        return [float(item) for item in items]
-
-    def _list(self, key: str, required: bool) -> list[Any]:
-        value = self._value(key, required)
-        if value is None and not required:
-            return []
-        if not isinstance(value, list):
-            raise self._wrong(key, "a list")
-        return value
-
-    def _value(self, key: str, required: bool) -> Any:
-        if required and key not in self.data:
-            raise EdgeMLError(f"{self.path} does not have the contents edgeml expects (missing key {self.where}{key})")
-        return self.data.get(key)
-
-    def _wrong(self, key: str, expected: str, where: str | None = None, found: Any = None) -> EdgeMLError:
-        value = self.data.get(key) if where is None else found
-        return EdgeMLError(f"{self.path} does not have the contents edgeml expects ({self.where}{where or key}: "
-                           f"expected {expected}, found {_json_type(value)})")
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return f"the number {value}"
-    if isinstance(value, str):
-        return f"the text {value[:40]!r}"
-    return "a list" if isinstance(value, list) else "an object"
 
 
 def _is_png(path: Path) -> bool:
@@ -397,7 +279,7 @@ def _default_title(run: _Run) -> str:
     return f"edgeml run report: {_model_name(config)} on {config.object('dataset', True).text('name', True)}"
 
 
-def _model_name(config: _Contents) -> str:
+def _model_name(config: JsonObject) -> str:
     train = config.object("train")
     if train.text("model_path"):
         return Path(train.text("model_path")).name
@@ -470,7 +352,7 @@ def _model_section(run: _Run) -> Section:
     return Section("model", "Model", tuple(blocks))
 
 
-def _applies(option: str, spec: _Contents) -> bool:
+def _applies(option: str, spec: JsonObject) -> bool:
     """Whether a recorded ModelSpec option shaped the model (the MLP has no convs; no BN, no momentum)."""
     if option == "arch":
         return False
@@ -549,7 +431,7 @@ def _evaluation_section(run: _Run) -> Section:
     return Section("evaluation", "Evaluation", tuple(blocks))
 
 
-def _per_class_table(float_metrics: _Contents | None, int8_metrics: _Contents | None) -> Table:
+def _per_class_table(float_metrics: JsonObject | None, int8_metrics: JsonObject | None) -> Table:
     float_rows, int8_rows = (
         {} if metrics is None else
         {row.text("name", required=True): row for row in metrics.objects("per_class", required=True)}
@@ -570,7 +452,8 @@ def _per_class_table(float_metrics: _Contents | None, int8_metrics: _Contents | 
             cells += [_number(float_row.number(key) if float_row else None, ".4f")
                       for key in ("precision", "recall", "f1", "auc")]
         if int8_rows:
-            cells += [_number(int8_row.number(key) if int8_row else None, ".4f") for key in ("precision", "recall", "f1")]
+            cells += [_number(int8_row.number(key) if int8_row else None, ".4f")
+                      for key in ("precision", "recall", "f1")]
         if float_rows and int8_rows:
             cells.append(_number(int8_row.number("f1", True) - float_row.number("f1", True), "+.4f")
                          if float_row and int8_row else NOTHING)
@@ -637,27 +520,16 @@ def _benchmark_section(run: _Run) -> Section:
     host = benchmark.object("host")
     if host:
         blocks.append(Facts(tuple((key, str(host.raw(key))) for key in host.keys())))
-    rows, details = [], []
-    for row in (row for row in benchmark.objects("rows", required=True) if not is_qemu_device(row.raw("device"))):
-        latency = row.object("latency_us", required=True)
-        named = (row.text("source") or "host", row.text("model", required=True),
-                 f"{row.text('runtime', required=True)} {row.text('runtime_version') or ''}".strip())
-        rows.append((
-            *named, _accuracy(row.number("accuracy")), _percent(row.number("agreement_with_float")),
-            _number(latency.number("p50"), ",.1f"), _number(latency.number("p99"), ",.1f"),
-            _count(row.integer("file_bytes")), arena_cell(_memory(row), ",") or NOTHING,
-            flash_cell(_memory(row), ",") or NOTHING,
-        ))
-        details.append((
-            *named, _plain(row.raw("threads")), _number(latency.number("p90"), ",.1f"),
-            _number(row.number("init_ms"), ",.1f"), _number(row.number("first_invoke_ms"), ",.2f"),
-            _number(row.number("throughput_per_s"), ",.0f"), _mebibytes(row.integer("peak_rss_bytes")),
-        ))
-    if rows:
-        blocks.append(Table(BENCHMARK_COLUMNS, tuple(rows)))
+    measured = [row for row in read_measurements(benchmark) if not row.emulated]
+    if measured:
+        rows = tuple(_benchmark_row(row) for row in measured)
+        blocks.append(Table(BENCHMARK_COLUMNS, rows))
         if any(row[-2:] != (NOTHING, NOTHING) for row in rows):
             blocks.append(Text(BENCHMARK_LEGEND))
-        blocks.append(Details(BENCHMARK_DETAILS, (Table(BENCHMARK_DETAIL_COLUMNS, tuple(details)),)))
+        blocks.append(Details(BENCHMARK_DETAILS, (Table(BENCHMARK_DETAIL_COLUMNS, tuple(
+            (*_named(row), _plain(row.threads), _number(row.latency.p90_us, ",.1f"), _number(row.init_ms, ",.1f"),
+             _number(row.first_invoke_ms, ",.2f"), _number(row.throughput_per_s, ",.0f"),
+             _mebibytes(row.peak_rss_bytes)) for row in measured)),)))
     else:
         blocks.append(Note(f"{name} holds no host measurements, only the emulated Cortex-M's (below)"))
     blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
@@ -673,14 +545,20 @@ def _benchmark_section(run: _Run) -> Section:
     return Section("benchmark", "Benchmark", tuple(blocks))
 
 
-def _memory(row: _Contents) -> dict[str, Any]:
-    """The row's RAM and flash keys, type-checked, for :func:`edgeml.benchmark.arena_cell` / ``flash_cell``."""
-    return {"arena_bytes": row.integer("arena_bytes"), "static_ram_bytes": row.integer("static_ram_bytes"),
-            "arena_not_measured": row.text("arena_not_measured"), "flash_bytes": row.integer("flash_bytes"),
-            "flash_not_measured": row.text("flash_not_measured")}
+def _named(row: Measurement) -> tuple[str, str, str]:
+    return row.target, row.model, f"{row.runtime} {row.runtime_version or ''}".strip()
 
 
-def _parity_blocks(parity: _Contents, model: str | None = None) -> list[Block]:
+def _benchmark_row(row: Measurement) -> tuple[str, ...]:
+    memory = {"arena_bytes": row.arena_bytes, "static_ram_bytes": row.static_ram_bytes,
+              "arena_not_measured": row.arena_not_measured, "flash_bytes": row.flash_bytes,
+              "flash_not_measured": row.flash_not_measured}
+    return (*_named(row), _accuracy(row.accuracy), _percent(row.agreement_with_float),
+            _number(row.latency.p50_us, ",.1f"), _number(row.latency.p99_us, ",.1f"), _count(row.file_bytes),
+            arena_cell(memory, ",") or NOTHING, flash_cell(memory, ",") or NOTHING)
+
+
+def _parity_blocks(parity: JsonObject, model: str | None = None) -> list[Block]:
     """The four-way parity of one model: each runtime against the tflite-micro interpreter."""
     samples = parity.integer("samples", required=True)
     rows = tuple(
@@ -694,7 +572,7 @@ def _parity_blocks(parity: _Contents, model: str | None = None) -> list[Block]:
             Table(("runtime", "differing output vectors", "max LSB", "first divergence"), rows)]
 
 
-def _engines_side_by_side(export: _Contents, c_engine: _Contents) -> list[Block]:
+def _engines_side_by_side(export: JsonObject, c_engine: JsonObject) -> list[Block]:
     """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
     tflm_arena = export.integer("arena_bytes")
     tflm_exported = tflm_arena is not None
@@ -721,7 +599,7 @@ def _engines_side_by_side(export: _Contents, c_engine: _Contents) -> list[Block]
     return blocks
 
 
-def _ratio_line(ratio: _Contents) -> str:
+def _ratio_line(ratio: JsonObject) -> str:
     value = ratio.number("int8_over_float32_p50", required=True)
     verdict = f"int8 {1 / value:.2f}× faster" if value < 1 else f"int8 {value:.2f}× slower" if value > 1 else "equal"
     return (f"{ratio.text('model', True)} on {ratio.text('runtime', True)} ({ratio.text('source') or 'host'}): "
@@ -735,71 +613,9 @@ QEMU_TOOL_NAMES = ("arm-none-eabi", "qemu-system-arm", "newlib")
 TOP_OPS = 3
 MICROCONTROLLER_COLUMNS = ("device", "board", "model", "samples", "accuracy", "agreement", "instructions / inference",
                            "flash bytes", "RAM bytes")
-
-
-@dataclass(frozen=True)
-class OpInstructions:
-    """One op's instructions per inference on the emulated board; MACs for FULLY_CONNECTED and convolutions."""
-
-    op_index: int
-    op: str
-    instructions: float
-    macs: int | None
-    instructions_per_mac: float | None
-
-
-@dataclass(frozen=True)
-class QemuMeasurement:
-    """One model on one emulated Cortex-M board, read from a ``qemu:`` row of benchmark.json
-    (:meth:`edgeml.qemu_target.QemuResult.to_row`), or the reason it was not measured (``not_measured``).
-
-    Instruction counts are means per inference (QEMU ``-icount shift=0``), ``resolution`` the instructions
-    per SysTick count; bytes are of the linked image (flash: text + rodata + data; RAM: data + bss + the
-    painted stack's peak), each split by owner (``flash_parts``, ``ram_parts``: name and bytes).
-    """
-
-    device: str
-    board: str | None
-    model: str
-    not_measured: str | None = None
-    samples: int | None = None
-    accuracy: float | None = None
-    agreement_with_host_c: float | None = None
-    agreement_with_tflm: float | None = None
-    instructions_per_inference: float | None = None
-    resolution: float | None = None
-    ops: tuple[OpInstructions, ...] = ()
-    flash_bytes: int | None = None
-    flash_parts: tuple[tuple[str, int], ...] = ()
-    ram_bytes: int | None = None
-    ram_parts: tuple[tuple[str, int], ...] = ()
-
-    @classmethod
-    def from_row(cls, row: _Contents) -> "QemuMeasurement":
-        device, board, model = row.text("device", True), row.text("machine"), row.text("model") or NOTHING
-        if row.text("not_measured"):
-            return cls(device, board, model, not_measured=row.text("not_measured"))
-        instructions, flash, ram = (row.object(key, required=True) for key in ("instructions", "flash", "ram"))
-        ops = tuple(OpInstructions(op.integer("op_index", True), op.text("op", True), op.number("instructions", True),
-                                   op.integer("macs"), op.number("instructions_per_mac"))
-                    for op in instructions.objects("per_op"))
-        flash_parts = tuple((label, flash.integer(key, True)) for label, key in (
-            ("engine", "engine_bytes"), ("model", "model_bytes"), ("harness", "harness_bytes")))
-        if "samples_bytes" in flash:
-            flash_parts += (("samples", flash.integer("samples_bytes", True)),)
-        ram_parts = tuple((label, ram.integer(key, True)) for label, key in (
-            ("model buffers", "model_bytes"), ("engine stack", "engine_stack_bytes"), ("harness", "harness_bytes")))
-        return cls(device, board, model, samples=row.integer("samples", True), accuracy=row.number("accuracy"),
-                   agreement_with_host_c=row.number("agreement_with_host_c", True),
-                   agreement_with_tflm=row.number("agreement_with_tflm", True),
-                   instructions_per_inference=instructions.number("per_inference", True),
-                   resolution=instructions.number("resolution", True), ops=ops,
-                   flash_bytes=flash.integer("total_bytes", True), flash_parts=flash_parts,
-                   ram_bytes=ram.integer("total_bytes", True), ram_parts=ram_parts)
-
-    def top_ops(self, count: int = TOP_OPS) -> tuple[OpInstructions, ...]:
-        """The ``count`` ops with the most instructions, most first (ties in graph order)."""
-        return tuple(sorted(self.ops, key=lambda op: -op.instructions)[:count])
+FLASH_PARTS = (("engine", "engine_bytes"), ("model", "model_bytes"), ("harness", "harness_bytes"),
+               ("samples", "samples_bytes"))
+RAM_PARTS = (("model buffers", "model_bytes"), ("engine stack", "engine_stack_bytes"), ("harness", "harness_bytes"))
 
 
 def _microcontroller_section(run: _Run) -> Section:
@@ -807,53 +623,51 @@ def _microcontroller_section(run: _Run) -> Section:
     benchmark = run.get(BENCHMARK_FILE)
     if benchmark is None:
         return Section("microcontroller", title, (run.missing(BENCHMARK_FILE),))
-    measurements = [QemuMeasurement.from_row(row) for row in benchmark.objects("rows", required=True)
-                    if is_qemu_device(row.raw("device"))]
-    if not measurements:
+    emulated = [row for row in read_measurements(benchmark) if row.emulated]
+    if not emulated:
         return Section("microcontroller", title, (Note(
             f"no emulated Cortex-M in {BENCHMARK_FILE}: edgeml benchmark RUN_DIR --device qemu:cortex-m4 runs the "
             f"int8 model in edgeml's C engine on an emulated Cortex-M4; it needs {QEMU_TOOLS}"),))
-    measured = [measurement for measurement in measurements if measurement.not_measured is None]
+    measured = [row for row in emulated if row.not_measured is None]
     blocks: list[Block] = []
     if measured:
-        blocks.append(Table(MICROCONTROLLER_COLUMNS, tuple(_microcontroller_row(m) for m in measured)))
-        for measurement in measured:
-            blocks += _microcontroller_details(measurement)
-        resolutions = sorted({measurement.resolution for measurement in measured})
+        blocks.append(Table(MICROCONTROLLER_COLUMNS, tuple(_microcontroller_row(row) for row in measured)))
+        for row in measured:
+            blocks += _microcontroller_details(row)
+        resolutions = sorted({row.instructions.resolution for row in measured})
         blocks.append(Text(
             f"Agreement: the share of samples whose outputs are byte-identical to both edgeml's C engine built on "
             f"this machine and the tflite-micro interpreter (a difference fails the benchmark). Counts are "
             f"{INSTRUCTIONS_NOTE.format(resolution=resolutions[-1])}: each op's count (a mean over the profiled "
             f"samples) has a resolution of {' or '.join(format(value, 'g') for value in resolutions)} "
             f"instructions; an M4 and an M7 give the same counts for the same code."))
-    missing = tuple(f"{m.device}{f' ({m.board})' if m.board else ''}, {m.model}: not measured: "
-                    f"{_with_install_hint(m.not_measured)}" for m in measurements if m.not_measured is not None)
+    missing = tuple(f"{row.device}{f' ({row.board})' if row.board else ''}, {row.model}: not measured: "
+                    f"{_with_install_hint(row.not_measured)}" for row in emulated if row.not_measured is not None)
     if missing:
         blocks.append(Text("Not measured:"))
         blocks.append(Bullets(missing))
     return Section("microcontroller", title, tuple(blocks))
 
 
-def _microcontroller_row(measurement: QemuMeasurement) -> tuple[str, ...]:
-    return (measurement.device, measurement.board or NOTHING, measurement.model, _count(measurement.samples),
-            _accuracy(measurement.accuracy),
-            _percent(min(measurement.agreement_with_host_c, measurement.agreement_with_tflm)),
-            _number(measurement.instructions_per_inference, ",.0f"), _count(measurement.flash_bytes),
-            _count(measurement.ram_bytes))
+def _microcontroller_row(row: Measurement) -> tuple[str, ...]:
+    return (row.device, row.board or NOTHING, row.model, _count(row.samples), _accuracy(row.accuracy),
+            _percent(min(row.agreement_with_host_c, row.agreement_with_tflm)),
+            _number(row.instructions.per_inference, ",.0f"), _count(row.image_flash.total),
+            _count(row.image_ram.total))
 
 
-def _microcontroller_details(measurement: QemuMeasurement) -> list[Block]:
+def _microcontroller_details(row: Measurement) -> list[Block]:
     """Where the bytes go, and the ops with the most instructions."""
-    def parts(split: tuple[tuple[str, int], ...]) -> str:
-        return " + ".join(f"{label} {size:,}" for label, size in split)
+    def parts(image: ImageBytes, owners: tuple[tuple[str, str], ...]) -> str:
+        return " + ".join(f"{label} {image.part(key):,}" for label, key in owners if image.part(key) is not None)
 
     blocks: list[Block] = [Text(
-        f"{measurement.model} on {measurement.device}: flash {_count(measurement.flash_bytes)} = "
-        f"{parts(measurement.flash_parts)} (text + rodata + data); RAM {_count(measurement.ram_bytes)} = "
-        f"{parts(measurement.ram_parts)} (data + bss + stack peak by stack painting).")]
-    top = measurement.top_ops()
+        f"{row.model} on {row.device}: flash {_count(row.image_flash.total)} = {parts(row.image_flash, FLASH_PARTS)} "
+        f"(text + rodata + data); RAM {_count(row.image_ram.total)} = {parts(row.image_ram, RAM_PARTS)} "
+        "(data + bss + stack peak by stack painting).")]
+    top = row.instructions.top_ops(TOP_OPS)
     if top:
-        blocks.append(Text(f"The {len(top)} ops with the most instructions of {len(measurement.ops)} "
+        blocks.append(Text(f"The {len(top)} ops with the most instructions of {len(row.instructions.per_op)} "
                            "(mean per inference over the profiled samples):"))
         blocks.append(Table(("op", "instructions / inference", "MACs", "instructions / MAC"), tuple(
             (f"op {op.op_index} {op.op}", _number(op.instructions, ",.0f"), _count(op.macs),
@@ -938,7 +752,7 @@ def _mebibytes(value: int | None) -> str:
     return NOTHING if value is None else f"{int(value) / 2**20:,.1f}"
 
 
-def _normalization_text(normalization: _Contents) -> str:
+def _normalization_text(normalization: JsonObject) -> str:
     """``model_input = (raw − 0) / 255 (pixels: default for pixel data)``; per-channel values in brackets."""
     def values(key: str) -> str:
         value = normalization.raw(key)

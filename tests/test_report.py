@@ -9,7 +9,6 @@ import io
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -494,8 +493,8 @@ def test_secondary_benchmark_columns_are_one_click_away(written):
     summary = "More columns: threads, p90 latency, init, first invoke, batch throughput, peak RSS"
     details = section[section.index("<details>"):section.index("</details>")]
     assert f"<summary>{summary}</summary>" in details
-    assert "<td>model_int8.tflite</td><td>tflm 1.2.3</td><td>—</td><td class=\"num\">9.6</td><td class=\"num\">1.5</td>" \
-           "<td class=\"num\">0.25</td><td class=\"num\">54,321</td><td class=\"num\">100.0</td>" in details
+    assert ('<td>model_int8.tflite</td><td>tflm 1.2.3</td><td>—</td><td class="num">9.6</td><td class="num">1.5</td>'
+            '<td class="num">0.25</td><td class="num">54,321</td><td class="num">100.0</td>') in details
     assert f"{summary}:\n\n| where | model | runtime | threads | p90 µs |" in markdown
 
 
@@ -525,8 +524,8 @@ QEMU_ROW = {
     "ram": {"total_bytes": 5000, "data_bytes": 100, "bss_bytes": 3900, "stack_peak_bytes": 1000, "model_bytes": 3000,
             "engine_stack_bytes": 400, "harness_bytes": 1600},
 }
-NOT_MEASURED_ROW = {"model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m7", "device": "qemu:cortex-m7",
-                    "machine": "mps2-an500", "not_measured": "arm-none-eabi-gcc not found"}
+NOT_MEASURED_ROW = {"model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m7",
+                    "device": "qemu:cortex-m7", "machine": "mps2-an500", "not_measured": "arm-none-eabi-gcc not found"}
 INSTALL = ("install arm-none-eabi-gcc with newlib-nano and qemu-system-arm (Debian/Ubuntu: sudo apt install "
            "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
 
