@@ -67,6 +67,19 @@ def test_a_not_measured_row():
     assert measurement.instructions is None and measurement.to_json() == row
 
 
+def test_the_pipelines_row_shapes_with_null_measurements():
+    """The shapes the pipeline's qemu target writes (branch i13-target): a not-measured row with every
+    measurement null and ``samples`` 0; a measured row with ``"not_measured": null``."""
+    reason = ("arm-none-eabi-gcc, qemu-system-arm not found (apt-get install gcc-arm-none-eabi "
+              "libnewlib-arm-none-eabi qemu-system-arm)")
+    row = {"model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m4", "device": "qemu:cortex-m4",
+           "machine": "mps2-an386", "samples": 0, "accuracy": None, "agreement_with_host_c": None,
+           "agreement_with_tflm": None, "instructions": None, "flash": None, "ram": None, "not_measured": reason}
+    assert _read(row) == Measurement("model_int8.tflite", "c", "qemu:cortex-m4", device="qemu:cortex-m4",
+                                     board="mps2-an386", samples=0, not_measured=reason)
+    assert _read({**QEMU_ROW, "not_measured": None}) == _read(QEMU_ROW)
+
+
 def test_an_imported_device_row_keeps_its_cpu_as_target():
     row = {**_artifacts()["benchmark/benchmark.json"]["rows"][0], "source": "Cortex-A72",
            "device": {"cpu": "Cortex-A72", "cores": "4"}}
