@@ -105,6 +105,15 @@ class JsonObject:
                 raise self._wrong(key, "a list of numbers", f"{key}[{index}]", item)
         return [float(item) for item in items]
 
+    def integer_rows(self, key: str) -> tuple[tuple[int, ...], ...]:
+        """A list of lists of whole numbers (a matrix); () when absent."""
+        rows = self._list(key, required=False)
+        for index, row in enumerate(rows):
+            if not isinstance(row, list) or not all(isinstance(value, int) and not isinstance(value, bool)
+                                                    for value in row):
+                raise self._wrong(key, "a list of lists of whole numbers", f"{key}[{index}]", row)
+        return tuple(tuple(row) for row in rows)
+
     def _list(self, key: str, required: bool) -> list[Any]:
         value = self._value(key, required)
         if value is None and not required:

@@ -26,6 +26,7 @@ from edgeml.artifact_json import JsonObject, read_json_object
 from edgeml.artifacts import write_text
 from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
+from edgeml.evaluate_metrics import Metrics
 from edgeml.measurement import ImageBytes, Measurement, read_measurements
 from edgeml.qemu_target import INSTRUCTIONS_NOTE
 from edgeml.rundir import (
@@ -409,16 +410,15 @@ def _training_section(run: _Run) -> Section:
 
 
 def _evaluation_section(run: _Run) -> Section:
-    float_metrics, int8_metrics = run.get(METRICS_FILE), run.get(INT8_PREFIX + METRICS_FILE)
-    models = (("Keras float", METRICS_FILE, float_metrics), ("int8 TFLite", INT8_PREFIX + METRICS_FILE, int8_metrics))
-    blocks: list[Block] = [run.missing(name) for _, name, metrics in models if metrics is None]
-    measured = [(label, metrics) for label, _, metrics in models if metrics is not None]
+    files = (("Keras float", METRICS_FILE), ("int8 TFLite", INT8_PREFIX + METRICS_FILE))
+    float_metrics, int8_metrics = (Metrics.from_json(run.get(name)) if run.get(name) is not None else None
+                                   for _, name in files)
+    blocks: list[Block] = [run.missing(name) for _, name in files if run.get(name) is None]
+    measured = [(label, metrics) for (label, _), metrics in zip(files, (float_metrics, int8_metrics)) if metrics]
     if measured:
-        headline = tuple(
-            (label, _accuracy(metrics.number("accuracy", required=True)), _number(metrics.number("loss"), ".4f"),
-             _number(metrics.number("auc_micro"), ".4f"), _number(metrics.number("auc_macro"), ".4f"),
-             _count(metrics.integer("num_samples")))
-            for label, metrics in measured)
+        headline = tuple((label, _accuracy(metrics.accuracy), _number(metrics.loss, ".4f"),
+                          _number(metrics.auc_micro, ".4f"), _number(metrics.auc_macro, ".4f"),
+                          _count(metrics.num_samples)) for label, metrics in measured)
         blocks.append(Table(("model", "accuracy", "loss", "AUC micro", "AUC macro", "samples"), headline))
     blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", METRICS_FILE),
                           (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", INT8_PREFIX + METRICS_FILE))
@@ -431,11 +431,9 @@ def _evaluation_section(run: _Run) -> Section:
     return Section("evaluation", "Evaluation", tuple(blocks))
 
 
-def _per_class_table(float_metrics: JsonObject | None, int8_metrics: JsonObject | None) -> Table:
-    float_rows, int8_rows = (
-        {} if metrics is None else
-        {row.text("name", required=True): row for row in metrics.objects("per_class", required=True)}
-        for metrics in (float_metrics, int8_metrics))
+def _per_class_table(float_metrics: Metrics | None, int8_metrics: Metrics | None) -> Table:
+    float_rows, int8_rows = ({} if metrics is None else {row.name: row for row in metrics.per_class}
+                             for metrics in (float_metrics, int8_metrics))
     class_names = list(float_rows) + [name for name in int8_rows if name not in float_rows]
     header: tuple[str, ...] = ("class", "support")
     if float_rows:
@@ -447,16 +445,14 @@ def _per_class_table(float_metrics: JsonObject | None, int8_metrics: JsonObject 
     rows = []
     for name in class_names:
         float_row, int8_row = float_rows.get(name), int8_rows.get(name)
-        cells = [name, _count((float_row or int8_row).integer("support"))]
+        cells = [name, _count((float_row or int8_row).support)]
         if float_rows:
-            cells += [_number(float_row.number(key) if float_row else None, ".4f")
+            cells += [_number(getattr(float_row, key) if float_row else None, ".4f")
                       for key in ("precision", "recall", "f1", "auc")]
         if int8_rows:
-            cells += [_number(int8_row.number(key) if int8_row else None, ".4f")
-                      for key in ("precision", "recall", "f1")]
+            cells += [_number(getattr(int8_row, key) if int8_row else None, ".4f") for key in ("precision", "recall", "f1")]
         if float_rows and int8_rows:
-            cells.append(_number(int8_row.number("f1", True) - float_row.number("f1", True), "+.4f")
-                         if float_row and int8_row else NOTHING)
+            cells.append(_number(int8_row.f1 - float_row.f1, "+.4f") if float_row and int8_row else NOTHING)
         rows.append(tuple(cells))
     return Table(header, tuple(rows))
 
