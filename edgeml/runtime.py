@@ -70,7 +70,7 @@ def decide_class(scores: np.ndarray, output: TensorQuantization | None = None) -
     return (probability >= 0.5).astype(np.int64)
 
 
-# The former name, still imported by edgeml.bench_runner, edgeml.quantize and two tests outside this branch.
+# The former name, still imported by edgeml.bench_runner, tests/test_keras3.py and tests/test_model_contract.py.
 predicted_classes = decide_class
 
 
