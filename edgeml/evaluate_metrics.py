@@ -9,10 +9,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from edgeml.artifact_json import JsonObject
 from edgeml.artifacts import atomic_path, write_json
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import evaluation_files
-from edgeml.runtime import predicted_classes
+from edgeml.runtime import decide_class
 
 TABLE_NAME_CHARS = 10
 PLOT_DPI = 120
@@ -30,6 +31,12 @@ class ClassMetrics:
     fn: int
     tn: int
     auc: float | None  # one-vs-rest; None when the class never occurs in y_true
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "ClassMetrics":
+        counts = (data.integer(key, True) for key in ("support", "tp", "fp", "fn", "tn"))
+        return cls(data.text("name", True), data.number("precision", True), data.number("recall", True),
+                   data.number("f1", True), *counts, data.number("auc"))
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,18 @@ class Metrics:
             "confusion_matrix": [list(row) for row in self.confusion_matrix],
         }
 
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "Metrics":
+        """A ``metrics.json`` read back (:meth:`to_dict`'s keys); a missing key or a value of the wrong type
+        is an EdgeMLError naming the file and the key."""
+        return cls(
+            accuracy=data.number("accuracy", True), loss=data.number("loss"),
+            num_samples=data.integer("num_samples", True), class_names=tuple(data.strings("class_names")),
+            per_class=tuple(ClassMetrics.from_json(row) for row in data.objects("per_class", True)),
+            confusion_matrix=data.integer_rows("confusion_matrix"),
+            auc_micro=data.number("auc_micro"), auc_macro=data.number("auc_macro"),
+        )
+
 
 def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]) -> Metrics:
     """Accuracy, cross-entropy, per-class counts and scores, and one-vs-rest AUCs.
@@ -70,7 +89,7 @@ def compute_metrics(y_true: np.ndarray, probabilities: np.ndarray, class_names: 
     num_classes = len(class_names)
     all_classes = list(range(num_classes))
     # The class decision every stage makes (p >= 0.5 for a sigmoid: an int8 sigmoid output often is 0.5).
-    predicted = predicted_classes(probabilities[:, 1:] if sigmoid else probabilities)
+    predicted = decide_class(probabilities[:, 1:] if sigmoid else probabilities)
 
     counts = confusion_matrix(labels, predicted, labels=all_classes)
     precision, recall, f1, support = precision_recall_fscore_support(

@@ -21,7 +21,7 @@ import numpy as np
 from edgeml.data import IMAGE_SUFFIXES, Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.rundir import CONFIG_FILE, RunRecord
-from edgeml.runtime import RUNTIMES, Model, open_model
+from edgeml.runtime import RUNTIMES, Model, decide_class, open_model
 from edgeml.tflite_model import read_tflite_bytes
 
 ARRAY_SUFFIXES = (".npy", ".csv")
@@ -182,9 +182,8 @@ def predict(config: PredictConfig) -> PredictionReport:
     probabilities, output = class_probabilities(scores, output_scale)
     top_k = min(config.top_k, num_classes)
     predictions = []
-    for source, row in zip(sources, probabilities):
-        order = np.argsort(-row, kind="stable")[:top_k]  # stable: ties (common in int8 outputs) keep class order
-        top = tuple(ClassProbability(int(i), class_names[i], float(row[i])) for i in order)
+    for source, row, order in zip(sources, probabilities, ranked_classes(probabilities, sigmoid=outputs == 1)):
+        top = tuple(ClassProbability(int(i), class_names[i], float(row[i])) for i in order[:top_k])
         predictions.append(Prediction(source, top))
     return PredictionReport(
         model=str(model_path),
@@ -275,6 +274,19 @@ def class_probabilities(scores: np.ndarray, output_scale: float = 0.0) -> tuple[
         return scores, "softmax"
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True), "logits (softmax applied by edgeml)"
+
+
+def ranked_classes(probabilities: np.ndarray, sigmoid: bool) -> np.ndarray:
+    """``(N, K)`` class indices, best first: the class :func:`edgeml.runtime.decide_class` decides (as
+    evaluate and the benchmark count it), then the others by probability, ties in class order.
+
+    ``probabilities`` come from :func:`class_probabilities`; ``sigmoid``: the model has one output unit, so
+    the columns are ``[1 - p, p]``, whose tie at ``p = 0.5`` is class 1, not the first column.
+    """
+    decided = decide_class(probabilities[:, 1:] if sigmoid else probabilities)
+    by_probability = np.argsort(-probabilities, axis=1, kind="stable")  # stable: int8 outputs often tie
+    return np.array([[best, *(index for index in order if index != best)]
+                     for best, order in zip(decided, by_probability)], dtype=np.int64).reshape(probabilities.shape)
 
 
 # ------------------------------------------------------------------------------------- model and labelling

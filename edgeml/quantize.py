@@ -24,7 +24,7 @@ from edgeml.keras3_bridge import BridgeCheck, BridgeRefused, bridge_prepared, is
 from edgeml.models import check_model_object, describe_model_object, load_user_model, prepare_user_model
 from edgeml.progress import progress
 from edgeml.rundir import CONFIG_FILE, RunRecord
-from edgeml.runtime import LiteModel, predicted_classes
+from edgeml.runtime import LiteModel, decide_class
 from edgeml.tf_setup import load_tensorflow
 from edgeml.tflite_model import TFLiteModelInfo, read_tflite_bytes
 from edgeml.train import loss_for, targets_for
@@ -268,7 +268,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
     converted = {name: converted[name] for name in ("float32", "int8", "float16", "dynamic") if name in converted}
 
     keras_probabilities = np.asarray(model.predict(x_test, batch_size=config.batch_size, verbose=0))
-    keras_accuracy = float(np.mean(predicted_classes(keras_probabilities) == dataset.y_test))
+    keras_accuracy = float(np.mean(decide_class(keras_probabilities) == dataset.y_test))
     variants, runtime = [], "none"
     for name, content in converted.items():
         lite = LiteModel(content)
@@ -343,8 +343,8 @@ def _score(name, content, info: TFLiteModelInfo, probabilities, float_probabilit
         name=name,
         file=f"model_{name}.tflite",
         size_bytes=len(content),
-        accuracy=float(np.mean(predicted_classes(probabilities) == labels)),
-        agreement_with_float=float(np.mean(predicted_classes(probabilities) == predicted_classes(float_probabilities))),
+        accuracy=float(np.mean(decide_class(probabilities) == labels)),
+        agreement_with_float=float(np.mean(decide_class(probabilities) == decide_class(float_probabilities))),
         mean_abs_diff=float(difference.mean()),
         max_abs_diff=float(difference.max()),
         fully_int8=info.fully_int8,

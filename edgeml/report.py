@@ -1,28 +1,34 @@
 """The run report: ``report.html`` (one self-contained file) and ``report.md``, from a run directory.
 
-``build_report`` reads what the pipeline's stages left in the run directory into sections of plain
-blocks (facts, tables, figures, code); ``render_html`` and ``render_markdown`` turn those into text;
-``write_report`` writes both files. An artifact a stage did not produce becomes a one-line note that
-names the stage; a corrupt JSON file is an EdgeMLError naming it. The HTML embeds every image as a
-base64 data URI and its CSS inline, and needs no JavaScript, so it can be mailed or archived alone;
-the Markdown refers to the images by their paths relative to the run directory.
+``build_report`` reads what the pipeline's stages left in the run directory into sections of typed
+blocks (facts, tables, figures, code, details on demand); ``render_html`` and ``render_markdown`` render
+those same blocks through the Jinja2 templates in ``report_templates/`` (HTML autoescaped; both with
+``StrictUndefined``); ``write_report`` writes both files. An artifact a stage did not produce becomes a
+one-line note that names the stage. The artifacts are read through typed accessors (:class:`JsonObject`):
+a corrupt JSON file, a missing key or a value of the wrong type is one EdgeMLError naming the file and
+the key, and any other exception raised while a section is built is edgeml's bug and propagates. The
+HTML embeds every image as a base64 data URI and its CSS inline, and needs no JavaScript, so it can be
+mailed or archived alone; the Markdown refers to the images by their paths relative to the run directory.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
+from typing import Any, ClassVar, Sequence, Union
 from urllib.parse import quote
 
 from edgeml import __version__
-from edgeml.artifacts import read_json, write_text
+from edgeml.artifact_json import JsonObject, read_json_object
+from edgeml.artifacts import write_text
 from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
+from edgeml.evaluate_metrics import Metrics
+from edgeml.measurement import ImageBytes, Measurement, read_measurements
+from edgeml.qemu_target import INSTRUCTIONS_NOTE
 from edgeml.rundir import (
     BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
     INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE, QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
@@ -59,6 +65,7 @@ NOTHING = "—"
 @dataclass(frozen=True)
 class Text:
     text: str
+    kind: ClassVar[str] = "text"  # the templates' name for the block
 
 
 @dataclass(frozen=True)
@@ -66,17 +73,20 @@ class Note:
     """Something absent or not measured; rendered muted."""
 
     text: str
+    kind: ClassVar[str] = "note"
 
 
 @dataclass(frozen=True)
 class Facts:
     items: tuple[tuple[str, str], ...]
+    kind: ClassVar[str] = "facts"
 
 
 @dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
+    kind: ClassVar[str] = "table"
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class Figures:
     """Images shown side by side (one is fine)."""
 
     figures: tuple[Figure, ...]
+    kind: ClassVar[str] = "figures"
 
 
 @dataclass(frozen=True)
@@ -97,14 +108,26 @@ class Code:
     caption: str
     text: str
     language: str = ""
+    kind: ClassVar[str] = "code"
 
 
 @dataclass(frozen=True)
 class Bullets:
     items: tuple[str, ...]
+    kind: ClassVar[str] = "bullets"
 
 
-Block = Union[Text, Note, Facts, Table, Figures, Code, Bullets]
+@dataclass(frozen=True)
+class Details:
+    """Blocks shown on demand: collapsed under ``summary`` in HTML; in Markdown the summary is a line
+    above them (a Markdown viewer scrolls wide tables itself)."""
+
+    summary: str
+    blocks: tuple["Block", ...]
+    kind: ClassVar[str] = "details"
+
+
+Block = Union[Text, Note, Facts, Table, Figures, Code, Bullets, Details]
 
 
 @dataclass(frozen=True)
@@ -161,6 +184,7 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Report:
         _evaluation_section(run),
         _quantization_section(run),
         _benchmark_section(run),
+        _microcontroller_section(run),
         _firmware_section(run),
     )
     return Report(title=title or _default_title(run), run_dir=run.run_dir, sections=sections)
@@ -170,25 +194,32 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Report:
 
 
 @dataclass(frozen=True)
+class StageOutcome:
+    """One stage of the pipeline's last run, as pipeline.json records it."""
+
+    name: str
+    status: str
+    seconds: float | None
+    error: str | None
+
+
+@dataclass(frozen=True)
 class _Run:
     """Every JSON artifact of a run directory, read once (None when the stage did not write it)."""
 
     run_dir: Path
-    json: dict[str, dict[str, Any] | None]
-    stages: tuple[dict[str, Any], ...]
+    json: dict[str, JsonObject | None]
+    stages: tuple[StageOutcome, ...]
 
     @classmethod
     def load(cls, run_dir: Path) -> "_Run":
         if not run_dir.is_dir():
             raise EdgeMLError(f"run directory not found: {run_dir}")
-        loaded = {name: _read_object(run_dir / name) for name in JSON_ARTIFACTS}
-        stages: tuple[dict[str, Any], ...] = ()
-        if loaded[PIPELINE_FILE] is not None:
-            with _reading(run_dir / PIPELINE_FILE):
-                stages = tuple({**stage, "name": str(stage["name"])} for stage in _outcomes(loaded[PIPELINE_FILE]))
-        return cls(run_dir=run_dir, json=loaded, stages=stages)
+        loaded = {name: read_json_object(run_dir / name) for name in JSON_ARTIFACTS}
+        pipeline = loaded[PIPELINE_FILE]
+        return cls(run_dir=run_dir, json=loaded, stages=_outcomes(pipeline) if pipeline is not None else ())
 
-    def get(self, name: str) -> dict[str, Any] | None:
+    def get(self, name: str) -> JsonObject | None:
         return self.json[name]
 
     def exists(self, name: str) -> bool:
@@ -197,15 +228,15 @@ class _Run:
     def missing(self, artifact: str) -> Note:
         """'<artifact> not produced (stage X did not run)', or what pipeline.json says about stage X."""
         stage = STAGE_OF_ARTIFACT.get(artifact, "?")
-        entry = next((s for s in self.stages if s.get("name") == stage), None)
+        entry = next((outcome for outcome in self.stages if outcome.name == stage), None)
         if entry is None:
             why = f"stage {stage} did not run"
-        elif entry.get("status") == "failed":
-            why = f"stage {stage} failed: {entry.get('error') or 'no error recorded'}"
-        elif entry.get("status") == "done":
+        elif entry.status == "failed":
+            why = f"stage {stage} failed: {entry.error or 'no error recorded'}"
+        elif entry.status == "done":
             why = f"although stage {stage} is marked done"
         else:
-            why = f"stage {stage}: {entry.get('status')}"
+            why = f"stage {stage}: {entry.status}"
         return Note(f"{artifact} not produced ({why})")
 
     def figures(self, *figures: tuple[str, str, str]) -> list[Block]:
@@ -223,59 +254,18 @@ class _Run:
         return ([Figures(tuple(present))] if present else []) + notes
 
 
-def _outcomes(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
+def _outcomes(pipeline: JsonObject) -> tuple[StageOutcome, ...]:
     """The last run's stage outcomes ({name, status, seconds, error}). edgeml.pipeline keeps them under
     "last_run", beside "stages", which there maps each stage's name to its fingerprints; a list of
     outcomes under "stages" is read too."""
     if "last_run" in pipeline:
-        return list(pipeline["last_run"])
-    stages = pipeline.get("stages", [])
-    return [] if isinstance(stages, dict) else list(stages)
-
-
-def _read_object(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    data = read_json(path, path.name)
-    if not isinstance(data, dict):
-        raise EdgeMLError(f"{path} is not an edgeml artifact: expected a JSON object, found {type(data).__name__}")
-    return _Contents(data, path)
-
-
-class _Contents(dict):
-    """An artifact's JSON object read back: indexing a key the file lacks raises one EdgeMLError naming the
-    file and the key's path (nested objects are checked alike), so a missing key is told apart from a
-    KeyError in edgeml's own section code, which propagates."""
-
-    def __init__(self, data: dict[str, Any], path: Path, where: str = "") -> None:
-        super().__init__(data)
-        self.path, self.where = path, where
-
-    def _checked(self, key: str, value: Any) -> Any:
-        if isinstance(value, dict):
-            return _Contents(value, self.path, f"{self.where}{key}.")
-        if isinstance(value, list):
-            return [_Contents(item, self.path, f"{self.where}{key}[{index}].") if isinstance(item, dict) else item
-                    for index, item in enumerate(value)]
-        return value
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self:
-            raise EdgeMLError(f"{self.path} does not have the contents edgeml expects (missing key {self.where}{key})")
-        return self._checked(key, super().__getitem__(key))
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self._checked(key, super().__getitem__(key)) if key in self else default
-
-
-@contextlib.contextmanager
-def _reading(path: Path) -> Iterator[None]:
-    """Turn a value of the wrong type in a well-formed JSON file into an EdgeMLError naming the file.
-    Missing keys are reported by ``_Contents``; a KeyError here is edgeml's bug and propagates."""
-    try:
-        yield
-    except (TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise EdgeMLError(f"{path} does not have the contents edgeml expects ({type(exc).__name__}: {exc})") from None
+        entries = pipeline.objects("last_run")
+    elif isinstance(pipeline.raw("stages"), dict):
+        entries = []
+    else:
+        entries = pipeline.objects("stages")
+    return tuple(StageOutcome(entry.text("name", required=True), entry.text("status") or "?", entry.number("seconds"),
+                              entry.text("error")) for entry in entries)
 
 
 def _is_png(path: Path) -> bool:
@@ -287,15 +277,14 @@ def _default_title(run: _Run) -> str:
     config = run.get(CONFIG_FILE)
     if config is None:
         return f"edgeml run report: {run.run_dir.resolve().name}"
-    with _reading(run.run_dir / CONFIG_FILE):
-        return f"edgeml run report: {_model_name(config)} on {config['dataset']['name']}"
+    return f"edgeml run report: {_model_name(config)} on {config.object('dataset', True).text('name', True)}"
 
 
-def _model_name(config: dict[str, Any]) -> str:
-    train = config.get("train", {})
-    if train.get("model_path"):
-        return Path(train["model_path"]).name
-    return str(train.get("model", {}).get("arch", "model"))
+def _model_name(config: JsonObject) -> str:
+    train = config.object("train")
+    if train.text("model_path"):
+        return Path(train.text("model_path")).name
+    return train.object("model").text("arch") or "model"
 
 
 # ------------------------------------------------------------------------------------------ sections
@@ -306,35 +295,30 @@ def _stages_section(run: _Run) -> Section:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} not found: the stages' status is unknown"),))
     if not run.stages:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} records no stage outcomes"),))
-    rows = []
-    with _reading(run.run_dir / PIPELINE_FILE):
-        for stage in run.stages:
-            rows.append((str(stage["name"]), str(stage.get("status", "?")), _number(stage.get("seconds"), ".1f"),
-                         str(stage.get("error") or "")))
-        total_s = sum(float(stage.get("seconds") or 0) for stage in run.stages)
-    blocks: list[Block] = [Table(("stage", "status", "seconds", "error"), tuple(rows))]
-    blocks.append(Text(f"{len(rows)} stages, {total_s:.1f} s in total."))
-    return Section("stages", "Stages", tuple(blocks))
+    rows = tuple((stage.name, stage.status, _number(stage.seconds, ".1f"), stage.error or "") for stage in run.stages)
+    total_s = sum(stage.seconds or 0 for stage in run.stages)
+    return Section("stages", "Stages", (Table(("stage", "status", "seconds", "error"), rows),
+                                        Text(f"{len(rows)} stages, {total_s:.1f} s in total.")))
 
 
 def _dataset_section(run: _Run) -> Section:
     config = run.get(CONFIG_FILE)
     if config is None:
         return Section("dataset", "Dataset", (run.missing(CONFIG_FILE),))
-    with _reading(run.run_dir / CONFIG_FILE):
-        dataset = config["dataset"]
-        class_names = [str(name) for name in dataset.get("class_names", [])]
-        normalization = dataset.get("normalization") or {}
-        facts = [
-            ("name", str(dataset["name"])),
-            ("source", str(dataset.get("source", NOTHING))),
-            ("input shape", " × ".join(str(size) for size in dataset.get("input_shape", [])) or NOTHING),
-            ("classes", f"{len(class_names)}: {', '.join(class_names)}"),
-            ("normalisation", _normalization_text(normalization) if normalization else NOTHING),
-            *([("input fit", str(dataset["input_fit"]))] if dataset.get("input_fit") else []),
-            ("training samples", _count(dataset.get("train_samples"))),
-            ("test samples", _count(dataset.get("test_samples"))),
-        ]
+    dataset = config.object("dataset", required=True)
+    class_names = dataset.strings("class_names")
+    normalization = dataset.object("normalization")
+    input_fit = dataset.text("input_fit")
+    facts = [
+        ("name", dataset.text("name", required=True)),
+        ("source", dataset.text("source") or NOTHING),
+        ("input shape", " × ".join(dataset.strings("input_shape")) or NOTHING),
+        ("classes", f"{len(class_names)}: {', '.join(class_names)}"),
+        ("normalisation", _normalization_text(normalization) if normalization else NOTHING),
+        *([("input fit", input_fit)] if input_fit else []),
+        ("training samples", _count(dataset.integer("train_samples"))),
+        ("test samples", _count(dataset.integer("test_samples"))),
+    ]
     return Section("dataset", "Dataset", (Facts(tuple(facts)),))
 
 
@@ -345,15 +329,14 @@ def _model_section(run: _Run) -> Section:
     config = run.get(CONFIG_FILE)
     facts = []
     if config is not None:
-        with _reading(run.run_dir / CONFIG_FILE):
-            train = config.get("train", {})
-            if train.get("model_path"):
-                facts.append(("model", f"your model {train['model_path']}"))
-            else:
-                spec = train.get("model", {})
-                facts.append(("architecture", str(spec.get("arch", NOTHING))))
-                facts.append(("options", ", ".join(f"{key} {_plain(value)}" for key, value in spec.items()
-                                                   if _applies(key, spec))))
+        train = config.object("train")
+        if train.text("model_path"):
+            facts.append(("model", f"your model {train.text('model_path')}"))
+        else:
+            spec = train.object("model")
+            facts.append(("architecture", spec.text("arch") or NOTHING))
+            facts.append(("options", ", ".join(f"{key} {_plain(spec.raw(key))}" for key in spec.keys()
+                                               if _applies(key, spec))))
     parameters = _parameter_count(run, summary)
     if parameters is not None:
         facts.append(("parameters", f"{parameters:,} ({4 * parameters:,} bytes as float32, "
@@ -370,21 +353,23 @@ def _model_section(run: _Run) -> Section:
     return Section("model", "Model", tuple(blocks))
 
 
-def _applies(option: str, spec: dict[str, Any]) -> bool:
+def _applies(option: str, spec: JsonObject) -> bool:
     """Whether a recorded ModelSpec option shaped the model (the MLP has no convs; no BN, no momentum)."""
     if option == "arch":
         return False
     if option in ("filters", "kernel_size", "pooling"):
-        return spec.get("arch") != "mlp"
+        return spec.raw("arch") != "mlp"
     if option == "bn_momentum":
-        return bool(spec.get("batchnorm"))
+        return spec.flag("batchnorm")
     return True
 
 
 def _parameter_count(run: _Run, summary: str | None) -> int | None:
     quantization = run.get(QUANTIZATION_FILE)
-    if quantization is not None and isinstance(quantization.get("parameter_count"), int):
-        return quantization["parameter_count"]
+    if quantization is not None:
+        recorded = quantization.raw("parameter_count")
+        if isinstance(recorded, int) and not isinstance(recorded, bool):
+            return recorded
     found = re.search(r"Total params:\s*([\d,]+)", summary or "")
     return int(found.group(1).replace(",", "")) if found else None
 
@@ -394,27 +379,24 @@ def _training_section(run: _Run) -> Section:
     config, history = run.get(CONFIG_FILE), run.get(HISTORY_FILE)
     facts: list[tuple[str, str]] = []
     if config is not None:
-        with _reading(run.run_dir / CONFIG_FILE):
-            train, result = config.get("train", {}), config.get("result", {})
-            facts += [
-                ("test accuracy", _accuracy(result.get("test_accuracy"))),
-                ("test loss", _number(result.get("test_loss"), ".4f")),
-                ("best epoch", f"{_plain(result.get('best_epoch'))} of {_plain(result.get('epochs_run'))} run"),
-                ("fit diagnosis", str(result.get("diagnosis", NOTHING))),
-                ("optimizer", f"{_plain(train.get('optimizer'))}, learning rate {_plain(train.get('lr'))}, "
-                              f"batch size {_plain(train.get('batch_size'))}"),
-                ("wall time", f"{_number(result.get('wall_time_s'), '.1f')} s"),
-            ]
-            if result.get("interrupted"):
-                facts.append(("interrupted", "yes: the run was completed from the best checkpoint"))
+        train, result = config.object("train"), config.object("result")
+        facts += [
+            ("test accuracy", _accuracy(result.number("test_accuracy"))),
+            ("test loss", _number(result.number("test_loss"), ".4f")),
+            ("best epoch", f"{_plain(result.raw('best_epoch'))} of {_plain(result.raw('epochs_run'))} run"),
+            ("fit diagnosis", result.text("diagnosis") or NOTHING),
+            ("optimizer", f"{_plain(train.raw('optimizer'))}, learning rate {_plain(train.raw('lr'))}, "
+                          f"batch size {_plain(train.raw('batch_size'))}"),
+            ("wall time", f"{_number(result.number('wall_time_s'), '.1f')} s"),
+        ]
+        if result.flag("interrupted"):
+            facts.append(("interrupted", "yes: the run was completed from the best checkpoint"))
     elif history is not None:
-        with _reading(run.run_dir / HISTORY_FILE):
-            facts += [("best epoch", _plain(history.get("best_epoch"))),
-                      ("fit diagnosis", str(history.get("diagnosis", NOTHING)))]
+        facts += [("best epoch", _plain(history.raw("best_epoch"))),
+                  ("fit diagnosis", history.text("diagnosis") or NOTHING)]
     if history is not None:
-        with _reading(run.run_dir / HISTORY_FILE):
-            curves = history["history"]
-            final = [(name, values[-1]) for name, values in curves.items() if values]
+        curves = history.object("history", required=True)
+        final = [(name, values[-1]) for name in curves.keys() if (values := curves.numbers(name))]
         if final:
             facts.append(("last epoch", ", ".join(f"{name} {value:.4f}" for name, value in final)))
     if facts:
@@ -428,18 +410,16 @@ def _training_section(run: _Run) -> Section:
 
 
 def _evaluation_section(run: _Run) -> Section:
-    float_metrics, int8_metrics = run.get(METRICS_FILE), run.get(INT8_PREFIX + METRICS_FILE)
-    models = (("Keras float", METRICS_FILE, float_metrics), ("int8 TFLite", INT8_PREFIX + METRICS_FILE, int8_metrics))
-    blocks: list[Block] = [run.missing(name) for _, name, metrics in models if metrics is None]
-    measured = [(label, name, metrics) for label, name, metrics in models if metrics is not None]
+    files = (("Keras float", METRICS_FILE), ("int8 TFLite", INT8_PREFIX + METRICS_FILE))
+    float_metrics, int8_metrics = (Metrics.from_json(run.get(name)) if run.get(name) is not None else None
+                                   for _, name in files)
+    blocks: list[Block] = [run.missing(name) for _, name in files if run.get(name) is None]
+    measured = [(label, metrics) for (label, _), metrics in zip(files, (float_metrics, int8_metrics)) if metrics]
     if measured:
-        headline = []
-        for label, name, metrics in measured:
-            with _reading(run.run_dir / name):
-                headline.append((label, _accuracy(metrics["accuracy"]), _number(metrics.get("loss"), ".4f"),
-                                 _number(metrics.get("auc_micro"), ".4f"), _number(metrics.get("auc_macro"), ".4f"),
-                                 _count(metrics.get("num_samples"))))
-        blocks.append(Table(("model", "accuracy", "loss", "AUC micro", "AUC macro", "samples"), tuple(headline)))
+        headline = tuple((label, _accuracy(metrics.accuracy), _number(metrics.loss, ".4f"),
+                          _number(metrics.auc_micro, ".4f"), _number(metrics.auc_macro, ".4f"),
+                          _count(metrics.num_samples)) for label, metrics in measured)
+        blocks.append(Table(("model", "accuracy", "loss", "AUC micro", "AUC macro", "samples"), headline))
     blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", METRICS_FILE),
                           (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", INT8_PREFIX + METRICS_FILE))
     blocks += run.figures((ROC_PLOT, "ROC, Keras float", METRICS_FILE),
@@ -447,19 +427,13 @@ def _evaluation_section(run: _Run) -> Section:
     if measured:
         blocks.append(Text("Per class (accuracy here is the class's recall: the share of its samples "
                            "classified correctly):"))
-        blocks.append(_per_class_table(run, float_metrics, int8_metrics))
+        blocks.append(_per_class_table(float_metrics, int8_metrics))
     return Section("evaluation", "Evaluation", tuple(blocks))
 
 
-def _per_class_table(run: _Run, float_metrics: dict | None, int8_metrics: dict | None) -> Table:
-    per_model: list[dict[str, dict[str, Any]]] = []
-    for name, metrics in ((METRICS_FILE, float_metrics), (INT8_PREFIX + METRICS_FILE, int8_metrics)):
-        if metrics is not None:
-            with _reading(run.run_dir / name):
-                per_model.append({str(row["name"]): row for row in metrics["per_class"]})
-        else:
-            per_model.append({})
-    float_rows, int8_rows = per_model
+def _per_class_table(float_metrics: Metrics | None, int8_metrics: Metrics | None) -> Table:
+    float_rows, int8_rows = ({} if metrics is None else {row.name: row for row in metrics.per_class}
+                             for metrics in (float_metrics, int8_metrics))
     class_names = list(float_rows) + [name for name in int8_rows if name not in float_rows]
     header: tuple[str, ...] = ("class", "support")
     if float_rows:
@@ -471,15 +445,14 @@ def _per_class_table(run: _Run, float_metrics: dict | None, int8_metrics: dict |
     rows = []
     for name in class_names:
         float_row, int8_row = float_rows.get(name), int8_rows.get(name)
-        support = (float_row or int8_row or {}).get("support")
-        cells = [name, _count(support)]
+        cells = [name, _count((float_row or int8_row).support)]
         if float_rows:
-            cells += [_number(_get(float_row, key), ".4f") for key in ("precision", "recall", "f1", "auc")]
+            cells += [_number(getattr(float_row, key) if float_row else None, ".4f")
+                      for key in ("precision", "recall", "f1", "auc")]
         if int8_rows:
-            cells += [_number(_get(int8_row, key), ".4f") for key in ("precision", "recall", "f1")]
+            cells += [_number(getattr(int8_row, key) if int8_row else None, ".4f") for key in ("precision", "recall", "f1")]
         if float_rows and int8_rows:
-            both = float_row and int8_row
-            cells.append(_number(int8_row["f1"] - float_row["f1"], "+.4f") if both else NOTHING)
+            cells.append(_number(int8_row.f1 - float_row.f1, "+.4f") if float_row and int8_row else NOTHING)
         rows.append(tuple(cells))
     return Table(header, tuple(rows))
 
@@ -488,37 +461,49 @@ def _quantization_section(run: _Run) -> Section:
     quantization = run.get(QUANTIZATION_FILE)
     if quantization is None:
         return Section("quantization", "Quantization", (run.missing(QUANTIZATION_FILE),))
-    with _reading(run.run_dir / QUANTIZATION_FILE):
-        keras_accuracy = quantization.get("keras_float_accuracy")
-        facts = [
-            ("method", f"{quantization.get('method', NOTHING)}"
-                       + (f", {quantization['qat_epochs']} QAT epoch(s)" if quantization.get("qat_epochs") else "")),
-            ("int8 input/output", str(quantization.get("io", NOTHING))),
-            ("calibration samples", _count(quantization.get("calibration_samples"))),
-            ("measured with", f"{quantization.get('runtime', NOTHING)} on "
-                              f"{_count(quantization.get('test_samples'))} test samples"),
-            ("Keras float accuracy", _accuracy(keras_accuracy)),
-        ]
-        rows = []
-        for variant in quantization["variants"]:
-            change = (variant["accuracy"] - keras_accuracy) * 100 if keras_accuracy is not None else None
-            rows.append((
-                str(variant["name"]), str(variant.get("file", NOTHING)), _count(variant.get("size_bytes")),
-                _accuracy(variant.get("accuracy")), _number(change, "+.2f"),
-                _percent(variant.get("agreement_with_float")), _number(variant.get("mean_abs_diff"), ".5f"),
-                _number(variant.get("max_abs_diff"), ".4f"), "yes" if variant.get("fully_int8") else "no",
-            ))
-        lines = []
-        ratio = quantization.get("int8_to_float32_size")
-        if ratio is not None:
-            lines.append(f"int8 / float32 file size: {ratio:.3f} ({ratio:.1%} of the float32 file).")
-        floor = quantization.get("parameter_floor_bytes")
-        if floor:
-            lines.append(f"Parameter floor (one byte per parameter in int8, four in float32): "
-                         f"{_count(floor.get('int8'))} bytes int8, {_count(floor.get('float32'))} bytes float32.")
+    keras_accuracy = quantization.number("keras_float_accuracy")
+    qat_epochs = quantization.raw("qat_epochs")
+    facts = [
+        ("method", (quantization.text("method") or NOTHING) + (f", {qat_epochs} QAT epoch(s)" if qat_epochs else "")),
+        ("int8 input/output", quantization.text("io") or NOTHING),
+        ("calibration samples", _count(quantization.integer("calibration_samples"))),
+        ("measured with", f"{quantization.text('runtime') or NOTHING} on "
+                          f"{_count(quantization.integer('test_samples'))} test samples"),
+        ("Keras float accuracy", _accuracy(keras_accuracy)),
+    ]
+    rows = []
+    for variant in quantization.objects("variants", required=True):
+        accuracy = variant.number("accuracy", required=keras_accuracy is not None)
+        change = (accuracy - keras_accuracy) * 100 if keras_accuracy is not None else None
+        rows.append((
+            variant.text("name", required=True), variant.text("file") or NOTHING, _count(variant.integer("size_bytes")),
+            _accuracy(accuracy), _number(change, "+.2f"), _percent(variant.number("agreement_with_float")),
+            _number(variant.number("mean_abs_diff"), ".5f"), _number(variant.number("max_abs_diff"), ".4f"),
+            "yes" if variant.flag("fully_int8") else "no",
+        ))
+    lines = []
+    ratio = quantization.number("int8_to_float32_size")
+    if ratio is not None:
+        lines.append(f"int8 / float32 file size: {ratio:.3f} ({ratio:.1%} of the float32 file).")
+    floor = quantization.object("parameter_floor_bytes")
+    if floor:
+        lines.append(f"Parameter floor (one byte per parameter in int8, four in float32): "
+                     f"{_count(floor.integer('int8'))} bytes int8, {_count(floor.integer('float32'))} bytes float32.")
     table = Table(("variant", "file", "bytes", "accuracy", "Δ vs Keras (pp)", "agreement", "mean |Δp|",
                    "max |Δp|", "fully int8"), tuple(rows))
     return Section("quantization", "Quantization", (Facts(tuple(facts)), table, *(Text(line) for line in lines)))
+
+
+# The host benchmark's columns: the ones a reader compares first stay in the table (it fits a 1280-px
+# window); the rest are one click away in a second table.
+BENCHMARK_COLUMNS = ("where", "model", "runtime", "accuracy", "agreement", "p50 µs", "p99 µs", "file bytes",
+                     "RAM bytes", "C engine flash bytes")
+BENCHMARK_LEGEND = ("RAM bytes: TFLite Micro's measured tensor arena (which holds the input and output), or the C "
+                    "engine's static RAM (arena + input + output); C engine flash bytes: text + data linked for a "
+                    "Cortex-M4 (-Os).")
+BENCHMARK_DETAIL_COLUMNS = ("where", "model", "runtime", "threads", "p90 µs", "init ms", "first invoke ms",
+                            "samples/s (batch)", "peak RSS MiB")
+BENCHMARK_DETAILS = "More columns: threads, p90 latency, init, first invoke, batch throughput, peak RSS"
 
 
 def _benchmark_section(run: _Run) -> Section:
@@ -528,83 +513,169 @@ def _benchmark_section(run: _Run) -> Section:
         plot = run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
         return Section("benchmark", "Benchmark", (run.missing(name), *plot))
     blocks: list[Block] = []
-    with _reading(run.run_dir / name):
-        host = benchmark.get("host") or {}
-        if host:
-            blocks.append(Facts(tuple((str(key), str(value)) for key, value in host.items())))
-        rows = []
-        for row in benchmark["rows"]:
-            if "latency_us" not in row and "instructions" in row:  # a qemu: row: no latency to show here
-                continue
-            latency = row["latency_us"]
-            runtime = f"{row['runtime']} {row.get('runtime_version') or ''}".strip()
-            rows.append((
-                str(row.get("source", "host")), str(row["model"]), runtime, _plain(row.get("threads")),
-                _accuracy(row.get("accuracy")), _percent(row.get("agreement_with_float")),
-                _number(latency.get("p50"), ",.1f"), _number(latency.get("p90"), ",.1f"),
-                _number(latency.get("p99"), ",.1f"), _number(row.get("init_ms"), ",.1f"),
-                _number(row.get("first_invoke_ms"), ",.2f"), _number(row.get("throughput_per_s"), ",.0f"),
-                _count(row.get("file_bytes")), _mebibytes(row.get("peak_rss_bytes")),
-                arena_cell(row, ",") or NOTHING, flash_cell(row, ",") or NOTHING,
-            ))
-        ratio_lines = [_ratio_line(ratio) for ratio in benchmark.get("latency_ratios", [])]
-        skipped = tuple(str(reason) for reason in benchmark.get("skipped", []))
-        parity_blocks = [block for parity in benchmark.get("parity", []) for block in _parity_blocks(parity)]
-    blocks.append(Table(("where", "model", "runtime", "threads", "accuracy", "agreement", "p50 µs", "p90 µs",
-                         "p99 µs", "init ms", "first invoke ms", "samples/s (batch)", "file bytes", "peak RSS MiB",
-                         "RAM bytes (TFLM arena; C engine static)", "C engine flash bytes"), tuple(rows)))
+    host = benchmark.object("host")
+    if host:
+        blocks.append(Facts(tuple((key, str(host.raw(key))) for key in host.keys())))
+    measured = [row for row in read_measurements(benchmark) if not row.emulated]
+    if measured:
+        rows = tuple(_benchmark_row(row) for row in measured)
+        blocks.append(Table(BENCHMARK_COLUMNS, rows))
+        if any(row[-2:] != (NOTHING, NOTHING) for row in rows):
+            blocks.append(Text(BENCHMARK_LEGEND))
+        blocks.append(Details(BENCHMARK_DETAILS, (Table(BENCHMARK_DETAIL_COLUMNS, tuple(
+            (*_named(row), _plain(row.threads), _number(row.latency.p90_us, ",.1f"), _number(row.init_ms, ",.1f"),
+             _number(row.first_invoke_ms, ",.2f"), _number(row.throughput_per_s, ",.0f"),
+             _mebibytes(row.peak_rss_bytes)) for row in measured)),)))
+    else:
+        blocks.append(Note(f"{name} holds no host measurements, only the emulated Cortex-M's (below)"))
     blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
+    ratio_lines = [_ratio_line(ratio) for ratio in benchmark.objects("latency_ratios")]
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))
         blocks.append(Bullets(tuple(ratio_lines)))
-    blocks += parity_blocks
+    blocks += [block for parity in benchmark.objects("parity") for block in _parity_blocks(parity)]
+    skipped = tuple(benchmark.strings("skipped"))
     if skipped:
         blocks.append(Text("Not measured:"))
         blocks.append(Bullets(skipped))
     return Section("benchmark", "Benchmark", tuple(blocks))
 
 
-def _parity_blocks(parity: dict[str, Any]) -> list[Block]:
+def _named(row: Measurement) -> tuple[str, str, str]:
+    return row.target, row.model, f"{row.runtime} {row.runtime_version or ''}".strip()
+
+
+def _benchmark_row(row: Measurement) -> tuple[str, ...]:
+    memory = {"arena_bytes": row.arena_bytes, "static_ram_bytes": row.static_ram_bytes,
+              "arena_not_measured": row.arena_not_measured, "flash_bytes": row.flash_bytes,
+              "flash_not_measured": row.flash_not_measured}
+    return (*_named(row), _accuracy(row.accuracy), _percent(row.agreement_with_float),
+            _number(row.latency.p50_us, ",.1f"), _number(row.latency.p99_us, ",.1f"), _count(row.file_bytes),
+            arena_cell(memory, ",") or NOTHING, flash_cell(memory, ",") or NOTHING)
+
+
+def _parity_blocks(parity: JsonObject, model: str | None = None) -> list[Block]:
     """The four-way parity of one model: each runtime against the tflite-micro interpreter."""
+    samples = parity.integer("samples", required=True)
     rows = tuple(
-        (str(row["runtime"]), f"not run: {row['not_run']}", NOTHING, NOTHING) if row.get("not_run") else
-        (str(row["runtime"]), f"{row['differing_vectors']}/{parity['samples']}", _number(row.get("max_lsb"), "g"),
-         str(row.get("first_divergence") or NOTHING))
-        for row in parity["runtimes"]
+        (row.text("runtime", True), f"not run: {row.text('not_run')}", NOTHING, NOTHING) if row.text("not_run") else
+        (row.text("runtime", True), f"{row.integer('differing_vectors', True)}/{samples}",
+         _number(row.number("max_lsb"), "g"), row.text("first_divergence") or NOTHING)
+        for row in parity.objects("runtimes", required=True)
     )
-    return [Text(f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}):"),
+    return [Text(f"Parity of {model or parity.text('model', True)} against the {parity.text('baseline', True)} "
+                 f"({parity.text('inputs', True)}):"),
             Table(("runtime", "differing output vectors", "max LSB", "first divergence"), rows)]
 
 
-def _engines_side_by_side(export: dict[str, Any], c_engine: dict[str, Any]) -> list[Block]:
+def _engines_side_by_side(export: JsonObject, c_engine: JsonObject) -> list[Block]:
     """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
-    tflm_exported = export.get("arena_bytes") is not None
-    tflm_flash = export.get("flash_bytes")
-    c_flash = c_engine.get("flash_bytes")
+    tflm_arena = export.integer("arena_bytes")
+    tflm_exported = tflm_arena is not None
+    tflm_flash, c_flash = export.integer("flash_bytes"), c_engine.integer("flash_bytes")
     rows = (
         ("RAM bytes (TFLM: arena, which holds input and output; C: arena + input + output)",
-         _count(export.get("arena_bytes")) if tflm_exported else "not exported",
-         f"{_count(c_engine['static_ram_bytes'])} ({_count(c_engine['arena_bytes'])} + "
-         f"{_count(c_engine['input_bytes'])} + {_count(c_engine['output_bytes'])})"),
+         _count(tflm_arena) if tflm_exported else "not exported",
+         f"{_count(c_engine.integer('static_ram_bytes', True))} ({_count(c_engine.integer('arena_bytes', True))} + "
+         f"{_count(c_engine.integer('input_bytes', True))} + {_count(c_engine.integer('output_bytes', True))})"),
         ("flash bytes (text + data, Cortex-M4 -Os)",
          f"{_count(tflm_flash)} model array + the TFLM library (not measured)" if tflm_flash is not None
          else "not measured" if tflm_exported else "not exported",
-         _count(c_flash) if c_flash is not None else f"not measured: {c_engine.get('flash_not_measured')}"),
-        ("ops", str(len(export.get("ops", []))) if tflm_exported else "not exported", str(len(c_engine["ops"]))),
-        ("files", f"firmware/ ({len(export.get('files', []))})" if tflm_exported else "not exported",
-         f"firmware/{c_engine['dir']}/ ({len(c_engine['files'])})"),
+         _count(c_flash) if c_flash is not None else f"not measured: {c_engine.text('flash_not_measured')}"),
+        ("ops", str(len(export.strings("ops"))) if tflm_exported else "not exported",
+         str(len(c_engine.strings("ops", required=True)))),
+        ("files", f"firmware/ ({len(export.strings('files'))})" if tflm_exported else "not exported",
+         f"firmware/{c_engine.text('dir', True)}/ ({len(c_engine.strings('files', required=True))})"),
     )
     blocks: list[Block] = [Text("TFLite Micro and edgeml's C engine, side by side:"),
                            Table(("", "TFLite Micro", "C engine"), rows)]
-    if c_engine.get("parity"):
-        blocks += _parity_blocks({"model": "the exported model", **c_engine["parity"]})
+    parity = c_engine.object("parity")
+    if parity:
+        blocks += _parity_blocks(parity, model="the exported model")
     return blocks
 
 
-def _ratio_line(ratio: dict[str, Any]) -> str:
-    value = float(ratio["int8_over_float32_p50"])
+def _ratio_line(ratio: JsonObject) -> str:
+    value = ratio.number("int8_over_float32_p50", required=True)
     verdict = f"int8 {1 / value:.2f}× faster" if value < 1 else f"int8 {value:.2f}× slower" if value > 1 else "equal"
-    return f"{ratio['model']} on {ratio['runtime']} ({ratio.get('source') or 'host'}): {value:.3f} — {verdict}"
+    return (f"{ratio.text('model', True)} on {ratio.text('runtime', True)} ({ratio.text('source') or 'host'}): "
+            f"{value:.3f} — {verdict}")
+
+
+# The emulated Cortex-M (issue 13): what a missing measurement needs, and how many ops to show per model.
+QEMU_TOOLS = ("arm-none-eabi-gcc with newlib-nano and qemu-system-arm (Debian/Ubuntu: sudo apt install "
+              "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+QEMU_TOOL_NAMES = ("arm-none-eabi", "qemu-system-arm", "newlib")
+TOP_OPS = 3
+MICROCONTROLLER_COLUMNS = ("device", "board", "model", "samples", "accuracy", "agreement", "instructions / inference",
+                           "flash bytes", "RAM bytes")
+FLASH_PARTS = (("engine", "engine_bytes"), ("model", "model_bytes"), ("harness", "harness_bytes"),
+               ("samples", "samples_bytes"))
+RAM_PARTS = (("model buffers", "model_bytes"), ("engine stack", "engine_stack_bytes"), ("harness", "harness_bytes"))
+
+
+def _microcontroller_section(run: _Run) -> Section:
+    title = "Microcontroller (emulated)"
+    benchmark = run.get(BENCHMARK_FILE)
+    if benchmark is None:
+        return Section("microcontroller", title, (run.missing(BENCHMARK_FILE),))
+    emulated = [row for row in read_measurements(benchmark) if row.emulated]
+    if not emulated:
+        return Section("microcontroller", title, (Note(
+            f"no emulated Cortex-M in {BENCHMARK_FILE}: edgeml benchmark RUN_DIR --device qemu:cortex-m4 runs the "
+            f"int8 model in edgeml's C engine on an emulated Cortex-M4; it needs {QEMU_TOOLS}"),))
+    measured = [row for row in emulated if row.not_measured is None]
+    blocks: list[Block] = []
+    if measured:
+        blocks.append(Table(MICROCONTROLLER_COLUMNS, tuple(_microcontroller_row(row) for row in measured)))
+        for row in measured:
+            blocks += _microcontroller_details(row)
+        resolutions = sorted({row.instructions.resolution for row in measured})
+        blocks.append(Text(
+            f"Agreement: the share of samples whose outputs are byte-identical to both edgeml's C engine built on "
+            f"this machine and the tflite-micro interpreter (a difference fails the benchmark). Counts are "
+            f"{INSTRUCTIONS_NOTE.format(resolution=resolutions[-1])}: each op's count (a mean over the profiled "
+            f"samples) has a resolution of {' or '.join(format(value, 'g') for value in resolutions)} "
+            f"instructions; an M4 and an M7 give the same counts for the same code."))
+    missing = tuple(f"{row.device}{f' ({row.board})' if row.board else ''}, {row.model}: not measured: "
+                    f"{_with_install_hint(row.not_measured)}" for row in emulated if row.not_measured is not None)
+    if missing:
+        blocks.append(Text("Not measured:"))
+        blocks.append(Bullets(missing))
+    return Section("microcontroller", title, tuple(blocks))
+
+
+def _microcontroller_row(row: Measurement) -> tuple[str, ...]:
+    return (row.device, row.board or NOTHING, row.model, _count(row.samples), _accuracy(row.accuracy),
+            _percent(min(row.agreement_with_host_c, row.agreement_with_tflm)),
+            _number(row.instructions.per_inference, ",.0f"), _count(row.image_flash.total),
+            _count(row.image_ram.total))
+
+
+def _microcontroller_details(row: Measurement) -> list[Block]:
+    """Where the bytes go, and the ops with the most instructions."""
+    def parts(image: ImageBytes, owners: tuple[tuple[str, str], ...]) -> str:
+        return " + ".join(f"{label} {image.part(key):,}" for label, key in owners if image.part(key) is not None)
+
+    blocks: list[Block] = [Text(
+        f"{row.model} on {row.device}: flash {_count(row.image_flash.total)} = {parts(row.image_flash, FLASH_PARTS)} "
+        f"(text + rodata + data); RAM {_count(row.image_ram.total)} = {parts(row.image_ram, RAM_PARTS)} "
+        "(data + bss + stack peak by stack painting).")]
+    top = row.instructions.top_ops(TOP_OPS)
+    if top:
+        blocks.append(Text(f"The {len(top)} ops with the most instructions of {len(row.instructions.per_op)} "
+                           "(mean per inference over the profiled samples):"))
+        blocks.append(Table(("op", "instructions / inference", "MACs", "instructions / MAC"), tuple(
+            (f"op {op.op_index} {op.op}", _number(op.instructions, ",.0f"), _count(op.macs),
+             _number(op.instructions_per_mac, ".2f")) for op in top)))
+    return blocks
+
+
+def _with_install_hint(reason: str) -> str:
+    """A reason that names a missing Arm tool also says how to install them all, if it does not already."""
+    if "install" in reason or not any(tool in reason for tool in QEMU_TOOL_NAMES):
+        return reason
+    return f"{reason}; install {QEMU_TOOLS}"
 
 
 def _firmware_section(run: _Run) -> Section:
@@ -613,41 +684,38 @@ def _firmware_section(run: _Run) -> Section:
     if export is None:
         return Section("firmware", "Firmware", (run.missing(name),))
     firmware_dir = run.run_dir / FIRMWARE_DIR
-    blocks: list[Block] = []
-    with _reading(run.run_dir / name):
-        file_rows = []
-        for file_name in export.get("files", []):
-            path = firmware_dir / str(file_name)
-            file_rows.append((str(file_name), _count(path.stat().st_size) if path.is_file() else "missing"))
-        flash = export.get("flash_bytes")
-        arena_detail = ""
-        if export.get("arena_minimum_bytes") is not None:
-            arena_detail = (f" (measured minimum {_count(export['arena_minimum_bytes'])} + margin "
-                            f"{_count(export.get('arena_margin_bytes'))})")
-        ops = [str(op) for op in export.get("ops", [])]
-        facts = [
-            ("symbol", str(export.get("symbol", NOTHING))),
-            ("model sha256", str(export.get("model_sha256", NOTHING))),
-            ("flash: model array", f"{_count(export.get('model_bytes'))} bytes"),
-            ("flash: model object (text + data)",
-             f"{_count(flash)} bytes (arm-none-eabi-size)" if flash is not None
-             else f"not measured: {export.get('flash_not_measured') or 'no reason recorded'}"),
-            ("RAM: tensor arena", f"{_count(export.get('arena_bytes'))} bytes{arena_detail}"),
-            ("ops", f"{len(ops)}: {', '.join(ops)}" if ops else NOTHING),
-            ("TFLM vs LiteRT parity", str(export["parity"]) if export.get("parity") else "not checked"),
-        ]
-        size_output = export.get("arm_size_output")
-        warnings = tuple(str(warning) for warning in export.get("warnings", []))
-        c_engine = export.get("c_engine")
-        side_by_side = _engines_side_by_side(export, c_engine) if c_engine else []
-    blocks.append(Facts(tuple(facts)))
-    blocks += side_by_side
+    file_rows = []
+    for file_name in export.strings("files"):
+        path = firmware_dir / file_name
+        file_rows.append((file_name, _count(path.stat().st_size) if path.is_file() else "missing"))
+    flash = export.integer("flash_bytes")
+    arena_minimum = export.integer("arena_minimum_bytes")
+    arena_detail = "" if arena_minimum is None else (
+        f" (measured minimum {_count(arena_minimum)} + margin {_count(export.integer('arena_margin_bytes'))})")
+    ops = export.strings("ops")
+    facts = [
+        ("symbol", export.text("symbol") or NOTHING),
+        ("model sha256", export.text("model_sha256") or NOTHING),
+        ("flash: model array", f"{_count(export.integer('model_bytes'))} bytes"),
+        ("flash: model object (text + data)",
+         f"{_count(flash)} bytes (arm-none-eabi-size)" if flash is not None
+         else f"not measured: {export.text('flash_not_measured') or 'no reason recorded'}"),
+        ("RAM: tensor arena", f"{_count(export.integer('arena_bytes'))} bytes{arena_detail}"),
+        ("ops", f"{len(ops)}: {', '.join(ops)}" if ops else NOTHING),
+        ("TFLM vs LiteRT parity", export.text("parity") or "not checked"),
+    ]
+    size_output = export.text("arm_size_output")
+    warnings = tuple(export.strings("warnings"))
+    c_engine = export.object("c_engine")
+    blocks: list[Block] = [Facts(tuple(facts))]
+    if c_engine:
+        blocks += _engines_side_by_side(export, c_engine)
     blocks.append(Table(("file", "bytes"), tuple(file_rows)) if file_rows else Note("export.json lists no files"))
     if warnings:
         blocks.append(Text("Warnings:"))
         blocks.append(Bullets(warnings))
     if size_output:
-        blocks.append(Code("arm-none-eabi-size", str(size_output)))
+        blocks.append(Code("arm-none-eabi-size", size_output))
     header = firmware_dir / FIRMWARE_CONFIG_HEADER
     if header.is_file():
         text = header.read_text(encoding="utf-8", errors="replace")
@@ -660,39 +728,35 @@ def _firmware_section(run: _Run) -> Section:
 # ----------------------------------------------------------------------------------- number formatting
 
 
-def _get(row: dict | None, key: str) -> Any:
-    return None if row is None else row.get(key)
-
-
-def _number(value: Any, spec: str) -> str:
+def _number(value: float | None, spec: str) -> str:
     return NOTHING if value is None else format(float(value), spec)
 
 
-def _accuracy(value: Any) -> str:
+def _accuracy(value: float | None) -> str:
     return _number(value, ".4f")
 
 
-def _percent(value: Any) -> str:
+def _percent(value: float | None) -> str:
     return NOTHING if value is None else f"{100 * float(value):.2f}%"
 
 
-def _count(value: Any) -> str:
+def _count(value: int | None) -> str:
     return NOTHING if value is None else f"{int(value):,}"
 
 
-def _mebibytes(value: Any) -> str:
+def _mebibytes(value: int | None) -> str:
     return NOTHING if value is None else f"{int(value) / 2**20:,.1f}"
 
 
-def _normalization_text(normalization: dict) -> str:
+def _normalization_text(normalization: JsonObject) -> str:
     """``model_input = (raw − 0) / 255 (pixels: default for pixel data)``; per-channel values in brackets."""
     def values(key: str) -> str:
-        value = normalization.get(key)
+        value = normalization.raw(key)
         return f"[{_plain(value)}]" if isinstance(value, (list, tuple)) else _plain(value)
 
-    per_channel = any(isinstance(normalization.get(key), (list, tuple)) for key in ("mean", "std"))
+    per_channel = any(isinstance(normalization.raw(key), (list, tuple)) for key in ("mean", "std"))
     text = f"model_input = (raw − {values('mean')}) / {values('std')}" + (" per channel (last axis)" if per_channel else "")
-    how = ": ".join(str(part) for part in (normalization.get("method"), normalization.get("note")) if part)
+    how = ": ".join(part for part in (normalization.text("method"), normalization.text("note")) if part)
     return text + (f" ({how})" if how else "")
 
 
@@ -709,31 +773,11 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-# --------------------------------------------------------------------------------------------- HTML
+# ------------------------------------------------------------------------------------------ rendering
 
-CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #222; line-height: 1.45;
-       max-width: 1200px; margin: 2em auto; padding: 0 1em; }
-h1 { font-size: 1.6em; margin-bottom: .2em; }
-h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-.generated { color: #777; margin-top: 0; }
-table { border-collapse: collapse; margin: .6em 0; font-size: .9em; }
-th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-dl.facts { display: grid; grid-template-columns: max-content auto; gap: .2em 1.2em; margin: .6em 0; }
-dl.facts dt { font-weight: 600; }
-dl.facts dd { margin: 0; }
-pre { background: #f7f7f7; border: 1px solid #e3e3e3; padding: .6em; overflow-x: auto; font-size: .82em; }
-.note { color: #777; font-style: italic; }
-.figures { display: flex; flex-wrap: wrap; gap: 1em; margin: .6em 0; }
-figure { margin: 0; flex: 1 1 420px; max-width: 100%; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { font-size: .9em; color: #555; text-align: center; }
-.status-done { color: #1a7f37; }
-.status-failed { color: #cf222e; font-weight: 600; }
-.status-skipped { color: #777; }
-""".strip()
+TEMPLATES_DIR = Path(__file__).parent / "report_templates"
+HTML_TEMPLATE = "report.html.jinja"
+MARKDOWN_TEMPLATE = "report.md.jinja"
 
 # A table cell that is a number (with separators, sign, unit or percent) is right-aligned, except in
 # the first column, which names the row (a class called "3" is a label).
@@ -741,69 +785,38 @@ _NUMBER_CELL = re.compile(r"^[-+−]?[\d,]*\.?\d+\s*(%|×)?$")
 
 
 def render_html(report: Report) -> str:
-    """One self-contained page: inline CSS, images as data URIs, no scripts, every text escaped."""
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_h(report.title)}</title>",
-        f"<style>\n{CSS}\n</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_h(report.title)}</h1>",
-        f'<p class="generated">generated by edgeml {_h(__version__)} from the run directory '
-        f"<code>{_h(report.run_dir.resolve().name)}</code></p>",
-    ]
-    for section in report.sections:
-        parts.append(f'<section id="{_h(section.key)}">')
-        parts.append(f"<h2>{_h(section.title)}</h2>")
-        parts += [_html_block(report, section, block) for block in section.blocks]
-        parts.append("</section>")
-    parts += ["</body>", "</html>", ""]
-    return "\n".join(parts)
+    """One self-contained page (``report_templates/report.html.jinja``): inline CSS, images as data URIs,
+    no scripts, every text autoescaped. Raises EdgeMLError when an image cannot be read."""
+    environment = _environment(autoescape=True)
+    environment.filters["data_uri"] = lambda path: _data_uri(report.run_dir / path)
+    return environment.get_template(HTML_TEMPLATE).render(
+        report=report, version=__version__, run_name=report.run_dir.resolve().name)
 
 
-def _html_block(report: Report, section: Section, block: Block) -> str:
-    if isinstance(block, Text):
-        return f"<p>{_h(block.text)}</p>"
-    if isinstance(block, Note):
-        return f'<p class="note">{_h(block.text)}</p>'
-    if isinstance(block, Facts):
-        items = "".join(f"<dt>{_h(key)}</dt><dd>{_h(value)}</dd>" for key, value in block.items)
-        return f'<dl class="facts">{items}</dl>'
-    if isinstance(block, Table):
-        status_column = block.header.index("status") if section.key == "stages" and "status" in block.header else -1
-        head = "".join(f"<th>{_h(cell)}</th>" for cell in block.header)
-        body = []
-        for row in block.rows:
-            cells = []
-            for index, cell in enumerate(row):
-                if index == status_column:
-                    cells.append(f'<td class="status-{_h(cell.split()[0] if cell else "")}">{_h(cell)}</td>')
-                elif index > 0 and _NUMBER_CELL.match(cell):
-                    cells.append(f'<td class="num">{_h(cell)}</td>')
-                else:
-                    cells.append(f"<td>{_h(cell)}</td>")
-            body.append(f"<tr>{''.join(cells)}</tr>")
-        return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
-    if isinstance(block, Figures):
-        figures = "".join(
-            f'<figure><img src="{_data_uri(report.run_dir / figure.path)}" alt="{_h(figure.caption or figure.path)}">'
-            f"<figcaption>{_h(figure.caption)} <code>{_h(figure.path)}</code></figcaption></figure>"
-            for figure in block.figures
-        )
-        return f'<div class="figures">{figures}</div>'
-    if isinstance(block, Code):
-        return f"<p><code>{_h(block.caption)}</code></p>\n<pre>{_h(block.text)}</pre>"
-    if isinstance(block, Bullets):
-        return "<ul>" + "".join(f"<li>{_h(item)}</li>" for item in block.items) + "</ul>"
+def render_markdown(report: Report) -> str:
+    """The same report as Markdown (``report_templates/report.md.jinja``); images are links relative to
+    the run directory, where report.md lives."""
+    environment = _environment(autoescape=False)
+    environment.filters.update(md=_md, md_cell=_md_cell, fence=_fence, trim_end=str.rstrip, image_md=_image_markdown)
+    environment.globals["markdown_alignment"] = _markdown_alignment
+    text = environment.get_template(MARKDOWN_TEMPLATE).render(report=report, version=__version__)
+    return text.rstrip() + "\n"
+
+
+def _environment(autoescape: bool):
+    """Strict templates: an undefined name or attribute raises (a bug in edgeml, never a blank cell)."""
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=autoescape, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    environment.tests["number_cell"] = lambda cell: bool(_NUMBER_CELL.match(cell))
+    environment.globals["unknown_block"] = _unknown_block
+    return environment
+
+
+def _unknown_block(block: object) -> str:
     raise TypeError(f"unknown report block {block!r}")
-
-
-def _h(text: str) -> str:
-    return html.escape(str(text), quote=True)
 
 
 def _data_uri(path: Path) -> str:
@@ -814,51 +827,17 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
-# ----------------------------------------------------------------------------------------- Markdown
+def _markdown_alignment(header: Sequence[str], rows: Sequence[Sequence[str]], escape: bool = True) -> list[str]:
+    """``---:`` for a column (not the first) whose every cell is a number or a dash; ``---`` otherwise."""
+    if not escape:
+        return ["---"] * len(header)
+    return ["---:" if index > 0 and rows and all(_NUMBER_CELL.match(row[index]) or row[index] == NOTHING
+                                                  for row in rows) else "---"
+            for index in range(len(header))]
 
 
-def render_markdown(report: Report) -> str:
-    """The same report as Markdown; images are links relative to the run directory, where report.md lives."""
-    parts = [f"# {_md(report.title)}", "", f"*generated by edgeml {_md(__version__)}*", ""]
-    for section in report.sections:
-        parts += [f"## {_md(section.title)}", ""]
-        for block in section.blocks:
-            parts += [_markdown_block(block), ""]
-    return "\n".join(parts).rstrip() + "\n"
-
-
-def _markdown_block(block: Block) -> str:
-    if isinstance(block, Text):
-        return _md(block.text)
-    if isinstance(block, Note):
-        return f"*{_md(block.text)}*"
-    if isinstance(block, Facts):
-        return "\n".join(f"- **{_md(key)}**: {_md(value)}" for key, value in block.items)
-    if isinstance(block, Table):
-        return _markdown_table(block.header, block.rows)
-    if isinstance(block, Figures):
-        images = [f"![{_md(figure.caption or figure.path)}]({quote(figure.path)})" for figure in block.figures]
-        if len(images) == 1:
-            return images[0]
-        return _markdown_table([figure.caption for figure in block.figures], [images], escape=False)
-    if isinstance(block, Code):
-        fence = "`" * max(3, _longest_backtick_run(block.text) + 1)
-        return f"`{block.caption}`\n\n{fence}{block.language}\n{block.text.rstrip()}\n{fence}"
-    if isinstance(block, Bullets):
-        return "\n".join(f"- {_md(item)}" for item in block.items)
-    raise TypeError(f"unknown report block {block!r}")
-
-
-def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], escape: bool = True) -> str:
-    def cells(row: Sequence[str], escape_cells: bool) -> str:
-        return "| " + " | ".join(_md_cell(cell) if escape_cells else cell for cell in row) + " |"
-
-    align = [
-        "---:" if index > 0 and rows and all(_NUMBER_CELL.match(row[index]) or row[index] == NOTHING for row in rows)
-        else "---"
-        for index in range(len(header))
-    ] if escape else ["---"] * len(header)
-    return "\n".join([cells(header, True), "| " + " | ".join(align) + " |", *(cells(row, escape) for row in rows)])
+def _image_markdown(figure: Figure) -> str:
+    return f"![{_md(figure.caption or figure.path)}]({quote(figure.path)})"
 
 
 def _md(text: str) -> str:
@@ -870,5 +849,6 @@ def _md_cell(text: str) -> str:
     return _md(text).replace("|", "\\|").replace("\n", " ")
 
 
-def _longest_backtick_run(text: str) -> int:
-    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks inside ``text``."""
+    return "`" * max(3, max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)

@@ -49,11 +49,29 @@ class TensorQuantization:
         return ((values.astype(np.float32) - self.zero_point) * self.scale).astype(np.float32)
 
 
-def predicted_classes(scores: np.ndarray) -> np.ndarray:
-    """Class per row: the argmax, or for a single sigmoid output ``p >= 0.5``."""
-    if scores.shape[-1] == 1:
-        return (scores[:, 0] >= 0.5).astype(np.int64)
-    return scores.argmax(axis=1)
+def decide_class(scores: np.ndarray, output: TensorQuantization | None = None) -> np.ndarray:
+    """The class each sample's scores decide, the one rule of every stage (evaluate, quantize, benchmark,
+    predict, parity): ``(N, K)`` scores (or ``(N, ...)``, flattened per sample) -> ``(N,)`` int64.
+
+    Several units: the index of the largest score, the first one on a tie (int8 softmax outputs often
+    tie). Raw quantized scores decide as their dequantized values do, since the scale is positive.
+    One unit (a sigmoid): class 1 when the probability is >= 0.5; raw integer scores are dequantized with
+    ``output`` (the output tensor's quantization) first, exactly as :meth:`TensorQuantization.dequantize`
+    does for the float path, so both paths decide alike (an int8 sigmoid's q = 0 at scale 1/256 and zero
+    point -128 is exactly 0.5, which is class 1).
+    """
+    scores = np.asarray(scores)
+    scores = scores.reshape(len(scores), -1)
+    if scores.shape[1] > 1:
+        return scores.argmax(axis=1).astype(np.int64)
+    probability = scores[:, 0]
+    if output is not None and output.is_quantized and scores.dtype.kind in "iu":
+        probability = output.dequantize(probability)
+    return (probability >= 0.5).astype(np.int64)
+
+
+# The former name, still imported by edgeml.bench_runner, tests/test_keras3.py and tests/test_model_contract.py.
+predicted_classes = decide_class
 
 
 class Model(Protocol):

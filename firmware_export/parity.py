@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import LiteModel, raw_outputs
+from edgeml.runtime import LiteModel, TensorQuantization, decide_class, raw_outputs
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo
 from firmware_export.tflm import run_tflm, tflm_tensors
 
@@ -173,12 +173,9 @@ def _agreement(label: str, tflm: np.ndarray, litert: np.ndarray, output: TensorI
 
 
 def _top_class(outputs: np.ndarray, output: TensorInfo) -> np.ndarray:
-    if outputs.shape[1] > 1:
-        return outputs.argmax(axis=1)
-    scores = outputs[:, 0].astype(np.float64)  # one sigmoid unit: class 1 when the probability is >= 0.5
-    if output.scale is not None and outputs.dtype.kind in "iu":
-        scores = (scores - output.zero_point) * output.scale
-    return (scores >= 0.5).astype(np.int64)
+    """:func:`edgeml.runtime.decide_class` on raw outputs, with the output tensor's quantization."""
+    quantization = TensorQuantization(outputs.dtype.type, output.scale or 0.0, output.zero_point or 0)
+    return decide_class(outputs, quantization)
 
 
 def _numpy_dtype(name: str) -> str:

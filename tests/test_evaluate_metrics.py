@@ -94,15 +94,15 @@ def test_binary_sigmoid_output_matches_two_columns():
 
 def test_a_sigmoid_output_of_exactly_one_half_is_class_1_as_in_every_other_stage():
     """An int8 sigmoid output (scale 1/256, zero point -128) of q = 0 is exactly 0.5; the benchmark and
-    quantize count it as class 1 (edgeml.runtime.predicted_classes: p >= 0.5), so evaluate does too."""
-    from edgeml.runtime import predicted_classes
+    quantize count it as class 1 (edgeml.runtime.decide_class: p >= 0.5), so evaluate does too."""
+    from edgeml.runtime import decide_class
 
     y_true = np.array([1, 1, 0, 0])
     positive_probability = (np.array([0, 10, 0, -20]) + 128) / 256  # 0.5, 0.539, 0.5, 0.422
     metrics = compute_metrics(y_true, positive_probability, ["negative", "positive"])
     assert metrics.confusion_matrix == ((1, 1), (0, 2))  # both 0.5s predicted positive
     assert metrics.accuracy == 3 / 4
-    assert list(predicted_classes(positive_probability[:, None])) == [1, 1, 1, 0]
+    assert list(decide_class(positive_probability[:, None])) == [1, 1, 1, 0]
 
 
 def test_class_absent_from_y_true_has_no_auc():
@@ -188,6 +188,31 @@ def test_to_dict_is_plain_json(noisy_three_class):
     assert as_dict["class_names"] == list(metrics.class_names)
     assert as_dict["per_class"][0]["name"] == "cat"
     assert sum(map(sum, as_dict["confusion_matrix"])) == metrics.num_samples
+
+
+def test_metrics_json_reads_back_as_the_same_metrics(tmp_path, noisy_three_class):
+    from edgeml.artifact_json import read_json_object
+    from edgeml.evaluate_metrics import Metrics
+
+    metrics = compute_metrics(*noisy_three_class)
+    path = tmp_path / "metrics.json"
+    path.write_text(json.dumps(metrics.to_dict()), encoding="utf-8")
+    assert Metrics.from_json(read_json_object(path)) == metrics
+    broken = metrics.to_dict()
+    broken["per_class"][1]["tp"] = 2.5
+    broken["confusion_matrix"][0] = "cat"
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(EdgeMLError, match=r"\(per_class\[1\]\.tp: expected a whole number, found the number 2\.5\)"):
+        Metrics.from_json(read_json_object(path))
+    del broken["per_class"][1]["tp"]
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(EdgeMLError, match=r"\(missing key per_class\[1\]\.tp\)"):
+        Metrics.from_json(read_json_object(path))
+    broken["per_class"] = broken["per_class"][:1]
+    path.write_text(json.dumps(broken), encoding="utf-8")
+    with pytest.raises(EdgeMLError, match=r"\(confusion_matrix\[0\]: expected a list of lists of whole numbers, "
+                                         r"found the text 'cat'\)"):
+        Metrics.from_json(read_json_object(path))
 
 
 def test_table_names_every_class_and_the_accuracy(noisy_three_class):

@@ -282,8 +282,8 @@ def test_binary_model_end_to_end(tmp_path):
         assert sum(item.probability for item in prediction.top) == pytest.approx(1.0, abs=1e-6)
     record = RunRecord.load(run)
     positive = LiteModel(run / "model_int8.tflite").predict(record.normalization.apply(x[240:260]))[:, 0]
-    # A tie (0.5 exactly, possible with int8 outputs) goes to the first class, like every tie in predict.
-    assert [p.best.label for p in report.predictions] == [["low", "high"][int(v > 0.5)] for v in positive]
+    # A tie (0.5 exactly, possible with int8 outputs) is class 1, as edgeml.runtime.decide_class decides it.
+    assert [p.best.label for p in report.predictions] == [["low", "high"][int(v >= 0.5)] for v in positive]
     high = [next(item.probability for item in p.top if item.label == "high") for p in report.predictions]
     assert high == pytest.approx(positive, abs=1e-6)
     accuracy = np.mean([["low", "high"][label] == p.best.label for label, p in zip(y[240:260], report.predictions)])

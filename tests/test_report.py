@@ -8,9 +8,10 @@ import html
 import io
 import json
 import re
-import subprocess
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from browser import render_in_chromium
@@ -19,8 +20,10 @@ from edgeml.report import NOTHING, ReportFiles, build_report, render_html, rende
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
 CLASS_NAMES = ["cat", "dog|wolf", HOSTILE_CLASS]
-SECTION_KEYS = ["stages", "dataset", "model", "training", "evaluation", "quantization", "benchmark", "firmware"]
-SECTION_TITLES = ["Stages", "Dataset", "Model", "Training", "Evaluation", "Quantization", "Benchmark", "Firmware"]
+SECTION_KEYS = ["stages", "dataset", "model", "training", "evaluation", "quantization", "benchmark", "microcontroller",
+                "firmware"]
+SECTION_TITLES = ["Stages", "Dataset", "Model", "Training", "Evaluation", "Quantization", "Benchmark",
+                  "Microcontroller (emulated)", "Firmware"]
 PNG_FILES = ["history.png", "confusion_matrix.png", "roc.png", "int8_confusion_matrix.png", "int8_roc.png",
              "benchmark/latency.png"]
 JSON_FILES = ["config.json", "history.json", "metrics.json", "int8_metrics.json", "quantization.json",
@@ -219,7 +222,7 @@ def test_markdown_refers_to_images_by_relative_path(run_dir, written):
 def test_hostile_text_is_escaped(written):
     _, page, markdown = written
     assert "<script" not in page and "<script" not in markdown
-    assert html.escape(HOSTILE_CLASS) in page
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page  # Jinja2's autoescape spells ' as &#39;
     assert "&lt;warning&gt; &amp; more" in page
     assert "#include &lt;stdint.h&gt;" in page  # model_config.h in a <pre>
     assert "dog\\|wolf" in markdown  # a | inside a Markdown table cell does not split it
@@ -388,9 +391,8 @@ C_PARITY = {"baseline": "tflite-micro interpreter", "inputs": "20 samples of the
                  "first_divergence": "an op inside the XNNPACK delegate (not traceable)", "not_run": None}]}
 
 
-def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
-    """Issue 12: the C engine's static RAM and flash in the benchmark table, its export side by side with
-    TFLM's, and the four-way parity as a table in both sections."""
+def _with_c_engine(run_dir: Path) -> Path:
+    """The run directory with a C engine benchmark row, its four-way parity and its export."""
     artifacts = _artifacts()
     benchmark = artifacts["benchmark/benchmark.json"]
     benchmark["rows"].append({**benchmark["rows"][-1], "runtime": "c", "arena_bytes": None, "static_ram_bytes": 170,
@@ -404,7 +406,13 @@ def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
         "flash_not_measured": "arm-none-eabi-gcc not found", "parity": C_PARITY, "warnings": []})
     for name in ("benchmark/benchmark.json", "firmware/export.json"):
         (run_dir / name).write_text(json.dumps(artifacts[name]), encoding="utf-8")
-    report = build_report(run_dir)
+    return run_dir
+
+
+def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
+    """Issue 12: the C engine's static RAM and flash in the benchmark table, its export side by side with
+    TFLM's, and the four-way parity as a table in both sections."""
+    report = build_report(_with_c_engine(run_dir))
     table = report.section("benchmark").blocks[1]
     c_row = next(row for row in table.rows if row[2].startswith("c "))
     assert c_row[-2:] == ("170 static", "8,920")
@@ -434,13 +442,198 @@ def test_a_missing_key_is_an_error_naming_the_file_and_the_key(run_dir):
                                  "(missing key dataset.name)")
 
 
-def test_a_bug_in_section_code_is_not_blamed_on_the_file(run_dir, monkeypatch):
-    """A KeyError raised by edgeml's own code while the (intact) config.json is read is a bug: it propagates."""
+@pytest.mark.parametrize("function, bug, error", [
+    ("_model_name", lambda config: {}["no such key"], KeyError),  # while the (intact) config.json is read
+    ("_ratio_line", lambda ratio: len(None), TypeError),  # while benchmark.json's latency ratios are
+])
+def test_a_bug_in_section_code_is_not_blamed_on_the_file(run_dir, monkeypatch, function, bug, error):
+    """Only the typed accessors turn a file's contents into an EdgeMLError: a KeyError or TypeError raised by
+    edgeml's own code is a bug, and propagates."""
     import edgeml.report
 
-    def broken(config):
-        return {}["no such key"]
-
-    monkeypatch.setattr(edgeml.report, "_model_name", broken)
-    with pytest.raises(KeyError, match="no such key"):
+    monkeypatch.setattr(edgeml.report, function, bug)
+    with pytest.raises(error):
         build_report(run_dir)
+
+
+def test_a_value_of_the_wrong_type_names_the_file_and_the_key(run_dir):
+    benchmark = _artifacts()["benchmark/benchmark.json"]
+    benchmark["rows"][1]["latency_us"]["p50"] = "fast"
+    (run_dir / "benchmark" / "benchmark.json").write_text(json.dumps(benchmark), encoding="utf-8")
+    with pytest.raises(EdgeMLError) as caught:
+        build_report(run_dir)
+    assert str(caught.value) == (f"{run_dir / 'benchmark' / 'benchmark.json'} does not have the contents edgeml "
+                                 "expects (rows[1].latency_us.p50: expected a number, found the text 'fast')")
+
+
+def test_templates_are_strict(run_dir):
+    """StrictUndefined: a block the templates do not know is an error, never a blank."""
+    import jinja2
+    from edgeml.report import Report, Section
+
+    report = Report("t", run_dir, (Section("odd", "Odd", (object(),)),))
+    for render in (render_html, render_markdown):
+        with pytest.raises(jinja2.UndefinedError, match="kind"):
+            render(report)
+
+
+def test_secondary_benchmark_columns_are_one_click_away(written):
+    _, page, markdown = written
+    section = page[page.index('id="benchmark"'):page.index('id="microcontroller"')]
+    summary = "More columns: threads, p90 latency, init, first invoke, batch throughput, peak RSS"
+    details = section[section.index("<details>"):section.index("</details>")]
+    assert f"<summary>{summary}</summary>" in details
+    assert ('<td>model_int8.tflite</td><td>tflm 1.2.3</td><td>—</td><td class="num">9.6</td><td class="num">1.5</td>'
+            '<td class="num">0.25</td><td class="num">54,321</td><td class="num">100.0</td>') in details
+    assert f"{summary}:\n\n| where | model | runtime | threads | p90 µs |" in markdown
+
+
+# ------------------------------------------------------------------------------ the emulated Cortex-M (issue 13)
+
+QEMU_TOOLS_MISSING = [tool for tool in ("qemu-system-arm", "arm-none-eabi-gcc", "arm-none-eabi-size")
+                      if shutil.which(tool) is None]
+needs_qemu_tools = pytest.mark.skipif(bool(QEMU_TOOLS_MISSING), reason=(
+    f"{', '.join(QEMU_TOOLS_MISSING)} not installed (Debian: sudo apt install qemu-system-arm gcc-arm-none-eabi "
+    "libnewlib-arm-none-eabi)"))
+QEMU_ROW = {
+    "model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m4", "device": "qemu:cortex-m4",
+    "machine": "mps2-an386", "samples": 20, "accuracy": 0.85, "agreement_with_host_c": 1.0, "agreement_with_tflm": 1.0,
+    "instructions": {
+        "per_inference": 123456.7, "min": 123400.0, "max": 123480.0, "resolution": 40.0, "note": "instructions",
+        "per_op": [
+            {"op_index": 0, "op": "FULLY_CONNECTED", "kernel": "fully_connected", "instructions": 100000.0,
+             "macs": 50000, "instructions_per_mac": 2.0},
+            {"op_index": 1, "op": "FULLY_CONNECTED", "kernel": "fully_connected", "instructions": 4000.0,
+             "macs": 1600, "instructions_per_mac": 2.5},
+            {"op_index": 2, "op": "SOFTMAX", "kernel": "softmax", "instructions": 12000.0, "macs": None,
+             "instructions_per_mac": None},
+            {"op_index": 3, "op": "RESHAPE", "kernel": "copy", "instructions": 40.0, "macs": None,
+             "instructions_per_mac": None}]},
+    "flash": {"total_bytes": 30000, "engine_bytes": 8000, "model_bytes": 12000, "harness_bytes": 6000,
+              "samples_bytes": 4000},
+    "ram": {"total_bytes": 5000, "data_bytes": 100, "bss_bytes": 3900, "stack_peak_bytes": 1000, "model_bytes": 3000,
+            "engine_stack_bytes": 400, "harness_bytes": 1600},
+}
+NOT_MEASURED_ROW = {"model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m7",
+                    "device": "qemu:cortex-m7", "machine": "mps2-an500", "not_measured": "arm-none-eabi-gcc not found"}
+INSTALL = ("install arm-none-eabi-gcc with newlib-nano and qemu-system-arm (Debian/Ubuntu: sudo apt install "
+           "gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)")
+
+
+def _with_benchmark_rows(run_dir: Path, *rows: dict) -> Path:
+    benchmark = _artifacts()["benchmark/benchmark.json"]
+    benchmark["rows"] += list(rows)
+    (run_dir / "benchmark" / "benchmark.json").write_text(json.dumps(benchmark), encoding="utf-8")
+    return run_dir
+
+
+def test_microcontroller_row_from_benchmark_json(run_dir):
+    report = build_report(_with_benchmark_rows(run_dir, QEMU_ROW))
+    blocks = report.section("microcontroller").blocks
+    assert blocks[0].header == ("device", "board", "model", "samples", "accuracy", "agreement",
+                                "instructions / inference", "flash bytes", "RAM bytes")
+    assert blocks[0].rows == (("qemu:cortex-m4", "mps2-an386", "model_int8.tflite", "20", "0.8500", "100.00%",
+                               "123,457", "30,000", "5,000"),)
+    assert blocks[1].text == ("model_int8.tflite on qemu:cortex-m4: flash 30,000 = engine 8,000 + model 12,000 + "
+                              "harness 6,000 + samples 4,000 (text + rodata + data); RAM 5,000 = model buffers 3,000 + "
+                              "engine stack 400 + harness 1,600 (data + bss + stack peak by stack painting).")
+    assert blocks[2].text.startswith("The 3 ops with the most instructions of 4 ")
+    assert blocks[3].rows == (("op 0 FULLY_CONNECTED", "100,000", "50,000", "2.00"),
+                              ("op 2 SOFTMAX", "12,000", NOTHING, NOTHING),
+                              ("op 1 FULLY_CONNECTED", "4,000", "1,600", "2.50"))
+    assert "instructions, not cycles: QEMU -icount counts executed instructions" in blocks[4].text
+    assert ("SysTick resolution 40 instructions per count: each op's count (a mean over the profiled samples) has a "
+            "resolution of 40 instructions") in blocks[4].text
+    host_table = report.section("benchmark").blocks[1]
+    assert [row[1:3] for row in host_table.rows] == [("model_float32.tflite", "litert 1.2.3"),
+                                                      ("model_float32.tflite", "tflm 1.2.3"),
+                                                      ("model_int8.tflite", "litert 1.2.3"),
+                                                      ("model_int8.tflite", "tflm 1.2.3")]
+
+
+@pytest.mark.parametrize("reason, shown", [
+    ("arm-none-eabi-gcc not found", f"arm-none-eabi-gcc not found; {INSTALL}"),
+    ("qemu-system-arm not found: apt-get install qemu-system-arm", "qemu-system-arm not found: apt-get install "
+                                                                   "qemu-system-arm"),
+    ("model_int8.tflite needs 300,000 bytes of flash, the board has 262,144", "model_int8.tflite needs 300,000 bytes "
+                                                                              "of flash, the board has 262,144"),
+])
+def test_a_row_not_measured_says_why_and_what_to_install(run_dir, reason, shown):
+    page = render_html(build_report(_with_benchmark_rows(run_dir, {**NOT_MEASURED_ROW, "not_measured": reason})))
+    section = page[page.index('id="microcontroller"'):page.index('id="firmware"')]
+    assert "<table>" not in section  # nothing measured: no table of dashes
+    assert f"<li>qemu:cortex-m7 (mps2-an500), model_int8.tflite: not measured: {html.escape(shown)}</li>" in section
+
+
+def test_no_emulated_rows_says_how_to_measure_one(run_dir):
+    markdown = render_markdown(build_report(run_dir))
+    assert ("*no emulated Cortex-M in benchmark/benchmark.json: edgeml benchmark RUN_DIR --device qemu:cortex-m4 "
+            "runs the int8 model in edgeml's C engine on an emulated Cortex-M4; it needs arm-none-eabi-gcc with "
+            "newlib-nano and qemu-system-arm (Debian/Ubuntu: sudo apt install gcc-arm-none-eabi "
+            "libnewlib-arm-none-eabi qemu-system-arm)*") in markdown
+
+
+def test_an_incomplete_qemu_row_names_the_key(run_dir):
+    row = json.loads(json.dumps(QEMU_ROW))
+    del row["instructions"]["per_inference"]
+    _with_benchmark_rows(run_dir, row)
+    with pytest.raises(EdgeMLError, match=re.escape("(missing key rows[4].instructions.per_inference)")):
+        build_report(run_dir)
+
+
+@needs_qemu_tools
+def test_microcontroller_section_from_a_real_qemu_benchmark(tiny_run, tmp_path):
+    """edgeml benchmark --device qemu:cortex-m4 on the tiny MLP, then the report: its row holds the board,
+    the accuracy TFLM gives on the same class-balanced samples, outputs identical to the host engine's and
+    TFLM's, and flash and RAM that are the sums of their parts."""
+    from edgeml.benchmark import BenchmarkConfig, load_test_samples, run_benchmark
+    from edgeml.qemu_target import balanced_indices
+    from edgeml.rundir import RunRecord
+    from edgeml.runtime import decide_class, open_model
+
+    run = shutil.copytree(tiny_run, tmp_path / "run", ignore=shutil.ignore_patterns("benchmark"))
+    run_benchmark(BenchmarkConfig(targets=(str(run),), device="qemu:cortex-m4", test_samples=8))
+    saved = json.loads((run / "benchmark" / "benchmark.json").read_text(encoding="utf-8"))
+    (row,) = saved["rows"]
+    report = build_report(run)
+    table, parts = report.section("microcontroller").blocks[:2]
+
+    inputs, labels = load_test_samples(RunRecord.load(run), None, 8)
+    chosen = balanced_indices(labels, 8)
+    tflm = open_model(run / "model_int8.tflite", "tflm")
+    accuracy = np.mean(decide_class(tflm.predict(inputs[chosen]), tflm.output_quantization) == labels[chosen])
+    flash, ram = row["flash"], row["ram"]
+    assert table.rows == (("qemu:cortex-m4", "mps2-an386", "model_int8.tflite", "8", f"{accuracy:.4f}",
+                           "100.00%", f"{row['instructions']['per_inference']:,.0f}",
+                           f"{flash['total_bytes']:,}", f"{ram['total_bytes']:,}"),)
+    assert flash["total_bytes"] == sum(flash[key] for key in ("engine_bytes", "model_bytes", "harness_bytes",
+                                                                "samples_bytes"))
+    assert ram["total_bytes"] == ram["model_bytes"] + ram["engine_stack_bytes"] + ram["harness_bytes"]
+    assert parts.text.startswith(f"model_int8.tflite on qemu:cortex-m4: flash {flash['total_bytes']:,} = engine "
+                                 f"{flash['engine_bytes']:,} + model {flash['model_bytes']:,} + ")
+    top = max(row["instructions"]["per_op"], key=lambda op: op["instructions"])
+    ops = report.section("microcontroller").blocks[3]
+    assert ops.rows[0][:2] == (f"op {top['op_index']} {top['op']}", f"{top['instructions']:,.0f}")
+    page = render_html(report)
+    assert "<td>qemu:cortex-m4</td><td>mps2-an386</td>" in page
+
+
+# ------------------------------------------------------------------------------------ a 1280-px window
+
+
+def test_wide_tables_fit_a_1280_px_window(tmp_path, run_dir):
+    """The benchmark's main table (C engine row included) and the emulated Cortex-M's fit a 1280-px window:
+    the page does not scroll sideways, no table is wider than the page's column, headers wrap to at most
+    three lines and no data cell wraps."""
+    _with_c_engine(run_dir)
+    benchmark = json.loads((run_dir / "benchmark" / "benchmark.json").read_text(encoding="utf-8"))
+    benchmark["rows"] += [QEMU_ROW, NOT_MEASURED_ROW]
+    (run_dir / "benchmark" / "benchmark.json").write_text(json.dumps(benchmark), encoding="utf-8")
+    result = render_in_chromium(render_html(build_report(run_dir)), tmp_path, width_px=1280)
+    assert result["page_width"] <= result["window_width"]
+    shown = [table for table in result["tables"] if table["width"] > 0]  # a closed <details> shows none
+    assert {table["section"] for table in shown} >= {"benchmark", "microcontroller"}
+    for table in shown:
+        assert table["width"] <= table["box_width"], table
+        assert table["header_height"] < 3.5 * table["line_height"] + 10, table
+        assert table["cell_height"] < 1.5 * table["line_height"] + 10, table

@@ -1,0 +1,106 @@
+"""Typed benchmark rows (edgeml.measurement): read from the dicts edgeml's writers produce today and
+written back with the same keys; a newer schema or a bad row is one error naming the file and key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeml.artifact_json import JsonObject
+from edgeml.errors import EdgeMLError
+from edgeml.measurement import Measurement, Variant, read_measurements
+from test_report import QEMU_ROW, _artifacts
+
+FILE = Path("run/benchmark/benchmark.json")
+
+
+def _read(row: dict) -> Measurement:
+    return Measurement.from_json(JsonObject(row, FILE))
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_host_rows_round_trip(index):
+    row = _artifacts()["benchmark/benchmark.json"]["rows"][index]
+    measurement = _read(row)
+    assert not measurement.emulated and measurement.latency.p90_us == row["latency_us"]["p90"]
+    assert measurement.to_json() == {key: value for key, value in row.items() if value is not None}
+    assert _read(measurement.to_json()) == measurement
+
+
+def test_an_emulated_row_round_trips():
+    measurement = _read(QEMU_ROW)
+    assert measurement.emulated and measurement.board == "mps2-an386" and measurement.target == "qemu:cortex-m4"
+    assert measurement.image_flash.part("samples_bytes") == 4000 and measurement.image_ram.total == 5000
+    assert [op.op_index for op in measurement.instructions.top_ops(2)] == [0, 2]
+    assert measurement.to_json() == QEMU_ROW
+
+
+def test_the_row_qemu_target_writes_is_read_whole():
+    """edgeml.qemu_target.QemuResult.to_row, the emulated rows' writer, read back: every key but the
+    predictions (benchmark.json leaves them out) survives."""
+    from edgeml.qemu_target import OpCount, QemuResult
+    from firmware_export.mcu.boards import board_for
+
+    board = board_for("qemu:cortex-m7")
+    result = QemuResult("model_int8.tflite", board, 3, 2 / 3, np.zeros((3, 10), np.int8), 4321.5, (4280.0, 4400.0),
+                        (OpCount(0, "FULLY_CONNECTED", "fully_connected", 4000.0, 1600), OpCount(1, "SOFTMAX",
+                                                                                               "softmax", 80.0, None)),
+                        {"total_bytes": 100, "engine_bytes": 40, "model_bytes": 30, "harness_bytes": 20,
+                         "samples_bytes": 10},
+                        {"total_bytes": 50, "data_bytes": 4, "bss_bytes": 30, "stack_peak_bytes": 16,
+                         "model_bytes": 20, "engine_stack_bytes": 8, "harness_bytes": 22}, (1, 2, 3))
+    row = {key: value for key, value in result.to_row().items() if key != "predictions"}
+    measurement = _read(row)
+    assert measurement.instructions.per_op[0].instructions_per_mac == 2.5
+    assert measurement.device == "qemu:cortex-m7" and measurement.board == board.machine
+    assert measurement.to_json() == {key: value for key, value in row.items() if value is not None}
+
+
+def test_a_not_measured_row():
+    row = {"model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m0", "device": "qemu:cortex-m0",
+           "machine": "microbit", "not_measured": "qemu-system-arm not found"}
+    measurement = _read(row)
+    assert measurement.emulated and measurement.not_measured == "qemu-system-arm not found"
+    assert measurement.instructions is None and measurement.to_json() == row
+
+
+def test_the_pipelines_row_shapes_with_null_measurements():
+    """The shapes the pipeline's qemu target writes (branch i13-target): a not-measured row with every
+    measurement null and ``samples`` 0; a measured row with ``"not_measured": null``."""
+    reason = ("arm-none-eabi-gcc, qemu-system-arm not found (apt-get install gcc-arm-none-eabi "
+              "libnewlib-arm-none-eabi qemu-system-arm)")
+    row = {"model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m4", "device": "qemu:cortex-m4",
+           "machine": "mps2-an386", "samples": 0, "accuracy": None, "agreement_with_host_c": None,
+           "agreement_with_tflm": None, "instructions": None, "flash": None, "ram": None, "not_measured": reason}
+    assert _read(row) == Measurement("model_int8.tflite", "c", "qemu:cortex-m4", device="qemu:cortex-m4",
+                                     board="mps2-an386", samples=0, not_measured=reason)
+    assert _read({**QEMU_ROW, "not_measured": None}) == _read(QEMU_ROW)
+
+
+def test_an_imported_device_row_keeps_its_cpu_as_target():
+    row = {**_artifacts()["benchmark/benchmark.json"]["rows"][0], "source": "Cortex-A72",
+           "device": {"cpu": "Cortex-A72", "cores": "4"}}
+    measurement = _read(row)
+    assert measurement.target == "Cortex-A72" and measurement.device is None and not measurement.emulated
+
+
+@pytest.mark.parametrize("model, variant", [("model_int8.tflite", Variant.INT8), ("model_float32.tflite",
+                                            Variant.FLOAT32), ("runs/a/model.keras", Variant.KERAS),
+                                            ("mine.h5", Variant.KERAS), ("digits_int8_v2.tflite", Variant.OTHER)])
+def test_variant_from_the_file_name(model, variant):
+    assert Variant.of(model) is variant
+
+
+def test_a_newer_schema_is_refused():
+    with pytest.raises(EdgeMLError, match=re.escape(f"{FILE} has schema version 2; this edgeml reads up to 1")):
+        read_measurements(JsonObject({"schema_version": 2, "rows": []}, FILE))
+
+
+def test_an_emulated_row_without_its_counts_names_the_key():
+    row = {key: value for key, value in QEMU_ROW.items() if key != "ram"}
+    with pytest.raises(EdgeMLError, match=re.escape(f"{FILE} does not have the contents edgeml expects (missing "
+                                                    "key rows[0].ram)")):
+        read_measurements(JsonObject({"rows": [row]}, FILE))
