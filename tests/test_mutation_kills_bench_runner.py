@@ -3,6 +3,8 @@ tests/test_mutation_kills_benchmark.py, killed with its fake model and scripted 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from edgeml import bench_runner
@@ -33,3 +35,78 @@ def test_the_last_error_line_is_the_reason(tmp_path):
     with pytest.raises(EdgeMLError) as error:
         bench_runner.measure_in_subprocess(bench_runner.MeasureConfig(model="m.tflite", samples="s"), python=python)
     assert str(error.value) == "measuring m.tflite in litert failed: third"
+
+
+# ------------------------------------------------------------------------- what the machine says about itself
+
+
+def fake_proc(monkeypatch, tmp_path, **files: str | None) -> None:
+    """bench_runner's ``Path("/proc/...")`` reads these texts instead (None: the file cannot be read)."""
+    real_path = type(tmp_path)
+    mapping = {}
+    for name, text in files.items():
+        proc_name = "/proc/" + name.replace("__", "/")
+        mapping[proc_name] = tmp_path / name
+        if text is not None:
+            (tmp_path / name).write_text(text)
+    monkeypatch.setattr(bench_runner, "Path", lambda name: real_path(mapping.get(str(name), name)))
+
+
+PI_4_CPUINFO = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid
+
+Revision\t: c03114
+Serial\t\t: 10000000a1b2c3d4
+Model\t\t: Raspberry Pi 4 Model B Rev 1.4
+"""
+
+
+@pytest.mark.parametrize("cpuinfo, cpu", [
+    ("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) CPU @ 2.20GHz\n", "Intel(R) Xeon(R) CPU @ 2.20GHz"),
+    (PI_4_CPUINFO, "Raspberry Pi 4 Model B Rev 1.4"),  # 64-bit Pi OS: no "model name" line
+    ("Hardware\t: BCM2835\nRevision\t: a02082\n", "BCM2835"),
+    ("model name\t:\nHardware\t: BCM2835\n", "BCM2835"),  # an empty value is skipped
+])
+def test_the_cpu_is_the_first_named_line_of_cpuinfo(monkeypatch, tmp_path, cpuinfo, cpu):
+    fake_proc(monkeypatch, tmp_path, cpuinfo=cpuinfo)
+    assert bench_runner.device_info()["cpu"] == cpu
+
+
+def test_without_cpuinfo_the_cpu_is_what_platform_says(monkeypatch, tmp_path):
+    fake_proc(monkeypatch, tmp_path, cpuinfo=None)
+    monkeypatch.setattr(bench_runner.platform, "processor", lambda: "arm")
+    assert bench_runner.device_info()["cpu"] == "arm"
+    monkeypatch.setattr(bench_runner.platform, "processor", lambda: "")  # Linux often answers ""
+    monkeypatch.setattr(bench_runner.platform, "machine", lambda: "aarch64")
+    info = bench_runner.device_info()
+    assert (info["cpu"], info["machine"]) == ("aarch64", "aarch64")
+
+
+@pytest.mark.parametrize("status, expected", [
+    ("Name:\tpython\nVmPeak:\t  900 kB\nVmHWM:\t    1234 kB\nVmRSS:\t  1000 kB\n", 1234 * 1024),
+    ("Name:\tpython\nVmRSS:\t  1000 kB\n", 77 * 1024),  # no VmHWM line: ru_maxrss (KiB on Linux)
+    ("VmHWM:\t  many kB\n", 77 * 1024),  # unreadable number
+    ("VmHWM:\n", 77 * 1024),  # no number
+    (None, 77 * 1024),  # no /proc
+])
+def test_peak_rss_is_vmhwm_or_ru_maxrss(monkeypatch, tmp_path, status, expected):
+    fake_proc(monkeypatch, tmp_path, self__status=status)
+    monkeypatch.setattr(bench_runner.resource, "getrusage",
+                        lambda who: SimpleNamespace(ru_maxrss=77 if who == bench_runner.resource.RUSAGE_SELF else 0))
+    assert bench_runner._peak_rss_bytes() == expected
+
+
+def test_ru_maxrss_is_bytes_on_macos(monkeypatch, tmp_path):
+    fake_proc(monkeypatch, tmp_path, self__status=None)
+    monkeypatch.setattr(bench_runner.resource, "getrusage", lambda who: SimpleNamespace(ru_maxrss=77))
+    monkeypatch.setattr(bench_runner.sys, "platform", "darwin")
+    assert bench_runner._peak_rss_bytes() == 77
+
+
+@pytest.mark.parametrize("statm, expected", [("2500 300 40 1 0 200 0\n", 300 * 4096), ("2500\n", None),
+                                             ("2500 many\n", None), (None, None)])
+def test_current_rss_is_resident_pages_of_statm(monkeypatch, tmp_path, statm, expected):
+    fake_proc(monkeypatch, tmp_path, self__statm=statm)
+    monkeypatch.setattr(bench_runner.os, "sysconf", lambda name: 4096 if name == "SC_PAGE_SIZE" else 0)
+    assert bench_runner._current_rss_bytes() == expected

@@ -224,8 +224,9 @@ def test_format_and_json_of_a_report(model, tmp_path):
     assert first["top"] == [{"class": 2, "label": "eel", "probability": round(float(zero[2]), 6)},
                             {"class": 0, "label": "cat", "probability": round(float(zero[0]), 6)}]
     default_threads = predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "a.npy"),)))
-    assert format_predictions(default_threads).splitlines()[0].endswith("(litert, threads: runtime default; output: softmax)") \
-        or default_threads.threads is not None
+    assert default_threads.threads is None  # LiteRT's own default, not a number edgeml chose
+    assert format_predictions(default_threads).splitlines()[0] == \
+        f"model {model} (litert, threads: runtime default; output: softmax)"
 
 
 # --------------------------------------------------------------------------------------------- options
