@@ -444,7 +444,8 @@ PARITY = {"model": "m_int8.tflite", "baseline": "tflite-micro interpreter", "inp
               {"runtime": "c", "differing_vectors": 0, "max_lsb": 0, "first_divergence": None},
               {"runtime": "litert BUILTIN_REF", "differing_vectors": 3, "max_lsb": 2.0,
                "first_divergence": "op 2 FULLY_CONNECTED"},
-              {"runtime": "litert", "not_run": "no ai-edge-litert"}]}
+              {"runtime": "litert", "not_run": "no ai-edge-litert"},
+              {"runtime": "tflm", "differing_vectors": 1, "max_lsb": 0.5, "first_divergence": ""}]}
 
 
 def test_parity_lines_by_hand():
@@ -457,7 +458,18 @@ def test_parity_lines_by_hand():
         "| c | 0/100 | 0 |  |",
         "| litert BUILTIN_REF | 3/100 | 2 | op 2 FULLY_CONNECTED |",
         "| litert | not run: no ai-edge-litert | | |",
+        "| tflm | 1/100 | 0.5 |  |",  # rows after one that did not run
     ]
     report = BenchmarkReport(rows=(full_row(),), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"},
                              parity=(PARITY,))
     assert benchmark.format_markdown(report).splitlines()[7:] == ["", *benchmark.format_parity(PARITY)]
+
+
+def test_a_device_row_without_a_runtime_version_and_a_long_runtime_name():
+    row = {key: value for key, value in full_row(source="raspberrypi5").items() if key != "runtime_version"}
+    report = BenchmarkReport(rows=(row,), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"})
+    assert benchmark.format_markdown(report).splitlines()[6] == (
+        "| raspberrypi5 | m_int8.tflite | litert  | 1 | 0.9123 | 99.50% | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 | 1234 | "
+        "123,456 | 3.0 |  |  |")
+    line = benchmark.format_table([{**row, "runtime": "a-fifteen-chars"}]).splitlines()[1]
+    assert line.startswith("raspberr m_int8.tflite          a-fifteen-char  0.9123  99.50%")
