@@ -8,8 +8,8 @@ or a runtime and are guarded by the slower tests instead). Survivors are either 
 listed in docs/MUTATION.md with why they are equivalent.
 
 Time budget: one core (mutmut --max-children 1), at most --budget-minutes per module (default 15); the
-whole table took about 7 minutes on the shared 2-core development machine (Dec 2026). A module that runs out
-of time is reported as such, never as a share.
+whole table took 18 minutes on the shared 2-core development machine under load (Dec 2026), no module over
+4 minutes. A module that runs out of time is reported as such, never as a share.
 
     pip install -e '.[dev,mutation]'
     python benchmarks/mutation_survivors.py                  # every module, Markdown table on stdout
