@@ -8,8 +8,8 @@ or a runtime and are guarded by the slower tests instead). Survivors are either 
 listed in docs/MUTATION.md with why they are equivalent.
 
 Time budget: one core (mutmut --max-children 1), at most --budget-minutes per module (default 15); the
-whole table took about 7 minutes on the shared 2-core development machine (Dec 2026). A module that runs out
-of time is reported as such, never as a share.
+whole table took 18 minutes on the shared 2-core development machine under load (Dec 2026), no module over
+4 minutes. A module that runs out of time is reported as such, never as a share.
 
     pip install -e '.[dev,mutation]'
     python benchmarks/mutation_survivors.py                  # every module, Markdown table on stdout
@@ -150,13 +150,16 @@ def mutate(module: str, tests: tuple[str, ...], budget_seconds: float, show_surv
         shutil.rmtree(work, ignore_errors=True)
 
 
-def table(results: list[ModuleResult]) -> str:
-    rows = ["| module | mutants | killed | survived | no fast test reaches it | surviving (of tested) | seconds |",
-            "|---|---:|---:|---:|---:|---:|---:|"]
+def table(results: list[ModuleResult], budget_minutes: float, measured: str) -> str:
+    """The Markdown table of docs/MUTATION.md: one row per module, with the budget, the date and the command."""
+    rows = ["| module | mutants | killed | survived | no fast test reaches it | surviving (of tested) | seconds | "
+            "budget | measured | command |",
+            "|---|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for result in results:
         part = " (normalisation only)" if result.module in FUNCTIONS else ""
         rows.append(f"| `{result.module}`{part} | {result.mutants} | {result.killed} | {result.survived} | "
-                    f"{result.no_tests} | {result.survived_share()} | {result.seconds:.0f} |")
+                    f"{result.no_tests} | {result.survived_share()} | {result.seconds:.0f} | {budget_minutes:g} min | "
+                    f"{measured} | `mutation_survivors.py --module {result.module}` |")
     return "\n".join(rows)
 
 
@@ -169,13 +172,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     modules = args.module or sorted(MODULES)
+    started = time.time()
     results = []
     for module in modules:
         result = mutate(module, MODULES[module], args.budget_minutes * 60, args.survivors, FUNCTIONS.get(module, ()))
         print(f"{module}: {result.killed} killed, {result.survived} survived, {result.no_tests} no tests "
               f"({result.seconds:.0f} s)", file=sys.stderr)
         results.append(result)
-    print(table(results))
+    print(table(results, args.budget_minutes, time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))))
     for result in results:
         if result.diffs:
             print(f"\n## Survivors in {result.module}\n\n```diff\n{result.diffs}```")

@@ -65,7 +65,7 @@ class Normalization:
         for name in ("mean", "std"):
             value = getattr(self, name)
             if isinstance(value, (list, tuple, np.ndarray)):
-                values = tuple(float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1))
+                values = tuple(float(v) for v in np.ravel(value))
                 value = values[0] if len(values) == 1 else values
             else:
                 value = float(value)
@@ -98,8 +98,8 @@ class Normalization:
 
     def then(self, scale_after: "Normalization") -> "Normalization":
         """This normalisation followed by ``scale_after``: ``((x - m0)/s0 - m1)/s1 = (x - (m0 + m1*s0)) / (s0*s1)``."""
-        m0, s0 = np.asarray(self.mean, np.float64), np.asarray(self.std, np.float64)
-        m1, s1 = np.asarray(scale_after.mean, np.float64), np.asarray(scale_after.std, np.float64)
+        m0, s0 = np.asarray(self.mean), np.asarray(self.std)  # Python floats: float64
+        m1, s1 = np.asarray(scale_after.mean), np.asarray(scale_after.std)
         return Normalization(mean=m0 + m1 * s0, std=s0 * s1)
 
     def describe(self) -> str:
@@ -137,7 +137,7 @@ def parse_normalize(text: str | None) -> str | tuple[tuple[float, ...], tuple[fl
         return text
     try:
         if "/" in text:
-            mean_text, std_text = text.split("/", 1)
+            mean_text, std_text = text.split("/")  # more than one "/": ValueError
             means = tuple(float(v) for v in mean_text.split(","))
             stds = tuple(float(v) for v in std_text.split(","))
         else:
@@ -169,14 +169,14 @@ def choose_normalization(
     elif isinstance(parsed, str):
         method, why = parsed, "--normalize " + parsed
     else:
-        return Normalization(parsed[0], parsed[1], method="custom", note=f"--normalize {request}")
+        return Normalization(parsed[0], parsed[1], note=f"--normalize {request}")  # method "custom"
     if method == "none":
         return Normalization(0.0, 1.0, method="none", note=why)
     if method == "pixels":
         return Normalization(0.0, pixel_max or 255.0, method="pixels", note=why)
     values = np.asarray(x_train, dtype=np.float64)
     std = float(values.std())
-    return Normalization(float(values.mean()), std if std > 0 else 1.0, method="standardize", note=why)
+    return Normalization(float(values.mean()), std if std > 0 else 1.0, method=method, note=why)
 
 
 @dataclass(frozen=True)

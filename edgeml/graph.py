@@ -350,14 +350,15 @@ def _options(schema: ModuleType, operator: Any, options_names: dict[int, str],
              option_enums: dict[str, dict[int, str]]) -> dict[str, Any]:
     """An op's builtin options as a dict, read through the schema's generated accessors."""
     table = operator.BuiltinOptions()
-    class_name = options_names.get(operator.BuiltinOptionsType(), "NONE")
-    if table is None or class_name == "NONE" or not hasattr(schema, class_name):
+    # NONE and a type this schema does not know have no class: no options are read.
+    options_class = getattr(schema, options_names.get(operator.BuiltinOptionsType(), ""), None)
+    if table is None or options_class is None:
         return {}
-    options = getattr(schema, class_name)()
+    options = options_class()
     options.Init(table.Bytes, table.Pos)
     values: dict[str, Any] = {}
     for accessor in dir(type(options)):
-        if (accessor.startswith("_") or accessor in ("Init", "GetRootAs") or accessor.startswith("GetRootAs")
+        if (accessor.startswith("_") or accessor == "Init" or accessor.startswith("GetRootAs")
                 or accessor.endswith(("AsNumpy", "IsNone", "Length", "BufferHasIdentifier"))):
             continue
         key = _snake_case(accessor)
@@ -458,14 +459,14 @@ def _op_violation(op: Op, tensors: tuple[Tensor, ...]) -> str | None:
         if len(op.outputs) != 1 or op.outputs[0] < 0:
             return f" has outputs {op.outputs}; it has exactly one"
     axis = _WEIGHT_CHANNEL_AXIS.get(op.name)
-    if axis is None or len(op.inputs) < 2 or op.inputs[1] < 0:
+    if axis is None:  # every weight op takes at least 2 inputs, checked above: input 1 is a tensor
         return None
     weights = tensors[op.inputs[1]]
     if weights.scales and (weights.dtype in ("int8", "int16") or weights.per_channel):
         nonzero = [zero for zero in weights.zero_points if zero != 0]
         if nonzero:
-            return (f": weights {weights.describe()} have zero point {nonzero[0]}, but int8 weights are "
-                    "symmetric (zero point 0) in TFLite's quantization scheme")
+            return (f": weights {weights.describe()} have zero point {nonzero[0]}, but {weights.dtype} weights "
+                    "are symmetric (zero point 0) in TFLite's quantization scheme")
         if weights.per_channel and weights.quantized_dimension != axis:
             return (f": weights {weights.describe()} are quantized along axis {weights.quantized_dimension}, "
                     f"but {op.name} weights are per channel along axis {axis}")

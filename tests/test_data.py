@@ -31,8 +31,14 @@ def test_digits_is_deterministic_and_normalised():
     assert len(first.y_train) + len(first.y_test) == 1797
     np.testing.assert_array_equal(first.y_test, second.y_test)
     np.testing.assert_array_equal(first.x_test, second.x_test)
-    inputs = first.train_inputs()
-    assert inputs.dtype == np.float32 and inputs.min() >= 0.0 and inputs.max() <= 1.0
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()  # the same samples, split: every class keeps its count
+    np.testing.assert_array_equal(np.bincount(np.concatenate([first.y_train, first.y_test])), np.bincount(bunch.target))
+    assert float(first.x_train.sum() + first.x_test.sum()) == float(bunch.images.sum())
+    inputs = first.train_inputs()  # pixels 0..16 over 16
+    np.testing.assert_array_equal(inputs, first.x_train / np.float32(16))
+    assert (inputs.dtype, float(inputs.min()), float(inputs.max())) == (np.float32, 0.0, 1.0)
     assert first.normalization == Normalization(0.0, 16.0)
 
 

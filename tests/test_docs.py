@@ -190,3 +190,28 @@ def test_the_c_engine_claims_match_the_code():
     assert ExportOptions().engine is None and "unset, it is `both` when a C compiler is found" in README
     assert f"`firmware/{C_ENGINE_DIR}/`" in README
     assert "`~/.cache/edgeml/cengine` (`$EDGEML_CACHE_DIR` moves it)" in README
+
+
+def test_the_mutation_table_covers_every_mutated_module_and_adds_up(monkeypatch):
+    """docs/MUTATION.md's result table: one row per module benchmarks/mutation_survivors.py mutates, complete
+    (mutants = killed + survived + untested) and with the share its own columns give."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("mutation_survivors", ROOT / "benchmarks" / "mutation_survivors.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclasses look their module up
+    spec.loader.exec_module(script)
+    section = (ROOT / "docs" / "MUTATION.md").read_text(encoding="utf-8").split("\n## Result\n", 1)[1]
+    table = re.search(r"\n(\|.*\|\n)+", section).group(0).strip().splitlines()
+    assert table[0].startswith("| module | mutants | killed | survived | no fast test reaches it | surviving (of tested) |")
+    modules = []
+    for line in table[2:]:
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        module = re.match(r"`([\w/.]+)`", cells[0]).group(1)
+        mutants, killed, survived, untested = (int(cell) for cell in cells[1:5])
+        assert mutants == killed + survived + untested, line
+        assert cells[5] == f"{survived / (killed + survived):.1%}", line
+        assert f"`mutation_survivors.py --module {module}`" in cells, line
+        modules.append(module)
+    assert sorted(modules) == sorted(script.MODULES)

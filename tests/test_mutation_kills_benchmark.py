@@ -410,3 +410,66 @@ def test_the_keras_pseudo_runtime_and_an_uneven_throughput(monkeypatch, tmp_path
     assert result["throughput_per_s"] == 6.7  # 2 / 0.3 = 6.666...
     assert fake.invokes == 1 + 40 + 1 + 4
     assert clock.ticks_s == []
+
+
+# ------------------------------------------------------------------------------- the C engine's RAM and flash
+
+
+def test_c_engine_cells_static_ram_and_flash():
+    assert benchmark.arena_cell({"static_ram_bytes": 3000}, ",") == "3,000 static"
+    assert benchmark.arena_cell({"static_ram_bytes": 0, "arena_not_measured": "x"}, "d") == "0 static"
+    assert benchmark.arena_cell({"arena_bytes": 4096, "static_ram_bytes": 3000}, "d") == "4096"
+    assert benchmark.flash_cell({"flash_bytes": 12345}, ",") == "12,345"
+    assert benchmark.flash_cell({"flash_bytes": 0, "flash_not_measured": "x"}, "d") == "0"
+    assert benchmark.flash_cell({"flash_bytes": None, "flash_not_measured": "compile failed: no memory"}, "d") == (
+        "not measured: compile failed: no memory")
+    assert benchmark.flash_cell({"flash_not_measured": ""}, "d") == ""
+    assert benchmark.flash_cell({}, "d") == ""
+
+
+def test_a_c_engine_row_in_both_tables():
+    row = full_row(runtime="c", threads=None, throughput_per_s=None, agreement_with_float=None,
+                   static_ram_bytes=3000, flash_bytes=12345, runtime_version="")
+    assert benchmark.format_table([row]).splitlines()[1] == (
+        "host     m_int8.tflite          c               0.9123              12.3      20.0      31.2"
+        "               123456     3.0 3000 static    12345")
+    report = BenchmarkReport(rows=(row,), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"})
+    assert benchmark.format_markdown(report).splitlines()[6] == (
+        "| host | m_int8.tflite | c  |  | 0.9123 |  | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 |  | 123,456 | 3.0 | "
+        "3,000 static | 12,345 |")
+
+
+PARITY = {"model": "m_int8.tflite", "baseline": "tflite-micro interpreter", "inputs": "100 benchmark samples",
+          "samples": 100, "runtimes": [
+              {"runtime": "c", "differing_vectors": 0, "max_lsb": 0, "first_divergence": None},
+              {"runtime": "litert BUILTIN_REF", "differing_vectors": 3, "max_lsb": 2.0,
+               "first_divergence": "op 2 FULLY_CONNECTED"},
+              {"runtime": "litert", "not_run": "no ai-edge-litert"},
+              {"runtime": "tflm", "differing_vectors": 1, "max_lsb": 0.5, "first_divergence": ""}]}
+
+
+def test_parity_lines_by_hand():
+    assert benchmark.format_parity(PARITY) == [
+        "Parity of m_int8.tflite against the tflite-micro interpreter (100 benchmark samples): output vectors that "
+        "differ in any byte, largest difference and the first op that diverges.",
+        "",
+        "| runtime | differing vectors | max LSB | first divergence |",
+        "|---|---|---|---|",
+        "| c | 0/100 | 0 |  |",
+        "| litert BUILTIN_REF | 3/100 | 2 | op 2 FULLY_CONNECTED |",
+        "| litert | not run: no ai-edge-litert | | |",
+        "| tflm | 1/100 | 0.5 |  |",  # rows after one that did not run
+    ]
+    report = BenchmarkReport(rows=(full_row(),), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"},
+                             parity=(PARITY,))
+    assert benchmark.format_markdown(report).splitlines()[7:] == ["", *benchmark.format_parity(PARITY)]
+
+
+def test_a_device_row_without_a_runtime_version_and_a_long_runtime_name():
+    row = {key: value for key, value in full_row(source="raspberrypi5").items() if key != "runtime_version"}
+    report = BenchmarkReport(rows=(row,), skipped=(), host={"cpu": "c", "cores": "1", "os": "o", "python": "p"})
+    assert benchmark.format_markdown(report).splitlines()[6] == (
+        "| raspberrypi5 | m_int8.tflite | litert  | 1 | 0.9123 | 99.50% | 12.3 | 20.0 | 31.2 | 5.5 | 0.123 | 1234 | "
+        "123,456 | 3.0 |  |  |")
+    line = benchmark.format_table([{**row, "runtime": "a-fifteen-chars"}]).splitlines()[1]
+    assert line.startswith("raspberr m_int8.tflite          a-fifteen-char  0.9123  99.50%")

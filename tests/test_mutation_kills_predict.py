@@ -224,8 +224,9 @@ def test_format_and_json_of_a_report(model, tmp_path):
     assert first["top"] == [{"class": 2, "label": "eel", "probability": round(float(zero[2]), 6)},
                             {"class": 0, "label": "cat", "probability": round(float(zero[0]), 6)}]
     default_threads = predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "a.npy"),)))
-    assert format_predictions(default_threads).splitlines()[0].endswith("(litert, threads: runtime default; output: softmax)") \
-        or default_threads.threads is not None
+    assert default_threads.threads is None  # LiteRT's own default, not a number edgeml chose
+    assert format_predictions(default_threads).splitlines()[0] == \
+        f"model {model} (litert, threads: runtime default; output: softmax)"
 
 
 # --------------------------------------------------------------------------------------------- options
@@ -512,3 +513,98 @@ def test_softmax_tolerance_edges_and_row_wise_logits():
         expected /= expected.sum(axis=1, keepdims=True)
         assert output == "logits (softmax applied by edgeml)" and probabilities.shape == scores.shape
         np.testing.assert_allclose(probabilities, expected, rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------ int8 outputs, edges
+
+# 40 int8 "probabilities" (q + 128) / 256 summing to 241/256: 0.059 off 1, inside the int8 output's rounding
+# tolerance (0.02 + 40 / 256) but not the float one (0.02). Ties at the top (8/256: classes 0, 9, 11, ...) that
+# numpy's default (unstable) argsort orders 0, 14, 11.
+INT8_COUNTS = np.array([8, 7, 6, 5, 5, 4, 4, 4, 4, 8, 7, 8, 6, 7, 8, 7, 7, 6, 6, 8, 5, 8, 7, 4, 5, 8, 6, 4, 7, 7, 8, 4,
+                        4, 8, 4, 6, 4, 5, 6, 6])
+
+
+def test_int8_softmax_outputs_are_probabilities_within_their_rounding(tmp_path):
+    """A model that quantizes its float input to an int8 output (scale 1/256, zero point -128, as an int8
+    softmax writes): the output is read as probabilities, ties in class order."""
+    spec = GraphSpec([TensorSpec("p", (1, 40)), TensorSpec("q", (1, 40), "int8", scales=(1 / 256,), zero_points=(-128,))],
+                     [OpSpec("QUANTIZE", (0,), (1,))], (0,), (1,))
+    (tmp_path / "q.tflite").write_bytes(build_tflite(spec))
+    assert INT8_COUNTS.sum() == 241
+    np.save(tmp_path / "p.npy", (INT8_COUNTS / 256).astype(np.float32))
+    report = predict(PredictConfig(model=str(tmp_path / "q.tflite"), inputs=(str(tmp_path / "p.npy"),)))
+    assert report.output == "softmax"
+    assert [(item.index, item.probability) for item in report.predictions[0].top] == [(0, 8 / 256), (9, 8 / 256),
+                                                                                      (11, 8 / 256)]
+
+
+def test_float_outputs_in_0_1_not_summing_to_1_are_logits(tmp_path):
+    """A float model's outputs 0.2, 0.3, 0.4 (sum 0.9): no int8 rounding excuses that, so a softmax is applied."""
+    path = tmp_path / "f.tflite"
+    path.write_bytes(dense_softmax(np.zeros((3, 2), np.float32), np.array([0.2, 0.3, 0.4], np.float32), softmax=False))
+    np.save(tmp_path / "x.npy", np.ones(2, np.float32))
+    report = predict(PredictConfig(model=str(path), inputs=(str(tmp_path / "x.npy"),)))
+    expected = np.exp([0.2, 0.3, 0.4]) / np.exp([0.2, 0.3, 0.4]).sum()
+    assert report.output == "logits (softmax applied by edgeml)"
+    top = report.predictions[0].top
+    assert [item.index for item in top] == [2, 1, 0]
+    np.testing.assert_allclose([item.probability for item in top], expected[[2, 1, 0]], rtol=1e-6)
+
+
+def test_logits_are_shifted_row_by_row():
+    """Rows 1000 apart: one shift for the whole batch would underflow the second row to 0/0."""
+    probabilities, output = class_probabilities(np.array([[1000.0, 999.0], [0.0, -1.0]]))
+    first = 1 / (1 + np.exp(-1.0))
+    np.testing.assert_allclose(probabilities, [[first, 1 - first], [first, 1 - first]], rtol=1e-12)
+    assert output == "logits (softmax applied by edgeml)"
+
+
+def test_the_csv_header_option_overrides_the_guess(model, tmp_path):
+    (tmp_path / "numbers.csv").write_text("1,2,3,4\n5,6,7,8\n")  # looks like data: the first row is skipped only if told
+    (tmp_path / "indices.csv").write_text("0,1,2,3\n5,6,7,8\n")  # looks like a pandas header: kept only if told
+    numbers, indices = str(tmp_path / "numbers.csv"), str(tmp_path / "indices.csv")
+    assert len(predict(PredictConfig(model=str(model), inputs=(numbers,), header=True)).predictions) == 1
+    assert len(predict(PredictConfig(model=str(model), inputs=(numbers,))).predictions) == 2
+    assert len(predict(PredictConfig(model=str(model), inputs=(indices,), header=False)).predictions) == 2
+    assert len(predict(PredictConfig(model=str(model), inputs=(indices,))).predictions) == 1
+
+
+@pytest.mark.parametrize("recorded, asked", [(0.5, 0.50000005), (0.0, 1e-9)])
+def test_a_mean_off_by_a_hair_still_contradicts_the_run(model, tmp_path, recorded, asked):
+    """Equal means agree to 1e-9 relative and 0 absolute: 1e-7 relative, or 1e-9 next to 0, is another mean."""
+    run = write_run(tmp_path / "run", mean=recorded, std=2.0)
+    np.save(tmp_path / "s.npy", SAMPLES[0])
+    with pytest.raises(EdgeMLError) as caught:
+        predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "s.npy"),), run=str(run), mean=asked))
+    assert str(caught.value).startswith(f"{run / 'config.json'} records the normalisation mean {recorded:g}, std 2")
+    same = predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "s.npy"),), run=str(run), mean=recorded))
+    assert same.normalization == Normalization(recorded, 2.0)
+
+
+def test_an_unreadable_or_corrupt_model_is_named(tmp_path):
+    np.save(tmp_path / "s.npy", SAMPLES[0])
+    unreadable = tmp_path / "mem.tflite"
+    unreadable.symlink_to("/proc/self/mem")  # a regular file whose read fails (EIO), even for root
+    with pytest.raises(EdgeMLError) as caught:
+        predict(PredictConfig(model=str(unreadable), inputs=(str(tmp_path / "s.npy"),)))
+    assert str(caught.value) == f"cannot read the model {unreadable}: Input/output error"
+    corrupt = tmp_path / "corrupt.tflite"
+    corrupt.write_bytes(b"\0\0\0\0TFL2" + bytes(40))
+    with pytest.raises(EdgeMLError) as caught:
+        predict(PredictConfig(model=str(corrupt), inputs=(str(tmp_path / "s.npy"),)))
+    assert str(caught.value) == f"{corrupt} is not a TFLite model (no TFL3 identifier)"
+
+
+def test_an_unsupported_input_lists_every_image_type(model, tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(EdgeMLError) as caught:
+        predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "notes.txt"),)))
+    assert str(caught.value) == (f"{tmp_path / 'notes.txt'}: unsupported input type '.txt'; use an image (.png, .jpg, "
+                                 ".jpeg, .bmp, .gif, .pgm, .ppm, .tif, .tiff), .npy or .csv")
+
+
+def test_an_error_without_a_message_is_named_by_its_type():
+    from edgeml.predict import _first_line
+
+    assert (_first_line(ValueError()), _first_line(OSError("  ")), _first_line(SyntaxError("first\nsecond"))) == (
+        "ValueError", "OSError", "first")

@@ -200,6 +200,11 @@ def test_int8_and_float32_agree_on_top1(run_dir, tmp_path):
                                                   inputs=(str(tmp_path / "test.npy"),)))))
         for name in ("int8", "float32")
     }
+    # Each model's classes are LiteRT's own argmax on the run's normalisation of the raw samples.
+    normalised = RunRecord.load(run_dir).normalization.apply(dataset.x_test)
+    for name, predicted in classes.items():
+        scores = LiteModel(run_dir / f"model_{name}.tflite").predict(normalised)
+        np.testing.assert_array_equal(predicted, np.argmax(scores, axis=1))
     assert np.mean(classes["int8"] == classes["float32"]) >= 0.95
     assert np.mean(classes["float32"] == dataset.y_test) >= 0.6  # a real, if briefly trained, classifier
 

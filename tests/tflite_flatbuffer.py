@@ -24,9 +24,10 @@ _TENSOR_TYPES = {"float32": "FLOAT32", "int8": "INT8", "int32": "INT32", "uint8"
 @dataclass
 class TensorSpec:
     """One tensor: ``data`` (a numpy array, stored little-endian) makes it a constant; ``raw`` stores these
-    exact bytes instead (to write a buffer that disagrees with the shape)."""
+    exact bytes instead (to write a buffer that disagrees with the shape). A ``bytes`` name is written as
+    is (e.g. not UTF-8), a None name not at all."""
 
-    name: str
+    name: str | bytes | None
     shape: tuple[int, ...]
     dtype: str = "float32"
     data: np.ndarray | None = None
@@ -81,7 +82,7 @@ def build_tflite(graph: GraphSpec) -> bytes:
             tensor.buffer = len(model.buffers) - 1
         if spec.buffer is not None:
             tensor.buffer = spec.buffer
-        if spec.scales:
+        if spec.scales or spec.zero_points:
             quantization = schema.QuantizationParametersT()
             quantization.scale = list(spec.scales)
             quantization.zeroPoint = list(spec.zero_points)
@@ -120,9 +121,22 @@ def build_tflite(graph: GraphSpec) -> bytes:
         subgraph.inputs, subgraph.outputs = list(graph.inputs), list(graph.outputs)
         subgraph.name = "main"
         model.subgraphs = [subgraph]
+    return pack(model)
+
+
+def pack(model: Any) -> bytes:
+    """The .tflite bytes of a schema ``ModelT``."""
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=FILE_IDENTIFIER)
     return bytes(builder.Output())
+
+
+def edited(data: bytes, edit: Any) -> bytes:
+    """``data`` unpacked to a ``ModelT``, changed in place by ``edit(model)`` (what :class:`GraphSpec` cannot
+    state: a second subgraph, an options type without its table, an unknown tensor type ...), packed again."""
+    model = _schema.ModelT.InitFromPackedBuf(data, 0)
+    edit(model)
+    return pack(model)
 
 
 def options(name: str, **fields: Any) -> tuple[Any, str]:
