@@ -1,0 +1,283 @@
+"""The C engine's float32 build (issue 15): edgeml's default MLP and CNN and single-op graphs, compiled to C,
+built by gcc in strict C99, compared with LiteRT BUILTIN_REF float (TFLite's reference kernels).
+
+The bar (issue 15): max |difference| of the output probabilities <= 1e-5 and the same top class on every
+sample whose top-2 margin exceeds 2e-5; beyond it the comparison names the first op that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cengine_models import convert_int8, digits
+from edgeml.cli import cli
+from edgeml.errors import EdgeMLError
+from edgeml.models import ModelSpec, build_model
+from edgeml.tf_setup import load_tensorflow
+from firmware_export.cengine.float_exactness import (CLEAR_MARGIN, MAX_ABS_DIFFERENCE, build_float_engine,
+                                                     compare_float, reference_outputs)
+from firmware_export.cengine.float_generate import FLOAT_BYTES, compile_float_model
+from firmware_export.cengine.generate import compile_model, write_files
+from firmware_export.cengine.plan import validate_plan
+from firmware_export.export import CFloatExportResult, Engine, ExportConfig, export_for_engine
+
+SAMPLES = 300
+OP_SAMPLES = 40
+
+
+def convert_float(model) -> bytes:
+    """The float32 .tflite the TFLite converter makes of ``model`` (no optimisation: float weights)."""
+    return bytes(load_tensorflow().lite.TFLiteConverter.from_keras_model(model).convert())
+
+
+class FloatBuild:
+    """A float32 model compiled by the C engine, written to ``folder`` and built on the host (plus a trace build)."""
+
+    def __init__(self, model: bytes, folder: Path, symbol: str = "net") -> None:
+        self.model = model
+        self.compiled = compile_float_model(model, symbol)
+        self.graph = self.compiled.graph
+        self.folder = write_files(folder, self.compiled.files)[0].parent
+        self.engine = build_float_engine(self.folder, symbol, self.graph)
+        self.tracing = build_float_engine(self.folder, symbol, self.graph, trace=True)
+
+    def compare(self, inputs: np.ndarray):
+        return compare_float(self.model, self.graph, self.engine, inputs, self.tracing)
+
+
+def _trained_keras(spec: ModelSpec):
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    images, labels = digits()
+    model = build_model(spec, images.shape[1:], 10)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(images[:400], labels[:400], epochs=2, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def default_models(tmp_path_factory) -> dict[str, tuple[FloatBuild, bytes]]:
+    """edgeml's default MLP and CNN (small widths), trained briefly on digits: the float build and the int8 file."""
+    builds = {}
+    for name, spec in (("mlp", ModelSpec(hidden=(64, 32))),
+                       ("cnn", ModelSpec(arch="cnn", filters=(8, 16), hidden=(24,), batchnorm=True))):
+        keras_model = _trained_keras(spec)
+        images, _ = digits()
+        builds[name] = (FloatBuild(convert_float(keras_model), tmp_path_factory.mktemp("float") / name),
+                        convert_int8(keras_model, images[:100]))
+    return builds
+
+
+@pytest.fixture(scope="module")
+def test_images() -> np.ndarray:
+    images, _ = digits()
+    chosen = np.random.default_rng(7).choice(np.arange(400, len(images)), SAMPLES, replace=False)
+    return images[chosen].reshape(SAMPLES, -1)
+
+
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_default_models_are_within_the_bound_of_builtin_ref(which, default_models, test_images):
+    build, _ = default_models[which]
+    result = build.compare(test_images)
+    assert result.samples == SAMPLES
+    assert result.max_abs_difference <= MAX_ABS_DIFFERENCE, result.describe()
+    assert result.clear_samples >= SAMPLES - 5 and result.top_class_differences == 0, result.describe()
+    assert result.within_bound and result.first_divergence is None
+    # The engine's probabilities are the classifier's: the reference's top class on every clear sample.
+    expected = reference_outputs(build.model, test_images)
+    actual = build.engine.run(test_images)
+    assert (np.argmax(actual, axis=1) == np.argmax(expected, axis=1)).mean() >= (SAMPLES - 5) / SAMPLES
+
+
+def test_a_difference_beyond_the_bound_names_the_first_op(default_models, test_images, tmp_path):
+    """A bias of the second FULLY_CONNECTED moved by 0.01 in the generated C: the comparison fails the bound
+    and names that op and its output tensor, not an earlier or later one."""
+    build, _ = default_models["mlp"]
+    fully_connected = [op for op in build.graph.ops if op.name == "FULLY_CONNECTED"]
+    target = fully_connected[1]
+    source = (build.folder / "net_model.c").read_text()
+    pattern = re.compile(rf"(static const float op{target.index}_bias\[\d+\] = {{\n    )(-?[0-9.e+-]+)f")
+    first_value = float(pattern.search(source).group(2))
+    broken = pattern.sub(lambda m: f"{m.group(1)}{first_value + 0.01!r}f", source, count=1)
+    assert broken != source
+    folder = write_files(tmp_path / "broken", {**build.compiled.files, "net_model.c": broken})[0].parent
+    engine = build_float_engine(folder, "net", build.graph)
+    tracing = build_float_engine(folder, "net", build.graph, trace=True)
+    result = compare_float(build.model, build.graph, engine, test_images[:20], tracing)
+    assert not result.within_bound and result.max_abs_difference > MAX_ABS_DIFFERENCE
+    output = build.graph.tensor(target.outputs[0])
+    assert result.first_divergence.startswith(f"{target.describe()}, {output.describe()} (max |difference| 0.01 over 1 of")
+
+
+def test_the_plan_is_four_bytes_per_value_and_float_ram_is_four_times_int8_for_the_mlp(default_models):
+    """The same planner as the int8 build: the MLP has no fusion, so every arena offset and size, and the
+    static RAM, are exactly 4x the int8 build's."""
+    build, int8_model = default_models["mlp"]
+    int8 = compile_model(int8_model, "net")
+    validate_plan(build.compiled.plan)
+    for row in build.compiled.tensors:
+        assert row.size_bytes == FLOAT_BYTES * build.graph.tensor(row.tensor).element_count
+    float_offsets = {row.name: row.offset for row in build.compiled.tensors if row.storage == "arena"}
+    int8_offsets = {row.name: row.offset for row in int8.tensors if row.storage == "arena"}
+    assert len(float_offsets) == len(int8_offsets) >= 2
+    assert sorted(float_offsets.values()) == [4 * offset for offset in sorted(int8_offsets.values())]
+    assert build.compiled.plan.arena_bytes == 4 * int8.plan.arena_bytes
+    int8_io = sum(int8.graph.tensor(i).byte_size for i in (int8.graph.inputs[0], int8.graph.outputs[0]))
+    assert build.compiled.static_ram_bytes == 4 * (int8.plan.arena_bytes + int8_io)
+
+
+def test_generated_float_c_is_strict_c99_for_the_host_and_cortex_m(default_models, tmp_path):
+    """gcc and clang (when present) with -std=c99 -pedantic -Werror, and arm-none-eabi-gcc for a Cortex-M4
+    with its FPU and a soft-float Cortex-M3 (compile only: no libm link here)."""
+    build, _ = default_models["cnn"]
+    sources = sorted(str(path) for path in build.folder.glob("*.c"))
+    strict = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-c"]
+    compilers = [("gcc", []), ("clang", []),
+                 ("arm-none-eabi-gcc", ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16", "-Os"]),
+                 ("arm-none-eabi-gcc", ["-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft", "-Os"])]
+    ran = 0
+    for compiler, flags in compilers:
+        if shutil.which(compiler) is None:
+            continue
+        for source in sources:
+            result = subprocess.run([compiler, *strict, *flags, source, "-o", str(tmp_path / "x.o")],
+                                    capture_output=True, text=True)
+            assert result.returncode == 0, f"{compiler} {flags}: {result.stderr}"
+        ran += 1
+    assert ran >= 2  # gcc and the Cortex-M toolchain are installed on edgeml's machines
+
+
+# --------------------------------------------------------------------------------------------- single ops
+
+
+def _functional(build_layers, input_shape):
+    tf = load_tensorflow()
+    inputs = tf.keras.layers.Input(input_shape, batch_size=1)
+    return tf.keras.Model(inputs, build_layers(inputs, tf.keras.layers))
+
+
+OP_MODELS = {
+    "dense_relu": ((12,), lambda x, L: L.Dense(7, activation="relu")(x), {"FULLY_CONNECTED"}),
+    "conv_stride2_same_relu6": ((9, 9, 3), lambda x, L: L.Conv2D(5, 3, strides=2, padding="same",
+                                                                  activation="relu6")(x), {"CONV_2D"}),
+    "conv_5x3_valid_no_bias": ((8, 7, 2), lambda x, L: L.Conv2D(4, (5, 3), use_bias=False)(x), {"CONV_2D"}),
+    "conv_dilated": ((10, 10, 2), lambda x, L: L.Conv2D(3, 3, dilation_rate=2, padding="same")(x), {"CONV_2D"}),
+    "depthwise_multiplier2": ((7, 7, 3), lambda x, L: L.DepthwiseConv2D(3, depth_multiplier=2, padding="same",
+                                                                        activation="relu")(x), {"DEPTHWISE_CONV_2D"}),
+    "max_pool_same": ((7, 7, 3), lambda x, L: L.MaxPooling2D(3, strides=2, padding="same")(x), {"MAX_POOL_2D"}),
+    "average_pool_same": ((7, 7, 3), lambda x, L: L.AveragePooling2D(3, strides=2, padding="same")(x),
+                          {"AVERAGE_POOL_2D"}),
+    "mean_and_broadcast_add": ((5, 6, 4), lambda x, L: L.Add()([x, L.GlobalAveragePooling2D(keepdims=True)(x)]),
+                               {"MEAN", "ADD"}),
+    "mul_and_concatenation": ((4, 4, 3), lambda x, L: L.Concatenate()([x, L.Multiply()([x, L.Conv2D(3, 1)(x)]),
+                                                                       L.Conv2D(2, 1)(x)]),
+                              {"MUL", "CONCATENATION"}),
+    "pad": ((5, 4, 2), lambda x, L: L.Conv2D(3, 2)(L.ZeroPadding2D(((1, 2), (0, 3)))(x)), {"PAD"}),
+    "rescaling_constants": ((6,), lambda x, L: L.Activation("tanh")(L.Rescaling(1 / 255, offset=-0.5)(x)),
+                            {"MUL", "ADD", "TANH"}),
+    "softmax_beta": ((9,), lambda x, L: L.Softmax()(L.Dense(9)(x)), {"SOFTMAX"}),
+    "logistic_tanh": ((8,), lambda x, L: L.Activation("tanh")(L.Activation("sigmoid")(L.Dense(8)(x)) * 3.0),
+                      {"LOGISTIC", "TANH"}),
+    "relu_relu6_leaky": ((10,), lambda x, L: L.Concatenate()([L.ReLU()(x), L.ReLU(6.0)(x), L.LeakyReLU(0.2)(x)]),
+                         {"RELU", "RELU6", "LEAKY_RELU", "CONCATENATION"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OP_MODELS))
+def test_single_op_graphs_are_within_the_bound(name, tmp_path):
+    """Random weights (seeded), random inputs scaled x4 so activations cross every clamp and cutoff."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(sum(map(ord, name)))
+    input_shape, body, expected_ops = OP_MODELS[name]
+    model = convert_float(_functional(body, input_shape))
+    build = FloatBuild(model, tmp_path / name)
+    ops = {op.name for op in build.graph.ops}
+    assert expected_ops <= ops, f"the converter emitted {sorted(ops)}"
+    inputs = 4 * np.random.default_rng(1).normal(size=(OP_SAMPLES, int(np.prod(input_shape)))).astype(np.float32)
+    if name == "rescaling_constants":
+        inputs = np.abs(inputs) * 60  # pixel-like values
+    expected = reference_outputs(model, inputs)
+    actual = build.engine.run(inputs)
+    assert np.abs(expected - actual).max() <= MAX_ABS_DIFFERENCE * max(1.0, np.abs(expected).max())
+    result = build.compare(inputs)
+    assert result.top_class_differences == 0 and result.first_divergence is None
+
+
+def test_relu6_on_the_input_is_exact(tmp_path):
+    """RELU6 as its own op (the converter fuses it into a preceding op where it can): in the caller's
+    output buffer, clamps at 0 and 6, bit for bit against numpy."""
+    model = convert_float(_functional(lambda x, L: L.ReLU(6.0)(x), (16,)))
+    build = FloatBuild(model, tmp_path / "relu6")
+    assert [op.name for op in build.graph.ops] == ["RELU6"] and build.compiled.plan.arena_bytes == 0
+    inputs = np.linspace(-10, 10, 16 * 5, dtype=np.float32).reshape(5, 16)
+    assert np.array_equal(build.engine.run(inputs), np.clip(inputs, 0, 6))
+
+
+# --------------------------------------------------------------------------------------------- export
+
+
+def test_export_takes_the_float_model_and_reports_ram_against_int8(default_models, tmp_path):
+    """`edgeml export model_float32.tflite --engine c`: the float build's files, the bound on check samples,
+    and RAM = arena + input + output beside the int8 build of model_int8.tflite in the same folder."""
+    build, int8_model = default_models["mlp"]
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model_float32.tflite").write_bytes(build.model)
+    (run / "model_int8.tflite").write_bytes(int8_model)
+    result = export_for_engine(ExportConfig(source=str(run / "model_float32.tflite"), out=str(tmp_path / "out"),
+                                            check_samples=30), Engine.C)
+    assert isinstance(result, CFloatExportResult)
+    int8 = compile_model(int8_model, "int8")
+    int8_ram = int8.plan.arena_bytes + sum(int8.graph.tensor(i).byte_size
+                                           for i in (int8.graph.inputs[0], int8.graph.outputs[0]))
+    assert result.ram.int8_ram_bytes == int8_ram
+    assert result.ram.float_ram_bytes == build.compiled.static_ram_bytes == 4 * int8_ram
+    assert result.ram.extra_bytes == 3 * int8_ram
+    assert f"{result.ram.extra_bytes:,} more than the int8 build's {int8_ram:,} (4.00x; run/model_int8.tflite)" \
+        in result.summary()
+    engine = json.loads((tmp_path / "out" / "engine.json").read_text())
+    assert engine["dtype"] == "float32" and engine["ram_vs_int8"] == result.ram.to_json()
+    assert engine["ram_vs_int8"]["extra_bytes"] == 3 * int8_ram
+    assert engine["parity"]["samples"] == 30 and engine["parity"]["within_bound"] is True
+    assert result.to_json()["ram_vs_int8"]["ratio"] == 4.0
+    header = (tmp_path / "out" / "model_model.h").read_text()
+    assert "int model_invoke(const float *input, float *output);" in header
+    assert {"edgeml_float.h", "model_model.c"} <= {path.name for path in result.files}
+    assert not any(path.name == "edgeml_engine.h" for path in result.files)  # int8 kernels stay out
+
+
+def test_export_cli_without_an_int8_model_and_refusals(default_models, tmp_path):
+    build, _ = default_models["cnn"]
+    model = tmp_path / "alone.tflite"
+    model.write_bytes(build.model)
+    result = CliRunner().invoke(cli, ["export", str(model), "--engine", "c", "--out", str(tmp_path / "c"),
+                                      "--check-samples", "10"])
+    assert result.exit_code == 0, result.output
+    assert "C engine `model_invoke` (float32)" in result.output
+    assert "not compared with int8: no model_int8.tflite beside alone.tflite" in result.output
+    assert "within the bound 1e-05" in result.output
+    # An op the float build does not run: one error naming it, nothing written.
+    tf = load_tensorflow()
+    unsupported = tmp_path / "exp.tflite"
+    unsupported.write_bytes(convert_float(_functional(lambda x, L: L.Dense(3)(tf.exp(x)), (4,))))
+    refused = CliRunner().invoke(cli, ["export", str(unsupported), "--engine", "c", "--out", str(tmp_path / "no")])
+    assert refused.exit_code == 1 and "EXP" in refused.output and "float build" in refused.output
+    assert "Traceback" not in refused.output and not (tmp_path / "no").exists()
+
+
+def test_compile_refuses_a_hybrid_graph():
+    """int8 weights with float activations (dynamic-range quantization) are not a float32 graph."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_functional(lambda x, L: L.Dense(300)(x), (300,)))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    with pytest.raises(EdgeMLError, match="int8 constant in a float32 graph"):
+        compile_float_model(bytes(converter.convert()), "net")
