@@ -8,6 +8,7 @@ sample whose top-2 margin exceeds 2e-5; beyond it the comparison names the first
 from __future__ import annotations
 
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ from firmware_export.cengine.float_exactness import (CLEAR_MARGIN, MAX_ABS_DIFFE
                                                      compare_float, reference_outputs)
 from firmware_export.cengine.float_generate import FLOAT_BYTES, compile_float_model
 from firmware_export.cengine.generate import compile_model, write_files
+from firmware_export.cengine.host import SANITIZE_FLAGS
 from firmware_export.cengine.plan import validate_plan
 from firmware_export.export import CFloatExportResult, Engine, ExportConfig, export_for_engine
 
@@ -97,6 +99,15 @@ def test_default_models_are_within_the_bound_of_builtin_ref(which, default_model
     assert (np.argmax(actual, axis=1) == np.argmax(expected, axis=1)).mean() >= (SAMPLES - 5) / SAMPLES
 
 
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="measured on x86-64, where neither build contracts a*b+c")
+@pytest.mark.parametrize("which", ["mlp", "cnn"])
+def test_default_models_are_bit_identical_to_builtin_ref_on_x86_64(which, default_models, test_images):
+    """Stronger than the bound, and what shows the kernels keep the reference's order of accumulation
+    (filter_y, filter_x, input channel, then the bias): any other order changes low bits of some outputs."""
+    build, _ = default_models[which]
+    assert np.array_equal(build.engine.run(test_images), reference_outputs(build.model, test_images))
+
+
 def test_a_difference_beyond_the_bound_names_the_first_op(default_models, test_images, tmp_path):
     """A bias of the second FULLY_CONNECTED moved by 0.01 in the generated C: the comparison fails the bound
     and names that op and its output tensor, not an earlier or later one."""
@@ -153,6 +164,68 @@ def test_generated_float_c_is_strict_c99_for_the_host_and_cortex_m(default_model
             assert result.returncode == 0, f"{compiler} {flags}: {result.stderr}"
         ran += 1
     assert ran >= 2  # gcc and the Cortex-M toolchain are installed on edgeml's machines
+
+
+def _branchy_model():
+    """Branches that keep several tensors alive at once, with in-place element-wise ops and padding at
+    every border: CONV_2D, DEPTHWISE_CONV_2D, PAD, AVERAGE_POOL_2D (SAME), MAX_POOL_2D, CONCATENATION, MEAN,
+    broadcasting ADD, MUL, LOGISTIC, FULLY_CONNECTED, SOFTMAX."""
+    tf = load_tensorflow()
+    layers = tf.keras.layers
+    inputs = layers.Input((9, 9, 2), batch_size=1)
+    a = layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    b = layers.DepthwiseConv2D(3, padding="same")(a)
+    b = layers.AveragePooling2D(3, strides=2, padding="same")(layers.ZeroPadding2D(1)(b))
+    c = layers.MaxPooling2D(3, strides=2, padding="same")(layers.ZeroPadding2D(1)(a))
+    x = layers.Concatenate()([b, c])
+    x = layers.Add()([x, layers.GlobalAveragePooling2D(keepdims=True)(x)])
+    x = layers.Multiply()([x, layers.Activation("sigmoid")(x)])
+    x = layers.Dense(5)(layers.Flatten()(x))
+    return tf.keras.Model(inputs, layers.Softmax()(x))
+
+
+def test_poisoned_and_sanitized_builds_give_the_same_outputs(tmp_path):
+    """Dead arena tensors overwritten (a kernel reading one, or a plan placing two live tensors together,
+    changes the outputs) and AddressSanitizer + UBSan around the static arena and constants: the outputs
+    equal the plain build's bit for bit, which is within the bound of BUILTIN_REF."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(5)
+    model = convert_float(_branchy_model())
+    build = FloatBuild(model, tmp_path / "branchy")
+    assert build.compiled.in_place and len(build.compiled.plan.placements) >= 5
+    inputs = np.random.default_rng(2).normal(size=(OP_SAMPLES, 9 * 9 * 2)).astype(np.float32)
+    plain = build.engine.run(inputs)
+    poisoned = build_float_engine(build.folder, "net", build.graph, poison=True).run(inputs)
+    assert np.array_equal(plain, poisoned)
+    driver = tmp_path / "main.c"
+    driver.write_text(SANITIZER_DRIVER)
+    program = tmp_path / "sanitized"
+    command = ["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", *SANITIZE_FLAGS,
+               "-DEDGEML_DEBUG_POISON", f"-I{build.folder}", *map(str, sorted(build.folder.glob("*.c"))),
+               str(driver), "-o", str(program), "-lm"]
+    subprocess.run(command, check=True, capture_output=True)
+    ran = subprocess.run([str(program)], input=inputs.tobytes(), capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr.decode()[-2000:]
+    assert np.array_equal(np.frombuffer(ran.stdout, np.float32).reshape(plain.shape), plain)
+    assert build.compare(inputs).within_bound
+
+
+SANITIZER_DRIVER = """#include <stdio.h>
+
+#include "net_model.h"
+
+int main(void)
+{
+    float input[NET_INPUT_SIZE], output[NET_OUTPUT_SIZE];
+    while (fread(input, sizeof input, 1, stdin) == 1) {
+        if (net_invoke(input, output) != NET_OK) {
+            return 3;
+        }
+        fwrite(output, sizeof output, 1, stdout);
+    }
+    return 0;
+}
+"""
 
 
 # --------------------------------------------------------------------------------------------- single ops

@@ -51,11 +51,13 @@ class FloatHostEngine(HostEngine):
         return {op: data.view(np.float32) for op, data in super().trace(sample).items()}
 
 
-def build_float_engine(folder: Path, symbol: str, graph: Graph, trace: bool = False,
+def build_float_engine(folder: Path, symbol: str, graph: Graph, trace: bool = False, poison: bool = False,
                        compiler: str = "gcc") -> FloatHostEngine:
-    """Build the float files in ``folder`` (strict C99, -O2) into a shared library and load it."""
-    library = build_shared_library(folder, folder / f"lib{symbol}_float{'_trace' if trace else ''}.so",
-                                   BuildOptions(compiler=compiler, trace=trace, extra_flags=("-lm",)))
+    """Build the float files in ``folder`` (strict C99, -O2) into a shared library and load it; ``poison``
+    overwrites each arena tensor once it is dead (EDGEML_DEBUG_POISON), so reading one changes the outputs."""
+    name = f"lib{symbol}_float{'_trace' if trace else ''}{'_poison' if poison else ''}.so"
+    library = build_shared_library(folder, folder / name, BuildOptions(compiler=compiler, trace=trace, poison=poison,
+                                                                       extra_flags=("-lm",)))
     sizes = [graph.tensor(index).element_count for index in (graph.inputs[0], graph.outputs[0])]
     return FloatHostEngine(library, symbol, *sizes)
 
