@@ -257,7 +257,7 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     if config.check_samples:
         tensor = validate(model, str(model_path)).inputs[0]
         normalization, _ = _normalization(record)
-        raw, _, _ = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
+        raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         inputs = _to_model_inputs(raw, tensor, normalization).reshape(len(raw), -1)
         with tempfile.TemporaryDirectory(prefix="edgeml-float-") as scratch:
             folder = write_files(Path(scratch) / "engine", compiled.files)[0].parent
@@ -267,7 +267,7 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
             except EdgeMLError as exc:
                 parity_not_run = f"the float build could not be built on this machine: {exc}"
             else:
-                parity = compare_float(model, compiled.graph, engine, inputs, tracing)
+                parity = compare_float(model, compiled.graph, engine, inputs, tracing, inputs_label)
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
     engine_json = json.loads(compiled.files[ENGINE_JSON])
     engine_json["ram_vs_int8"] = ram.to_json()

@@ -22,6 +22,7 @@ from cengine_models import convert_int8, digits
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec, build_model
+from edgeml.rundir import RunRecord
 from edgeml.tf_setup import load_tensorflow
 from firmware_export.cengine.float_exactness import (CLEAR_MARGIN, MAX_ABS_DIFFERENCE, build_float_engine,
                                                      compare_float, reference_outputs)
@@ -344,6 +345,26 @@ def test_export_cli_without_an_int8_model_and_refusals(default_models, tmp_path)
     refused = CliRunner().invoke(cli, ["export", str(unsupported), "--engine", "c", "--out", str(tmp_path / "no")])
     assert refused.exit_code == 1 and "EXP" in refused.output and "float build" in refused.output
     assert "Traceback" not in refused.output and not (tmp_path / "no").exists()
+
+
+def test_export_of_a_run_folders_float_model_uses_the_runs_labels_normalisation_and_test_set(tmp_path):
+    """RUN/model_float32.tflite beside config.json: the header gets the run's class names and normalisation,
+    the bound is checked on the run's test samples, RAM is compared with RUN/model_int8.tflite."""
+    from edgeml.quantize import QuantizeConfig, quantize
+    from edgeml.train import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(out=str(run), dataset="digits", epochs=2, model=ModelSpec(hidden=(16,)), seed=0))
+    quantize(QuantizeConfig(target=str(run), method="ptq", calibration_samples=50))
+    result = export_for_engine(ExportConfig(source=str(run / "model_float32.tflite"), out=str(tmp_path / "c"),
+                                            name="digits", check_samples=25), Engine.C)
+    assert result.parity.inputs == "25 samples of the digits test set" and result.parity.within_bound
+    assert result.ram.int8_model == "run/model_int8.tflite" and result.ram.ratio == 4.0  # an MLP: nothing fused
+    header = (tmp_path / "c" / "digits_model.h").read_text()
+    source = (tmp_path / "c" / "digits_model.c").read_text()
+    assert "#define DIGITS_CLASS_COUNT 10" in header and "digits_input_from_raw" in header
+    assert re.search(r"#define DIGITS_INPUT_STD 16(\.0)?f", header), "the run's normalisation: (x - 0) / 16"
+    assert all(f'"{name}"' in source for name in RunRecord.load(run).class_names)
 
 
 def test_compile_refuses_a_hybrid_graph():

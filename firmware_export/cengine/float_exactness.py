@@ -12,7 +12,7 @@ op whose output differs by more than the bound is named.
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,7 @@ class FloatAgreement:
     clear_samples: int  # samples whose reference top-2 margin exceeds CLEAR_MARGIN
     top_class_differences: int  # among the clear samples
     first_divergence: str | None = None
+    inputs: str = "given inputs"
 
     @property
     def within_bound(self) -> bool:
@@ -78,13 +79,13 @@ class FloatAgreement:
 
     def describe(self) -> str:
         verdict = "within" if self.within_bound else "OUTSIDE"
-        text = (f"C engine (float32) vs {REFERENCE} on {self.samples} inputs: max |difference| "
+        text = (f"C engine (float32) vs {REFERENCE} on {self.samples} inputs ({self.inputs}): max |difference| "
                 f"{self.max_abs_difference:.3g} ({verdict} the bound {MAX_ABS_DIFFERENCE:g}); top class differs on "
                 f"{self.top_class_differences} of {self.clear_samples} samples with a top-2 margin > {CLEAR_MARGIN:g}")
         return text + (f"; first op beyond the bound: {self.first_divergence}" if self.first_divergence else "")
 
     def to_json(self) -> dict:
-        return {"reference": REFERENCE, "samples": self.samples, "max_abs_difference": self.max_abs_difference,
+        return {"reference": REFERENCE, "inputs": self.inputs, "samples": self.samples, "max_abs_difference": self.max_abs_difference,
                 "bound": MAX_ABS_DIFFERENCE, "clear_margin": CLEAR_MARGIN, "clear_samples": self.clear_samples,
                 "top_class_differences": self.top_class_differences, "within_bound": self.within_bound,
                 "first_divergence": self.first_divergence}
@@ -105,7 +106,7 @@ def reference_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
 
 
 def compare_float(model: bytes, graph: Graph, engine: FloatHostEngine, inputs: np.ndarray,
-                  tracing_engine: FloatHostEngine | None = None) -> FloatAgreement:
+                  tracing_engine: FloatHostEngine | None = None, inputs_label: str = "given inputs") -> FloatAgreement:
     """The engine's outputs on ``inputs`` (float32, one row per sample) against BUILTIN_REF.
 
     ``tracing_engine`` (the same files built with ``trace=True``) lets a result beyond the bound name its
@@ -118,12 +119,11 @@ def compare_float(model: bytes, graph: Graph, engine: FloatHostEngine, inputs: n
     per_sample = differences.max(axis=1)
     clear = _top2_margin(expected) > CLEAR_MARGIN
     top_differs = clear & (_top_class(expected) != _top_class(actual))
-    agreement = FloatAgreement(len(inputs), float(per_sample.max()), int(clear.sum()), int(top_differs.sum()))
+    agreement = FloatAgreement(len(inputs), float(per_sample.max()), int(clear.sum()), int(top_differs.sum()),
+                               inputs=inputs_label)
     if not agreement.within_bound and tracing_engine is not None:
         worst = int(np.argmax(per_sample + top_differs))  # a top-class flip first, else the largest difference
-        agreement = FloatAgreement(agreement.samples, agreement.max_abs_difference, agreement.clear_samples,
-                                   agreement.top_class_differences,
-                                   first_divergence(model, graph, tracing_engine, inputs[worst]))
+        agreement = replace(agreement, first_divergence=first_divergence(model, graph, tracing_engine, inputs[worst]))
     return agreement
 
 
