@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cengine_models import convert_int8, digits
+from cengine_models import WHOLE_MODELS, convert_int8, digits
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec, build_model
@@ -365,6 +365,48 @@ def test_export_of_a_run_folders_float_model_uses_the_runs_labels_normalisation_
     assert "#define DIGITS_CLASS_COUNT 10" in header and "digits_input_from_raw" in header
     assert re.search(r"#define DIGITS_INPUT_STD 16(\.0)?f", header), "the run's normalisation: (x - 0) / 16"
     assert all(f'"{name}"' in source for name in RunRecord.load(run).class_names)
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_MODELS))
+def test_the_int8_engines_whole_models_in_float_are_within_the_bound(name, tmp_path):
+    """The int8 build's extra test models (Conv1D, depthwise-separable with BatchNorm and LeakyReLU,
+    residual ADDs, CONCATENATION), untrained (seeded weights), as float32 graphs."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(11)
+    images, _ = digits()
+    build = FloatBuild(convert_float(WHOLE_MODELS[name](images.shape[1:], 10)), tmp_path / name)
+    result = build.compare(images[:OP_SAMPLES].reshape(OP_SAMPLES, -1))
+    assert result.within_bound and result.max_abs_difference <= MAX_ABS_DIFFERENCE, result.describe()
+
+
+def test_export_sends_a_quantized_model_with_float_io_to_the_int8_builds_error(tmp_path):
+    """Float input quantized by a QUANTIZE op is an int8 graph with float edges, not a float32 graph: the
+    int8 build's error, with its fix, not the float build's."""
+    tf = load_tensorflow()
+    tf.keras.utils.set_random_seed(0)
+    converter = tf.lite.TFLiteConverter.from_keras_model(_functional(lambda x, L: L.Dense(3)(x), (4,)))
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([np.ones((1, 4), np.float32) * k] for k in range(5))
+    model = tmp_path / "float_io.tflite"
+    model.write_bytes(bytes(converter.convert()))
+    with pytest.raises(EdgeMLError, match="is float32, not per-tensor int8.*int8 input and output"):
+        export_for_engine(ExportConfig(source=str(model), out=str(tmp_path / "out"), check_samples=0), Engine.C)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_constant_two_adds_share_is_one_array(tmp_path):
+    """One constant tensor read by two ADDs: one const array in the C (a second would not compile)."""
+    tf = load_tensorflow()
+    constant = tf.constant(np.arange(6, dtype=np.float32).reshape(1, 6))
+    add = tf.keras.layers.Lambda(lambda t: t + constant)
+    model = convert_float(_functional(lambda x, L: add(L.Dense(6, activation="tanh")(add(x))), (6,)))
+    build = FloatBuild(model, tmp_path / "shared")
+    adds = [op for op in build.graph.ops if op.name == "ADD"]
+    shared = {i for i in adds[0].inputs if build.graph.tensor(i).is_constant} & set(adds[-1].inputs)
+    assert len(adds) == 2 and len(shared) == 1
+    assert (build.folder / "net_model.c").read_text().count(f"static const float tensor{shared.pop()}[") == 1
+    inputs = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    assert np.array_equal(build.engine.run(inputs), reference_outputs(model, inputs))
 
 
 def test_compile_refuses_a_hybrid_graph():

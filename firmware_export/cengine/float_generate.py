@@ -140,8 +140,9 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
         }
         for position, call in enumerate(lowered.calls)
     ]
+    unique = {array.name: array for call in lowered.calls for array in call.arrays}  # a constant two ops share
     arrays = [{"name": array.name, "ctype": array.ctype, "count": len(array.values), "body": _body(array.values)}
-              for call in lowered.calls for array in call.arrays]
+              for array in unique.values()]
     io = {kind: {"size": graph.tensor(index).element_count,
                  "shape": ", ".join(str(d) for d in graph.tensor(index).shape)}
           for kind, index in (("input", graph.inputs[0]), ("output", graph.outputs[0]))}

@@ -36,8 +36,11 @@ _ACTIVATION_RANGES = {"NONE": ("-FLT_MAX", "FLT_MAX"), "RELU": ("0.0f", "FLT_MAX
 
 
 def is_float_graph(graph: Graph) -> bool:
-    """True when the graph's input is float32 (what ``edgeml export --engine c`` dispatches on)."""
-    return len(graph.inputs) >= 1 and graph.tensor(graph.inputs[0]).dtype == "float32"
+    """True when the graph's input is float32 and nothing quantizes it (what ``edgeml export --engine c``
+    dispatches on): a quantized model with float I/O starts with a QUANTIZE and belongs to the int8 build,
+    whose error says how to convert it with int8 I/O."""
+    return (len(graph.inputs) >= 1 and graph.tensor(graph.inputs[0]).dtype == "float32"
+            and not any(op.name == "QUANTIZE" for op in graph.ops))
 
 
 def lower_float(graph: Graph) -> LoweredGraph:
