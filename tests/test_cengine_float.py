@@ -146,6 +146,22 @@ def test_the_plan_is_four_bytes_per_value_and_float_ram_is_four_times_int8_for_t
     assert build.compiled.static_ram_bytes == 4 * (int8.plan.arena_bytes + int8_io)
 
 
+def test_the_cnns_conv_and_pool_are_fused_as_in_the_int8_build(default_models):
+    """Each conv whose output only a pool reads is one edgeml_float_conv_pool call: its output is never
+    stored, the scratch holds one pool window of floats, and the plan is exactly 4x the int8 build's."""
+    build, int8_model = default_models["cnn"]
+    int8 = compile_model(int8_model, "net")
+    compiled = build.compiled
+    assert len(compiled.fusions) == len(int8.fusions) == 2
+    unstored = {row.name for row in compiled.tensors if row.storage == "unstored"}
+    assert unstored == {row.name for row in int8.tensors if row.storage == "unstored"} and len(unstored) == 2
+    engine = json.loads(compiled.files["engine.json"])
+    assert [item["bytes"] for item in engine["scratch"]] == [
+        FLOAT_BYTES * 2 * 2 * build.graph.tensor(f.unstored_tensor).shape[-1] for f in compiled.fusions]
+    assert compiled.plan.arena_bytes == 4 * int8.plan.arena_bytes
+    assert "edgeml_float_conv_pool(&op" in compiled.files["net_model.c"]
+
+
 def test_generated_float_c_is_strict_c99_for_the_host_and_cortex_m(default_models, tmp_path):
     """gcc and clang (when present) with -std=c99 -pedantic -Werror, and arm-none-eabi-gcc for a Cortex-M4
     with its FPU and a soft-float Cortex-M3 (compile only: no libm link here)."""
@@ -249,6 +265,12 @@ OP_MODELS = {
     "max_pool_same": ((7, 7, 3), lambda x, L: L.MaxPooling2D(3, strides=2, padding="same")(x), {"MAX_POOL_2D"}),
     "average_pool_same": ((7, 7, 3), lambda x, L: L.AveragePooling2D(3, strides=2, padding="same")(x),
                           {"AVERAGE_POOL_2D"}),
+    "fused_depthwise_average_pool": ((8, 8, 2), lambda x, L: L.Dense(3)(L.Flatten()(
+        L.AveragePooling2D(3, strides=2, padding="same")(L.DepthwiseConv2D(3, depth_multiplier=2, padding="same")(x)))),
+        {"DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D"}),
+    "fused_conv_max_pool": ((9, 9, 2), lambda x, L: L.Dense(3)(L.Flatten()(
+        L.MaxPooling2D(2)(L.Conv2D(4, 3, strides=2, padding="same", activation="relu")(x)))),
+        {"CONV_2D", "MAX_POOL_2D"}),
     "mean_and_broadcast_add": ((5, 6, 4), lambda x, L: L.Add()([x, L.GlobalAveragePooling2D(keepdims=True)(x)]),
                                {"MEAN", "ADD"}),
     "mul_and_concatenation": ((4, 4, 3), lambda x, L: L.Concatenate()([x, L.Multiply()([x, L.Conv2D(3, 1)(x)]),
@@ -283,6 +305,8 @@ def test_single_op_graphs_are_within_the_bound(name, tmp_path):
     assert np.abs(expected - actual).max() <= MAX_ABS_DIFFERENCE * max(1.0, np.abs(expected).max())
     result = build.compare(inputs)
     assert result.top_class_differences == 0 and result.first_divergence is None
+    if name.startswith("fused"):
+        assert len(build.compiled.fusions) == 1
 
 
 def test_relu6_on_the_input_is_exact(tmp_path):

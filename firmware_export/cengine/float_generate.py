@@ -3,7 +3,9 @@
 The same pipeline as the int8 build (:mod:`.generate`): the graph is read, lowered to float kernel calls
 (:mod:`.float_lower`), planned with the same static memory planner (:mod:`.plan`; 4 bytes per value,
 reshapes aliased, element-wise ops in place) and rendered from ``templates/float_model.{c,h}.jinja`` with
-the kernels of ``float_kernels/``. Everything is rendered in memory before anything is written.
+the kernels of ``float_kernels/``. A conv followed by the pool that alone reads it is fused as in the int8
+build (:func:`.fuse.fuse_conv_pool`; the float kernel ``edgeml_float_conv_pool`` gives the same bits as the
+two ops). Everything is rendered in memory before anything is written.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, read_graph_bytes
 from firmware_export import cgen
-from firmware_export.cengine.fuse import InPlace, in_place_roots
+from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots, scratch_bytes
 from firmware_export.cengine.generate import (TEMPLATES_DIR, Labels, TensorStorage, _alias_roots, _edgeml_version,
-                                              _helpers, _initializer, _lifetimes)
+                                              _helpers, _initializer, _lifetimes, _position_of_scratch, _scratch_id)
 from firmware_export.cengine.lower import ALIAS_OPS, LoweredGraph
 from firmware_export.cengine.float_lower import lower_float
 from firmware_export.cengine.plan import MemoryPlan, plan_memory
@@ -37,6 +39,7 @@ class CompiledFloatModel:
     lowered: LoweredGraph
     plan: MemoryPlan
     tensors: tuple[TensorStorage, ...]
+    fusions: tuple[Fusion, ...]
     in_place: tuple[InPlace, ...]
     files: dict[str, str]  # file name -> contents (engine.json included)
     symbol: str
@@ -66,27 +69,36 @@ def compile_float_model(model: bytes, symbol: str, source_name: str = "<bytes>",
     caller_buffers = (roots[graph.inputs[0]], roots[graph.outputs[0]])
     if caller_buffers[0] == caller_buffers[1]:
         raise EdgeMLError(f"{source_name}: the output is the input reshaped; there is nothing to compile")
+    lowered, fusions = fuse_conv_pool(graph, lowered, roots)
+    lowered = LoweredGraph(tuple(replace(call, struct="edgeml_float_conv_pool_params") if call.kernel == "conv_pool"
+                                 else call for call in lowered.calls), lowered.aliases)
     # Planning sees activations only: a constant operand (ADD of a constant) is never overwritten or placed.
     activations = LoweredGraph(tuple(replace(call, inputs=tuple(i for i in call.inputs
                                                                 if not graph.tensor(i).is_constant))
                                      for call in lowered.calls), lowered.aliases)
     roots, in_place = in_place_roots(graph, activations, roots, caller_buffers)
-    plan = plan_memory(_lifetimes(graph, activations, roots, caller_buffers), alignment=FLOAT_BYTES)
-    tensors = _storage(graph, roots, plan, caller_buffers)
-    files = _render(graph, lowered, plan, tensors, in_place, symbol, hashlib.sha256(model).hexdigest(), source_name,
-                    labels, _helpers(model, symbol, normalization))
-    return CompiledFloatModel(graph, lowered, plan, tensors, in_place, files, symbol)
+    # fuse.scratch_bytes counts the int8 build's one byte per value; the float scratch holds floats.
+    lifetimes = [replace(lifetime, size_bytes=FLOAT_BYTES * lifetime.size_bytes) if lifetime.tensor < 0 else lifetime
+                 for lifetime in _lifetimes(graph, activations, roots, caller_buffers)]
+    plan = plan_memory(lifetimes, alignment=FLOAT_BYTES)
+    tensors = _storage(graph, roots, plan, caller_buffers, frozenset(f.unstored_tensor for f in fusions))
+    files = _render(graph, lowered, plan, tensors, fusions, in_place, symbol, hashlib.sha256(model).hexdigest(),
+                    source_name, labels, _helpers(model, symbol, normalization))
+    return CompiledFloatModel(graph, lowered, plan, tensors, fusions, in_place, files, symbol)
 
 
-def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan,
-             caller_buffers: tuple[int, int]) -> tuple[TensorStorage, ...]:
+def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, caller_buffers: tuple[int, int],
+             unstored: frozenset[int]) -> tuple[TensorStorage, ...]:
+    """Where each activation lives: the caller's ``input``/``output``, the ``arena`` at its offset, or
+    ``unstored`` (a conv output consumed inside a fused conv + pool call)."""
     placed = {p.lifetime.tensor: p.offset for p in plan.placements}
     rows = []
     for tensor in graph.tensors:
         root = roots[tensor.index]
-        if tensor.is_constant or tensor.dtype != "float32" or (root not in placed and root not in caller_buffers):
+        if tensor.is_constant or tensor.dtype != "float32":
             continue
-        storage = "input" if root == caller_buffers[0] else "output" if root == caller_buffers[1] else "arena"
+        storage = ("input" if root == caller_buffers[0] else "output" if root == caller_buffers[1]
+                   else "unstored" if root in unstored else "arena")
         rows.append(TensorStorage(tensor.index, tensor.name, tensor.shape, tensor.byte_size, storage,
                                   placed.get(root) if storage == "arena" else None,
                                   root if root != tensor.index else None))
@@ -107,7 +119,7 @@ def _pointer(graph: Graph, storage: dict[int, TensorStorage], index: int, const:
 
 
 def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
-            in_place: tuple[InPlace, ...], symbol: str, model_sha256: str, source_name: str, labels: Labels,
+            fusions: tuple[Fusion, ...], in_place: tuple[InPlace, ...], symbol: str, model_sha256: str, source_name: str, labels: Labels,
             helpers: str) -> dict[str, str]:
     import jinja2
 
@@ -136,6 +148,8 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
             "params": _initializer(call.params),
             "input_pointers": ", ".join(_pointer(graph, storage, index, const=True) for index in call.inputs),
             "output_pointer": _pointer(graph, storage, call.output, const=False),
+            "scratch_pointer": (f", ARENA({plan.offset_of(_scratch_id(position)) // FLOAT_BYTES})"
+                                if scratch_bytes(call) else ""),
             "output_bytes": graph.tensor(call.output).byte_size, "releases": releases[position],
         }
         for position, call in enumerate(lowered.calls)
@@ -155,8 +169,8 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
         f"{symbol}_model.c": environment.get_template("float_model.c.jinja").render(values),
     }
     files.update({name: (FLOAT_KERNELS_DIR / name).read_text() for name in FLOAT_KERNEL_FILES})
-    files[ENGINE_JSON] = json.dumps(_engine_json(graph, lowered, plan, tensors, in_place, symbol, model_sha256),
-                                    indent=2) + "\n"
+    files[ENGINE_JSON] = json.dumps(_engine_json(graph, lowered, plan, tensors, fusions, in_place, symbol,
+                                                 model_sha256), indent=2) + "\n"
     return files
 
 
@@ -169,8 +183,9 @@ def _body(values: tuple, per_line: int = 8) -> str:
 
 
 def _engine_json(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
-                 in_place: tuple[InPlace, ...], symbol: str, model_sha256: str) -> dict:
+                 fusions: tuple[Fusion, ...], in_place: tuple[InPlace, ...], symbol: str, model_sha256: str) -> dict:
     kernels = {call.op_index: call.kernel for call in lowered.calls}
+    kernels.update({fusion.conv_op: "conv_pool" for fusion in fusions})
     return {
         "schema_version": 1,
         "symbol": symbol,
@@ -184,6 +199,10 @@ def _engine_json(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors:
                  "inputs": list(op.inputs), "outputs": list(op.outputs)} for op in graph.ops],
         "tensors": [{"index": row.tensor, "name": row.name, "shape": list(row.shape), "bytes": row.size_bytes,
                      "storage": row.storage, "offset": row.offset, "alias_of": row.alias_of} for row in tensors],
+        "fused": [{"conv_op": f.conv_op, "pool_op": f.pool_op, "unstored_tensor": f.unstored_tensor} for f in fusions],
         "in_place": [{"op": item.op, "output": item.output, "over_input": item.input} for item in in_place],
+        "scratch": [{"op": lowered.calls[_position_of_scratch(p.lifetime.tensor)].op_index, "offset": p.offset,
+                     "bytes": p.lifetime.size_bytes}
+                    for p in sorted(plan.placements, key=lambda p: -p.lifetime.tensor) if p.lifetime.tensor < 0],
     }
 

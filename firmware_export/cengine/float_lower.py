@@ -176,12 +176,15 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
         ("batches", batches), ("input_h", in_h), ("input_w", in_w), ("input_c", in_c),
         ("output_h", out_h), ("output_w", out_w), ("output_c", out_c), ("filter_h", filter_h), ("filter_w", filter_w),
         ("stride_h", stride[0]), ("stride_w", stride[1]), ("dilation_h", dilation[0]), ("dilation_w", dilation[1]),
-        ("pad_top", pad_top), ("pad_left", pad_left), ("depth_multiplier", depth_multiplier),
+        ("pad_top", pad_top), ("pad_left", pad_left),
         *_activation(op, output), ("filter", filter_array.name), ("bias", bias_array.name if bias_array else None),
     )
     arrays = (filter_array,) + ((bias_array,) if bias_array else ())
-    kernel = "depthwise_conv_2d" if depthwise else "conv_2d"
-    return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, arrays,
+    if depthwise:  # the int8 build's layout, so that fuse.py fuses both builds' calls alike
+        return KernelCall(op.index, op.name, "depthwise_conv_2d", (data.index,), output.index,
+                          (("conv", params), ("depth_multiplier", depth_multiplier)), arrays,
+                          struct="edgeml_float_depthwise_params")
+    return KernelCall(op.index, op.name, "conv_2d", (data.index,), output.index, params, arrays,
                       struct="edgeml_float_conv_params")
 
 

@@ -37,14 +37,18 @@ typedef struct {
     int32_t filter_h, filter_w;
     int32_t stride_h, stride_w, dilation_h, dilation_w;
     int32_t pad_top, pad_left;
-    int32_t depth_multiplier; /* depthwise only (1 for CONV_2D) */
     float activation_min, activation_max;
     const float *filter;
     const float *bias; /* may be NULL */
 } edgeml_float_conv_params;
 
+typedef struct {
+    edgeml_float_conv_params conv;
+    int32_t depth_multiplier;
+} edgeml_float_depthwise_params;
+
 void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input, float *output);
-void edgeml_float_depthwise_conv_2d(const edgeml_float_conv_params *p, const float *input, float *output);
+void edgeml_float_depthwise_conv_2d(const edgeml_float_depthwise_params *p, const float *input, float *output);
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D on NHWC data. */
 typedef struct {
@@ -56,6 +60,19 @@ typedef struct {
 
 void edgeml_float_max_pool_2d(const edgeml_float_pool_params *p, const float *input, float *output);
 void edgeml_float_average_pool_2d(const edgeml_float_pool_params *p, const float *input, float *output);
+
+/* A CONV_2D or DEPTHWISE_CONV_2D fused with the MAX_POOL_2D or AVERAGE_POOL_2D that alone reads its
+   output (edgeml_float_conv_pool.c): the conv output is never stored; the values are the two ops', bit for
+   bit. scratch holds pool.filter_h * pool.filter_w * conv.output_c floats. */
+typedef struct {
+    edgeml_float_conv_params conv;
+    int32_t depthwise;              /* 0: CONV_2D, 1: DEPTHWISE_CONV_2D */
+    int32_t depth_multiplier;       /* DEPTHWISE_CONV_2D only (1 for CONV_2D) */
+    edgeml_float_pool_params pool;  /* its input is the conv output */
+    int32_t average;                /* 0: MAX_POOL_2D, 1: AVERAGE_POOL_2D */
+} edgeml_float_conv_pool_params;
+
+void edgeml_float_conv_pool(const edgeml_float_conv_pool_params *p, const float *input, float *output, float *scratch);
 
 /* MEAN over height and width of NHWC data (or over the steps of NWC data: width 1). */
 typedef struct {

@@ -65,8 +65,9 @@ void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input,
 
 /* DEPTHWISE_CONV_2D. TFLite: reference_ops::DepthwiseConv for float (reference/depthwiseconv_float.h
    @ 08df8c40): output channel in_c * depth_multiplier + m sums over filter_y, filter_x, then the bias. */
-void edgeml_float_depthwise_conv_2d(const edgeml_float_conv_params *p, const float *input, float *output)
+void edgeml_float_depthwise_conv_2d(const edgeml_float_depthwise_params *d, const float *input, float *output)
 {
+    const edgeml_float_conv_params *p = &d->conv;
     int32_t b, out_y, out_x, in_c, m, filter_y, filter_x;
     for (b = 0; b < p->batches; ++b) {
         for (out_y = 0; out_y < p->output_h; ++out_y) {
@@ -74,8 +75,8 @@ void edgeml_float_depthwise_conv_2d(const edgeml_float_conv_params *p, const flo
             for (out_x = 0; out_x < p->output_w; ++out_x) {
                 const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
                 for (in_c = 0; in_c < p->input_c; ++in_c) {
-                    for (m = 0; m < p->depth_multiplier; ++m) {
-                        const int32_t out_c = in_c * p->depth_multiplier + m;
+                    for (m = 0; m < d->depth_multiplier; ++m) {
+                        const int32_t out_c = in_c * d->depth_multiplier + m;
                         float total = 0.0f;
                         for (filter_y = 0; filter_y < p->filter_h; ++filter_y) {
                             const int32_t in_y = in_y_origin + p->dilation_h * filter_y;
