@@ -28,7 +28,7 @@ import numpy as np
 from cengine_exactness import EDGEML_MODELS, train_models  # same default MLP and CNN, same run folders
 from edgeml.data import load_dataset
 from edgeml.rundir import FLOAT_TFLITE_FILE, RunRecord
-from firmware_export.cengine.float_exactness import build_float_engine, compare_float
+from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
 from firmware_export.cengine.float_generate import compile_float_model
 from firmware_export.cengine.generate import write_files
 from firmware_export.export import _float_ram_comparison
@@ -44,8 +44,7 @@ def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
     raw = dataset.x_test[:test_samples] if test_samples else dataset.x_test
     inputs = record.normalization.apply(raw.astype(np.float32)).reshape(len(raw), -1)
     engine = build_float_engine(folder, "net", compiled.graph)
-    tracing = build_float_engine(folder, "net", compiled.graph, trace=True)
-    agreement = compare_float(model, compiled.graph, engine, inputs, tracing)
+    agreement = compare_float(model, compiled.graph, engine, inputs, tracing_factory(folder, "net", compiled.graph))
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
     return {"model": run.name, "ops": [op.name for op in compiled.graph.ops], "float_arena_bytes": compiled.plan.arena_bytes,
             "float_io_bytes": compiled.input_bytes + compiled.output_bytes, "parity": agreement.to_json(),

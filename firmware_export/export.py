@@ -242,7 +242,7 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     import json
     import tempfile
 
-    from firmware_export.cengine.float_exactness import build_float_engine, compare_float
+    from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
     from firmware_export.cengine.float_generate import ENGINE_JSON, compile_float_model
     from firmware_export.cengine.generate import Labels, write_files
     from edgeml.tflite_model import read_tflite_bytes
@@ -263,11 +263,11 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
             folder = write_files(Path(scratch) / "engine", compiled.files)[0].parent
             try:
                 engine = build_float_engine(folder, symbol, compiled.graph)
-                tracing = build_float_engine(folder, symbol, compiled.graph, trace=True)
             except EdgeMLError as exc:
                 parity_not_run = f"the float build could not be built on this machine: {exc}"
             else:
-                parity = compare_float(model, compiled.graph, engine, inputs, tracing, inputs_label)
+                parity = compare_float(model, compiled.graph, engine, inputs,
+                                       tracing_factory(folder, symbol, compiled.graph), inputs_label)
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
     engine_json = json.loads(compiled.files[ENGINE_JSON])
     engine_json["ram_vs_int8"] = ram.to_json()

@@ -25,7 +25,7 @@ from edgeml.models import ModelSpec, build_model
 from edgeml.rundir import RunRecord
 from edgeml.tf_setup import load_tensorflow
 from firmware_export.cengine.float_exactness import (CLEAR_MARGIN, MAX_ABS_DIFFERENCE, build_float_engine,
-                                                     compare_float, reference_outputs)
+                                                     compare_float, reference_outputs, tracing_factory)
 from firmware_export.cengine.float_generate import FLOAT_BYTES, compile_float_model
 from firmware_export.cengine.generate import compile_model, write_files
 from firmware_export.cengine.host import SANITIZE_FLAGS
@@ -42,18 +42,19 @@ def convert_float(model) -> bytes:
 
 
 class FloatBuild:
-    """A float32 model compiled by the C engine, written to ``folder`` and built on the host (plus a trace build)."""
+    """A float32 model compiled by the C engine, written to ``folder`` and built on the host (a trace build
+    only when a comparison goes beyond the bound)."""
 
     def __init__(self, model: bytes, folder: Path, symbol: str = "net") -> None:
-        self.model = model
+        self.model, self.symbol = model, symbol
         self.compiled = compile_float_model(model, symbol)
         self.graph = self.compiled.graph
         self.folder = write_files(folder, self.compiled.files)[0].parent
         self.engine = build_float_engine(self.folder, symbol, self.graph)
-        self.tracing = build_float_engine(self.folder, symbol, self.graph, trace=True)
 
     def compare(self, inputs: np.ndarray):
-        return compare_float(self.model, self.graph, self.engine, inputs, self.tracing)
+        return compare_float(self.model, self.graph, self.engine, inputs, tracing_factory(self.folder, self.symbol,
+                                                                                          self.graph))
 
 
 def _trained_keras(spec: ModelSpec):
@@ -122,8 +123,7 @@ def test_a_difference_beyond_the_bound_names_the_first_op(default_models, test_i
     assert broken != source
     folder = write_files(tmp_path / "broken", {**build.compiled.files, "net_model.c": broken})[0].parent
     engine = build_float_engine(folder, "net", build.graph)
-    tracing = build_float_engine(folder, "net", build.graph, trace=True)
-    result = compare_float(build.model, build.graph, engine, test_images[:20], tracing)
+    result = compare_float(build.model, build.graph, engine, test_images[:20], tracing_factory(folder, "net", build.graph))
     assert not result.within_bound and result.max_abs_difference > MAX_ABS_DIFFERENCE
     output = build.graph.tensor(target.outputs[0])
     assert result.first_divergence.startswith(f"{target.describe()}, {output.describe()} (max |difference| 0.01 over 1 of")

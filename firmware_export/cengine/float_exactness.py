@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -62,6 +64,11 @@ def build_float_engine(folder: Path, symbol: str, graph: Graph, trace: bool = Fa
     return FloatHostEngine(library, symbol, *sizes)
 
 
+def tracing_factory(folder: Path, symbol: str, graph: Graph) -> Callable[[], FloatHostEngine]:
+    """Builds the trace build of the files in ``folder`` when called (for :func:`compare_float`)."""
+    return partial(build_float_engine, folder, symbol, graph, trace=True)
+
+
 @dataclass(frozen=True)
 class FloatAgreement:
     """The float build's outputs against :data:`REFERENCE` on ``samples`` inputs."""
@@ -106,11 +113,12 @@ def reference_outputs(model: bytes, inputs: np.ndarray) -> np.ndarray:
 
 
 def compare_float(model: bytes, graph: Graph, engine: FloatHostEngine, inputs: np.ndarray,
-                  tracing_engine: FloatHostEngine | None = None, inputs_label: str = "given inputs") -> FloatAgreement:
+                  tracing_engine: Callable[[], FloatHostEngine] | None = None,
+                  inputs_label: str = "given inputs") -> FloatAgreement:
     """The engine's outputs on ``inputs`` (float32, one row per sample) against BUILTIN_REF.
 
-    ``tracing_engine`` (the same files built with ``trace=True``) lets a result beyond the bound name its
-    first op."""
+    ``tracing_engine`` makes the same files built with ``trace=True`` (called only for a result beyond the
+    bound), so that such a result names its first op."""
     inputs = np.asarray(inputs, dtype=np.float32).reshape(len(inputs), -1)
     if len(inputs) == 0:
         raise EdgeMLError("no inputs to compare the float engine on")
@@ -123,7 +131,7 @@ def compare_float(model: bytes, graph: Graph, engine: FloatHostEngine, inputs: n
                                inputs=inputs_label)
     if not agreement.within_bound and tracing_engine is not None:
         worst = int(np.argmax(per_sample + top_differs))  # a top-class flip first, else the largest difference
-        agreement = replace(agreement, first_divergence=first_divergence(model, graph, tracing_engine, inputs[worst]))
+        agreement = replace(agreement, first_divergence=first_divergence(model, graph, tracing_engine(), inputs[worst]))
     return agreement
 
 
