@@ -46,7 +46,8 @@ def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
     engine = build_float_engine(folder, "net", compiled.graph)
     agreement = compare_float(model, compiled.graph, engine, inputs, tracing_factory(folder, "net", compiled.graph))
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
-    return {"model": run.name, "ops": [op.name for op in compiled.graph.ops], "float_arena_bytes": compiled.plan.arena_bytes,
+    return {"model": run.name, "ops": [op.name for op in compiled.graph.ops],
+            "float_arena_bytes": compiled.plan.arena_bytes,
             "float_io_bytes": compiled.input_bytes + compiled.output_bytes, "parity": agreement.to_json(),
             "ram_vs_int8": ram.to_json()}
 

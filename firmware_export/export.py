@@ -149,7 +149,8 @@ class FloatRamComparison:
 
     def describe(self) -> str:
         if self.int8_ram_bytes is None:
-            return f"float32 needs {self.float_ram_bytes:,} bytes of static RAM; not compared with int8: {self.not_compared}"
+            return (f"float32 needs {self.float_ram_bytes:,} bytes of static RAM; not compared with int8: "
+                    f"{self.not_compared}")
         return (f"float32 needs {self.float_ram_bytes:,} bytes of static RAM, {self.extra_bytes:,} more than the int8 "
                 f"build's {self.int8_ram_bytes:,} ({self.ratio:.2f}x; {self.int8_model})")
 
@@ -184,20 +185,23 @@ class CFloatExportResult:
             f"wrote {', '.join(path.name for path in self.files)} to {self.out_dir}",
             f"C engine `{self.symbol}_invoke` (float32): {len(self.ops)} ops ({', '.join(sorted(set(self.ops)))})",
             f"arena {self.arena_bytes:,} bytes (liveness floor {self.liveness_floor_bytes:,} bytes, static inside "
-            f"{self.symbol}_model.c) + input {self.input_bytes:,} + output {self.output_bytes:,}; {self.ram.describe()}",
+            f"{self.symbol}_model.c) + input {self.input_bytes:,} + output {self.output_bytes:,}; "
+            f"{self.ram.describe()}",
             parity,
         ])
 
     def to_json(self) -> dict:
         return {"files": [path.name for path in self.files], "symbol": self.symbol, "dtype": "float32",
-                "ops": list(self.ops), "arena_bytes": self.arena_bytes, "liveness_floor_bytes": self.liveness_floor_bytes,
+                "ops": list(self.ops), "arena_bytes": self.arena_bytes,
+                "liveness_floor_bytes": self.liveness_floor_bytes,
                 "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
                 "static_ram_bytes": self.ram.float_ram_bytes, "ram_vs_int8": self.ram.to_json(),
                 "parity": self.parity.to_json() if self.parity else {"not_run": self.parity_not_run},
                 "warnings": list(self.warnings)}
 
 
-def export_for_engine(config: ExportConfig, engine: Engine = Engine.TFLM) -> "ExportResult | CExportResult | CFloatExportResult":
+def export_for_engine(config: ExportConfig,
+                      engine: Engine = Engine.TFLM) -> "ExportResult | CExportResult | CFloatExportResult":
     """``edgeml export --engine``: the TFLite Micro files, or the C engine's (which take source, out, name,
     force and check_samples from ``config``; a float32 model gets the engine's float build)."""
     if Engine(engine) is Engine.C:
@@ -235,7 +239,8 @@ def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
     return CExportResult(result, memory, parity, tuple(warnings) + result.warnings)
 
 
-def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | None, model: bytes) -> CFloatExportResult:
+def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | None,
+                   model: bytes) -> CFloatExportResult:
     """The float32 build of ``model``: compiled and planned in memory, compared with LiteRT BUILTIN_REF float
     on ``config.check_samples`` inputs (built on this machine; without a C compiler the comparison says it
     was not run), its RAM compared with the int8 build of ``model_int8.tflite`` beside it, then written."""
@@ -290,7 +295,8 @@ def _float_ram_comparison(float_ram_bytes: int, model_path: Path) -> FloatRamCom
     try:
         int8 = compile_model(_read_model(int8_path), "int8", str(int8_path))
     except EdgeMLError as exc:
-        return FloatRamComparison(float_ram_bytes, not_compared=f"the int8 build cannot compile {int8_path.name}: {exc}")
+        return FloatRamComparison(float_ram_bytes,
+                                  not_compared=f"the int8 build cannot compile {int8_path.name}: {exc}")
     graph = int8.graph
     int8_ram = int8.plan.arena_bytes + sum(graph.tensor(i).byte_size for i in (graph.inputs[0], graph.outputs[0]))
     return FloatRamComparison(float_ram_bytes, int8_ram, f"{int8_path.parent.name}/{INT8_TFLITE_FILE}")

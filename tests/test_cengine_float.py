@@ -123,10 +123,12 @@ def test_a_difference_beyond_the_bound_names_the_first_op(default_models, test_i
     assert broken != source
     folder = write_files(tmp_path / "broken", {**build.compiled.files, "net_model.c": broken})[0].parent
     engine = build_float_engine(folder, "net", build.graph)
-    result = compare_float(build.model, build.graph, engine, test_images[:20], tracing_factory(folder, "net", build.graph))
+    result = compare_float(build.model, build.graph, engine, test_images[:20],
+                           tracing_factory(folder, "net", build.graph))
     assert not result.within_bound and result.max_abs_difference > MAX_ABS_DIFFERENCE
     output = build.graph.tensor(target.outputs[0])
-    assert result.first_divergence.startswith(f"{target.describe()}, {output.describe()} (max |difference| 0.01 over 1 of")
+    assert result.first_divergence.startswith(
+        f"{target.describe()}, {output.describe()} (max |difference| 0.01 over 1 of")
 
 
 def test_the_plan_is_four_bytes_per_value_and_float_ram_is_four_times_int8_for_the_mlp(default_models):

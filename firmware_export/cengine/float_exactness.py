@@ -92,7 +92,8 @@ class FloatAgreement:
         return text + (f"; first op beyond the bound: {self.first_divergence}" if self.first_divergence else "")
 
     def to_json(self) -> dict:
-        return {"reference": REFERENCE, "inputs": self.inputs, "samples": self.samples, "max_abs_difference": self.max_abs_difference,
+        return {"reference": REFERENCE, "inputs": self.inputs, "samples": self.samples,
+                "max_abs_difference": self.max_abs_difference,
                 "bound": MAX_ABS_DIFFERENCE, "clear_margin": CLEAR_MARGIN, "clear_samples": self.clear_samples,
                 "top_class_differences": self.top_class_differences, "within_bound": self.within_bound,
                 "first_divergence": self.first_divergence}
@@ -141,7 +142,8 @@ def first_divergence(model: bytes, graph: Graph, tracing_engine: FloatHostEngine
     engine_outputs = tracing_engine.trace(sample)
     interpreter = _builtin_ref(model, preserve_all_tensors=True)
     detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.asarray(sample, np.float32).reshape([abs(int(d)) for d in detail["shape"]]))
+    shape = [abs(int(d)) for d in detail["shape"]]
+    interpreter.set_tensor(detail["index"], np.asarray(sample, np.float32).reshape(shape))
     interpreter.invoke()
     for op in graph.ops:
         if op.index not in engine_outputs:

@@ -119,7 +119,8 @@ def _pointer(graph: Graph, storage: dict[int, TensorStorage], index: int, const:
 
 
 def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
-            fusions: tuple[Fusion, ...], in_place: tuple[InPlace, ...], symbol: str, model_sha256: str, source_name: str, labels: Labels,
+            fusions: tuple[Fusion, ...], in_place: tuple[InPlace, ...], symbol: str, model_sha256: str,
+            source_name: str, labels: Labels,
             helpers: str) -> dict[str, str]:
     import jinja2
 

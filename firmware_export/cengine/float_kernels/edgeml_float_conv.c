@@ -48,7 +48,8 @@ void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input,
                                 continue;
                             }
                             pixel = input + ((b * p->input_h + in_y) * p->input_w + in_x) * p->input_c;
-                            weights = p->filter + ((out_c * p->filter_h + filter_y) * p->filter_w + filter_x) * p->input_c;
+                            weights = p->filter +
+                                      ((out_c * p->filter_h + filter_y) * p->filter_w + filter_x) * p->input_c;
                             for (in_c = 0; in_c < p->input_c; ++in_c) {
                                 total += pixel[in_c] * weights[in_c];
                             }

@@ -24,9 +24,10 @@ static window clip(const edgeml_float_pool_params *p, int32_t out_y, int32_t out
     return w;
 }
 
-/* AVERAGE_POOL_2D. TFLite: reference_ops::AveragePool for float (reference/pooling.h @ 08df8c40): the
-   window's values summed row by row, divided by the count of values inside the image, then clamped. */
-void edgeml_float_average_pool_2d(const edgeml_float_pool_params *p, const float *input, float *output)
+/* AVERAGE_POOL_2D (average != 0) and MAX_POOL_2D. TFLite: reference_ops::AveragePool and MaxPool for float
+   (reference/pooling.h @ 08df8c40): the window's values taken row by row, clipped to the image; the sum
+   divided by the count of values inside the image, or the largest; then the activation's clamp. */
+static void pool(const edgeml_float_pool_params *p, const float *input, float *output, int average)
 {
     int32_t b, out_y, out_x, c, y, x;
     for (b = 0; b < p->batches; ++b) {
@@ -34,48 +35,39 @@ void edgeml_float_average_pool_2d(const edgeml_float_pool_params *p, const float
             for (out_x = 0; out_x < p->output_w; ++out_x) {
                 const window w = clip(p, out_y, out_x);
                 for (c = 0; c < p->channels; ++c) {
-                    float total = 0.0f;
+                    float reduced = average ? 0.0f : -FLT_MAX;
                     int32_t count = 0;
-                    float average;
                     for (y = w.y_start; y < w.y_end; ++y) {
                         for (x = w.x_start; x < w.x_end; ++x) {
                             const int32_t in_y = w.in_y_origin + y, in_x = w.in_x_origin + x;
-                            total += input[((b * p->input_h + in_y) * p->input_w + in_x) * p->channels + c];
+                            const float value = input[((b * p->input_h + in_y) * p->input_w + in_x) * p->channels + c];
+                            if (average) {
+                                reduced += value;
+                            } else if (value > reduced) {
+                                reduced = value;
+                            }
                             ++count;
                         }
                     }
-                    average = count > 0 ? total / (float)count : 0.0f;
+                    if (average) {
+                        reduced = count > 0 ? reduced / (float)count : 0.0f;
+                    }
                     output[((b * p->output_h + out_y) * p->output_w + out_x) * p->channels + c] =
-                        EDGEML_FLOAT_CLAMP(average, p->activation_min, p->activation_max);
+                        EDGEML_FLOAT_CLAMP(reduced, p->activation_min, p->activation_max);
                 }
             }
         }
     }
 }
 
-/* MAX_POOL_2D. TFLite: reference_ops::MaxPool for float (reference/pooling.h @ 08df8c40). */
+void edgeml_float_average_pool_2d(const edgeml_float_pool_params *p, const float *input, float *output)
+{
+    pool(p, input, output, 1);
+}
+
 void edgeml_float_max_pool_2d(const edgeml_float_pool_params *p, const float *input, float *output)
 {
-    int32_t b, out_y, out_x, c, y, x;
-    for (b = 0; b < p->batches; ++b) {
-        for (out_y = 0; out_y < p->output_h; ++out_y) {
-            for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const window w = clip(p, out_y, out_x);
-                for (c = 0; c < p->channels; ++c) {
-                    float largest = -FLT_MAX;
-                    for (y = w.y_start; y < w.y_end; ++y) {
-                        for (x = w.x_start; x < w.x_end; ++x) {
-                            const int32_t in_y = w.in_y_origin + y, in_x = w.in_x_origin + x;
-                            const float value = input[((b * p->input_h + in_y) * p->input_w + in_x) * p->channels + c];
-                            largest = value > largest ? value : largest;
-                        }
-                    }
-                    output[((b * p->output_h + out_y) * p->output_w + out_x) * p->channels + c] =
-                        EDGEML_FLOAT_CLAMP(largest, p->activation_min, p->activation_max);
-                }
-            }
-        }
-    }
+    pool(p, input, output, 0);
 }
 
 /* MEAN over height and width. TFLite: reference_ops::Mean for float (reference/reduce.h @ 08df8c40, the
