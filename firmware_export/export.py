@@ -249,6 +249,7 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
 
     from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
     from firmware_export.cengine.float_generate import ENGINE_JSON, compile_float_model
+    from edgeml.c_runtime import INSTALL_COMPILER, find_compiler
     from firmware_export.cengine.generate import Labels, write_files
     from edgeml.tflite_model import read_tflite_bytes
 
@@ -259,7 +260,10 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     compiled = compile_float_model(model, symbol, str(model_path), labels, record.normalization if record else None)
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
     parity, parity_not_run = None, "--check-samples is 0"
-    if config.check_samples:
+    compiler = find_compiler()
+    if config.check_samples and compiler is None:
+        parity_not_run = INSTALL_COMPILER
+    elif config.check_samples:
         tensor = validate(model, str(model_path)).inputs[0]
         normalization, _ = _normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
@@ -267,12 +271,12 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
         with tempfile.TemporaryDirectory(prefix="edgeml-float-") as scratch:
             folder = write_files(Path(scratch) / "engine", compiled.files)[0].parent
             try:
-                engine = build_float_engine(folder, symbol, compiled.graph)
+                engine = build_float_engine(folder, symbol, compiled.graph, compiler=compiler)
             except EdgeMLError as exc:
                 parity_not_run = f"the float build could not be built on this machine: {exc}"
             else:
                 parity = compare_float(model, compiled.graph, engine, inputs,
-                                       tracing_factory(folder, symbol, compiled.graph), inputs_label)
+                                       tracing_factory(folder, symbol, compiled.graph, compiler), inputs_label)
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
     engine_json = json.loads(compiled.files[ENGINE_JSON])
     engine_json["ram_vs_int8"] = ram.to_json()

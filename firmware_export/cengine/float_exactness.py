@@ -64,9 +64,9 @@ def build_float_engine(folder: Path, symbol: str, graph: Graph, trace: bool = Fa
     return FloatHostEngine(library, symbol, *sizes)
 
 
-def tracing_factory(folder: Path, symbol: str, graph: Graph) -> Callable[[], FloatHostEngine]:
+def tracing_factory(folder: Path, symbol: str, graph: Graph, compiler: str = "gcc") -> Callable[[], FloatHostEngine]:
     """Builds the trace build of the files in ``folder`` when called (for :func:`compare_float`)."""
-    return partial(build_float_engine, folder, symbol, graph, trace=True)
+    return partial(build_float_engine, folder, symbol, graph, trace=True, compiler=compiler)
 
 
 @dataclass(frozen=True)
