@@ -6,11 +6,12 @@
  * (http://www.apache.org/licenses/LICENSE-2.0). Each kernel computes what TensorFlow Lite's float
  * reference kernel computes, in the same order of accumulation, so that its outputs match LiteRT's
  * OpResolverType.BUILTIN_REF to float32 rounding (Copyright The TensorFlow Authors, Apache License 2.0):
- * tensorflow/tensorflow at commit 08df8c40b4376ed012fa3ba03ff3e3068d8d2a94 (reference/conv.h) and the
- * files each function names under tensorflow/lite/kernels/internal/reference/. This is edgeml's own code.
+ * the files each function names under tensorflow/lite/kernels/internal/reference/ of
+ * tensorflow/tensorflow, at the commit given beside each. This is edgeml's own code.
  *
- * Build with floating-point contraction off (C99 mode of gcc does so: -std=c99 implies
- * -ffp-contract=off): a fused multiply-add rounds once where the reference rounds twice.
+ * Build with floating-point contraction off: a fused multiply-add rounds once where the reference rounds
+ * twice. gcc's ISO C modes (-std=c99) turn it off; clang contracts within an expression by default, so
+ * pass -ffp-contract=off to clang.
  */
 #ifndef EDGEML_FLOAT_H
 #define EDGEML_FLOAT_H

@@ -7,8 +7,8 @@
 
 #include "edgeml_float.h"
 
-/* FULLY_CONNECTED. TFLite: reference_ops::FullyConnected for float (reference/fully_connected.h @ 08df8c40):
-   the products summed over the depth from 0, then the bias added, then the activation's clamp. */
+/* FULLY_CONNECTED. TFLite: reference_ops::FullyConnected for float (reference/fully_connected.h
+   @ 0f563557): the products summed over the depth from 0, then the bias added, then the activation's clamp. */
 void edgeml_float_fully_connected(const edgeml_float_fully_connected_params *p, const float *input, float *output)
 {
     int32_t b, u, d;
@@ -65,7 +65,7 @@ void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input,
 }
 
 /* DEPTHWISE_CONV_2D. TFLite: reference_ops::DepthwiseConv for float (reference/depthwiseconv_float.h
-   @ 08df8c40): output channel in_c * depth_multiplier + m sums over filter_y, filter_x, then the bias. */
+   @ a4f54022): output channel in_c * depth_multiplier + m sums over filter_y, filter_x, then the bias. */
 void edgeml_float_depthwise_conv_2d(const edgeml_float_depthwise_params *d, const float *input, float *output)
 {
     const edgeml_float_conv_params *p = &d->conv;

@@ -58,7 +58,7 @@ static void window(int32_t origin, int32_t filter_size, int32_t input_size, int3
 
 /* The pool over the window's conv pixels, row by row: AVERAGE_POOL_2D sums and divides by the count,
    MAX_POOL_2D keeps the largest; then the pool's clamp. TFLite: reference_ops::AveragePool / MaxPool for
-   float (reference/pooling.h @ 08df8c40). */
+   float (reference/pooling.h @ 28f241bb). */
 void edgeml_float_conv_pool(const edgeml_float_conv_pool_params *p, const float *input, float *output, float *scratch)
 {
     const edgeml_float_pool_params *pool = &p->pool;

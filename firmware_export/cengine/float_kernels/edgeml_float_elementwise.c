@@ -23,7 +23,7 @@ static float mul_one(float a, float b)
 /* f on every output element, then the activation's clamp. Without broadcasting, element i of each input
    meets element i of the output; with it, a 4-deep loop over the output's dimensions walks each input with
    its own strides. TFLite: reference_ops::Add/Mul and BroadcastAdd6DSlow/BroadcastMul6DSlow for float
-   (reference/add.h, mul.h @ 08df8c40). In place: output may be an input of the output's shape (each output
+   (reference/add.h, mul.h). In place: output may be an input of the output's shape (each output
    element is written once, after its input elements are read, and no later element reads them). */
 static void binary(const edgeml_float_binary_params *p, binary_function f, const float *input1,
                    const float *input2, float *output)
@@ -88,7 +88,7 @@ void edgeml_float_leaky_relu(const edgeml_float_unary_params *p, const float *in
     }
 }
 
-/* LOGISTIC. TFLite: reference_ops::Logistic for float (reference/logistic.h @ 08df8c40): 1 above
+/* LOGISTIC. TFLite: reference_ops::Logistic for float (reference/logistic.h @ 235cb9a0): 1 above
    16.619047164916992188, exp(x) below -9, else 1 / (1 + exp(-x)). In place. */
 void edgeml_float_logistic(const edgeml_float_unary_params *p, const float *input, float *output)
 {
@@ -110,7 +110,7 @@ void edgeml_float_tanh(const edgeml_float_unary_params *p, const float *input, f
     }
 }
 
-/* SOFTMAX. TFLite: reference_ops::Softmax for float (reference/softmax.h @ 08df8c40): per row the max, then
+/* SOFTMAX. TFLite: reference_ops::Softmax for float (reference/softmax.h @ 0bc740a0): per row the max, then
    exp((x - max) * beta) summed from the first value, then each exp divided by the sum. */
 void edgeml_float_softmax(const edgeml_float_softmax_params *p, const float *input, float *output)
 {

@@ -25,7 +25,7 @@ static window clip(const edgeml_float_pool_params *p, int32_t out_y, int32_t out
 }
 
 /* AVERAGE_POOL_2D (average != 0) and MAX_POOL_2D. TFLite: reference_ops::AveragePool and MaxPool for float
-   (reference/pooling.h @ 08df8c40): the window's values taken row by row, clipped to the image; the sum
+   (reference/pooling.h @ 28f241bb): the window's values taken row by row, clipped to the image; the sum
    divided by the count of values inside the image, or the largest; then the activation's clamp. */
 static void pool(const edgeml_float_pool_params *p, const float *input, float *output, int average)
 {
@@ -70,7 +70,7 @@ void edgeml_float_max_pool_2d(const edgeml_float_pool_params *p, const float *in
     pool(p, input, output, 0);
 }
 
-/* MEAN over height and width. TFLite: reference_ops::Mean for float (reference/reduce.h @ 08df8c40, the
+/* MEAN over height and width. TFLite: reference_ops::Mean for float (reference/reduce.h, the
    4-D special case over axes 1 and 2; the generic path sums in the same order): per batch and channel,
    the values summed over y then x, divided by height * width. */
 void edgeml_float_mean_hw(const edgeml_float_mean_params *p, const float *input, float *output)
