@@ -1,10 +1,13 @@
-"""The C engine's float32 build against LiteRT BUILTIN_REF float, and its RAM against the int8 build, for
-edgeml's default MLP and CNN on Fashion-MNIST (issue 15).
+"""The C engine's float32 build against LiteRT BUILTIN_REF float, its RAM and flash against the int8 build's,
+for edgeml's default MLP and CNN on Fashion-MNIST (issue 15).
 
 For each model: max |difference| of the output probabilities between the float build (gcc -O2, strict C99,
 on this host) and LiteRT ``OpResolverType.BUILTIN_REF`` float over the test set, samples whose top class
-differs among those with a top-2 margin > 2e-5 (the bound of tests/test_cengine_float.py), and static RAM
-(planned arena + input + output buffers) of the float32 and int8 builds of the same run.
+differs among those with a top-2 margin > 2e-5 (the bound of tests/test_cengine_float.py), static RAM
+(planned arena + input + output buffers) of the float32 and int8 builds of the same run, and flash (text +
+data of the engine linked with --gc-sections from <symbol>_invoke, arm-none-eabi-gcc -Os): the float build
+for a Cortex-M4 with its FPU (-mfloat-abi=hard) and a Cortex-M3 (soft float, libgcc's float routines), newlib's
+libm for expf, against the int8 build's Cortex-M4 flash (firmware_export/cengine/measure.py).
 
     python benchmarks/cengine_float.py --out benchmarks/out/cengine
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,8 +34,33 @@ from edgeml.data import load_dataset
 from edgeml.rundir import FLOAT_TFLITE_FILE, RunRecord
 from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
 from firmware_export.cengine.float_generate import compile_float_model
-from firmware_export.cengine.generate import write_files
+from firmware_export.cengine.generate import compile_model, write_files
+from firmware_export.cengine.measure import ARM_GCC, measure_cortex_m4, text_plus_data
 from firmware_export.export import _float_ram_comparison
+
+FLOAT_BOARDS = {"cortex-m4 (FPU)": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
+                "cortex-m3 (soft float)": ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")}
+
+
+def float_flash_bytes(folder: Path, symbol: str, cpu_flags: tuple[str, ...]) -> int:
+    """text + data of the float engine in ``folder`` linked for one CPU, -Os, --gc-sections, newlib's libm."""
+    with tempfile.TemporaryDirectory(prefix="edgeml-float-flash-") as scratch:
+        objects = []
+        for source in sorted(folder.glob("*.c")):
+            target = Path(scratch) / f"{source.stem}.o"
+            subprocess.run([ARM_GCC, *cpu_flags, "-Os", "-std=c99", "-ffunction-sections", "-fdata-sections",
+                            f"-I{folder}", "-c", str(source), "-o", str(target)], check=True)
+            objects.append(str(target))
+        elf = Path(scratch) / "engine.elf"
+        subprocess.run([ARM_GCC, *cpu_flags, "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{symbol}_invoke",
+                        *objects, "-lm", "-lc", "-lgcc", "-o", str(elf)], check=True)
+        return text_plus_data(elf)
+
+
+def int8_flash_bytes(model: bytes, folder: Path) -> int | str:
+    write_files(folder, compile_model(model, "net").files)
+    flash = measure_cortex_m4(folder, "net", with_stack=False).flash
+    return flash.value.total_bytes if flash.not_measured is None else flash.not_measured
 
 
 def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
@@ -46,23 +75,31 @@ def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
     engine = build_float_engine(folder, "net", compiled.graph)
     agreement = compare_float(model, compiled.graph, engine, inputs, tracing_factory(folder, "net", compiled.graph))
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
+    flash = {board: float_flash_bytes(folder, "net", flags) for board, flags in FLOAT_BOARDS.items()}
+    flash["int8, cortex-m4"] = int8_flash_bytes((run / "model_int8.tflite").read_bytes(), folder.parent / "int8")
     return {"model": run.name, "ops": [op.name for op in compiled.graph.ops],
             "float_arena_bytes": compiled.plan.arena_bytes,
             "float_io_bytes": compiled.input_bytes + compiled.output_bytes, "parity": agreement.to_json(),
-            "ram_vs_int8": ram.to_json()}
+            "ram_vs_int8": ram.to_json(), "flash_bytes": flash}
 
 
 def table(rows: list[dict]) -> str:
     lines = ["| model | samples | max \\|difference\\| vs BUILTIN_REF | top class differs (margin > 2e-5) "
-             "| float32 RAM (arena + I/O) | int8 RAM | float32 / int8 |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             "| float32 RAM (arena + I/O) | int8 RAM | float32 / int8 | float32 flash M4F / M3 | int8 flash M4 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
-        parity, ram = row["parity"], row["ram_vs_int8"]
+        parity, ram, flash = row["parity"], row["ram_vs_int8"], row["flash_bytes"]
         lines.append(f"| {row['model']} | {parity['samples']:,} | {parity['max_abs_difference']:.3g} "
                      f"| {parity['top_class_differences']} of {parity['clear_samples']:,} "
                      f"| {ram['float_ram_bytes']:,} B ({row['float_arena_bytes']:,} + {row['float_io_bytes']:,}) "
-                     f"| {ram['int8_ram_bytes']:,} B | {ram['ratio']:.2f}x |")
+                     f"| {ram['int8_ram_bytes']:,} B | {ram['ratio']:.2f}x "
+                     f"| {' / '.join(f'{flash[board]:,} B' for board in FLOAT_BOARDS)} "
+                     f"| {_bytes(flash['int8, cortex-m4'])} |")
     return "\n".join(lines)
+
+
+def _bytes(value) -> str:
+    return f"{value:,} B" if isinstance(value, int) else f"not measured: {value}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,10 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="edgeml-float-bench-") as scratch:
         for name, run in runs.items():
-            rows.append(measure(run, args.test_samples, Path(scratch) / name))
+            rows.append(measure(run, args.test_samples, Path(scratch) / name / "float"))
     text = table(rows)
+    compiler = subprocess.run([ARM_GCC, "-dumpversion"], capture_output=True, text=True).stdout.strip()
+    text += (f"\n\n{platform.machine()} {platform.system()}, Python {platform.python_version()}, host gcc -O2; "
+             f"{ARM_GCC} {compiler}; one run (deterministic)")
     print(text)
-    print(f"\n{platform.machine()} {platform.system()}, Python {platform.python_version()}; one run (deterministic)")
     (args.out / "cengine_float.md").write_text(text + "\n")
     (args.out / "cengine_float.json").write_text(json.dumps(rows, indent=2) + "\n")
     return 0
