@@ -282,6 +282,7 @@ OP_MODELS = {
     "rescaling_constants": ((6,), lambda x, L: L.Activation("tanh")(L.Rescaling(1 / 255, offset=-0.5)(x)),
                             {"MUL", "ADD", "TANH"}),
     "softmax_beta": ((9,), lambda x, L: L.Softmax()(L.Dense(9)(x)), {"SOFTMAX"}),
+    "sigmoid_unit": ((5,), lambda x, L: L.Dense(1, activation="sigmoid")(x), {"LOGISTIC"}),
     "logistic_tanh": ((8,), lambda x, L: L.Activation("tanh")(L.Activation("sigmoid")(L.Dense(8)(x)) * 3.0),
                       {"LOGISTIC", "TANH"}),
     "relu_relu6_leaky": ((10,), lambda x, L: L.Concatenate()([L.ReLU()(x), L.ReLU(6.0)(x), L.LeakyReLU(0.2)(x)]),
@@ -307,6 +308,8 @@ def test_single_op_graphs_are_within_the_bound(name, tmp_path):
     assert np.abs(expected - actual).max() <= MAX_ABS_DIFFERENCE * max(1.0, np.abs(expected).max())
     result = build.compare(inputs)
     assert result.top_class_differences == 0 and result.first_divergence is None
+    if name == "sigmoid_unit":  # one unit: the class is p >= 0.5, its margin |2p - 1|
+        assert result.clear_samples >= OP_SAMPLES // 2
     if name.startswith("fused"):
         assert len(build.compiled.fusions) == 1
 
