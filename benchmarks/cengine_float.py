@@ -35,26 +35,9 @@ from edgeml.rundir import FLOAT_TFLITE_FILE, RunRecord
 from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
 from firmware_export.cengine.float_generate import compile_float_model
 from firmware_export.cengine.generate import compile_model, write_files
-from firmware_export.cengine.measure import ARM_GCC, measure_cortex_m4, text_plus_data
+from firmware_export.cengine.float_measure import FLOAT_CPUS, float_flash
+from firmware_export.cengine.measure import ARM_GCC, measure_cortex_m4
 from firmware_export.export import _float_ram_comparison
-
-FLOAT_BOARDS = {"cortex-m4 (FPU)": ("-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"),
-                "cortex-m3 (soft float)": ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")}
-
-
-def float_flash_bytes(folder: Path, symbol: str, cpu_flags: tuple[str, ...]) -> int:
-    """text + data of the float engine in ``folder`` linked for one CPU, -Os, --gc-sections, newlib's libm."""
-    with tempfile.TemporaryDirectory(prefix="edgeml-float-flash-") as scratch:
-        objects = []
-        for source in sorted(folder.glob("*.c")):
-            target = Path(scratch) / f"{source.stem}.o"
-            subprocess.run([ARM_GCC, *cpu_flags, "-Os", "-std=c99", "-ffunction-sections", "-fdata-sections",
-                            f"-I{folder}", "-c", str(source), "-o", str(target)], check=True)
-            objects.append(str(target))
-        elf = Path(scratch) / "engine.elf"
-        subprocess.run([ARM_GCC, *cpu_flags, "-nostartfiles", "-Wl,--gc-sections", f"-Wl,-e,{symbol}_invoke",
-                        *objects, "-lm", "-lc", "-lgcc", "-o", str(elf)], check=True)
-        return text_plus_data(elf)
 
 
 def int8_flash_bytes(model: bytes, folder: Path) -> int | str:
@@ -75,7 +58,7 @@ def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
     engine = build_float_engine(folder, "net", compiled.graph)
     agreement = compare_float(model, compiled.graph, engine, inputs, tracing_factory(folder, "net", compiled.graph))
     ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
-    flash = {board: float_flash_bytes(folder, "net", flags) for board, flags in FLOAT_BOARDS.items()}
+    flash = {cpu: float_flash(folder, "net", cpu).as_json() for cpu in FLOAT_CPUS}
     flash["int8, cortex-m4"] = int8_flash_bytes((run / "model_int8.tflite").read_bytes(), folder.parent / "int8")
     return {"model": run.name, "ops": [op.name for op in compiled.graph.ops],
             "float_arena_bytes": compiled.plan.arena_bytes,
@@ -85,7 +68,7 @@ def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
 
 def table(rows: list[dict]) -> str:
     lines = ["| model | samples | max \\|difference\\| vs BUILTIN_REF | top class differs (margin > 2e-5) "
-             "| float32 RAM (arena + I/O) | int8 RAM | float32 / int8 | float32 flash M4F / M3 | int8 flash M4 |",
+             "| float32 RAM (arena + I/O) | int8 RAM | float32 / int8 | float32 flash M4 (FPU) / M3 | int8 flash M4 |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for row in rows:
         parity, ram, flash = row["parity"], row["ram_vs_int8"], row["flash_bytes"]
@@ -93,13 +76,13 @@ def table(rows: list[dict]) -> str:
                      f"| {parity['top_class_differences']} of {parity['clear_samples']:,} "
                      f"| {ram['float_ram_bytes']:,} B ({row['float_arena_bytes']:,} + {row['float_io_bytes']:,}) "
                      f"| {ram['int8_ram_bytes']:,} B | {ram['ratio']:.2f}x "
-                     f"| {' / '.join(f'{flash[board]:,} B' for board in FLOAT_BOARDS)} "
+                     f"| {' / '.join(_bytes(flash[cpu]) for cpu in FLOAT_CPUS)} "
                      f"| {_bytes(flash['int8, cortex-m4'])} |")
     return "\n".join(lines)
 
 
 def _bytes(value) -> str:
-    return f"{value:,} B" if isinstance(value, int) else f"not measured: {value}"
+    return f"{value:,} B" if isinstance(value, int) else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from firmware_export.cengine import CEngineResult
     from firmware_export.cengine.exactness import FourWayParity
     from firmware_export.cengine.float_exactness import FloatAgreement
+    from firmware_export.cengine.measure import Measurement
 
 DEFAULT_CHECK_SAMPLES = 200
+FLOAT_FLASH_HOW = "text + data, Cortex-M4 with FPU, arm-none-eabi-gcc -Os, --gc-sections, newlib libm"
 RANDOM_INPUT_SEED = 0
 
 
@@ -175,6 +177,7 @@ class CFloatExportResult:
     input_bytes: int
     output_bytes: int
     ram: FloatRamComparison
+    flash: "Measurement"  # bytes of the Cortex-M4 (FPU) build, or why not measured
     parity: "FloatAgreement | None"
     parity_not_run: str | None
     warnings: tuple[str, ...] = ()
@@ -187,6 +190,8 @@ class CFloatExportResult:
             f"arena {self.arena_bytes:,} bytes (liveness floor {self.liveness_floor_bytes:,} bytes, static inside "
             f"{self.symbol}_model.c) + input {self.input_bytes:,} + output {self.output_bytes:,}; "
             f"{self.ram.describe()}",
+            f"flash {self.flash.value:,} bytes ({FLOAT_FLASH_HOW})" if self.flash.not_measured is None
+            else f"flash not measured: {self.flash.not_measured}",
             parity,
         ])
 
@@ -196,6 +201,7 @@ class CFloatExportResult:
                 "liveness_floor_bytes": self.liveness_floor_bytes,
                 "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
                 "static_ram_bytes": self.ram.float_ram_bytes, "ram_vs_int8": self.ram.to_json(),
+                "flash_bytes": self.flash.as_json(), "flash": FLOAT_FLASH_HOW,
                 "parity": self.parity.to_json() if self.parity else {"not_run": self.parity_not_run},
                 "warnings": list(self.warnings)}
 
@@ -243,12 +249,14 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
                    model: bytes) -> CFloatExportResult:
     """The float32 build of ``model``: compiled and planned in memory, compared with LiteRT BUILTIN_REF float
     on ``config.check_samples`` inputs (built on this machine; without a C compiler the comparison says it
-    was not run), its RAM compared with the int8 build of ``model_int8.tflite`` beside it, then written."""
+    was not run), its RAM compared with the int8 build of ``model_int8.tflite`` beside it, its flash measured
+    for a Cortex-M4 with FPU (:mod:`firmware_export.cengine.float_measure`), then written."""
     import json
     import tempfile
 
     from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
     from firmware_export.cengine.float_generate import ENGINE_JSON, compile_float_model
+    from firmware_export.cengine.float_measure import float_flash
     from edgeml.c_runtime import INSTALL_COMPILER, find_compiler
     from firmware_export.cengine.generate import Labels, write_files
     from edgeml.tflite_model import read_tflite_bytes
@@ -261,15 +269,16 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
     parity, parity_not_run = None, "--check-samples is 0"
     compiler = find_compiler()
-    if config.check_samples and compiler is None:
-        parity_not_run = INSTALL_COMPILER
-    elif config.check_samples:
-        tensor = validate(model, str(model_path)).inputs[0]
-        normalization, _ = _normalization(record)
-        raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
-        inputs = _to_model_inputs(raw, tensor, normalization).reshape(len(raw), -1)
-        with tempfile.TemporaryDirectory(prefix="edgeml-float-") as scratch:
-            folder = write_files(Path(scratch) / "engine", compiled.files)[0].parent
+    with tempfile.TemporaryDirectory(prefix="edgeml-float-") as scratch:
+        folder = write_files(Path(scratch) / "engine", compiled.files)[0].parent
+        flash = float_flash(folder, symbol)
+        if config.check_samples and compiler is None:
+            parity_not_run = INSTALL_COMPILER
+        elif config.check_samples:
+            tensor = validate(model, str(model_path)).inputs[0]
+            normalization, _ = _normalization(record)
+            raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
+            inputs = _to_model_inputs(raw, tensor, normalization).reshape(len(raw), -1)
             try:
                 engine = build_float_engine(folder, symbol, compiled.graph, compiler=compiler)
             except EdgeMLError as exc:
@@ -281,11 +290,12 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     engine_json = json.loads(compiled.files[ENGINE_JSON])
     engine_json["ram_vs_int8"] = ram.to_json()
     engine_json["parity"] = parity.to_json() if parity else {"not_run": parity_not_run}
+    engine_json["flash_bytes"], engine_json["flash"] = flash.as_json(), FLOAT_FLASH_HOW
     files = write_files(out_dir, {**compiled.files, ENGINE_JSON: json.dumps(engine_json, indent=2) + "\n"})
     return CFloatExportResult(
         out_dir=out_dir, files=files, symbol=symbol, ops=tuple(op.name for op in compiled.graph.ops),
         arena_bytes=compiled.plan.arena_bytes, liveness_floor_bytes=compiled.plan.liveness_floor_bytes,
-        input_bytes=compiled.input_bytes, output_bytes=compiled.output_bytes, ram=ram, parity=parity,
+        input_bytes=compiled.input_bytes, output_bytes=compiled.output_bytes, ram=ram, flash=flash, parity=parity,
         parity_not_run=None if parity else parity_not_run, warnings=tuple(warnings))
 
 

@@ -351,6 +351,11 @@ def test_export_takes_the_float_model_and_reports_ram_against_int8(default_model
     assert engine["ram_vs_int8"]["extra_bytes"] == 3 * int8_ram
     assert engine["parity"]["samples"] == 30 and engine["parity"]["within_bound"] is True
     assert result.to_json()["ram_vs_int8"]["ratio"] == 4.0
+    # Flash of the Cortex-M4 (FPU) build: at least the weights' 4 bytes each, which dominate it.
+    weights = sum(t.byte_size for t in build.graph.tensors if t.is_constant and t.dtype == "float32")
+    if shutil.which("arm-none-eabi-gcc"):
+        assert weights < result.flash.value < weights + 16384 and engine["flash_bytes"] == result.flash.value
+        assert f"flash {result.flash.value:,} bytes (text + data, Cortex-M4 with FPU" in result.summary()
     header = (tmp_path / "out" / "model_model.h").read_text()
     assert "int model_invoke(const float *input, float *output);" in header
     assert {"edgeml_float.h", "model_model.c"} <= {path.name for path in result.files}
