@@ -32,8 +32,11 @@ if TYPE_CHECKING:
     from edgeml.c_runtime import StaticMemory
     from firmware_export.cengine import CEngineResult
     from firmware_export.cengine.exactness import FourWayParity
+    from firmware_export.cengine.float_exactness import FloatAgreement
+    from firmware_export.cengine.measure import Measurement
 
 DEFAULT_CHECK_SAMPLES = 200
+FLOAT_FLASH_HOW = "text + data, Cortex-M4 with FPU, arm-none-eabi-gcc -Os, --gc-sections, newlib libm"
 RANDOM_INPUT_SEED = 0
 
 
@@ -128,25 +131,105 @@ class CExportResult:
                 "parity": self.parity.to_json() if self.parity else None, "warnings": list(self.warnings)}
 
 
-def export_for_engine(config: ExportConfig, engine: Engine = Engine.TFLM) -> "ExportResult | CExportResult":
+@dataclass(frozen=True)
+class FloatRamComparison:
+    """Static RAM (arena + input + output, bytes) of the float32 build next to the int8 build of the same
+    run's ``model_int8.tflite`` (compiled, not written, to plan its arena), or why there is none."""
+
+    float_ram_bytes: int
+    int8_ram_bytes: int | None = None
+    int8_model: str | None = None
+    not_compared: str | None = None
+
+    @property
+    def extra_bytes(self) -> int | None:
+        return None if self.int8_ram_bytes is None else self.float_ram_bytes - self.int8_ram_bytes
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.int8_ram_bytes else self.float_ram_bytes / self.int8_ram_bytes
+
+    def describe(self) -> str:
+        if self.int8_ram_bytes is None:
+            return (f"float32 needs {self.float_ram_bytes:,} bytes of static RAM; not compared with int8: "
+                    f"{self.not_compared}")
+        return (f"float32 needs {self.float_ram_bytes:,} bytes of static RAM, {self.extra_bytes:,} more than the int8 "
+                f"build's {self.int8_ram_bytes:,} ({self.ratio:.2f}x; {self.int8_model})")
+
+    def to_json(self) -> dict:
+        return {"float_ram_bytes": self.float_ram_bytes, "int8_ram_bytes": self.int8_ram_bytes,
+                "extra_bytes": self.extra_bytes, "ratio": round(self.ratio, 3) if self.ratio else None,
+                "int8_model": self.int8_model, "not_compared": self.not_compared,
+                "ram": "arena + input buffer + output buffer of each build"}
+
+
+@dataclass(frozen=True)
+class CFloatExportResult:
+    """``edgeml export MODEL_FLOAT32.tflite --engine c``: the float32 build's files, its RAM next to the int8
+    build's, and (unless ``--check-samples 0``) its outputs against LiteRT BUILTIN_REF float."""
+
+    out_dir: Path
+    files: tuple[Path, ...]
+    symbol: str
+    ops: tuple[str, ...]
+    arena_bytes: int
+    liveness_floor_bytes: int
+    input_bytes: int
+    output_bytes: int
+    ram: FloatRamComparison
+    flash: "Measurement"  # bytes of the Cortex-M4 (FPU) build, or why not measured
+    parity: "FloatAgreement | None"
+    parity_not_run: str | None
+    warnings: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        parity = self.parity.describe() if self.parity else f"float outputs not compared: {self.parity_not_run}"
+        return "\n".join([
+            f"wrote {', '.join(path.name for path in self.files)} to {self.out_dir}",
+            f"C engine `{self.symbol}_invoke` (float32): {len(self.ops)} ops ({', '.join(sorted(set(self.ops)))})",
+            f"arena {self.arena_bytes:,} bytes (liveness floor {self.liveness_floor_bytes:,} bytes, static inside "
+            f"{self.symbol}_model.c) + input {self.input_bytes:,} + output {self.output_bytes:,}; "
+            f"{self.ram.describe()}",
+            f"flash {self.flash.value:,} bytes ({FLOAT_FLASH_HOW})" if self.flash.not_measured is None
+            else f"flash not measured: {self.flash.not_measured}",
+            parity,
+        ])
+
+    def to_json(self) -> dict:
+        return {"files": [path.name for path in self.files], "symbol": self.symbol, "dtype": "float32",
+                "ops": list(self.ops), "arena_bytes": self.arena_bytes,
+                "liveness_floor_bytes": self.liveness_floor_bytes,
+                "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
+                "static_ram_bytes": self.ram.float_ram_bytes, "ram_vs_int8": self.ram.to_json(),
+                "flash_bytes": self.flash.as_json(), "flash": FLOAT_FLASH_HOW,
+                "parity": self.parity.to_json() if self.parity else {"not_run": self.parity_not_run},
+                "warnings": list(self.warnings)}
+
+
+def export_for_engine(config: ExportConfig,
+                      engine: Engine = Engine.TFLM) -> "ExportResult | CExportResult | CFloatExportResult":
     """``edgeml export --engine``: the TFLite Micro files, or the C engine's (which take source, out, name,
-    force and check_samples from ``config``)."""
+    force and check_samples from ``config``; a float32 model gets the engine's float build)."""
     if Engine(engine) is Engine.C:
         return export_c(config)
     return export_firmware(config)
 
 
-def export_c(config: ExportConfig) -> CExportResult:
+def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
     """The C engine's files, after comparing the four runtimes on ``config.check_samples`` inputs (the
-    comparison runs first: a runtime that cannot run the model stops the export before a file is written)."""
+    comparison runs first: a runtime that cannot run the model stops the export before a file is written).
+    A model whose input is float32 goes to the float build (:func:`export_c_float`)."""
     from firmware_export.cengine import CEngineConfig, export_c_engine
     from firmware_export.cengine.exactness import four_way_parity
+    from firmware_export.cengine.float_lower import is_float_graph
 
     from edgeml.c_runtime import static_memory
     from edgeml.graph import read_graph_bytes
 
     model_path, record = _resolve_source(Path(config.source))
     model = _read_model(model_path)
+    if is_float_graph(read_graph_bytes(model, str(model_path))):
+        return export_c_float(config, model_path, record, model)
     warnings: list[str] = []
     parity = None
     if config.check_samples:
@@ -160,6 +243,77 @@ def export_c(config: ExportConfig) -> CExportResult:
     memory = static_memory(read_graph_bytes(model, str(model_path)), result.arena_bytes,
                            flash.value.total_bytes if flash.not_measured is None else None, flash.not_measured)
     return CExportResult(result, memory, parity, tuple(warnings) + result.warnings)
+
+
+def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | None,
+                   model: bytes) -> CFloatExportResult:
+    """The float32 build of ``model``: compiled and planned in memory, compared with LiteRT BUILTIN_REF float
+    on ``config.check_samples`` inputs (built on this machine; without a C compiler the comparison says it
+    was not run), its RAM compared with the int8 build of ``model_int8.tflite`` beside it, its flash measured
+    for a Cortex-M4 with FPU (:mod:`firmware_export.cengine.float_measure`), then written."""
+    import json
+    import tempfile
+
+    from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
+    from firmware_export.cengine.float_generate import ENGINE_JSON, compile_float_model
+    from firmware_export.cengine.float_measure import float_flash
+    from edgeml.c_runtime import INSTALL_COMPILER, find_compiler
+    from firmware_export.cengine.generate import Labels, write_files
+    from edgeml.tflite_model import read_tflite_bytes
+
+    symbol = cgen.c_identifier(config.name)
+    warnings = [f"--name {config.name!r} is not a usable C identifier; the symbol is {symbol!r}"] \
+        if symbol != config.name else []
+    labels = Labels(*_labels(read_tflite_bytes(model).outputs[0], record)) if record is not None else Labels()
+    compiled = compile_float_model(model, symbol, str(model_path), labels, record.normalization if record else None)
+    out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
+    parity, parity_not_run = None, "--check-samples is 0"
+    compiler = find_compiler()
+    with tempfile.TemporaryDirectory(prefix="edgeml-float-") as scratch:
+        folder = write_files(Path(scratch) / "engine", compiled.files)[0].parent
+        flash = float_flash(folder, symbol)
+        if config.check_samples and compiler is None:
+            parity_not_run = INSTALL_COMPILER
+        elif config.check_samples:
+            tensor = validate(model, str(model_path)).inputs[0]
+            normalization, _ = _normalization(record)
+            raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
+            inputs = _to_model_inputs(raw, tensor, normalization).reshape(len(raw), -1)
+            try:
+                engine = build_float_engine(folder, symbol, compiled.graph, compiler=compiler)
+            except EdgeMLError as exc:
+                parity_not_run = f"the float build could not be built on this machine: {exc}"
+            else:
+                parity = compare_float(model, compiled.graph, engine, inputs,
+                                       tracing_factory(folder, symbol, compiled.graph, compiler), inputs_label)
+    ram = _float_ram_comparison(compiled.static_ram_bytes, model_path)
+    engine_json = json.loads(compiled.files[ENGINE_JSON])
+    engine_json["ram_vs_int8"] = ram.to_json()
+    engine_json["parity"] = parity.to_json() if parity else {"not_run": parity_not_run}
+    engine_json["flash_bytes"], engine_json["flash"] = flash.as_json(), FLOAT_FLASH_HOW
+    files = write_files(out_dir, {**compiled.files, ENGINE_JSON: json.dumps(engine_json, indent=2) + "\n"})
+    return CFloatExportResult(
+        out_dir=out_dir, files=files, symbol=symbol, ops=tuple(op.name for op in compiled.graph.ops),
+        arena_bytes=compiled.plan.arena_bytes, liveness_floor_bytes=compiled.plan.liveness_floor_bytes,
+        input_bytes=compiled.input_bytes, output_bytes=compiled.output_bytes, ram=ram, flash=flash, parity=parity,
+        parity_not_run=None if parity else parity_not_run, warnings=tuple(warnings))
+
+
+def _float_ram_comparison(float_ram_bytes: int, model_path: Path) -> FloatRamComparison:
+    """The int8 build's static RAM from the run's ``model_int8.tflite`` beside the float model."""
+    from firmware_export.cengine.generate import compile_model
+
+    int8_path = model_path.parent / INT8_TFLITE_FILE
+    if not int8_path.is_file():
+        return FloatRamComparison(float_ram_bytes, not_compared=f"no {INT8_TFLITE_FILE} beside {model_path.name}")
+    try:
+        int8 = compile_model(_read_model(int8_path), "int8", str(int8_path))
+    except EdgeMLError as exc:
+        return FloatRamComparison(float_ram_bytes,
+                                  not_compared=f"the int8 build cannot compile {int8_path.name}: {exc}")
+    graph = int8.graph
+    int8_ram = int8.plan.arena_bytes + sum(graph.tensor(i).byte_size for i in (graph.inputs[0], graph.outputs[0]))
+    return FloatRamComparison(float_ram_bytes, int8_ram, f"{int8_path.parent.name}/{INT8_TFLITE_FILE}")
 
 
 def export_firmware(config: ExportConfig) -> ExportResult:

@@ -51,6 +51,7 @@ KNOWN_CYCLES = {
         "edgeml.bench_runner", "edgeml.c_runtime", "edgeml.runtime", "firmware_export.cengine",
         "firmware_export.cengine.exactness", "firmware_export.cengine.generate", "firmware_export.cengine.host",
         "firmware_export.export", "firmware_export.parity", "firmware_export.render",
+        "firmware_export.cengine.float_generate", "firmware_export.cengine.float_exactness",  # reuse generate/host
     }):
         "runtime -> bench_runner (KerasModel) with bench_runner -> runtime: KerasModel into its own module; "
         "runtime -> c_runtime -> firmware_export.cengine -> ... -> parity/export -> runtime (LiteModel, "

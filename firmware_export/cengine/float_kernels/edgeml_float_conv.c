@@ -1,0 +1,101 @@
+/*
+ * Copyright 2026 the edgeml authors. Licensed under the Apache License, Version 2.0
+ * (http://www.apache.org/licenses/LICENSE-2.0). Order of accumulation follows TensorFlow Lite's float
+ * reference kernels (Copyright The TensorFlow Authors; Apache License 2.0); see edgeml_float.h.
+ */
+#include <stddef.h>
+
+#include "edgeml_float.h"
+
+/* FULLY_CONNECTED. TFLite: reference_ops::FullyConnected for float (reference/fully_connected.h
+   @ 0f563557): the products summed over the depth from 0, then the bias added, then the activation's clamp. */
+void edgeml_float_fully_connected(const edgeml_float_fully_connected_params *p, const float *input, float *output)
+{
+    int32_t b, u, d;
+    for (b = 0; b < p->batches; ++b) {
+        const float *row = input + b * p->depth;
+        for (u = 0; u < p->units; ++u) {
+            const float *weights = p->filter + u * p->depth;
+            float total = 0.0f;
+            for (d = 0; d < p->depth; ++d) {
+                total += row[d] * weights[d];
+            }
+            total += p->bias != NULL ? p->bias[u] : 0.0f;
+            output[b * p->units + u] = EDGEML_FLOAT_CLAMP(total, p->activation_min, p->activation_max);
+        }
+    }
+}
+
+/* CONV_2D. TFLite: reference_ops::Conv for float (reference/conv.h @ 08df8c40): for each output value the
+   sum runs over filter_y, filter_x, input channel (pixels outside the image are skipped: zero padding),
+   then the bias is added and the activation's clamp applied. */
+void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input, float *output)
+{
+    int32_t b, out_y, out_x, out_c, filter_y, filter_x, in_c;
+    for (b = 0; b < p->batches; ++b) {
+        for (out_y = 0; out_y < p->output_h; ++out_y) {
+            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
+            for (out_x = 0; out_x < p->output_w; ++out_x) {
+                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                for (out_c = 0; out_c < p->output_c; ++out_c) {
+                    float total = 0.0f;
+                    for (filter_y = 0; filter_y < p->filter_h; ++filter_y) {
+                        const int32_t in_y = in_y_origin + p->dilation_h * filter_y;
+                        for (filter_x = 0; filter_x < p->filter_w; ++filter_x) {
+                            const int32_t in_x = in_x_origin + p->dilation_w * filter_x;
+                            const float *pixel, *weights;
+                            if (in_x < 0 || in_x >= p->input_w || in_y < 0 || in_y >= p->input_h) {
+                                continue;
+                            }
+                            pixel = input + ((b * p->input_h + in_y) * p->input_w + in_x) * p->input_c;
+                            weights = p->filter +
+                                      ((out_c * p->filter_h + filter_y) * p->filter_w + filter_x) * p->input_c;
+                            for (in_c = 0; in_c < p->input_c; ++in_c) {
+                                total += pixel[in_c] * weights[in_c];
+                            }
+                        }
+                    }
+                    total += p->bias != NULL ? p->bias[out_c] : 0.0f;
+                    output[((b * p->output_h + out_y) * p->output_w + out_x) * p->output_c + out_c] =
+                        EDGEML_FLOAT_CLAMP(total, p->activation_min, p->activation_max);
+                }
+            }
+        }
+    }
+}
+
+/* DEPTHWISE_CONV_2D. TFLite: reference_ops::DepthwiseConv for float (reference/depthwiseconv_float.h
+   @ a4f54022): output channel in_c * depth_multiplier + m sums over filter_y, filter_x, then the bias. */
+void edgeml_float_depthwise_conv_2d(const edgeml_float_depthwise_params *d, const float *input, float *output)
+{
+    const edgeml_float_conv_params *p = &d->conv;
+    int32_t b, out_y, out_x, in_c, m, filter_y, filter_x;
+    for (b = 0; b < p->batches; ++b) {
+        for (out_y = 0; out_y < p->output_h; ++out_y) {
+            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
+            for (out_x = 0; out_x < p->output_w; ++out_x) {
+                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                for (in_c = 0; in_c < p->input_c; ++in_c) {
+                    for (m = 0; m < d->depth_multiplier; ++m) {
+                        const int32_t out_c = in_c * d->depth_multiplier + m;
+                        float total = 0.0f;
+                        for (filter_y = 0; filter_y < p->filter_h; ++filter_y) {
+                            const int32_t in_y = in_y_origin + p->dilation_h * filter_y;
+                            for (filter_x = 0; filter_x < p->filter_w; ++filter_x) {
+                                const int32_t in_x = in_x_origin + p->dilation_w * filter_x;
+                                if (in_x < 0 || in_x >= p->input_w || in_y < 0 || in_y >= p->input_h) {
+                                    continue;
+                                }
+                                total += input[((b * p->input_h + in_y) * p->input_w + in_x) * p->input_c + in_c] *
+                                         p->filter[(filter_y * p->filter_w + filter_x) * p->output_c + out_c];
+                            }
+                        }
+                        total += p->bias != NULL ? p->bias[out_c] : 0.0f;
+                        output[((b * p->output_h + out_y) * p->output_w + out_x) * p->output_c + out_c] =
+                            EDGEML_FLOAT_CLAMP(total, p->activation_min, p->activation_max);
+                    }
+                }
+            }
+        }
+    }
+}
