@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeml.errors import EdgeMLError
+from edgeml.runtime import TensorQuantization, decide_class
 from firmware_export.mcu.boards import Board
 from firmware_export.mcu.qemu import DEFAULT_TIMEOUT_S, HarnessRun
 
@@ -196,7 +197,9 @@ def run_on_qemu(model_path: Path, board: Board, inputs: np.ndarray, labels: np.n
                      model_path.name, board)
     for name, reference in (("the C engine built on this machine", host), ("the tflite-micro interpreter", tflm)):
         _check_identical(outputs, reference, name, model_path.name, board)
-    predictions = np.argmax(outputs.astype(np.int64), axis=1)
+    output_quantization = TensorQuantization(output_dtype, float(result.scales[0]) if result.scales else 0.0,
+                                             int(result.zero_points[0]) if result.zero_points else 0)
+    predictions = decide_class(outputs, output_quantization)  # a one-unit sigmoid decides at p >= 0.5
     accuracy = float(np.mean(predictions == np.asarray(labels)[indices[:count]])) if labels is not None else None
     per_tick = board.instructions_per_tick
     instructions = np.asarray(plain_run.ticks, dtype=np.float64) * per_tick
