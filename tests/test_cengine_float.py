@@ -150,7 +150,7 @@ def test_the_plan_is_four_bytes_per_value_and_float_ram_is_four_times_int8_for_t
 
 def test_the_cnns_conv_and_pool_are_fused_as_in_the_int8_build(default_models):
     """Each conv whose output only a pool reads is one edgeml_float_conv_pool call: its output is never
-    stored, the scratch holds one pool window of floats, and the plan is exactly 4x the int8 build's."""
+    stored, the scratch holds one pool window of floats, and the plan reaches its liveness floor."""
     build, int8_model = default_models["cnn"]
     int8 = compile_model(int8_model, "net")
     compiled = build.compiled
@@ -160,7 +160,9 @@ def test_the_cnns_conv_and_pool_are_fused_as_in_the_int8_build(default_models):
     engine = json.loads(compiled.files["engine.json"])
     assert [item["bytes"] for item in engine["scratch"]] == [
         FLOAT_BYTES * 2 * 2 * build.graph.tensor(f.unstored_tensor).shape[-1] for f in compiled.fusions]
-    assert compiled.plan.arena_bytes == 4 * int8.plan.arena_bytes
+    # Not 4x the int8 plan: the int8 CONV_2D kernels also keep im2col columns and int32 maxima as scratch.
+    assert compiled.plan.arena_bytes == compiled.plan.liveness_floor_bytes
+    assert compiled.plan.arena_bytes < 4 * int8.plan.arena_bytes
     assert "edgeml_float_conv_pool(&op" in compiled.files["net_model.c"]
 
 

@@ -19,9 +19,10 @@ from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, read_graph_bytes
 from firmware_export import cgen
-from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots, scratch_bytes
-from firmware_export.cengine.generate import (TEMPLATES_DIR, Labels, TensorStorage, _alias_roots, _edgeml_version,
-                                              _helpers, _initializer, _lifetimes, _position_of_scratch, _scratch_id)
+from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots
+from firmware_export.cengine.generate import (Labels, TensorStorage, _alias_roots, _edgeml_version,
+                                              _helpers, _initializer, _lifetimes, _position_of_scratch, _scratch_id,
+                                              template_environment)
 from firmware_export.cengine.lower import ALIAS_OPS, LoweredGraph
 from firmware_export.cengine.float_lower import lower_float
 from firmware_export.cengine.plan import MemoryPlan, plan_memory
@@ -77,14 +78,24 @@ def compile_float_model(model: bytes, symbol: str, source_name: str = "<bytes>",
                                                                 if not graph.tensor(i).is_constant))
                                      for call in lowered.calls), lowered.aliases)
     roots, in_place = in_place_roots(graph, activations, roots, caller_buffers)
-    # fuse.scratch_bytes counts the int8 build's one byte per value; the float scratch holds floats.
-    lifetimes = [replace(lifetime, size_bytes=FLOAT_BYTES * lifetime.size_bytes) if lifetime.tensor < 0 else lifetime
-                 for lifetime in _lifetimes(graph, activations, roots, caller_buffers)]
+    lifetimes = _lifetimes(graph, activations, roots, caller_buffers, scratch_of=float_scratch_bytes)
     plan = plan_memory(lifetimes, alignment=FLOAT_BYTES)
     tensors = _storage(graph, roots, plan, caller_buffers, frozenset(f.unstored_tensor for f in fusions))
     files = _render(graph, lowered, plan, tensors, fusions, in_place, symbol, hashlib.sha256(model).hexdigest(),
                     source_name, labels, _helpers(model, symbol, normalization))
     return CompiledFloatModel(graph, lowered, plan, tensors, fusions, in_place, files, symbol)
+
+
+def float_scratch_bytes(call) -> int:
+    """Arena scratch of a float call: a fused conv + pool computes the conv pixels of one pool window, all
+    channels, into it (``4 * pool.filter_h * pool.filter_w * conv.output_c`` bytes,
+    float_kernels/edgeml_float_conv_pool.c); no other float kernel takes scratch (the int8 build's im2col
+    columns and int32 maxima, :func:`fuse.scratch_bytes`, are the DSP/portable int8 kernels' own)."""
+    if call.kernel != "conv_pool":
+        return 0
+    params = dict(call.params)
+    pool, conv = dict(params["pool"]), dict(params["conv"])
+    return FLOAT_BYTES * pool["filter_h"] * pool["filter_w"] * conv["output_c"]
 
 
 def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, caller_buffers: tuple[int, int],
@@ -122,12 +133,7 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
             fusions: tuple[Fusion, ...], in_place: tuple[InPlace, ...], symbol: str, model_sha256: str,
             source_name: str, labels: Labels,
             helpers: str) -> dict[str, str]:
-    import jinja2
-
-    environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
-    )
+    environment = template_environment()
     storage = {row.tensor: row for row in tensors}
     prefix = cgen.macro_prefix(symbol)
     banner = cgen.block_comment([
@@ -150,7 +156,7 @@ def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tupl
             "input_pointers": ", ".join(_pointer(graph, storage, index, const=True) for index in call.inputs),
             "output_pointer": _pointer(graph, storage, call.output, const=False),
             "scratch_pointer": (f", ARENA({plan.offset_of(_scratch_id(position)) // FLOAT_BYTES})"
-                                if scratch_bytes(call) else ""),
+                                if float_scratch_bytes(call) else ""),
             "output_bytes": graph.tensor(call.output).byte_size, "releases": releases[position],
         }
         for position, call in enumerate(lowered.calls)

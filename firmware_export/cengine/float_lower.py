@@ -17,7 +17,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Op, Tensor
 from firmware_export import cgen
 from firmware_export.cengine.lower import (ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, _broadcast, _padding,
-                                           _unsupported)
+                                           _unsupported, conv_geometry)
 
 FLOAT_KERNEL_OPS = {
     "FULLY_CONNECTED": "fully_connected", "CONV_2D": "conv_2d", "DEPTHWISE_CONV_2D": "depthwise_conv_2d",
@@ -153,32 +153,10 @@ def _fully_connected(graph: Graph, op: Op) -> KernelCall:
 def _conv(graph: Graph, op: Op) -> KernelCall:
     data, output, weights = (graph.tensor(i) for i in (op.inputs[0], op.outputs[0], op.inputs[1]))
     depthwise = op.name == "DEPTHWISE_CONV_2D"
-    if len(data.shape) != 4 or len(weights.shape) != 4 or len(output.shape) != 4:
-        raise _unsupported(op, data, f"shapes {data.shape}, {weights.shape} -> {output.shape} (NHWC expected)")
-    batches, in_h, in_w, in_c = data.shape
-    _, out_h, out_w, out_c = output.shape
-    if depthwise:
-        _, filter_h, filter_w, filter_c = weights.shape
-        depth_multiplier = out_c // in_c
-        if filter_c != out_c or in_c * depth_multiplier != out_c:
-            raise _unsupported(op, weights, f"depthwise weights {weights.shape} for {in_c} -> {out_c} channels")
-    else:
-        filter_o, filter_h, filter_w, filter_i = weights.shape
-        depth_multiplier = 1
-        if filter_i != in_c or filter_o != out_c:
-            raise _unsupported(op, weights, f"weights {weights.shape} for {in_c} -> {out_c} channels "
-                                            "(grouped convolutions are not supported)")
-    stride = op.options["stride_h"], op.options["stride_w"]
-    dilation = op.options["dilation_h_factor"], op.options["dilation_w_factor"]
-    pad_top, pad_left = _padding(op, output, (in_h, in_w), (filter_h, filter_w), stride, dilation, (out_h, out_w))
+    geometry, depth_multiplier = conv_geometry(op, data, weights, output)
     filter_array, bias_array = _weights(graph, op)
-    params = (
-        ("batches", batches), ("input_h", in_h), ("input_w", in_w), ("input_c", in_c),
-        ("output_h", out_h), ("output_w", out_w), ("output_c", out_c), ("filter_h", filter_h), ("filter_w", filter_w),
-        ("stride_h", stride[0]), ("stride_w", stride[1]), ("dilation_h", dilation[0]), ("dilation_w", dilation[1]),
-        ("pad_top", pad_top), ("pad_left", pad_left),
-        *_activation(op, output), ("filter", filter_array.name), ("bias", bias_array.name if bias_array else None),
-    )
+    params = (*geometry, *_activation(op, output), ("filter", filter_array.name),
+              ("bias", bias_array.name if bias_array else None))
     arrays = (filter_array,) + ((bias_array,) if bias_array else ())
     if depthwise:  # the int8 build's layout, so that fuse.py fuses both builds' calls alike
         return KernelCall(op.index, op.name, "depthwise_conv_2d", (data.index,), output.index,

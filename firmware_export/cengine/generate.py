@@ -231,7 +231,9 @@ def _alias_roots(graph: Graph, lowered: LoweredGraph) -> dict[int, int]:
 
 
 def _lifetimes(graph: Graph, lowered: LoweredGraph, roots: dict[int, int],
-               caller_buffers: tuple[int, int]) -> list[Lifetime]:
+               caller_buffers: tuple[int, int], scratch_of=scratch_bytes) -> list[Lifetime]:
+    """Each stored activation's lifetime (bytes, first and last call) and each call's scratch, sized by
+    ``scratch_of(call)`` in bytes (the int8 kernels' :func:`fuse.scratch_bytes` unless given)."""
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for position, call in enumerate(lowered.calls):
@@ -244,8 +246,8 @@ def _lifetimes(graph: Graph, lowered: LoweredGraph, roots: dict[int, int],
         Lifetime(tensor, graph.tensor(tensor).byte_size, first[tensor], last[tensor])
         for tensor in sorted(first) if tensor not in caller_buffers
     ]
-    scratch = [Lifetime(_scratch_id(position), scratch_bytes(call), position, position)
-               for position, call in enumerate(lowered.calls) if scratch_bytes(call)]
+    scratch = [Lifetime(_scratch_id(position), scratch_of(call), position, position)
+               for position, call in enumerate(lowered.calls) if scratch_of(call)]
     return tensors + scratch
 
 
@@ -276,15 +278,21 @@ def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, input_root: 
     return tuple(rows)
 
 
-def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
-            symbol: str, model_sha256: str, source_name: str, fusions: tuple[Fusion, ...],
-            in_place: tuple[InPlace, ...], labels: Labels, helpers: str) -> dict[str, str]:
+def template_environment():
+    """The Jinja2 environment of the C engine's templates (``templates/``; StrictUndefined, no autoescape: C),
+    shared by the int8 and the float32 builds."""
     import jinja2
 
-    environment = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
     )
+
+
+def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],
+            symbol: str, model_sha256: str, source_name: str, fusions: tuple[Fusion, ...],
+            in_place: tuple[InPlace, ...], labels: Labels, helpers: str) -> dict[str, str]:
+    environment = template_environment()
     storage = {row.tensor: row for row in tensors}
     prefix = cgen.macro_prefix(symbol)
     banner = cgen.block_comment([

@@ -243,6 +243,34 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
     weights, bias = _weights(graph, op)
     _quantized_per_tensor(op, data, output)
     depthwise = op.name == "DEPTHWISE_CONV_2D"
+    geometry, depth_multiplier = conv_geometry(op, data, weights, output)
+    out_c = output.shape[3]
+    # PopulateConvolutionQuantizationParams: double(input_scale) * double(filter_scale) / double(output_scale).
+    channel_scales = weights.scales if weights.per_channel else weights.scales * out_c
+    reals = [data.scale * s / output.scale for s in channel_scales]
+    multipliers, shifts, _ = _multiplier_arrays(op, reals)
+    low, high = activation_range(op.options.get("fused_activation_function", "NONE"), output, op)
+    arrays = (_const(op, "filter", "int8_t", weights.data),) + multipliers + shifts
+    arrays += (_const(op, "bias", "int32_t", bias.data),) if bias is not None else ()
+    conv = (
+        *geometry, ("input_offset", -data.zero_point), ("output_offset", output.zero_point),
+        ("activation_min", low), ("activation_max", high), ("filter", arrays[0].name),
+        ("bias", arrays[-1].name if bias is not None else None), ("multiplier", multipliers[0].name),
+        ("shift", shifts[0].name),
+    )
+    params = (("conv", conv), ("depth_multiplier", depth_multiplier)) if depthwise else conv
+    kernel = "depthwise_conv_2d" if depthwise else "conv_2d"
+    return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, arrays)
+
+
+def conv_geometry(op: Op, data: Tensor, weights: Tensor, output: Tensor) -> tuple[tuple[tuple[str, int], ...], int]:
+    """The shape part of a CONV_2D / DEPTHWISE_CONV_2D call, the same in the int8 and the float32 build:
+    ``(("batches", n), ("input_h", ...), ... ("pad_top", ...), ("pad_left", ...))`` in the kernels' struct
+    order, and the depth multiplier (1 for CONV_2D). NHWC data, OHWI conv weights, 1HWO depthwise weights.
+
+    Raises EdgeMLError (unsupported op) for other ranks, grouped convolutions and depthwise weights that do
+    not match the channels."""
+    depthwise = op.name == "DEPTHWISE_CONV_2D"
     if len(data.shape) != 4 or len(weights.shape) != 4 or len(output.shape) != 4:
         raise _unsupported(op, data, f"shapes {data.shape}, {weights.shape} -> {output.shape} (NHWC expected)")
     batches, in_h, in_w, in_c = data.shape
@@ -254,6 +282,7 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
             raise _unsupported(op, weights, f"depthwise weights {weights.shape} for {in_c} -> {out_c} channels")
     else:
         filter_o, filter_h, filter_w, filter_i = weights.shape
+        depth_multiplier = 1
         if filter_i != in_c or filter_o != out_c:
             raise _unsupported(op, weights, f"weights {weights.shape} for {in_c} -> {out_c} channels "
                                             "(grouped convolutions are not supported)")
@@ -261,26 +290,11 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
     dilation_h, dilation_w = op.options["dilation_h_factor"], op.options["dilation_w_factor"]
     pad_top, pad_left = _padding(op, output, (in_h, in_w), (filter_h, filter_w), (stride_h, stride_w),
                                  (dilation_h, dilation_w), (out_h, out_w))
-    # PopulateConvolutionQuantizationParams: double(input_scale) * double(filter_scale) / double(output_scale).
-    channel_scales = weights.scales if weights.per_channel else weights.scales * out_c
-    reals = [data.scale * s / output.scale for s in channel_scales]
-    multipliers, shifts, _ = _multiplier_arrays(op, reals)
-    low, high = activation_range(op.options.get("fused_activation_function", "NONE"), output, op)
-    arrays = (_const(op, "filter", "int8_t", weights.data),) + multipliers + shifts
-    arrays += (_const(op, "bias", "int32_t", bias.data),) if bias is not None else ()
-    conv = (
-        ("batches", batches), ("input_h", in_h), ("input_w", in_w), ("input_c", in_c),
-        ("output_h", out_h), ("output_w", out_w), ("output_c", out_c),
-        ("filter_h", filter_h), ("filter_w", filter_w), ("stride_h", stride_h), ("stride_w", stride_w),
-        ("dilation_h", dilation_h), ("dilation_w", dilation_w), ("pad_top", pad_top), ("pad_left", pad_left),
-        ("input_offset", -data.zero_point), ("output_offset", output.zero_point),
-        ("activation_min", low), ("activation_max", high), ("filter", arrays[0].name),
-        ("bias", arrays[-1].name if bias is not None else None), ("multiplier", multipliers[0].name),
-        ("shift", shifts[0].name),
-    )
-    params = (("conv", conv), ("depth_multiplier", depth_multiplier)) if depthwise else conv
-    kernel = "depthwise_conv_2d" if depthwise else "conv_2d"
-    return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, arrays)
+    return ((("batches", batches), ("input_h", in_h), ("input_w", in_w), ("input_c", in_c),
+             ("output_h", out_h), ("output_w", out_w), ("output_c", out_c),
+             ("filter_h", filter_h), ("filter_w", filter_w), ("stride_h", stride_h), ("stride_w", stride_w),
+             ("dilation_h", dilation_h), ("dilation_w", dilation_w), ("pad_top", pad_top), ("pad_left", pad_left)),
+            depth_multiplier)
 
 
 def _pool(graph: Graph, op: Op) -> KernelCall:
