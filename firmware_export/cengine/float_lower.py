@@ -17,7 +17,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Op, Tensor
 from firmware_export import cgen
 from firmware_export.cengine.lower import (ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, _broadcast, _padding,
-                                           _unsupported, conv_geometry)
+                                           _unsupported, conv_geometry, pad_geometry)
 
 FLOAT_KERNEL_OPS = {
     "FULLY_CONNECTED": "fully_connected", "CONV_2D": "conv_2d", "DEPTHWISE_CONV_2D": "depthwise_conv_2d",
@@ -251,13 +251,6 @@ def _concatenation(graph: Graph, op: Op) -> KernelCall:
 def _pad(graph: Graph, op: Op) -> KernelCall:
     """PAD with zeros (TFLite's pad.cc for float PAD; PADV2's explicit value is not supported)."""
     data, output, paddings = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0]), graph.tensor(op.inputs[1])
-    rank = len(data.shape)
-    if paddings.data is None or rank > 4 or paddings.data.shape != (rank, 2) or (paddings.data < 0).any():
-        raise _unsupported(op, paddings, "paddings that are not a constant (rank, 2) array of sizes >= 0 over at "
-                                         "most 4 dimensions")
-    pads = [(0, 0)] * (4 - rank) + [(int(before), int(after)) for before, after in paddings.data]
-    dims = (1,) * (4 - rank) + tuple(data.shape)
-    params = (tuple((f"input_d{k}", dims[k]) for k in range(4)) + tuple((f"before{k}", pads[k][0]) for k in range(4))
-              + tuple((f"after{k}", pads[k][1]) for k in range(4)) + (("pad_value", "0.0f"),))
+    params = pad_geometry(op, data, paddings) + (("pad_value", "0.0f"),)
     return KernelCall(op.index, op.name, "pad", (data.index,), output.index, params, (),
                       struct="edgeml_float_pad_params")

@@ -297,6 +297,22 @@ def conv_geometry(op: Op, data: Tensor, weights: Tensor, output: Tensor) -> tupl
             depth_multiplier)
 
 
+def pad_geometry(op: Op, data: Tensor, paddings: Tensor) -> tuple[tuple[str, int], ...]:
+    """The shape part of a PAD call, the same in the int8 and the float32 build: the input as 4 dimensions
+    (leading 1s) and the padding before and after each, in the kernels' struct order.
+
+    Raises EdgeMLError (unsupported op) unless the paddings are a constant (rank, 2) array of sizes >= 0
+    over at most 4 dimensions."""
+    rank = len(data.shape)
+    if paddings.data is None or rank > 4 or paddings.data.shape != (rank, 2) or (paddings.data < 0).any():
+        raise _unsupported(op, paddings, "paddings that are not a constant (rank, 2) array of sizes >= 0 over at "
+                                         "most 4 dimensions")
+    pads = [(0, 0)] * (4 - rank) + [(int(before), int(after)) for before, after in paddings.data]
+    dims = (1,) * (4 - rank) + tuple(data.shape)
+    return (tuple((f"input_d{k}", dims[k]) for k in range(4)) + tuple((f"before{k}", pads[k][0]) for k in range(4))
+            + tuple((f"after{k}", pads[k][1]) for k in range(4)))
+
+
 def _pool(graph: Graph, op: Op) -> KernelCall:
     data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
     _quantized_per_tensor(op, data, output)
@@ -513,14 +529,7 @@ def _pad(graph: Graph, op: Op) -> KernelCall:
     _quantized_per_tensor(op, data, output)
     if (data.scales, data.zero_points) != (output.scales, output.zero_points):
         raise _unsupported(op, output, "a PAD that changes the quantization")
-    rank = len(data.shape)
-    if paddings.data is None or rank > 4 or paddings.data.shape != (rank, 2) or (paddings.data < 0).any():
-        raise _unsupported(op, paddings, "paddings that are not a constant (rank, 2) array of sizes >= 0 over at "
-                                         "most 4 dimensions")
-    pads = [(0, 0)] * (4 - rank) + [(int(before), int(after)) for before, after in paddings.data]
-    dims = (1,) * (4 - rank) + tuple(data.shape)
-    params = (tuple((f"input_d{k}", dims[k]) for k in range(4)) + tuple((f"before{k}", pads[k][0]) for k in range(4))
-              + tuple((f"after{k}", pads[k][1]) for k in range(4)) + (("pad_value", output.zero_point),))
+    params = pad_geometry(op, data, paddings) + (("pad_value", output.zero_point),)
     return KernelCall(op.index, op.name, "pad", (data.index,), output.index, params, (), struct="edgeml_pad_params")
 
 
