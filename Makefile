@@ -58,4 +58,4 @@ demo: setup
 	$(EDGEML) pipeline --config examples/fashion_mnist.toml --out $(DEMO_OUT)
 
 test: setup-dev
-	$(VENV_PYTHON) -m pytest -q
+	$(VENV_PYTHON) -m pytest -q --durations=25

@@ -133,6 +133,13 @@ class Measurement:
     ``static_ram_bytes`` and ``flash_bytes``, or why not); an emulated Cortex-M row has ``instructions``,
     ``image_flash`` and ``image_ram`` and its agreement with the host C engine and TFLM, or
     ``not_measured``: why it could not be measured (e.g. which tools to install).
+
+    An emulated float32 row (issue 15) has no TFLM agreement; instead ``float_abi`` (``soft``: M0/M3
+    software floating point, ``hard``: the M4's FPU), ``agreement_with_litert_ref`` (top class equal to
+    LiteRT's ``BUILTIN_REF`` float kernels, fraction of the samples) and ``max_abs_difference`` (the largest
+    |output - BUILTIN_REF output| over the samples' output values); ``agreement_with_host_c`` is the
+    fraction of samples whose top class equals the float C engine built on the host (an int8 row's is 1.0:
+    any byte difference is an error).
     """
 
     model: str
@@ -147,6 +154,9 @@ class Measurement:
     agreement_with_float: float | None = None
     agreement_with_host_c: float | None = None
     agreement_with_tflm: float | None = None
+    agreement_with_litert_ref: float | None = None
+    max_abs_difference: float | None = None
+    float_abi: str | None = None
     latency: Latency | None = None
     init_ms: float | None = None
     first_invoke_ms: float | None = None
@@ -186,8 +196,12 @@ class Measurement:
         if row.text("not_measured"):
             return cls(**common, not_measured=row.text("not_measured"))
         if emulated:
+            float32 = Variant.of(common["model"]) is Variant.FLOAT32
             return cls(**common, agreement_with_host_c=row.number("agreement_with_host_c", True),
-                       agreement_with_tflm=row.number("agreement_with_tflm", True),
+                       agreement_with_tflm=row.number("agreement_with_tflm", not float32),
+                       agreement_with_litert_ref=row.number("agreement_with_litert_ref", float32),
+                       max_abs_difference=row.number("max_abs_difference", float32),
+                       float_abi=row.text("float_abi", float32),
                        instructions=InstructionCounts.from_json(row.object("instructions", True)),
                        image_flash=ImageBytes.from_json(row.object("flash", True)),
                        image_ram=ImageBytes.from_json(row.object("ram", True)))
@@ -206,7 +220,8 @@ class Measurement:
         row = {"model": self.model, "runtime": self.runtime, "source": self.target, "device": self.device,
                "machine": self.board, **{key: value.to_json() for key, value in nested.items() if value is not None}}
         for key in ("runtime_version", "threads", "samples", "accuracy", "agreement_with_float",
-                    "agreement_with_host_c", "agreement_with_tflm", "init_ms", "first_invoke_ms", "throughput_per_s",
+                    "agreement_with_host_c", "agreement_with_tflm", "agreement_with_litert_ref",
+                    "max_abs_difference", "float_abi", "init_ms", "first_invoke_ms", "throughput_per_s",
                     "file_bytes", "peak_rss_bytes", "arena_bytes", "arena_not_measured", "static_ram_bytes",
                     "flash_bytes", "flash_not_measured", "not_measured"):
             row[key] = getattr(self, key)

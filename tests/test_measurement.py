@@ -104,3 +104,30 @@ def test_an_emulated_row_without_its_counts_names_the_key():
     with pytest.raises(EdgeMLError, match=re.escape(f"{FILE} does not have the contents edgeml expects (missing "
                                                     "key rows[0].ram)")):
         read_measurements(JsonObject({"rows": [row]}, FILE))
+
+
+FLOAT_QEMU_ROW = {**QEMU_ROW, "model": "model_float32.tflite", "float_abi": "soft", "agreement_with_host_c": 0.95,
+                  "agreement_with_litert_ref": 0.9, "max_abs_difference": 3e-6}
+del FLOAT_QEMU_ROW["agreement_with_tflm"]
+
+
+def test_an_emulated_float32_row_has_litert_agreement_and_abi_instead_of_tflm():
+    measurement = _read(FLOAT_QEMU_ROW)
+    assert (measurement.variant, measurement.float_abi, measurement.agreement_with_tflm) == (Variant.FLOAT32, "soft",
+                                                                                           None)
+    assert (measurement.agreement_with_host_c, measurement.agreement_with_litert_ref,
+            measurement.max_abs_difference) == (0.95, 0.9, 3e-6)
+    assert measurement.to_json() == FLOAT_QEMU_ROW and _read(measurement.to_json()) == measurement
+
+
+@pytest.mark.parametrize("key", ["float_abi", "agreement_with_litert_ref", "max_abs_difference"])
+def test_an_emulated_float32_row_without_its_reference_comparison_names_the_key(key):
+    row = {k: v for k, v in FLOAT_QEMU_ROW.items() if k != key}
+    with pytest.raises(EdgeMLError, match=re.escape(key)):
+        _read(row)
+
+
+def test_an_emulated_int8_row_still_needs_its_tflm_agreement():
+    row = {k: v for k, v in QEMU_ROW.items() if k != "agreement_with_tflm"}
+    with pytest.raises(EdgeMLError, match="agreement_with_tflm"):
+        _read(row)
