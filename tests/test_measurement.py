@@ -3,6 +3,7 @@ written back with the same keys; a newer schema or a bad row is one error naming
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -185,3 +186,17 @@ def test_the_qemu_targets_row_is_bridged_once_and_a_measurement_passes_through()
     measurement = as_measurement({**QEMU_ROW, "predictions": [3, 4], "not_measured": None})
     assert measurement == replace(_read(QEMU_ROW), predictions=(3, 4))
     assert as_measurement(measurement) is measurement
+
+
+def test_a_devices_results_file_is_read_typed_and_labelled_with_its_cpu(tmp_path):
+    from edgeml.targets.results import import_results
+
+    old = {key: value for key, value in RUNNER_ROW.items() if key != "source"}  # written before rows were typed
+    no_cpu = {**old, "device": {"machine": "armv7l"}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"rows": [RUNNER_ROW, old, no_cpu]}))
+    assert [row.target for row in import_results(path)] == ["Cortex-A76", "Cortex-A76", "device"]
+    assert import_results(path)[0] == _read(RUNNER_ROW)
+    path.write_text(json.dumps({"schema_version": 2, "rows": [RUNNER_ROW]}))
+    with pytest.raises(EdgeMLError, match="has schema version 2; this edgeml reads up to 1: upgrade edgeml"):
+        import_results(path)
