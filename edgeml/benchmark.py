@@ -195,16 +195,12 @@ def _qemu_rows(rows: Sequence[Measurement]) -> list[dict]:
 
 def format_parity(parity: dict) -> list[str]:
     """Markdown lines: one table of the runtimes against the tflite-micro interpreter."""
-    lines = [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
-             "that differ in any byte, largest difference and the first op that diverges.", "",
-             "| runtime | differing vectors | max LSB | first divergence |", "|---|---|---|---|"]
-    for row in parity["runtimes"]:
-        if row.get("not_run"):
-            lines.append(f"| {row['runtime']} | not run: {row['not_run']} | | |")
-            continue
-        lines.append(f"| {row['runtime']} | {row['differing_vectors']}/{parity['samples']} | {row['max_lsb']:g} | "
-                     f"{row.get('first_divergence') or ''} |")
-    return lines
+    cells = [(row["runtime"], f"not run: {row['not_run']}", "", "") if row.get("not_run") else
+             (row["runtime"], f"{row['differing_vectors']}/{parity['samples']}", f"{row['max_lsb']:g}",
+              row.get("first_divergence") or "") for row in parity["runtimes"]]
+    return [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
+            "that differ in any byte, largest difference and the first op that diverges.", "",
+            *_table(cells, PARITY_HEADERS, "pipe", text_columns=4).splitlines()]
 
 
 def arena_cell(row: Measurement, spec: str) -> str:
@@ -265,6 +261,7 @@ def latency_ratios(rows: Sequence[Measurement]) -> list[LatencyRatio]:
 
 TEXT_HEADERS = ("where", "model", "runtime", "acc", "agree", "p50 us", "p90 us", "p99 us", "batch/s", "bytes",
                 "RSS MB", "RAM B", "flash B")
+PARITY_HEADERS = ("runtime", "differing vectors", "max LSB", "first divergence")
 MARKDOWN_HEADERS = ("where", "model", "runtime", "threads", "accuracy", "agreement", "p50 µs", "p90 µs", "p99 µs",
                     "init ms", "first invoke ms", "batch/s", "bytes", "peak RSS MB",
                     "RAM B (TFLM arena; C engine static)", "C engine flash B")

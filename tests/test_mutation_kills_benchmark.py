@@ -497,16 +497,18 @@ PARITY = {"model": "m_int8.tflite", "baseline": "tflite-micro interpreter", "inp
 
 
 def test_parity_lines_by_hand():
-    assert benchmark.format_parity(PARITY) == [
+    lines = benchmark.format_parity(PARITY)
+    assert lines[:2] == [
         "Parity of m_int8.tflite against the tflite-micro interpreter (100 benchmark samples): output vectors that "
-        "differ in any byte, largest difference and the first op that diverges.",
-        "",
-        "| runtime | differing vectors | max LSB | first divergence |",
-        "|---|---|---|---|",
-        "| c | 0/100 | 0 |  |",
-        "| litert BUILTIN_REF | 3/100 | 2 | op 2 FULLY_CONNECTED |",
-        "| litert | not run: no ai-edge-litert | | |",
-        "| tflm | 1/100 | 0.5 |  |",  # rows after one that did not run
+        "differ in any byte, largest difference and the first op that diverges.", ""]
+    assert [cells(line) for line in lines[2:4]] == [
+        ["runtime", "differing vectors", "max LSB", "first divergence"],
+        [":" + "-" * (len(cell) - 1) for cell in lines[3].split("|")[1:-1]]]
+    assert [cells(line) for line in lines[4:]] == [
+        ["c", "0/100", "0", ""],
+        ["litert BUILTIN_REF", "3/100", "2", "op 2 FULLY_CONNECTED"],
+        ["litert", "not run: no ai-edge-litert", "", ""],
+        ["tflm", "1/100", "0.5", ""],  # rows after one that did not run
     ]
     report = BenchmarkReport(rows=(full_row(),), skipped=(), host=HOST, parity=(PARITY,))
     assert benchmark.format_markdown(report).splitlines()[7:] == ["", *benchmark.format_parity(PARITY)]
