@@ -23,7 +23,7 @@ from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json
 from edgeml.bench_runner import device_info
 from edgeml.device import SshOptions
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import Measurement, Variant, write_measurements
+from edgeml.measurement import HostInfo, Measurement, Variant, write_measurements
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
 from edgeml.targets.local import LocalOptions, plan  # noqa: F401  (plan: the host's pairs, imported from here)
@@ -128,14 +128,14 @@ class LatencyRatio:
 class BenchmarkReport:
     rows: tuple[Measurement, ...]
     skipped: tuple[str, ...]
-    host: dict[str, str]  # bench_runner.device_info() of the machine that wrote the report
+    host: HostInfo  # the machine that wrote the report
     files: dict[str, Path] = field(default_factory=dict)
     parity: tuple[dict, ...] = ()  # FourWayParity.to_json() of each model the C engine ran, with "model"
 
     def to_dict(self) -> dict:
         """benchmark.json: the rows (:func:`edgeml.measurement.write_measurements`, no predictions) with
         their schema version, what was skipped, the int8/float32 latency ratios and the parities."""
-        return {"host": self.host, **write_measurements(self.rows), "skipped": list(self.skipped),
+        return {"host": self.host.to_json(), **write_measurements(self.rows), "skipped": list(self.skipped),
                 "latency_ratios": [ratio.to_json() for ratio in latency_ratios(self.rows)],
                 "parity": list(self.parity)}
 
@@ -160,7 +160,8 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     if all(row.not_measured for row in rows):
         reasons = skipped + [f"{row.model} on {row.device}: {row.not_measured}" for row in rows]
         raise EdgeMLError("no measurement succeeded: " + "; ".join(reasons))
-    report = BenchmarkReport(tuple(add_agreement(rows)), tuple(skipped), device_info(), parity=tuple(parity))
+    report = BenchmarkReport(tuple(add_agreement(rows)), tuple(skipped), HostInfo(**device_info()),
+                             parity=tuple(parity))
     timed = [row for row in report.rows if not row.emulated]
     with file_set(out_dir) as staging:  # the report's files appear together or not at all
         staged = {
@@ -188,8 +189,8 @@ def format_rows(rows: Sequence[Measurement]) -> str:
 
 
 def _qemu_rows(rows: Sequence[Measurement]) -> list[dict]:
-    """The ``qemu:`` rows as :mod:`edgeml.qemu_target`'s formatters read them (its ``to_row`` dicts): the
-    bridge until they take :class:`Measurement`."""
+    """The ``qemu:`` rows as :mod:`edgeml.qemu_target`'s formatters read them (its ``to_row`` dicts; its
+    report's ``host`` a dict): the bridge until they take :class:`Measurement`."""
     return [row.to_json(predictions=True) for row in rows]
 
 
@@ -296,7 +297,7 @@ def format_markdown(report: BenchmarkReport) -> str:
     timed = [row for row in report.rows if not row.emulated]
     emulated = _qemu_rows([row for row in report.rows if row.emulated])
     if not timed:
-        return format_qemu_markdown(replace(report, rows=tuple(emulated)))
+        return format_qemu_markdown(replace(report, rows=tuple(emulated), host=report.host.to_json()))
     host = report.host
     cells = [(row.target, row.model, f"{row.runtime} {row.runtime_version or ''}".strip(), _fmt(row.threads or None, "d"),
               f"{row.accuracy:.4f}", _fmt(row.agreement_with_float, ".2%"), *_latency_cells(row),
@@ -306,7 +307,7 @@ def format_markdown(report: BenchmarkReport) -> str:
     lines = [
         "# edgeml benchmark",
         "",
-        f"Host: {host['cpu']} ({host['cores']} cores), {host['os']}, Python {host['python']}. "
+        f"Host: {host.cpu} ({host.cores} cores), {host.os}, Python {host.python}. "
         "Latency: single-sample invokes after warm-up, median (p50) and tail percentiles; one run.",
         "",
         _table(cells, MARKDOWN_HEADERS, "pipe", text_columns=3),

@@ -103,7 +103,7 @@ def full_row(**changes) -> Measurement:
     return Measurement(**{**base, **changes})
 
 
-HOST = {"cpu": "c", "cores": "1", "os": "o", "python": "p"}
+HOST = HostInfo(cpu="c", cores="1", os="o", python="p")
 
 
 def test_text_table_by_hand():
@@ -123,7 +123,7 @@ def test_markdown_table_by_hand():
     report = BenchmarkReport(rows=(full_row(model="model_int8.tflite"), full_row(model="model_float32.tflite",
                                                         latency=Latency(None, 24.68, 1, 2))),
                              skipped=("m_int8.tflite on tflm: no tflite-micro",),
-                             host={"cpu": "Xeon", "cores": "2", "os": "Linux", "python": "3.12.1"})
+                             host=HostInfo(cpu="Xeon", cores="2", os="Linux", python="3.12.1"))
     lines = benchmark.format_markdown(report).splitlines()
     assert lines[:2] == ["# edgeml benchmark", ""] and lines[3] == ""
     assert lines[2] == ("Host: Xeon (2 cores), Linux, Python 3.12.1. Latency: single-sample invokes after warm-up, "
@@ -144,7 +144,7 @@ def test_markdown_table_by_hand():
 def test_benchmark_json_has_the_schema_the_rows_and_ratios_and_no_predictions():
     int8 = full_row(model="model_int8.tflite", predictions=(1, 2))
     float32 = full_row(model="model_float32.tflite", latency=Latency(None, 24.68, 1, 2))
-    report = BenchmarkReport(rows=(int8, float32), skipped=("x",), host={"cpu": "c"})
+    report = BenchmarkReport(rows=(int8, float32), skipped=("x",), host=HostInfo(cpu="c"))
     saved = report.to_dict()
     assert saved == {"host": {"cpu": "c"}, "schema_version": SCHEMA_VERSION, "skipped": ["x"], "parity": [],
                      "rows": [replace(int8, predictions=None).to_json(), float32.to_json()],
