@@ -37,6 +37,8 @@ def test_each_table_is_the_stages_own_options(table, options, stage, pipeline_on
 
 
 def test_the_cli_defaults_and_choices_are_the_options_classes():
+    from click.testing import CliRunner
+
     from edgeml.cli import cli
 
     def option(command: str, name: str):
@@ -54,6 +56,8 @@ def test_the_cli_defaults_and_choices_are_the_options_classes():
     assert list(option("quantize", "method").type.choices) == [method.value for method in Method] == ["qat", "ptq"]
     assert list(option("quantize", "io").type.choices) == [io.value for io in IOType]
     assert list(option("export", "lang").type.choices) == [lang.value for lang in Lang] == ["cc", "cpp", "c"]
+    refused = CliRunner().invoke(cli, ["quantize", "runs/x", "--io", "int4"])
+    assert refused.exit_code == 2 and "'int4' is not one of 'int8', 'uint8', 'float32'" in refused.output
 
 
 def test_an_options_table_keeps_a_value_it_does_not_know_for_the_stage_to_refuse():
