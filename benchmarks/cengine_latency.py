@@ -44,8 +44,8 @@ def measure(run: Path, repeats: int, runs: int, warmup: int, test_samples: int) 
                 row = measure_in_subprocess(MeasureConfig(
                     model=str(model), samples=str(samples), runtime=runtime, warmup=warmup, runs=runs,
                     arena_bytes=arena.arena_bytes if runtime == "tflm" else None))
-                p50s[runtime].append(row["latency_us"]["p50"])
-                accuracy[runtime] = row["accuracy"]
+                p50s[runtime].append(row.latency.p50_us)
+                accuracy[runtime] = row.accuracy
     medians = {runtime: statistics.median(values) for runtime, values in p50s.items()}
     return {"p50_us_runs": p50s, "median_p50_us": medians, "accuracy": accuracy,
             "tflm_over_c": round(medians["tflm"] / medians["c"], 1)}

@@ -41,17 +41,17 @@ def main() -> None:
             test_samples=args.test_samples, out=str(args.out / model), force=True,
         ))
         print(f"\n{model}:\n{format_table(report.rows)}")
-        rows = {(r["model"], r["runtime"]): r for r in report.rows}
+        rows = {(r.model, r.runtime): r for r in report.rows}
         int8, float32 = rows[("model_int8.tflite", "litert")], rows[("model_float32.tflite", "litert")]
-        ratio = next(r for r in latency_ratios(report.rows) if r["runtime"] == "litert")["int8_over_float32_p50"]
+        ratio = next(r for r in latency_ratios(report.rows) if r.runtime == "litert").int8_over_float32_p50
         summary.append({
             "model": model,
-            "float32_accuracy": float32["accuracy"], "int8_accuracy": int8["accuracy"],
-            "float32_p50_us": float32["latency_us"]["p50"], "int8_p50_us": int8["latency_us"]["p50"],
+            "float32_accuracy": float32.accuracy, "int8_accuracy": int8.accuracy,
+            "float32_p50_us": float32.latency.p50_us, "int8_p50_us": int8.latency.p50_us,
             "int8_over_float32_p50": ratio,
-            "tflm_int8_p50_us": rows[("model_int8.tflite", "tflm")]["latency_us"]["p50"],
-            "float32_bytes": float32["file_bytes"], "int8_bytes": int8["file_bytes"],
-            "tflm_arena_bytes": rows[("model_int8.tflite", "tflm")]["arena_bytes"],
+            "tflm_int8_p50_us": rows[("model_int8.tflite", "tflm")].latency.p50_us,
+            "float32_bytes": float32.file_bytes, "int8_bytes": int8.file_bytes,
+            "tflm_arena_bytes": rows[("model_int8.tflite", "tflm")].arena_bytes,
         })
     print("\n| model | float32 acc | int8 acc | LiteRT p50 float32 µs | LiteRT p50 int8 µs | int8/float32 | TFLM p50 int8 µs | float32 B | int8 B | TFLM arena B |")
     print("|---" * 10 + "|")

@@ -6,7 +6,7 @@ Raspberry Pi and one from the host were measured the same way. It needs only num
 
     python -m edgeml.bench_runner MODEL --samples samples.npz --runtime litert --threads 1 --runs 200
 
-prints one JSON object. A fresh process per measurement is what makes ``peak_rss_bytes`` mean
+prints one JSON object (a :class:`~edgeml.measurement.Measurement`, predictions included). A fresh process per measurement is what makes ``peak_rss_bytes`` mean
 "this model in this runtime" rather than "everything measured so far".
 """
 
@@ -20,13 +20,15 @@ import resource
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edgeml.artifact_json import JsonObject
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import open_model, predicted_classes, runtime_spec
+from edgeml.measurement import HostInfo, Latency, Measurement
+from edgeml.runtime import decide_class, open_model, runtime_spec
 
 RESULT_MARKER = "EDGEML-BENCH-RESULT "
 
@@ -63,7 +65,7 @@ def device_info() -> dict[str, str]:
     }
 
 
-def measure(config: MeasureConfig) -> dict:
+def measure(config: MeasureConfig) -> Measurement:
     """Init, first invoke, warm-up, steady-state single-sample latency, batch throughput, accuracy, RSS."""
     with np.load(config.samples, allow_pickle=False) as data:
         inputs, labels = data["x"].astype(np.float32), data["y"].astype(np.int64)
@@ -111,44 +113,40 @@ def measure(config: MeasureConfig) -> dict:
             timings.append(time.perf_counter() - started)
         throughput = config.batch_size / float(np.median(timings))
 
-    predicted = predicted_classes(model.predict(inputs, batch_size=config.batch_size))
-    return {
-        "model": Path(config.model).name,
-        "runtime": config.runtime,
-        "runtime_version": spec.version(),
-        "threads": config.threads if spec.threads else None,
-        "file_bytes": Path(config.model).stat().st_size,
-        "samples": int(len(labels)),
-        "accuracy": float(np.mean(predicted == labels)),
-        "predictions": predicted.astype(int).tolist(),
-        "init_ms": round(init_ms, 3),
-        "first_invoke_ms": round(first_invoke_ms, 3),
-        "warmup": config.warmup,
-        "runs": config.runs,
-        "latency_us": {
-            "mean": round(float(latencies_us.mean()), 2),
-            "p50": round(float(np.percentile(latencies_us, 50)), 2),
-            "p90": round(float(np.percentile(latencies_us, 90)), 2),
-            "p99": round(float(np.percentile(latencies_us, 99)), 2),
-        },
-        "batch_size": config.batch_size if throughput else None,
-        "batch_in_one_invoke": model.supports_batch if throughput else None,
-        "throughput_per_s": round(throughput, 1) if throughput else None,
-        "peak_rss_bytes": _peak_rss_bytes(),
-        "rss_before_model_bytes": rss_before_bytes,
+    predicted = decide_class(model.predict(inputs, batch_size=config.batch_size))
+    host = HostInfo(**device_info())
+    memory = model.static_memory if spec.static_memory else None  # the C engine's static RAM and flash
+    return Measurement(
+        model=Path(config.model).name,
+        runtime=config.runtime,
+        target=host.cpu,  # the host's rows are relabelled "host" by the local target; a device's keep its CPU
+        runtime_version=spec.version(),
+        threads=config.threads if spec.threads else None,
+        file_bytes=Path(config.model).stat().st_size,
+        samples=int(len(labels)),
+        accuracy=float(np.mean(predicted == labels)),
+        predictions=tuple(int(label) for label in predicted),
+        init_ms=round(init_ms, 3),
+        first_invoke_ms=round(first_invoke_ms, 3),
+        warmup=config.warmup,
+        runs=config.runs,
+        latency=Latency(*(round(float(value), 2) for value in (
+            latencies_us.mean(), *np.percentile(latencies_us, (50, 90, 99))))),
+        batch_size=config.batch_size if throughput else None,
+        batch_in_one_invoke=model.supports_batch if throughput else None,
+        throughput_per_s=round(throughput, 1) if throughput else None,
+        peak_rss_bytes=_peak_rss_bytes(),
+        rss_before_model_bytes=rss_before_bytes,
         # Only a measured arena is reported: the runtime's 4 MiB fallback is what it ran with, not a measurement.
-        "arena_bytes": config.arena_bytes if spec.measures_arena else None,
-        "arena_not_measured": "no measured arena was given (ran with the 4 MiB default)"
+        arena_bytes=config.arena_bytes if spec.measures_arena else None,
+        arena_not_measured="no measured arena was given (ran with the 4 MiB default)"
         if spec.measures_arena and not config.arena_bytes else None,
-        **(static_memory_fields(model.static_memory) if spec.static_memory else {}),
-        "device": device_info(),
-    }
-
-
-def static_memory_fields(memory) -> dict:
-    """A row's static RAM (arena + input + output) and flash of a runtime that knows them (the C engine)."""
-    return {"static_ram_bytes": memory.ram_bytes, "engine_arena_bytes": memory.arena_bytes,
-            "flash_bytes": memory.flash_bytes, "flash_not_measured": memory.flash_not_measured}
+        static_ram_bytes=memory.ram_bytes if memory else None,
+        engine_arena_bytes=memory.arena_bytes if memory else None,
+        flash_bytes=memory.flash_bytes if memory else None,
+        flash_not_measured=memory.flash_not_measured if memory else None,
+        host=host,
+    )
 
 
 def _peak_rss_bytes() -> int:
@@ -176,8 +174,10 @@ def _current_rss_bytes() -> int | None:
     return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure_in_subprocess(config: MeasureConfig, python: str = sys.executable, timeout_s: float = 1800) -> dict:
-    """Run :func:`measure` in a fresh interpreter so that its memory numbers are its own."""
+def measure_in_subprocess(config: MeasureConfig, python: str = sys.executable,
+                          timeout_s: float = 1800) -> Measurement:
+    """Run :func:`measure` in a fresh interpreter so that its memory numbers are its own; EdgeMLError with
+    the runner's reason when it fails, or when what it printed is not a measurement."""
     command = [python, "-m", "edgeml.bench_runner", config.model, "--samples", config.samples,
                "--runtime", config.runtime, "--threads", str(config.threads), "--warmup", str(config.warmup),
                "--runs", str(config.runs), "--batch-size", str(config.batch_size)]
@@ -191,41 +191,22 @@ def measure_in_subprocess(config: MeasureConfig, python: str = sys.executable, t
         raise EdgeMLError(f"measuring {Path(config.model).name} in {config.runtime} took over {timeout_s:.0f} s") from None
     for line in reversed(completed.stdout.splitlines()):
         if line.startswith(RESULT_MARKER):
-            return json.loads(line[len(RESULT_MARKER):])
+            return _read_result(line[len(RESULT_MARKER):], config)
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error: ")]
     reason = errors[-1][len("error: "):] if errors else (completed.stderr.strip().splitlines() or ["no output"])[-1]
     raise EdgeMLError(f"measuring {Path(config.model).name} in {config.runtime} failed: {reason}")
 
 
-class KerasModel:
-    """A Keras model behind the runtime interface, for the float reference on the host."""
-
-    supports_batch = True
-    runtime = "keras"
-    threads = None
-
-    def __init__(self, path: str) -> None:
-        from edgeml.models import load_user_model
-        from edgeml.runtime import TensorQuantization
-
-        self._model = load_user_model(path)
-        self.input_shape = tuple(self._model.input_shape[1:])
-        self.input_quantization = TensorQuantization(np.float32, 0.0, 0)
-        self.output_quantization = TensorQuantization(np.float32, 0.0, 0)
-        self._input = None
-        self._output = None
-
-    def set_raw_input(self, quantized: np.ndarray) -> None:
-        self._input = quantized
-
-    def invoke(self) -> None:
-        self._output = self._model(self._input, training=False)
-
-    def raw_output(self) -> np.ndarray:
-        return np.asarray(self._output)
-
-    def predict(self, inputs: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        return np.asarray(self._model.predict(inputs, batch_size=batch_size, verbose=0))
+def _read_result(text: str, config: MeasureConfig) -> Measurement:
+    """The runner's printed row, read back as the host reads a results file."""
+    source = Path(f"the runner's output for {Path(config.model).name} in {config.runtime}")
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError:
+        raise EdgeMLError(f"{source} is not JSON: {text[:200]!r}") from None
+    if not isinstance(row, dict):
+        raise EdgeMLError(f"{source} is not a measurement: {text[:200]!r}")
+    return Measurement.from_json(JsonObject(row, source))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeMLError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(RESULT_MARKER + json.dumps(result), flush=True)
+    print(RESULT_MARKER + json.dumps(result.to_json(predictions=True)), flush=True)
     return 0
 
 

@@ -12,16 +12,18 @@ runtimes.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tabulate import tabulate
 
 from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json, write_text
 from edgeml.bench_runner import device_info
 from edgeml.device import SshOptions
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import HostInfo, Measurement, Variant, write_measurements
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
 from edgeml.targets.local import LocalOptions, plan  # noqa: F401  (plan: the host's pairs, imported from here)
@@ -30,7 +32,7 @@ from edgeml.targets.model_set import (  # noqa: F401  (the models and samples ev
     measured_arena, write_samples,
 )
 from edgeml.targets.registry import LOCAL, devices_to_measure, open_target, target_class
-from edgeml.targets.results import PERCENTILES, ROW_KEYS, import_results  # noqa: F401
+from edgeml.targets.results import import_results
 
 # The report folder's files (RUN_DIR/benchmark/ in a run, or --out).
 JSON_NAME, MARKDOWN_NAME, PLOT_NAME = (Path(name).name for name in (BENCHMARK_FILE, BENCHMARK_MARKDOWN, LATENCY_PLOT))
@@ -96,19 +98,6 @@ class BenchmarkConfig(BenchmarkOptions):
             raise EdgeMLError("--device needs the run directory or model files to send to the device")
 
 
-def is_qemu_device(device: object) -> bool:
-    """``qemu:<core>``: the emulated Cortex-M target rather than a Raspberry Pi over SSH."""
-    from firmware_export.mcu.boards import is_qemu_device as is_qemu
-
-    return is_qemu(device)
-
-
-def is_emulated(row: dict) -> bool:
-    """A ``qemu:`` row (instruction counts, flash and RAM; :meth:`edgeml.qemu_target.QemuResult.to_row`)
-    rather than a timed one (:func:`edgeml.bench_runner.measure`'s latencies)."""
-    return is_qemu_device(row.get("device"))
-
-
 def report_dir(config: BenchmarkConfig) -> Path:
     """``config.out``, else ``benchmark/`` inside the run directory of the first target that has one
     (a run directory, or a model file beside its run's config.json), else ``./benchmark``."""
@@ -122,16 +111,32 @@ def report_dir(config: BenchmarkConfig) -> Path:
 
 
 @dataclass(frozen=True)
+class LatencyRatio:
+    """p50 latency of ``model`` (an int8 model) over the float32 model's, in ``runtime`` on ``target``."""
+
+    model: str
+    runtime: str
+    target: str
+    int8_over_float32_p50: float
+
+    def to_json(self) -> dict[str, str | float]:
+        return {"model": self.model, "runtime": self.runtime, "source": self.target,
+                "int8_over_float32_p50": self.int8_over_float32_p50}
+
+
+@dataclass(frozen=True)
 class BenchmarkReport:
-    rows: tuple[dict, ...]
+    rows: tuple[Measurement, ...]
     skipped: tuple[str, ...]
-    host: dict[str, str]
+    host: HostInfo  # the machine that wrote the report
     files: dict[str, Path] = field(default_factory=dict)
     parity: tuple[dict, ...] = ()  # FourWayParity.to_json() of each model the C engine ran, with "model"
 
     def to_dict(self) -> dict:
-        rows = [{k: v for k, v in row.items() if k != "predictions"} for row in self.rows]
-        return {"host": self.host, "rows": rows, "skipped": list(self.skipped), "latency_ratios": latency_ratios(self.rows),
+        """benchmark.json: the rows (:func:`edgeml.measurement.write_measurements`, no predictions) with
+        their schema version, what was skipped, the int8/float32 latency ratios and the parities."""
+        return {"host": self.host.to_json(), **write_measurements(self.rows), "skipped": list(self.skipped),
+                "latency_ratios": [ratio.to_json() for ratio in latency_ratios(self.rows)],
                 "parity": list(self.parity)}
 
 
@@ -139,7 +144,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     """Measure ``config.targets`` on every device and merge ``config.imports``; write the report files
     together (or none). EdgeMLError when nothing at all was measured, naming each reason."""
     out_dir = check_output_dir(report_dir(config), config.force, BENCHMARK_FILES)
-    rows: list[dict] = []
+    rows: list[Measurement] = []
     skipped: list[str] = []
     parity: list[dict] = []
     if config.targets:
@@ -152,12 +157,12 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
             parity += outcome.parity
     for imported in config.imports:
         rows += import_results(imported)
-    if not any(not row.get("not_measured") for row in rows):
-        reasons = skipped + [f"{row['model']} on {row['device']}: {row['not_measured']}" for row in rows]
+    if all(row.not_measured for row in rows):
+        reasons = skipped + [f"{row.model} on {row.device}: {row.not_measured}" for row in rows]
         raise EdgeMLError("no measurement succeeded: " + "; ".join(reasons))
-    rows = add_agreement(rows)
-    report = BenchmarkReport(tuple(rows), tuple(skipped), device_info(), parity=tuple(parity))
-    timed = [row for row in report.rows if not is_emulated(row)]
+    report = BenchmarkReport(tuple(add_agreement(rows)), tuple(skipped), HostInfo(**device_info()),
+                             parity=tuple(parity))
+    timed = [row for row in report.rows if not row.emulated]
     with file_set(out_dir) as staging:  # the report's files appear together or not at all
         staged = {
             "json": write_json(staging / JSON_NAME, report.to_dict()),
@@ -171,109 +176,117 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     return BenchmarkReport(report.rows, tuple(skipped), report.host, files, report.parity)
 
 
-def format_rows(rows: Sequence[dict]) -> str:
+def format_rows(rows: Sequence[Measurement]) -> str:
     """The printed tables: :func:`format_table` of the timed rows, then the emulated Cortex-M table of the
     ``qemu:`` rows."""
     from edgeml.qemu_target import format_qemu_table
 
-    timed = [row for row in rows if not is_emulated(row)]
-    emulated = [row for row in rows if is_emulated(row)]
-    tables = ([format_table(timed)] if timed or not emulated else []) + ([format_qemu_table(emulated)] if emulated else [])
+    timed = [row for row in rows if not row.emulated]
+    emulated = [row for row in rows if row.emulated]
+    tables = ([format_table(timed)] if timed or not emulated else []) + (
+        [format_qemu_table(_qemu_rows(emulated))] if emulated else [])
     return "\n\n".join(tables)
+
+
+def _qemu_rows(rows: Sequence[Measurement]) -> list[dict]:
+    """The ``qemu:`` rows as :mod:`edgeml.qemu_target`'s formatters read them (its ``to_row`` dicts; its
+    report's ``host`` a dict): the bridge until they take :class:`Measurement`."""
+    return [row.to_json(predictions=True) for row in rows]
 
 
 def format_parity(parity: dict) -> list[str]:
     """Markdown lines: one table of the runtimes against the tflite-micro interpreter."""
-    lines = [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
-             "that differ in any byte, largest difference and the first op that diverges.", "",
-             "| runtime | differing vectors | max LSB | first divergence |", "|---|---|---|---|"]
-    for row in parity["runtimes"]:
-        if row.get("not_run"):
-            lines.append(f"| {row['runtime']} | not run: {row['not_run']} | | |")
-            continue
-        lines.append(f"| {row['runtime']} | {row['differing_vectors']}/{parity['samples']} | {row['max_lsb']:g} | "
-                     f"{row.get('first_divergence') or ''} |")
-    return lines
+    cells = [(row["runtime"], f"not run: {row['not_run']}", "", "") if row.get("not_run") else
+             (row["runtime"], f"{row['differing_vectors']}/{parity['samples']}", f"{row['max_lsb']:g}",
+              row.get("first_divergence") or "") for row in parity["runtimes"]]
+    return [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
+            "that differ in any byte, largest difference and the first op that diverges.", "",
+            *_table(cells, PARITY_HEADERS, "pipe", text_columns=4).splitlines()]
 
 
-def arena_cell(row: dict, spec: str) -> str:
+def arena_cell(row: Measurement, spec: str) -> str:
     """A row's RAM on a device: TFLM's measured arena (which holds the input and output too) or "not
     measured: <why>"; the C engine's static RAM (arena + input + output); blank for other runtimes."""
-    if row.get("arena_bytes") is not None:
-        return format(row["arena_bytes"], spec)
-    if row.get("static_ram_bytes") is not None:
-        return f"{format(row['static_ram_bytes'], spec)} static"
-    return f"not measured: {row['arena_not_measured']}" if row.get("arena_not_measured") else ""
+    if row.arena_bytes is not None:
+        return format(row.arena_bytes, spec)
+    if row.static_ram_bytes is not None:
+        return f"{format(row.static_ram_bytes, spec)} static"
+    return f"not measured: {row.arena_not_measured}" if row.arena_not_measured else ""
 
 
-def flash_cell(row: dict, spec: str) -> str:
+def flash_cell(row: Measurement, spec: str) -> str:
     """The C engine's flash (text + data, Cortex-M4 -Os) or "not measured: <why>"; blank for other runtimes."""
-    if row.get("flash_bytes") is not None:
-        return format(row["flash_bytes"], spec)
-    return f"not measured: {row['flash_not_measured']}" if row.get("flash_not_measured") else ""
+    if row.flash_bytes is not None:
+        return format(row.flash_bytes, spec)
+    return f"not measured: {row.flash_not_measured}" if row.flash_not_measured else ""
 
 
-def add_agreement(rows: list[dict]) -> list[dict]:
-    """Share of samples on which each row predicts the same class as the float reference of its source.
+def add_agreement(rows: Sequence[Measurement]) -> list[Measurement]:
+    """Share of samples on which each row predicts the same class as the float reference of its target.
 
-    The reference is the Keras model where measured, else the float32 .tflite in the same runtime.
-    ``qemu:`` rows are left as they are: they carry their agreement with the host C engine and TFLM.
+    The reference is the Keras model where measured, else the float32 .tflite in the same runtime; a row
+    without predictions (or a reference without them) has no agreement. ``qemu:`` rows are left as they
+    are: they carry their agreement with the host C engine and TFLM.
     """
-    by_source: dict[str, list[dict]] = {}
+    by_target: dict[str, list[Measurement]] = {}
     for row in rows:
-        if not is_emulated(row):
-            by_source.setdefault(row.get("source", "host"), []).append(row)
+        if not row.emulated:
+            by_target.setdefault(row.target, []).append(row)
     result = []
     for row in rows:
-        if is_emulated(row):
+        if row.emulated:
             result.append(row)
             continue
-        source_rows = by_source[row.get("source", "host")]
-        keras = next((r for r in source_rows if r["runtime"] == "keras"), None)
-        reference = keras or next(
-            (r for r in source_rows if r["model"].endswith("float32.tflite") and r["runtime"] == row["runtime"]), None
-        )
+        here = by_target[row.target]
+        keras = next((r for r in here if r.variant is Variant.KERAS), None)
+        reference = keras or next((r for r in here if r.variant is Variant.FLOAT32 and r.runtime == row.runtime), None)
         agreement = None
-        if reference is not None and reference.get("predictions") and row.get("predictions"):
-            agreement = float(np.mean(np.asarray(reference["predictions"]) == np.asarray(row["predictions"])))
-        result.append({**row, "agreement_with_float": agreement})
+        if reference is not None and reference.predictions and row.predictions:
+            agreement = float(np.mean(np.asarray(reference.predictions) == np.asarray(row.predictions)))
+        result.append(replace(row, agreement_with_float=agreement))
     return result
 
 
-def latency_ratios(rows: Sequence[dict]) -> list[dict]:
+def latency_ratios(rows: Sequence[Measurement]) -> list[LatencyRatio]:
     """p50 latency of each int8 model over the float32 model in the same runtime and place."""
+    timed = [row for row in rows if not row.emulated and row.latency is not None]
     ratios = []
-    for row in rows:
-        if "int8" not in row["model"] or is_emulated(row):
-            continue
-        float_row = next(
-            (r for r in rows if r["model"] == row["model"].replace("int8", "float32")
-             and r["runtime"] == row["runtime"] and r.get("source") == row.get("source")),
-            None,
-        )
+    for row in (row for row in timed if row.variant is Variant.INT8):
+        float_row = next((r for r in timed if r.variant is Variant.FLOAT32 and r.runtime == row.runtime
+                          and r.target == row.target), None)
         if float_row:
-            ratios.append({
-                "model": row["model"], "runtime": row["runtime"], "source": row.get("source"),
-                "int8_over_float32_p50": round(row["latency_us"]["p50"] / float_row["latency_us"]["p50"], 3),
-            })
+            ratios.append(LatencyRatio(row.model, row.runtime, row.target,
+                                       round(row.latency.p50_us / float_row.latency.p50_us, 3)))
     return ratios
 
 
-def format_table(rows: Sequence[dict]) -> str:
-    header = (f"{'where':<8} {'model':<22} {'runtime':<14} {'acc':>7} {'agree':>7} {'p50 us':>9} {'p90 us':>9} "
-              f"{'p99 us':>9} {'batch/s':>10} {'bytes':>9} {'RSS MB':>7} {'RAM B':>8} {'flash B':>8}")
-    lines = [header]
-    for row in rows:
-        agreement = row.get("agreement_with_float")
-        lines.append(
-            f"{str(row.get('source', 'host'))[:8]:<8} {row['model'][:22]:<22} {row['runtime'][:14]:<14} "
-            f"{row['accuracy']:>7.4f} {_fmt(agreement, '.2%'):>7} "
-            f"{row['latency_us']['p50']:>9.1f} {row['latency_us']['p90']:>9.1f} {row['latency_us']['p99']:>9.1f} "
-            f"{_fmt(row.get('throughput_per_s'), '.0f'):>10} "
-            f"{row['file_bytes']:>9} {row['peak_rss_bytes'] / 2**20:>7.1f} "
-            f"{arena_cell(row, 'd'):>8} {flash_cell(row, 'd'):>8}".rstrip()
-        )
-    return "\n".join(lines)
+TEXT_HEADERS = ("where", "model", "runtime", "acc", "agree", "p50 us", "p90 us", "p99 us", "batch/s", "bytes",
+                "RSS MB", "RAM B", "flash B")
+PARITY_HEADERS = ("runtime", "differing vectors", "max LSB", "first divergence")
+MARKDOWN_HEADERS = ("where", "model", "runtime", "threads", "accuracy", "agreement", "p50 µs", "p90 µs", "p99 µs",
+                    "init ms", "first invoke ms", "batch/s", "bytes", "peak RSS MB",
+                    "RAM B (TFLM arena; C engine static)", "C engine flash B")
+
+
+def format_table(rows: Sequence[Measurement]) -> str:
+    """The printed table of timed rows (:data:`TEXT_HEADERS`): text left, numbers right-aligned."""
+    cells = [(row.target, row.model, row.runtime, f"{row.accuracy:.4f}", _fmt(row.agreement_with_float, ".2%"),
+              *_latency_cells(row), _fmt(row.throughput_per_s, ".0f"), str(row.file_bytes),
+              f"{row.peak_rss_bytes / 2**20:.1f}", arena_cell(row, "d"), flash_cell(row, "d")) for row in rows]
+    return _table(cells, TEXT_HEADERS, "plain", text_columns=3)
+
+
+def _latency_cells(row: Measurement) -> tuple[str, str, str]:
+    latency = row.latency
+    return f"{latency.p50_us:.1f}", f"{latency.p90_us:.1f}", f"{latency.p99_us:.1f}"
+
+
+def _table(cells: Sequence[Sequence[str]], headers: Sequence[str], style: str, text_columns: int) -> str:
+    """``cells`` (already formatted) under ``headers`` by tabulate in ``style``: the first ``text_columns``
+    left-aligned, the rest right-aligned; no trailing blanks."""
+    table = tabulate(cells, headers=headers, tablefmt=style, disable_numparse=True,
+                     colalign=("left",) * text_columns + ("right",) * (len(headers) - text_columns))
+    return "\n".join(line.rstrip() for line in table.splitlines())
 
 
 def format_markdown(report: BenchmarkReport) -> str:
@@ -281,35 +294,28 @@ def format_markdown(report: BenchmarkReport) -> str:
     section, as :func:`edgeml.qemu_target.format_qemu_markdown`, when nothing else was measured)."""
     from edgeml.qemu_target import format_qemu_markdown, qemu_markdown_lines
 
-    timed = [row for row in report.rows if not is_emulated(row)]
-    emulated = [row for row in report.rows if is_emulated(row)]
+    timed = [row for row in report.rows if not row.emulated]
+    emulated = _qemu_rows([row for row in report.rows if row.emulated])
     if not timed:
-        return format_qemu_markdown(report)
+        return format_qemu_markdown(replace(report, rows=tuple(emulated), host=report.host.to_json()))
     host = report.host
+    cells = [(row.target, row.model, f"{row.runtime} {row.runtime_version or ''}".strip(), _fmt(row.threads or None, "d"),
+              f"{row.accuracy:.4f}", _fmt(row.agreement_with_float, ".2%"), *_latency_cells(row),
+              f"{row.init_ms:.1f}", f"{row.first_invoke_ms:.3f}", _fmt(row.throughput_per_s, ".0f"),
+              f"{row.file_bytes:,}", f"{row.peak_rss_bytes / 2**20:.1f}", arena_cell(row, ","), flash_cell(row, ","))
+             for row in timed]
     lines = [
         "# edgeml benchmark",
         "",
-        f"Host: {host['cpu']} ({host['cores']} cores), {host['os']}, Python {host['python']}. "
+        f"Host: {host.cpu} ({host.cores} cores), {host.os}, Python {host.python}. "
         "Latency: single-sample invokes after warm-up, median (p50) and tail percentiles; one run.",
         "",
-        "| where | model | runtime | threads | accuracy | agreement | p50 µs | p90 µs | p99 µs | init ms | "
-        "first invoke ms | batch/s | bytes | peak RSS MB | RAM B (TFLM arena; C engine static) | C engine flash B |",
-        "|---" * 16 + "|",
+        _table(cells, MARKDOWN_HEADERS, "pipe", text_columns=3),
     ]
-    for row in timed:
-        agreement = row.get("agreement_with_float")
-        lines.append(
-            f"| {row.get('source', 'host')} | {row['model']} | {row['runtime']} {row.get('runtime_version', '')} | "
-            f"{row.get('threads') or ''} | {row['accuracy']:.4f} | {_fmt(agreement, '.2%')} | "
-            f"{row['latency_us']['p50']:.1f} | {row['latency_us']['p90']:.1f} | {row['latency_us']['p99']:.1f} | "
-            f"{row['init_ms']:.1f} | {row['first_invoke_ms']:.3f} | "
-            f"{_fmt(row.get('throughput_per_s'), '.0f')} | {row['file_bytes']:,} | "
-            f"{row['peak_rss_bytes'] / 2**20:.1f} | {arena_cell(row, ',')} | {flash_cell(row, ',')} |"
-        )
     ratios = latency_ratios(report.rows)
     if ratios:
         lines += ["", "int8 / float32 p50 latency (below 1: int8 is faster):", ""]
-        lines += [f"- {r['source']} {r['runtime']}: {r['int8_over_float32_p50']:.2f}" for r in ratios]
+        lines += [f"- {r.target} {r.runtime}: {r.int8_over_float32_p50:.2f}" for r in ratios]
     for parity in report.parity:
         lines += ["", *format_parity(parity)]
     if emulated:
@@ -319,23 +325,23 @@ def format_markdown(report: BenchmarkReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_latency(rows: Sequence[dict], path: Path) -> Path:
+def plot_latency(rows: Sequence[Measurement], path: Path) -> Path:
     """p50 latency (log scale) and accuracy per model and runtime."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{r['model'].replace('model_', '').replace('.tflite', '')}\n{r['runtime']}"
-              + ("" if r.get("source", "host") == "host" else f"\n{str(r['source'])[:12]}") for r in rows]
-    colors = ["tab:orange" if "int8" in r["model"] else "tab:blue" for r in rows]
+    labels = [f"{r.model.replace('model_', '').replace('.tflite', '')}\n{r.runtime}"
+              + ("" if r.target == "host" else f"\n{r.target[:12]}") for r in rows]
+    colors = ["tab:orange" if r.variant is Variant.INT8 else "tab:blue" for r in rows]
     figure, (latency_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(max(8, 1.1 * len(rows) + 4), 4.5))
     positions = np.arange(len(rows))
-    latency_axis.bar(positions, [r["latency_us"]["p50"] for r in rows], color=colors)
+    latency_axis.bar(positions, [r.latency.p50_us for r in rows], color=colors)
     latency_axis.set_yscale("log")
     latency_axis.set_ylabel("p50 latency per sample (µs, log)")
-    accuracy_axis.bar(positions, [r["accuracy"] for r in rows], color=colors)
-    low = min(r["accuracy"] for r in rows)
+    accuracy_axis.bar(positions, [r.accuracy for r in rows], color=colors)
+    low = min(r.accuracy for r in rows)
     accuracy_axis.set_ylim(max(0.0, low - 0.05), 1.0)
     accuracy_axis.set_ylabel("test accuracy")
     for axis, title in ((latency_axis, "Latency (orange: int8)"), (accuracy_axis, "Accuracy")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 from dataclasses import dataclass, fields
+from enum import Enum
 
 import click
 
@@ -14,6 +15,7 @@ from edgeml.device import HOST_KEY_CHECKING
 from edgeml.runtime import RUNTIMES
 
 EXIT_INTERRUPTED = 130
+EXPORT_OPTIONS = "firmware_export.export:ExportOptions"  # (importing it loads numpy and the C generator)
 
 
 @dataclass(frozen=True)
@@ -63,9 +65,32 @@ class ConfigDefault(click.Option):
         super().__init__(*args, **kwargs)
 
     def get_default(self, ctx: click.Context, call: bool = True):
-        module, _, name = self.config.partition(":")
-        defaults = {field.name: field.default for field in fields(getattr(importlib.import_module(module), name))}
-        return defaults[self.name]
+        defaults = {field.name: field.default for field in fields(_load(self.config))}
+        default = defaults[self.name]
+        return default.value if isinstance(default, Enum) else default  # an enum member as the value typed
+
+
+class EnumChoice(click.Choice):
+    """The values of an enum (``enum="module:Class"``) as the choices, read only when needed (as
+    :class:`ConfigDefault`): the CLI offers exactly what the config accepts."""
+
+    def __init__(self, enum: str) -> None:
+        self.enum = enum
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(member.value for member in _load(self.enum))
+
+    @choices.setter
+    def choices(self, value) -> None:  # click.Choice.__init__ sets it; the enum decides
+        pass
+
+
+def _load(name: str):
+    """``module:Class`` imported."""
+    module, _, attribute = name.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 def _int_list(value: str, option: str) -> tuple[int, ...]:
@@ -161,6 +186,8 @@ def train(options: GlobalOptions, **kwargs) -> None:
 @click.option("--dataset", help="Evaluate on this dataset instead of the run's own (required for a bare model file).")
 @click.option("--data", "data_path", type=click.Path(), help="Local copy of mnist/fashion_mnist.")
 @click.option("--test-samples", type=int, help="Class-balanced subset of the test set.")
+@click.option("--batch-size", type=int, cls=ConfigDefault, config="edgeml.evaluate:EvaluateOptions",
+              help="Samples per predict call.")
 @click.option("--out", type=click.Path(), help="Where to write metrics (default: the run directory).")
 @click.option("--force", is_flag=True, help="Overwrite existing metrics files.")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="auto", show_default=True,
@@ -180,13 +207,13 @@ def evaluate(options: GlobalOptions, target: str, **kwargs) -> None:
 
 @cli.command()
 @click.argument("target", type=click.Path())
-@click.option("--method", type=click.Choice(["qat", "ptq"]), default="qat", show_default=True,
+@click.option("--method", type=EnumChoice("edgeml.quantize:Method"), cls=ConfigDefault, config="edgeml.quantize:QuantizeOptions",
               help="Quantization-aware training, or post-training quantization.")
-@click.option("--qat-epochs", type=int, default=2, show_default=True)
-@click.option("--qat-lr", type=float, default=1e-4, show_default=True)
-@click.option("--calibration-samples", type=int, default=500, show_default=True,
+@click.option("--qat-epochs", type=int, cls=ConfigDefault, config="edgeml.quantize:QuantizeOptions")
+@click.option("--qat-lr", type=float, cls=ConfigDefault, config="edgeml.quantize:QuantizeOptions")
+@click.option("--calibration-samples", type=int, cls=ConfigDefault, config="edgeml.quantize:QuantizeOptions",
               help="Class-balanced training samples for calibrating int8 ranges.")
-@click.option("--io", type=click.Choice(["int8", "uint8", "float32"]), default="int8", show_default=True,
+@click.option("--io", type=EnumChoice("edgeml.quantize:IOType"), cls=ConfigDefault, config="edgeml.quantize:QuantizeOptions",
               help="Input/output type of the integer model.")
 @click.option("--float16", is_flag=True, help="Also write a float16-weights model.")
 @click.option("--dynamic-range", is_flag=True, help="Also write a dynamic-range (int8 weights, float activations) model.")
@@ -329,14 +356,16 @@ def pipeline(options: GlobalOptions, config_path: str | None, overrides: tuple[s
 @cli.command()
 @click.argument("source", metavar="RUN_DIR|MODEL.tflite")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the generated files.")
-@click.option("--name", default="model", show_default=True, help="C symbol of the model (made a valid identifier).")
-@click.option("--lang", type=click.Choice(["cc", "cpp", "c"]), default="cc", show_default=True, help="model_data file type; cpp for Arduino.")
+@click.option("--name", cls=ConfigDefault, config=EXPORT_OPTIONS, help="C symbol of the model (made a valid identifier).")
+@click.option("--lang", type=EnumChoice("firmware_export.render:Lang"), cls=ConfigDefault, config=EXPORT_OPTIONS,
+              help="model_data file type; cpp for Arduino.")
 @click.option("--section", help="Linker section for the array, e.g. .rodata.model.")
 @click.option("--progmem", is_flag=True, help="Put the array in PROGMEM (AVR Arduino).")
 @click.option("--allow-float", is_flag=True, help="Export a model that is not fully int8, with a warning.")
-@click.option("--arena-margin", "arena_margin_percent", type=float, default=10.0, show_default=True,
+@click.option("--arena-margin", "arena_margin_percent", type=float, cls=ConfigDefault, config=EXPORT_OPTIONS,
               help="Arena margin, % of the measured size (at least 256 B; 0 = none).")
-@click.option("--check-samples", type=int, default=200, show_default=True, help="Samples to compare TFLite Micro with LiteRT on (0 skips).")
+@click.option("--check-samples", type=int, cls=ConfigDefault, config=EXPORT_OPTIONS,
+              help="Samples to compare TFLite Micro with LiteRT on (0 skips).")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
 @click.option("--engine", type=click.Choice(["tflm", "c"]), default="tflm", show_default=True,
               help="tflm: files for TensorFlow Lite Micro; c: standalone C99 from edgeml's C engine.")

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from edgeml.artifacts import write_json
 from edgeml.bench_runner import MeasureConfig
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import Measurement
 from edgeml.pi_runner import MANIFEST_FILE, RESULTS_FILE, RUNNER_FILE
 from edgeml.targets.results import import_results
 
@@ -117,7 +118,7 @@ def run_on_device(
     ssh: SshOptions = SshOptions(),
     runner: RunnerOptions = RunnerOptions(),
     results_path: Path | str | None = None,
-) -> list[dict]:
+) -> list[Measurement]:
     """Measure a bundle (``edgeml.bundle.make_bundle``) on ``target``; rows as ``import_results`` gives
     (:mod:`edgeml.targets.results`).
 
@@ -149,7 +150,7 @@ def upload_bundle(device: DeviceTarget, bundle_dir: Path | str, ssh: SshOptions)
 
 
 def run_uploaded(device: DeviceTarget, remote_dir: str, ssh: SshOptions, runner: RunnerOptions,
-                 results_path: Path | str | None = None) -> list[dict]:
+                 results_path: Path | str | None = None) -> list[Measurement]:
     """Run the uploaded bundle's ``run.py`` with the device's python and read back its rows (checked and
     labelled as ``--import`` does); ``results_path`` gets the raw results file."""
     python = " ".join(shlex.quote(part) for part in shlex.split(ssh.device_python))

@@ -20,17 +20,25 @@ from edgeml.models import load_user_model, prepare_user_model
 from edgeml.rundir import CONFIG_FILE, EVALUATION_FILES, RunLayout, RunRecord, evaluation_files, evaluation_prefix
 
 
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    """How to evaluate, whatever the model: the ``edgeml evaluate`` flags' defaults and the pipeline's
+    ``[evaluate]`` table. ``test_samples``: a class-balanced subset of the test set (None: all of it);
+    ``batch_size``: samples per predict call."""
+
+    test_samples: int | None = None
+    batch_size: int = 256
+
+
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateConfig(EvaluateOptions):
     """``target`` is a run directory, a ``.keras``/``.h5`` file or a ``.tflite`` file (run in ``runtime``);
-    a model file outside a run directory needs ``dataset``."""
+    a model file outside a run directory needs ``dataset``. How: :class:`EvaluateOptions` (keyword arguments)."""
 
     target: str
     dataset: str | None = None
     data_path: str | None = None
-    test_samples: int | None = None
     out: str | None = None
-    batch_size: int = 256
     normalize: str | None = None  # for a model file outside a run; a run's recorded normalisation is used
     trust_model_code: bool = False  # load Lambda layers of a model file outside a run (a run records it)
     force: bool = False

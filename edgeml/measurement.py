@@ -1,11 +1,12 @@
 """A benchmark measurement, typed (issue 10 item 3): one row of ``benchmark/benchmark.json`` read back.
 
-The rows are written as dicts by :mod:`edgeml.bench_runner` (on this machine or a Raspberry Pi: latency in
-µs, peak RSS; the C engine adds its static RAM and flash) and by :mod:`edgeml.qemu_target` (an emulated
-Cortex-M: instruction counts, and flash and RAM of the linked image); :meth:`Measurement.from_json` reads
-either kind, and :meth:`Measurement.to_json` writes the same keys back, so the writers can move to this
-type without changing the file. A file with a ``schema_version`` above :data:`SCHEMA_VERSION` (written by
-a newer edgeml) is refused; files without one are version 1.
+:mod:`edgeml.bench_runner` measures one (on this machine or a Raspberry Pi: latency in µs, peak RSS; the C
+engine adds its static RAM and flash) and :mod:`edgeml.qemu_target` another kind (an emulated Cortex-M:
+instruction counts, and flash and RAM of the linked image); the benchmark targets pass them on, and
+:mod:`edgeml.benchmark` writes them with :meth:`Measurement.to_json` (the runner's output and a device's
+``results.json`` also carry each sample's predicted class, which ``benchmark.json`` leaves out).
+:meth:`Measurement.from_json` reads either kind back. A file with a ``schema_version`` above
+:data:`SCHEMA_VERSION` (written by a newer edgeml) is refused; files without one are version 1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from edgeml.artifact_json import JsonObject
 from edgeml.errors import EdgeMLError
@@ -21,6 +22,7 @@ from edgeml.rundir import FLOAT_TFLITE_FILE, INT8_TFLITE_FILE
 
 SCHEMA_VERSION = 1
 PERCENTILES = ("mean", "p50", "p90", "p99")
+HOST_KEYS = ("machine", "cpu", "cores", "os", "python")  # a machine's description (bench_runner.device_info)
 QEMU_PREFIX = "qemu:"  # the device of a row measured on an emulated Cortex-M (firmware_export.mcu.boards)
 
 
@@ -126,6 +128,25 @@ class ImageBytes:
 
 
 @dataclass(frozen=True)
+class HostInfo:
+    """The machine a row was measured on, as its OS names it (:func:`edgeml.bench_runner.device_info`):
+    architecture, CPU model, core count, OS and Python version, all text."""
+
+    machine: str | None = None
+    cpu: str | None = None
+    cores: str | None = None
+    os: str | None = None
+    python: str | None = None
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "HostInfo":
+        return cls(*(data.text(key) for key in HOST_KEYS))
+
+    def to_json(self) -> dict[str, str]:
+        return {key: getattr(self, key) for key in HOST_KEYS if getattr(self, key) is not None}
+
+
+@dataclass(frozen=True)
 class Measurement:
     """One model in one runtime on one target: ``target`` is ``host``, a device's CPU, or ``qemu:<core>``.
 
@@ -140,6 +161,13 @@ class Measurement:
     |output - BUILTIN_REF output| over the samples' output values); ``agreement_with_host_c`` is the
     fraction of samples whose top class equals the float C engine built on the host (an int8 row's is 1.0:
     any byte difference is an error).
+
+    What the runner also records of a timed row: ``warmup`` and ``runs`` (untimed and timed single-sample
+    invokes), ``batch_size`` and ``batch_in_one_invoke`` (how throughput was measured; None: not measured),
+    ``rss_before_model_bytes`` (resident memory once the runtime was imported, before the model opened),
+    ``engine_arena_bytes`` (the C engine's arena alone), ``host`` (the machine) and ``predictions`` (each
+    sample's predicted class, in sample order, for the agreement with the float model; not in
+    benchmark.json).
     """
 
     model: str
@@ -172,6 +200,14 @@ class Measurement:
     image_flash: ImageBytes | None = None
     image_ram: ImageBytes | None = None
     not_measured: str | None = None
+    warmup: int | None = None
+    runs: int | None = None
+    batch_size: int | None = None
+    batch_in_one_invoke: bool | None = None
+    rss_before_model_bytes: int | None = None
+    engine_arena_bytes: int | None = None
+    host: HostInfo | None = None
+    predictions: tuple[int, ...] | None = None
 
     @property
     def variant(self) -> Variant:
@@ -185,14 +221,16 @@ class Measurement:
     @classmethod
     def from_json(cls, row: JsonObject) -> "Measurement":
         """One row; a missing key or a value of the wrong type is an EdgeMLError naming the file and key."""
-        device = row.raw("device")  # an imported Raspberry Pi row holds the device's description here
-        device = row.text("device") if not isinstance(device, dict) else None
+        described = isinstance(row.raw("device"), dict)  # a timed row holds its machine's description here
+        device = row.text("device") if not described else None
         emulated = (device or "").startswith(QEMU_PREFIX)
+        predictions = row.numbers("predictions") if "predictions" in row else None
         common = dict(model=row.text("model", True), runtime=row.text("runtime", not emulated) or "c",
                       target=row.text("source") or device or "host", device=device, board=row.text("machine"),
                       runtime_version=row.text("runtime_version"), threads=row.integer("threads"),
                       samples=row.integer("samples"), accuracy=row.number("accuracy"),
-                      agreement_with_float=row.number("agreement_with_float"))
+                      agreement_with_float=row.number("agreement_with_float"),
+                      predictions=None if predictions is None else tuple(int(value) for value in predictions))
         if row.text("not_measured"):
             return cls(**common, not_measured=row.text("not_measured"))
         if emulated:
@@ -211,21 +249,39 @@ class Measurement:
                    peak_rss_bytes=row.integer("peak_rss_bytes"), arena_bytes=row.integer("arena_bytes"),
                    arena_not_measured=row.text("arena_not_measured"),
                    static_ram_bytes=row.integer("static_ram_bytes"), flash_bytes=row.integer("flash_bytes"),
-                   flash_not_measured=row.text("flash_not_measured"))
+                   flash_not_measured=row.text("flash_not_measured"), warmup=row.integer("warmup"),
+                   runs=row.integer("runs"), batch_size=row.integer("batch_size"),
+                   batch_in_one_invoke=_flag(row, "batch_in_one_invoke"),
+                   rss_before_model_bytes=row.integer("rss_before_model_bytes"),
+                   engine_arena_bytes=row.integer("engine_arena_bytes"),
+                   host=HostInfo.from_json(row.object("device")) if described else None)
 
-    def to_json(self) -> dict[str, Any]:
-        """The row as benchmark.json holds it: the keys this measurement has (None values left out)."""
+    def to_json(self, predictions: bool = False) -> dict[str, Any]:
+        """The row as benchmark.json holds it: the keys this measurement has (None values left out);
+        with ``predictions`` also each sample's predicted class (the runner's output, results.json)."""
         nested = {"latency_us": self.latency, "instructions": self.instructions, "flash": self.image_flash,
-                  "ram": self.image_ram}
+                  "ram": self.image_ram, "device": self.host}
         row = {"model": self.model, "runtime": self.runtime, "source": self.target, "device": self.device,
                "machine": self.board, **{key: value.to_json() for key, value in nested.items() if value is not None}}
         for key in ("runtime_version", "threads", "samples", "accuracy", "agreement_with_float",
                     "agreement_with_host_c", "agreement_with_tflm", "agreement_with_litert_ref",
                     "max_abs_difference", "float_abi", "init_ms", "first_invoke_ms", "throughput_per_s",
                     "file_bytes", "peak_rss_bytes", "arena_bytes", "arena_not_measured", "static_ram_bytes",
-                    "flash_bytes", "flash_not_measured", "not_measured"):
+                    "flash_bytes", "flash_not_measured", "not_measured", "warmup", "runs", "batch_size",
+                    "batch_in_one_invoke", "rss_before_model_bytes", "engine_arena_bytes"):
             row[key] = getattr(self, key)
+        if predictions and self.predictions is not None:
+            row["predictions"] = list(self.predictions)
         return {key: value for key, value in row.items() if value is not None}
+
+
+def _flag(row: JsonObject, key: str) -> bool | None:
+    """An optional true/false; EdgeMLError naming the file and key for anything else."""
+    value = row.raw(key)
+    if value is not None and not isinstance(value, bool):
+        raise EdgeMLError(f"{row.path} does not have the contents edgeml expects ({row.where}{key}: expected "
+                          f"true/false, found {value!r})")
+    return value
 
 
 def read_measurements(benchmark: JsonObject) -> tuple[Measurement, ...]:
@@ -235,3 +291,9 @@ def read_measurements(benchmark: JsonObject) -> tuple[Measurement, ...]:
         raise EdgeMLError(f"{benchmark.path} has schema version {version}; this edgeml reads up to "
                           f"{SCHEMA_VERSION}: upgrade edgeml")
     return tuple(Measurement.from_json(row) for row in benchmark.objects("rows", required=True))
+
+
+def write_measurements(rows: Sequence[Measurement], predictions: bool = False) -> dict[str, Any]:
+    """``schema_version`` and ``rows`` (each :meth:`Measurement.to_json`), the part of benchmark.json (and of
+    a device's results.json, ``predictions`` included) that :func:`read_measurements` reads."""
+    return {"schema_version": SCHEMA_VERSION, "rows": [row.to_json(predictions) for row in rows]}

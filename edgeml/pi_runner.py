@@ -22,6 +22,7 @@ from pathlib import Path
 from edgeml.artifacts import write_text
 from edgeml.bench_runner import MeasureConfig, device_info, measure_in_subprocess
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import write_measurements
 from edgeml.runtime import REGISTRY
 
 # The files of a bundle folder, relative to it; the one place they are spelled (edgeml.bundle writes them).
@@ -33,7 +34,8 @@ MODELS_DIR = "models"
 RESULTS_FILE = "results.json"
 # What the bundle carries of edgeml: this module and what it imports, and nothing more
 # (tests/test_bundle.py checks it).
-BUNDLED_MODULES = ("__init__.py", "errors.py", "artifacts.py", "runtime.py", "bench_runner.py", "pi_runner.py")
+BUNDLED_MODULES = ("__init__.py", "errors.py", "artifacts.py", "artifact_json.py", "data.py", "rundir.py",
+                   "measurement.py", "runtime.py", "bench_runner.py", "pi_runner.py")
 
 
 def device_runtimes() -> tuple[str, ...]:
@@ -92,7 +94,7 @@ def main(argv: list[str] | None, bundle_dir: Path | str) -> int:
             skipped.append(str(exc))
             print(f"  skipped: {exc}", file=sys.stderr, flush=True)
             continue
-        print(f"  p50 {row['latency_us']['p50']:.1f} us, accuracy {row['accuracy']:.4f}", file=sys.stderr, flush=True)
+        print(f"  p50 {row.latency.p50_us:.1f} us, accuracy {row.accuracy:.4f}", file=sys.stderr, flush=True)
         rows.append(row)
     if not rows:
         return fail("no measurement succeeded: " + "; ".join(skipped))
@@ -101,7 +103,7 @@ def main(argv: list[str] | None, bundle_dir: Path | str) -> int:
     results = {
         "device": device,
         "bundle": {"edgeml_version": manifest["edgeml_version"], "created": manifest["created"]},
-        "rows": rows,
+        **write_measurements(rows, predictions=True),  # the host computes each row's agreement from them
         "skipped": skipped,
     }
     out = Path(args.out)

@@ -22,74 +22,37 @@ from edgeml import rundir as layout
 from edgeml.artifacts import read_json, write_json
 from edgeml.benchmark import BenchmarkOptions
 from edgeml.errors import EdgeMLError
-from edgeml.evaluate import EvaluateConfig
+from edgeml.evaluate import EvaluateConfig, EvaluateOptions
 from edgeml.models import ModelSpec
-from edgeml.quantize import IOType, Method, QuantizeConfig
+from edgeml.quantize import QuantizeConfig, QuantizeOptions
 from edgeml.rundir import C_ENGINE_DIR, PIPELINE_FILE, RunLayout
 from edgeml.train import TrainConfig
-from firmware_export.export import ExportConfig
-from firmware_export.render import Lang
+from firmware_export.export import ExportConfig, ExportOptions as FirmwareExportOptions
 
 STAGES = ("train", "evaluate", "quantize", "evaluate_int8", "export", "benchmark", "report")
-
-
-def _enum_members(options: Any) -> None:
-    """The table's enum-typed options as members of the stage's enums (TOML gives strings). A value that is
-    no member stays as given: the stage refuses it with its own message when it runs, so a bad value fails
-    that stage after the earlier ones have run, and a re-run resumes there."""
-    for name, option_type in get_type_hints(type(options)).items():
-        value = getattr(options, name)
-        if isinstance(option_type, type) and issubclass(option_type, Enum) and not isinstance(value, option_type):
-            try:
-                object.__setattr__(options, name, option_type(value))
-            except ValueError:
-                pass
-
-
-# The stage tables below are the stages' configs without what differs per run (target, out, force,
-# verbose): the same names, types and defaults (tests/test_pipeline_options.py holds them equal); the
-# stage checks the values when it runs.
-
-
-@dataclass(frozen=True)
-class QuantizeOptions:
-    """[quantize]: :class:`edgeml.quantize.QuantizeConfig`'s options."""
-
-    method: Method = QuantizeConfig.method
-    io: IOType = QuantizeConfig.io
-    qat_epochs: int = QuantizeConfig.qat_epochs
-    qat_lr: float = QuantizeConfig.qat_lr
-    calibration_samples: int = QuantizeConfig.calibration_samples
-    float16: bool = QuantizeConfig.float16
-    dynamic_range: bool = QuantizeConfig.dynamic_range
-    test_samples: int | None = QuantizeConfig.test_samples
-
-    def __post_init__(self) -> None:
-        _enum_members(self)
 
 
 EXPORT_ENGINES = ("tflm", "c", "both")
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """[export]: :class:`firmware_export.ExportConfig`'s options, and ``engine``: ``tflm`` (TFLite Micro's
+# Each stage table is the stage's own options dataclass (QuantizeOptions, EvaluateOptions,
+# firmware_export's ExportOptions, BenchmarkOptions: the stage's config is a subclass of it adding what
+# differs per run: target, out, force, verbose); the stage checks the values when it runs. Only [export]
+# adds a choice of the pipeline's own (which engines).
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportOptions(FirmwareExportOptions):
+    """[export]: :class:`firmware_export.export.ExportOptions`, and ``engine``: ``tflm`` (TFLite Micro's
     files in firmware/), ``c`` (edgeml's C engine in firmware/c_engine/) or ``both``; unset: both when a
     C compiler is found, else tflm with a printed note."""
 
-    name: str = ExportConfig.name
-    lang: Lang = ExportConfig.lang
-    section: str | None = ExportConfig.section
-    progmem: bool = ExportConfig.progmem
-    allow_float: bool = ExportConfig.allow_float
-    arena_margin_percent: float = ExportConfig.arena_margin_percent
-    check_samples: int = ExportConfig.check_samples
     engine: str | None = None
 
     def __post_init__(self) -> None:
         if self.engine is not None and self.engine not in EXPORT_ENGINES:
             raise EdgeMLError(f"[export] engine = {self.engine!r}: choose {', '.join(map(repr, EXPORT_ENGINES))}")
-        _enum_members(self)
+        super().__post_init__()
 
     def engines(self) -> tuple[str, ...]:
         """The engines to export for, in order; the unset default prints why the C engine is left out."""
@@ -102,14 +65,6 @@ class ExportOptions:
                 print("note: no C compiler found ($CC, gcc, clang or cc): exporting for TFLite Micro only; "
                       "install gcc to get edgeml's C engine too ([export] engine = \"both\")")
         return ("tflm", "c") if engine == "both" else (engine,)
-
-
-@dataclass(frozen=True)
-class EvaluateOptions:
-    """[evaluate]: :class:`edgeml.evaluate.EvaluateConfig`'s options."""
-
-    test_samples: int | None = EvaluateConfig.test_samples
-    batch_size: int = EvaluateConfig.batch_size
 
 
 @dataclass(frozen=True)
@@ -428,6 +383,11 @@ def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]
     ]
 
 
+def _values(options: Any) -> dict[str, Any]:
+    """A stage table's options as keywords of its stage's config (the config is a subclass of the table)."""
+    return {option.name: getattr(options, option.name) for option in fields(options)}
+
+
 def _train(config: PipelineConfig, out: str, verbose: bool) -> None:
     from edgeml.train import train
 
@@ -437,14 +397,14 @@ def _train(config: PipelineConfig, out: str, verbose: bool) -> None:
 def _evaluate(options: EvaluateOptions, out: str, verbose: bool) -> None:
     from edgeml.evaluate import evaluate
 
-    evaluate(EvaluateConfig(target=out, force=True, verbose=verbose, **asdict(options)))
+    evaluate(EvaluateConfig(target=out, force=True, verbose=verbose, **_values(options)))
 
 
 def _quantize(options: QuantizeOptions, out: str, verbose: bool) -> None:
     from edgeml.quantize import QATUnsupportedError, quantize
 
     try:
-        quantize(QuantizeConfig(target=out, force=True, verbose=verbose, **asdict(options)))
+        quantize(QuantizeConfig(target=out, force=True, verbose=verbose, **_values(options)))
     except QATUnsupportedError as exc:  # say it in the pipeline's words, not `edgeml quantize`'s
         raise exc.for_option("--set quantize.method=ptq (or method = \"ptq\" in [quantize])") from None
 
@@ -462,7 +422,7 @@ def _export(options: ExportOptions, run_dir: Path) -> None:
 
     files = RunLayout(run_dir)
     engines = options.engines()
-    values = {key: value for key, value in asdict(options).items() if key != "engine"}
+    values = {name: value for name, value in _values(options).items() if name != "engine"}
     facts: dict[str, Any] = {"engines": list(engines), "c_engine": None}
     if "tflm" in engines:
         facts.update(_export_tflm(ExportConfig(source=str(run_dir), out=str(files.firmware), force=True, **values)))
@@ -557,7 +517,7 @@ def _benchmark(options: BenchmarkOptions, out: str) -> None:
     from edgeml.benchmark import BenchmarkConfig, format_rows, run_benchmark
 
     report = run_benchmark(BenchmarkConfig(targets=(out,), out=str(RunLayout(out).benchmark_dir), force=True,
-                                           **asdict(options)))
+                                           **_values(options)))
     print(format_rows(report.rows))
 
 

@@ -44,15 +44,13 @@ class IOType(str, Enum):
     FLOAT32 = "float32"
 
 
-@dataclass(frozen=True)
-class QuantizeConfig:
-    """What to quantize: ``target`` (a run directory or a ``.keras``/``.h5`` file) or ``keras_model`` (a Keras 3
-    or tf_keras model object, Python API only, with ``dataset`` and ``out``: it has neither a run nor a folder);
-    quantization.json records the file's path or the object's description."""
+@dataclass(frozen=True, kw_only=True)
+class QuantizeOptions:
+    """How to quantize, whatever the model: the ``edgeml quantize`` flags' defaults and the pipeline's
+    ``[quantize]`` table. ``method`` and ``io`` are the enums' members when given their values (TOML and the
+    CLI give strings); any other value is kept as given, for :class:`QuantizeConfig` to refuse with its
+    message when the stage runs."""
 
-    target: str = ""
-    dataset: str | None = None
-    data_path: str | None = None
     method: Method = Method.QAT
     io: IOType = IOType.INT8
     qat_epochs: int = 2
@@ -60,8 +58,26 @@ class QuantizeConfig:
     calibration_samples: int = 500
     float16: bool = False
     dynamic_range: bool = False
-    batch_size: int = 128
     test_samples: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, kind in (("method", Method), ("io", IOType)):
+            value = getattr(self, name)
+            if value in tuple(kind):  # a str enum's member equals its value
+                object.__setattr__(self, name, kind(value))
+
+
+@dataclass(frozen=True)
+class QuantizeConfig(QuantizeOptions):
+    """What to quantize: ``target`` (a run directory or a ``.keras``/``.h5`` file) or ``keras_model`` (a Keras 3
+    or tf_keras model object, Python API only, with ``dataset`` and ``out``: it has neither a run nor a folder);
+    quantization.json records the file's path or the object's description. How: :class:`QuantizeOptions`
+    (keyword arguments)."""
+
+    target: str = ""
+    dataset: str | None = None
+    data_path: str | None = None
+    batch_size: int = 128
     normalize: str | None = None  # for a model file outside a run; a run's recorded normalisation is used
     trust_model_code: bool = False  # load Lambda layers of a model file outside a run (a run records it)
     out: str | None = None

@@ -546,12 +546,9 @@ def _named(row: Measurement) -> tuple[str, str, str]:
 
 
 def _benchmark_row(row: Measurement) -> tuple[str, ...]:
-    memory = {"arena_bytes": row.arena_bytes, "static_ram_bytes": row.static_ram_bytes,
-              "arena_not_measured": row.arena_not_measured, "flash_bytes": row.flash_bytes,
-              "flash_not_measured": row.flash_not_measured}
     return (*_named(row), _accuracy(row.accuracy), _percent(row.agreement_with_float),
             _number(row.latency.p50_us, ",.1f"), _number(row.latency.p99_us, ",.1f"), _count(row.file_bytes),
-            arena_cell(memory, ",") or NOTHING, flash_cell(memory, ",") or NOTHING)
+            arena_cell(row, ",") or NOTHING, flash_cell(row, ",") or NOTHING)
 
 
 def _parity_blocks(parity: JsonObject, model: str | None = None) -> list[Block]:

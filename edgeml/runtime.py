@@ -179,9 +179,9 @@ def _open_c(model: bytes | str | Path, options: OpenOptions) -> Model:
 
 
 def _open_keras(model: bytes | str | Path, options: OpenOptions) -> Model:
-    from edgeml.bench_runner import KerasModel
+    from edgeml.keras_model import KerasModel
 
-    return KerasModel(str(model))
+    return KerasModel(str(model), TensorQuantization(np.float32, 0.0, 0))
 
 
 def _c_compiler_found() -> bool:

@@ -40,12 +40,12 @@ FLOAT_FLASH_HOW = "text + data, Cortex-M4 with FPU, arm-none-eabi-gcc -Os, --gc-
 RANDOM_INPUT_SEED = 0
 
 
-@dataclass(frozen=True)
-class ExportConfig:
-    """What ``edgeml export`` was asked to do. ``source`` is a run directory or a ``.tflite`` file."""
+@dataclass(frozen=True, kw_only=True)
+class ExportOptions:
+    """How to export, whatever the model: the ``edgeml export`` flags' defaults and the pipeline's
+    ``[export]`` table. ``lang`` is the :class:`Lang` member when given its value (TOML and the CLI give
+    strings); any other value is kept as given, for :class:`ExportConfig` to refuse when the stage runs."""
 
-    source: str
-    out: str
     name: str = "model"
     lang: Lang = Lang.CC
     section: str | None = None
@@ -53,6 +53,19 @@ class ExportConfig:
     allow_float: bool = False
     arena_margin_percent: float = DEFAULT_MARGIN_PERCENT
     check_samples: int = DEFAULT_CHECK_SAMPLES
+
+    def __post_init__(self) -> None:
+        if self.lang in tuple(Lang):  # a str enum's member equals its value
+            object.__setattr__(self, "lang", Lang(self.lang))
+
+
+@dataclass(frozen=True)
+class ExportConfig(ExportOptions):
+    """What ``edgeml export`` was asked to do. ``source`` is a run directory or a ``.tflite`` file; how:
+    :class:`ExportOptions` (keyword arguments)."""
+
+    source: str
+    out: str
     force: bool = False
 
     def __post_init__(self) -> None:

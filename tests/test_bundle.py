@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,8 @@ from edgeml.benchmark import add_agreement, import_results
 from edgeml.bench_runner import MeasureConfig, measure_in_subprocess
 from edgeml.bundle import BUNDLED_MODULES, BundleConfig, make_bundle
 from edgeml.errors import EdgeMLError
+from edgeml.artifact_json import JsonObject
+from edgeml.measurement import SCHEMA_VERSION, read_measurements
 from ssh_server import numpy_only_python
 
 
@@ -38,8 +41,9 @@ def test_bundle_holds_tflite_models_samples_runner_and_the_runner_modules(bundle
     files = sorted(str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file())
     assert files == [
         "README.txt", "bundle.json", "config.json",
-        "edgeml/__init__.py", "edgeml/artifacts.py", "edgeml/bench_runner.py", "edgeml/errors.py",
-        "edgeml/pi_runner.py", "edgeml/runtime.py", "models/model_float32.tflite", "models/model_int8.tflite", "run.py", "samples.npz",
+        "edgeml/__init__.py", "edgeml/artifact_json.py", "edgeml/artifacts.py", "edgeml/bench_runner.py",
+        "edgeml/data.py", "edgeml/errors.py", "edgeml/measurement.py", "edgeml/pi_runner.py", "edgeml/rundir.py",
+        "edgeml/runtime.py", "models/model_float32.tflite", "models/model_int8.tflite", "run.py", "samples.npz",
     ]
     package_dir = Path(edgeml.__file__).parent
     for module in BUNDLED_MODULES:
@@ -87,10 +91,13 @@ def test_runner_measures_each_bundled_model_in_process(bundle, tmp_path, capsys)
     results = json.loads(out.read_text())
     with np.load(bundle / "samples.npz") as samples:
         labels = samples["y"]
-    assert [(row["model"], row["runtime"], row["runs"]) for row in results["rows"]] == [
+    rows = read_measurements(JsonObject(results, out))  # results.json is read as benchmark.json is
+    assert results["schema_version"] == SCHEMA_VERSION
+    assert [(row.model, row.runtime, row.runs) for row in rows] == [
         ("model_float32.tflite", "litert", 5), ("model_int8.tflite", "litert", 5)]
-    for row in results["rows"]:
-        assert row["accuracy"] == pytest.approx(np.mean(np.array(row["predictions"]) == labels))
+    for row in rows:
+        assert row.accuracy == np.mean(np.array(row.predictions) == labels) and len(row.predictions) == len(labels)
+        assert row.target == row.host.cpu == results["device"]["cpu"]
     assert results["skipped"] == [] and results["bundle"]["edgeml_version"] == edgeml.__version__
     assert "[2/2] model_int8.tflite on litert" in capsys.readouterr().err
     assert [p.name for p in out.parent.iterdir()] == ["results.json"]  # no temp file left beside it
@@ -140,7 +147,7 @@ def test_bundle_runs_where_tensorflow_cannot_be_imported(bundle, tmp_path):
     data = json.loads(results.read_text())
     assert data["device"]["cpu"] and data["skipped"] == []
     assert {row["runtime"] for row in data["rows"]} >= {"litert"}
-    assert all(row["runs"] == 20 and row["threads"] in (1, None) for row in data["rows"])
+    assert all(row["runs"] == 20 and row.get("threads") in (1, None) for row in data["rows"])
 
 
 @pytest.mark.slow
@@ -149,23 +156,23 @@ def test_bundle_runs_with_only_the_pi_extra_and_merges_with_host_rows(bundle, de
     completed = run_bundle(bundle, device_python, results, "--threads", "2")
     assert completed.returncode == 0, completed.stderr
     device_rows = import_results(results)
-    assert [(r["model"], r["runtime"]) for r in device_rows] == [
+    assert [(r.model, r.runtime) for r in device_rows] == [
         ("model_float32.tflite", "litert"), ("model_int8.tflite", "litert"),
     ]
-    assert all(r["threads"] == 2 and r["device"]["os"] and r["source"] == r["device"]["cpu"] for r in device_rows)
+    assert all(r.threads == 2 and r.host.os and r.target == r.host.cpu for r in device_rows)
     host_rows = []
     for model in ("model_float32.tflite", "model_int8.tflite"):
         config = MeasureConfig(model=str(bundle / "models" / model), samples=str(bundle / "samples.npz"), runs=20)
-        host_rows.append({**measure_in_subprocess(config), "source": "host"})
+        host_rows.append(replace(measure_in_subprocess(config), target="host"))
     merged = add_agreement(host_rows + device_rows)
     # each row against the float32 file's predictions in its own place (host or device) and runtime
     for row in merged:
-        reference = next(r for r in merged if r["source"] == row["source"] and r["model"] == "model_float32.tflite")
-        assert row["agreement_with_float"] == np.mean(np.array(row["predictions"]) == reference["predictions"])
+        reference = next(r for r in merged if r.target == row.target and r.model == "model_float32.tflite")
+        assert row.agreement_with_float == np.mean(np.array(row.predictions) == reference.predictions)
     float_device, int8_device = merged[2], merged[3]
-    assert float_device["agreement_with_float"] == 1.0
+    assert float_device.agreement_with_float == 1.0
     # Same file, same runtime, same samples: the device predicts what the host predicts.
-    assert int8_device["predictions"] == merged[1]["predictions"]
+    assert int8_device.predictions == merged[1].predictions
 
 
 @pytest.mark.slow

@@ -56,11 +56,11 @@ def test_ssh_round_trip_measures_on_the_device_and_merges_with_host_rows(sshd, s
     model_set = collect_models([str(tiny_run)])
     target = SshTarget(sshd.target, SshTargetOptions(ssh_options, RUNNER, str(results)))
     rows = list(target.measure(MeasureJob(model_set.models, model_set.record, test_samples=1000)).rows)
-    assert [(r["model"], r["runtime"]) for r in rows] == [
+    assert [(r.model, r.runtime) for r in rows] == [
         ("model_float32.tflite", "litert"), ("model_int8.tflite", "litert"),
     ]
-    assert all(r["device"]["cpu"] and r["device"]["os"] and r["source"] == r["device"]["cpu"] for r in rows)
-    assert all(r["runs"] == 20 and r["latency_us"]["p50"] > 0 for r in rows)
+    assert all(r.host.cpu and r.host.os and r.target == r.host.cpu for r in rows)
+    assert all(r.runs == 20 and r.latency.p50_us > 0 for r in rows)
     assert remote_bundles() == before  # the remote folder is gone
     assert "127.0.0.1" in (tmp_path / "known_hosts").read_text()  # accept-new recorded the host key
 
@@ -68,11 +68,11 @@ def test_ssh_round_trip_measures_on_the_device_and_merges_with_host_rows(sshd, s
         targets=(str(tiny_run / "model_float32.tflite"), str(tiny_run / "model_int8.tflite")), runtimes=("litert",),
         runs=20, warmup=2, imports=(str(results),), out=str(tmp_path / "report"),
     ))
-    sources = [row["source"] for row in report.rows]
-    assert sources == ["host", "host", rows[0]["source"], rows[1]["source"]]
+    sources = [row.target for row in report.rows]
+    assert sources == ["host", "host", rows[0].target, rows[1].target]
     for row in report.rows:  # against the float32 file's predictions in the same place
-        reference = next(r for r in report.rows if r["source"] == row["source"] and "float32" in r["model"])
-        assert row["agreement_with_float"] == np.mean(np.array(row["predictions"]) == reference["predictions"])
+        reference = next(r for r in report.rows if r.target == row.target and r.model == "model_float32.tflite")
+        assert row.agreement_with_float == np.mean(np.array(row.predictions) == reference.predictions)
 
 
 @pytest.mark.slow

@@ -3,7 +3,9 @@ written back with the same keys; a newer schema or a bad row is one error naming
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +13,7 @@ import pytest
 
 from edgeml.artifact_json import JsonObject
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import Measurement, Variant, read_measurements
+from edgeml.measurement import SCHEMA_VERSION, Measurement, Variant, read_measurements, write_measurements
 from test_report import QEMU_ROW, _artifacts
 
 FILE = Path("run/benchmark/benchmark.json")
@@ -131,3 +133,70 @@ def test_an_emulated_int8_row_still_needs_its_tflm_agreement():
     row = {k: v for k, v in QEMU_ROW.items() if k != "agreement_with_tflm"}
     with pytest.raises(EdgeMLError, match="agreement_with_tflm"):
         _read(row)
+
+
+RUNNER_ROW = {  # what bench_runner prints for a TFLM row on a Raspberry Pi (its predictions included)
+    "model": "model_int8.tflite", "runtime": "tflm", "source": "Cortex-A76", "runtime_version": "0.1",
+    "samples": 3, "accuracy": 2 / 3, "predictions": [1, 0, 2], "init_ms": 1.5, "first_invoke_ms": 0.25,
+    "warmup": 2, "runs": 5, "latency_us": {"mean": 11.0, "p50": 10.0, "p90": 12.0, "p99": 13.5},
+    "batch_size": 2, "batch_in_one_invoke": False, "throughput_per_s": 900.0, "file_bytes": 16789,
+    "peak_rss_bytes": 7340032, "rss_before_model_bytes": 5242880, "arena_bytes": 6208,
+    "device": {"machine": "aarch64", "cpu": "Cortex-A76", "cores": "4", "os": "Linux", "python": "3.11.2"},
+}
+
+
+def test_the_runners_row_round_trips_with_its_predictions_and_machine():
+    measurement = _read(RUNNER_ROW)
+    assert measurement.predictions == (1, 0, 2) and measurement.host.cores == "4" and measurement.device is None
+    assert (measurement.warmup, measurement.runs, measurement.batch_size, measurement.batch_in_one_invoke) == (
+        2, 5, 2, False)
+    assert measurement.rss_before_model_bytes == 5242880 and measurement.latency.mean_us == 11.0
+    assert measurement.to_json(predictions=True) == RUNNER_ROW
+    assert measurement.to_json() == {key: value for key, value in RUNNER_ROW.items() if key != "predictions"}
+    assert _read(measurement.to_json()).predictions is None
+
+
+def test_the_c_engines_own_arena_survives():
+    row = {**RUNNER_ROW, "runtime": "c", "static_ram_bytes": 6282, "engine_arena_bytes": 6208, "flash_bytes": 9000}
+    del row["arena_bytes"]
+    measurement = _read(row)
+    assert (measurement.engine_arena_bytes, measurement.static_ram_bytes, measurement.arena_bytes) == (6208, 6282, None)
+    assert measurement.to_json(predictions=True) == row
+
+
+@pytest.mark.parametrize("key, value, expected", [("batch_in_one_invoke", "yes", "expected true/false, found 'yes'"),
+                                                  ("predictions", [1, "a"], "expected a list of numbers")])
+def test_a_bad_runner_field_names_the_key(key, value, expected):
+    with pytest.raises(EdgeMLError, match=re.escape(expected)) as caught:
+        _read({**RUNNER_ROW, key: value})
+    assert key in str(caught.value) and str(FILE) in str(caught.value)
+
+
+def test_write_measurements_is_what_read_measurements_reads():
+    rows = (_read(RUNNER_ROW), _read(QEMU_ROW))
+    written = write_measurements(rows)
+    assert written["schema_version"] == SCHEMA_VERSION and "predictions" not in written["rows"][0]
+    assert read_measurements(JsonObject(written, FILE)) == (replace(rows[0], predictions=None), rows[1])
+    assert write_measurements(rows, predictions=True)["rows"][0]["predictions"] == [1, 0, 2]
+
+
+def test_the_qemu_targets_row_is_bridged_once_and_a_measurement_passes_through():
+    from edgeml.targets.results import as_measurement
+
+    measurement = as_measurement({**QEMU_ROW, "predictions": [3, 4], "not_measured": None})
+    assert measurement == replace(_read(QEMU_ROW), predictions=(3, 4))
+    assert as_measurement(measurement) is measurement
+
+
+def test_a_devices_results_file_is_read_typed_and_labelled_with_its_cpu(tmp_path):
+    from edgeml.targets.results import import_results
+
+    old = {key: value for key, value in RUNNER_ROW.items() if key != "source"}  # written before rows were typed
+    no_cpu = {**old, "device": {"machine": "armv7l"}}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"rows": [RUNNER_ROW, old, no_cpu]}))
+    assert [row.target for row in import_results(path)] == ["Cortex-A76", "Cortex-A76", "device"]
+    assert import_results(path)[0] == _read(RUNNER_ROW)
+    path.write_text(json.dumps({"schema_version": 2, "rows": [RUNNER_ROW]}))
+    with pytest.raises(EdgeMLError, match="has schema version 2; this edgeml reads up to 1: upgrade edgeml"):
+        import_results(path)

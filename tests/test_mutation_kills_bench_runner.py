@@ -20,7 +20,7 @@ def test_batch_timings_are_a_tenth_of_the_runs_between_3_and_20(monkeypatch, tmp
     result = measure_fake(monkeypatch, tmp_path, fake, [5.0] * runs, batch_size=2)
     # first invoke + timed runs + the batch's allocating invoke + the batch timings
     assert fake.invokes == 1 + runs + 1 + timings
-    assert result["throughput_per_s"] == 4.0  # every timing 0.5 s for 2 samples: the median of equal timings
+    assert result.throughput_per_s == 4.0  # every timing 0.5 s for 2 samples: the median of equal timings
 
 
 @pytest.mark.parametrize("runs, timings", [(150, 15), (250, 20)])
@@ -130,7 +130,7 @@ def test_timed_runs_cycle_through_the_first_64_samples(monkeypatch, tmp_path):
                                                              warmup=0, runs=66, batch_size=100))
     timed = [int(raw[0, 0]) for raw in fake.inputs[1:67]]  # after the first invoke; scale 0.5, zero point 1: 2i + 1
     assert timed == [2 * (i % 64) + 1 for i in range(66)]
-    assert (result["accuracy"], result["samples"], result["throughput_per_s"]) == (1.0, 66, None)
+    assert (result.accuracy, result.samples, result.throughput_per_s) == (1.0, 66, None)
 
 
 def test_timed_runs_follow_the_warm_up_from_sample_0(monkeypatch, tmp_path):
@@ -142,14 +142,14 @@ def test_timed_runs_follow_the_warm_up_from_sample_0(monkeypatch, tmp_path):
 def test_an_arena_is_reported_only_for_tflm_and_static_memory_only_for_the_c_engine(monkeypatch, tmp_path):
     fake = FakeModel()
     lite = measure_fake(monkeypatch, tmp_path, fake, [5.0], arena_bytes=4432)  # litert ignores it
-    assert (lite["arena_bytes"], lite["arena_not_measured"]) == (None, None)
-    assert "static_ram_bytes" not in lite and "flash_bytes" not in lite
+    assert (lite.arena_bytes, lite.arena_not_measured) == (None, None)
+    assert (lite.static_ram_bytes, lite.engine_arena_bytes, lite.flash_bytes, lite.flash_not_measured) == (None,) * 4
     fake.static_memory = SimpleNamespace(ram_bytes=3000, arena_bytes=2048, flash_bytes=None,
                                          flash_not_measured="no arm-none-eabi-gcc")
     c = measure_fake(monkeypatch, tmp_path, fake, [5.0], runtime="c")
-    assert (c["static_ram_bytes"], c["engine_arena_bytes"], c["flash_bytes"], c["flash_not_measured"]) == (
+    assert (c.static_ram_bytes, c.engine_arena_bytes, c.flash_bytes, c.flash_not_measured) == (
         3000, 2048, None, "no arm-none-eabi-gcc")
-    assert (c["arena_bytes"], c["arena_not_measured"]) == (None, None)
+    assert (c.arena_bytes, c.arena_not_measured) == (None, None)
 
 
 def test_the_default_time_limit_is_30_minutes(monkeypatch):

@@ -3,36 +3,68 @@
 from __future__ import annotations
 
 import typing
-from dataclasses import MISSING, fields
+from dataclasses import fields
 
+import click
 import pytest
 
 import edgeml.pipeline as pipeline
+from edgeml.benchmark import BenchmarkConfig, BenchmarkOptions
 from edgeml.errors import EdgeMLError
-from edgeml.evaluate import EvaluateConfig
-from edgeml.quantize import IOType, Method, QuantizeConfig
-from firmware_export.export import ExportConfig
+from edgeml.evaluate import EvaluateConfig, EvaluateOptions
+from edgeml.quantize import IOType, Method, QuantizeConfig, QuantizeOptions
+from firmware_export.export import ExportConfig, ExportOptions
 from firmware_export.render import Lang
 
 TABLES = [
-    (pipeline.QuantizeOptions, QuantizeConfig, set()),
-    (pipeline.ExportOptions, ExportConfig, {"engine"}),  # which engines: the pipeline's own choice
-    (pipeline.EvaluateOptions, EvaluateConfig, set()),
+    ("quantize", QuantizeOptions, QuantizeConfig, set()),
+    ("evaluate", EvaluateOptions, EvaluateConfig, set()),
+    ("export", ExportOptions, ExportConfig, {"engine"}),  # which engines: the pipeline's own choice
+    ("benchmark", BenchmarkOptions, BenchmarkConfig, set()),
 ]
 
 
-@pytest.mark.parametrize("table, stage, pipeline_only", TABLES, ids=lambda value: getattr(value, "__name__", ""))
-def test_each_table_option_is_the_stage_option(table, stage, pipeline_only):
-    stage_fields = {field.name: field for field in fields(stage)}
-    table_types = typing.get_type_hints(table)
-    stage_types = typing.get_type_hints(stage)
-    for field in fields(table):
-        if field.name in pipeline_only:
-            continue
-        assert field.name in stage_fields, f"{table.__name__}.{field.name} is no option of {stage.__name__}"
-        assert table_types[field.name] == stage_types[field.name], field.name
-        assert stage_fields[field.name].default is not MISSING
-        assert field.default == stage_fields[field.name].default, field.name
+@pytest.mark.parametrize("table, options, stage, pipeline_only", TABLES, ids=[table[0] for table in TABLES])
+def test_each_table_is_the_stages_own_options(table, options, stage, pipeline_only):
+    """No copy: the table's type is (or extends) the options class the stage's config extends."""
+    table_type = typing.get_type_hints(pipeline.PipelineConfig)[table]
+    assert issubclass(table_type, options) and issubclass(stage, options)
+    assert {field.name for field in fields(table_type)} - {field.name for field in fields(options)} == pipeline_only
+    default = getattr(pipeline.PipelineConfig(), table)
+    assert all(getattr(default, field.name) == field.default for field in fields(options))
+    # the stage's per-run fields (target, out, force, ...) are not table options
+    assert not {"target", "targets", "source", "out", "force", "verbose"} & {field.name for field in fields(options)}
+
+
+def test_the_cli_defaults_and_choices_are_the_options_classes():
+    from click.testing import CliRunner
+
+    from edgeml.cli import cli
+
+    def option(command: str, name: str):
+        return next(param for param in cli.commands[command].params if param.name == name)
+
+    context = click.Context(cli.commands["quantize"])
+    for command, name, expected in (("quantize", "method", "qat"), ("quantize", "io", "int8"),
+                                    ("quantize", "qat_epochs", QuantizeOptions.qat_epochs),
+                                    ("quantize", "calibration_samples", QuantizeOptions.calibration_samples),
+                                    ("evaluate", "batch_size", EvaluateOptions.batch_size),
+                                    ("export", "lang", "cc"), ("export", "check_samples", ExportOptions.check_samples),
+                                    ("export", "arena_margin_percent", ExportOptions.arena_margin_percent),
+                                    ("export", "name", ExportOptions.name)):
+        assert option(command, name).get_default(context) == expected, (command, name)
+    assert list(option("quantize", "method").type.choices) == [method.value for method in Method] == ["qat", "ptq"]
+    assert list(option("quantize", "io").type.choices) == [io.value for io in IOType]
+    assert list(option("export", "lang").type.choices) == [lang.value for lang in Lang] == ["cc", "cpp", "c"]
+    refused = CliRunner().invoke(cli, ["quantize", "runs/x", "--io", "int4"])
+    assert refused.exit_code == 2 and "'int4' is not one of 'int8', 'uint8', 'float32'" in refused.output
+
+
+def test_an_options_table_keeps_a_value_it_does_not_know_for_the_stage_to_refuse():
+    assert QuantizeOptions(method="ptq").method is Method.PTQ and QuantizeOptions(io="xx").io == "xx"
+    assert ExportOptions(lang="c").lang is Lang.C and ExportOptions(lang=["c"]).lang == ["c"]
+    with pytest.raises(EdgeMLError, match="'xx' is not a valid IOType"):
+        QuantizeConfig(target="runs/mlp", io="xx")
 
 
 def test_tables_hold_the_stage_enums_and_the_stage_checks_them_when_it_runs():

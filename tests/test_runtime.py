@@ -101,10 +101,10 @@ def test_tflite_runtime_fallback_in_its_own_venv(models, tmp_path_factory):
         MeasureConfig(model=str(run_dir / "model_int8.tflite"), samples=str(samples), runtime="tflite-runtime", runs=20),
         python=str(python),
     )
-    assert row["runtime"] == "tflite-runtime" and row["runtime_version"] == "2.14.0"
+    assert row.runtime == "tflite-runtime" and row.runtime_version == "2.14.0"
     expected = reference(models).argmax(axis=1)
-    assert np.mean(np.asarray(row["predictions"]) == expected) >= 0.98
-    assert json.dumps(row)  # JSON-ready, like every runner result
+    assert np.mean(np.asarray(row.predictions) == expected) >= 0.98
+    assert json.dumps(row.to_json(predictions=True))  # JSON-ready, like every runner result
 
 
 def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch):
@@ -180,7 +180,7 @@ def test_a_float32_model_under_c_is_not_measured_for_one_stated_reason(models, t
     result = run_benchmark(BenchmarkConfig(targets=(str(run_dir / "model_float32.tflite"),), runtimes=("tflm", "c"),
                                            runs=5, warmup=1, batch_size=8, test_samples=20,
                                            out=str(run_dir / "benchmark")))
-    assert [row["runtime"] for row in result.rows] == ["tflm"]
+    assert [row.runtime for row in result.rows] == ["tflm"]
     assert result.skipped == (reason,)
     assert json.loads((run_dir / "benchmark" / "benchmark.json").read_text())["skipped"] == [reason]
     assert f"- {reason}" in (run_dir / "benchmark" / "benchmark.md").read_text().splitlines()

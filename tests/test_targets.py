@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from edgeml.benchmark import BenchmarkConfig, BenchmarkOptions, run_benchmark
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import Measurement
 from edgeml.targets.base import MeasureJob, Target, TargetOutcome
 from edgeml.targets.local import LocalOptions, LocalTarget
 from edgeml.targets.qemu import QemuTarget
@@ -103,7 +104,7 @@ class Recording(Target):
 
     def run(self):
         self._step("run")
-        return TargetOutcome(({"model": "m"},))
+        return TargetOutcome((Measurement("m", "litert", "host"),))
 
     def clean_up(self):
         self.steps.append("clean_up")
@@ -114,7 +115,7 @@ def test_measure_takes_the_steps_in_order_and_always_cleans_up(fail_in):
     target = Recording(fail_in)
     job = MeasureJob((Path("m.tflite"),), None)
     if fail_in is None:
-        assert target.measure(job).rows == ({"model": "m"},)
+        assert target.measure(job).rows == (Measurement("m", "litert", "host"),)
     else:
         with pytest.raises(EdgeMLError, match=f"{fail_in} failed"):
             target.measure(job)
@@ -141,11 +142,13 @@ def test_missing_arm_tools_make_a_not_measured_qemu_row_beside_the_measured_host
     reason = f"arm-none-eabi-gcc, arm-none-eabi-size, qemu-system-arm not found ({INSTALL})"
     saved = json.loads((out / "benchmark.json").read_text())
     qemu_rows = [row for row in saved["rows"] if row["source"] == "qemu:cortex-m4"]
-    assert qemu_rows == [{
+    assert qemu_rows == [{  # (the measurements it does not have are left out, as of every row)
         "model": "model_int8.tflite", "runtime": "c", "source": "qemu:cortex-m4", "device": "qemu:cortex-m4",
-        "machine": "mps2-an386", "samples": 0, "accuracy": None, "agreement_with_host_c": None,
-        "agreement_with_tflm": None, "instructions": None, "flash": None, "ram": None, "not_measured": reason,
+        "machine": "mps2-an386", "samples": 0, "not_measured": reason,
     }]
+    assert [row for row in report.rows if row.emulated] == [Measurement(
+        "model_int8.tflite", "c", "qemu:cortex-m4", device="qemu:cortex-m4", board="mps2-an386", samples=0,
+        not_measured=reason, predictions=())]
     host_rows = [row for row in saved["rows"] if row["source"] == "host"]
     assert [(row["model"], row["runtime"]) for row in host_rows] == [
         ("model_float32.tflite", "litert"), ("model_int8.tflite", "litert")]
@@ -164,7 +167,7 @@ def test_missing_arm_tools_in_the_cli_print_the_row_and_on_qemu_alone_are_the_er
                                     "--device", "qemu:cortex-m3", "--out", str(tmp_path / "both")])
     assert both.exit_code == 0, both.output
     assert f"qemu:cortex-m3   model_int8.tflite      not measured: {reason}" in both.output.splitlines()
-    assert any(line.startswith("host     model_int8.tflite      litert") for line in both.output.splitlines())
+    assert any(line.split()[:3] == ["host", "model_int8.tflite", "litert"] for line in both.output.splitlines())
     alone = CliRunner().invoke(cli, ["benchmark", str(tiny_run / "model_int8.tflite"), "--device", "qemu:cortex-m3",
                                      "--out", str(tmp_path / "alone")])
     assert alone.exit_code == 1

@@ -2,18 +2,20 @@
 ``python/tvm/micro/project_api/server.py``, generate/build/flash/open/close), its options in its own dataclass.
 
 A target measures a :class:`MeasureJob` (model files, the run they belong to, the test set) and returns a
-:class:`TargetOutcome` of benchmark rows. :meth:`Target.measure` runs the four steps in order and always
+:class:`TargetOutcome` of :class:`~edgeml.measurement.Measurement` rows. :meth:`Target.measure` runs the four steps in order and always
 cleans up, whatever failed.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, Protocol
 
+from edgeml.measurement import Measurement
 from edgeml.rundir import RunRecord
+from edgeml.targets.results import as_measurement
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,10 @@ class MeasureJob:
 
 @dataclass(frozen=True)
 class TargetOutcome:
-    """Benchmark rows (dicts of :mod:`edgeml.bench_runner`'s or :mod:`edgeml.qemu_target`'s shape), the
+    """The measured rows (timed by :mod:`edgeml.bench_runner`, or counted by :mod:`edgeml.qemu_target`), the
     reasons of what was not measured, and the four-way parities of the C engine's models (host only)."""
 
-    rows: tuple[dict, ...]
+    rows: tuple[Measurement, ...]
     skipped: tuple[str, ...] = ()
     parity: tuple[dict, ...] = ()
 
@@ -97,6 +99,7 @@ class Target(ABC):
         try:
             self.prepare(job)
             self.deploy()
-            return self.run()
+            outcome = self.run()
+            return replace(outcome, rows=tuple(map(as_measurement, outcome.rows)))
         finally:
             self.clean_up()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from edgeml.bench_runner import MeasureConfig, measure_in_subprocess
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import Measurement
 from edgeml.progress import show_progress
 from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes, runtime_spec
 from edgeml.targets.base import BenchmarkSettings, MeasureJob, Target, TargetOutcome
@@ -96,7 +97,7 @@ class LocalTarget(Target):
 
     def run(self) -> TargetOutcome:
         samples = self._scratch / SAMPLES_FILE
-        rows: list[dict] = []
+        rows: list[Measurement] = []
         skipped: list[str] = []
         for index, (model, runtime) in enumerate(self._pairs):
             show_progress(index, len(self._pairs), f"{model.name} on {runtime}")
@@ -104,11 +105,11 @@ class LocalTarget(Target):
             if row is not None:
                 rows.append(row)
         show_progress(len(self._pairs), len(self._pairs), "done")
-        compiled = [row for row in rows if runtime_spec(row["runtime"]).static_memory]  # the C engine's
+        compiled = [row for row in rows if runtime_spec(row.runtime).static_memory]  # the C engine's
         parity = four_way_parities(compiled, self._models, samples, skipped)
         return TargetOutcome(tuple(rows), tuple(skipped), tuple(parity))
 
-    def _measure(self, model: Path, runtime: str, samples: Path, skipped: list[str]) -> dict | None:
+    def _measure(self, model: Path, runtime: str, samples: Path, skipped: list[str]) -> Measurement | None:
         """One pair's row, or None with the reason appended to ``skipped``."""
         spec = runtime_spec(runtime)
         try:
@@ -127,10 +128,8 @@ class LocalTarget(Target):
         except EdgeMLError as exc:
             skipped.append(str(exc))
             return None
-        if arena is not None and arena.not_measured:
-            row["arena_not_measured"] = arena.not_measured
-        row["source"] = "host"
-        return row
+        why_no_arena = arena.not_measured if arena is not None and arena.not_measured else row.arena_not_measured
+        return replace(row, target="host", arena_not_measured=why_no_arena)
 
     def clean_up(self) -> None:
         if self._scratch is not None:
@@ -138,7 +137,7 @@ class LocalTarget(Target):
             self._scratch = None
 
 
-def four_way_parities(c_rows: Sequence[dict], models: Sequence[Path], samples: Path, skipped: list[str]) -> list[dict]:
+def four_way_parities(c_rows: Sequence[Measurement], models: Sequence[Path], samples: Path, skipped: list[str]) -> list[dict]:
     """For each model the C engine ran: the C engine, TFLM, LiteRT BUILTIN_REF and LiteRT default on the
     benchmark's samples (:func:`firmware_export.cengine.exactness.four_way_parity`); a runtime that cannot
     run the model makes its reason a line of ``skipped``."""
@@ -148,7 +147,7 @@ def four_way_parities(c_rows: Sequence[dict], models: Sequence[Path], samples: P
     with np.load(samples, allow_pickle=False) as data:
         inputs = data["x"].astype(np.float32)
     results = []
-    runtime_of = {row["model"]: row["runtime"] for row in c_rows}
+    runtime_of = {row.model: row.runtime for row in c_rows}
     for model in (m for m in models if m.name in runtime_of):
         show_progress(0, 1, f"{model.name}: parity of four runtimes")
         try:

@@ -1,22 +1,27 @@
-"""Results files measured elsewhere (a bundle run on a device: ``results.json``), read and checked.
+"""Results files measured elsewhere (a bundle run on a device: ``results.json``), read and checked into
+:class:`~edgeml.measurement.Measurement` rows.
 
 Below :mod:`edgeml.benchmark` and :mod:`edgeml.device`, which both read such files.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+from edgeml.artifact_json import JsonObject
 from edgeml.artifacts import read_json
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import PERCENTILES, Measurement, read_measurements
 
 # What every measurement row (bench_runner.measure) carries; imported rows are checked against it.
 ROW_KEYS = ("model", "runtime", "accuracy", "latency_us", "file_bytes", "peak_rss_bytes", "init_ms", "first_invoke_ms")
-PERCENTILES = ("mean", "p50", "p90", "p99")
 
 
-def import_results(path: str | Path) -> list[dict]:
-    """Rows measured elsewhere (``edgeml bundle`` run on a device), labelled with that device."""
+def import_results(path: str | Path) -> list[Measurement]:
+    """Rows measured elsewhere (``edgeml bundle`` run on a device), labelled with that device: a row without
+    a ``source`` (written by an edgeml before the rows were typed) takes its device's CPU. EdgeMLError when
+    the file is not a results file, a row lacks a measurement, or was written by a newer edgeml."""
     data = read_json(path, "benchmark results")
     rows = data.get("rows") if isinstance(data, dict) else None
     if not isinstance(rows, list) or not rows or not all(isinstance(row, dict) for row in rows):
@@ -29,7 +34,15 @@ def import_results(path: str | Path) -> list[dict]:
                 f"{path} is not an edgeml results file: row {index} lacks "
                 f"{', '.join(missing) or 'latency_us percentiles'}"
             )
-        device = row.get("device") if isinstance(row.get("device"), dict) else {}
-        row.setdefault("source", device.get("cpu", "device"))
-    return rows
+    measurements = read_measurements(JsonObject(data, Path(path)))
+    return [row if "source" in raw else replace(row, target=(row.host and row.host.cpu) or "device")
+            for row, raw in zip(measurements, rows)]
 
+
+def as_measurement(row: Measurement | dict) -> Measurement:
+    """A target's row as a :class:`Measurement`. The one bridge from the dict rows of
+    :meth:`edgeml.qemu_target.QemuResult.to_row` (predictions included), until the qemu target hands over
+    ``QemuResult.to_measurement()`` itself."""
+    if isinstance(row, Measurement):
+        return row
+    return Measurement.from_json(JsonObject(row, Path("the qemu target's row")))
