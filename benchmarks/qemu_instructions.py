@@ -1,5 +1,7 @@
-"""Instructions per inference of edgeml's default MLP and CNN (Fashion-MNIST, int8) in the C engine on
-emulated Cortex-M3, M4 and M7 boards (QEMU 7.2 mps2-an385/an386/an500; --boards adds qemu:cortex-m0).
+"""Instructions per inference of edgeml's default MLP and CNN and of a small MobileNet-style network (3x3
+DEPTHWISE_CONV_2D + 1x1 CONV_2D blocks; tests/cengine_models.py: mobilenet_block_model), Fashion-MNIST, int8,
+in the C engine on emulated Cortex-M3, M4 and M7 boards (QEMU 7.2 mps2-an385/an386/an500; --boards adds
+qemu:cortex-m0).
 
 Each model is compiled by the C engine, built with `arm-none-eabi-gcc` (kernels -O2, the rest -Os) and the
 core's flags into edgeml's bare-metal image, and run under `qemu-system-arm -icount shift=0` on --samples
@@ -27,6 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cengine_exactness import train_models  # noqa: E402  (the same default MLP and CNN, same run folders)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from cengine_models import mobilenet_block_model, trained_int8  # noqa: E402  (the tests' model builders)
 
 from edgeml.benchmark import load_test_samples  # noqa: E402
 from edgeml.qemu_target import QemuOptions, QemuResult, run_on_qemu  # noqa: E402
@@ -71,6 +76,29 @@ def speedup_table(results: list[QemuResult], portable: str = "qemu:cortex-m3", d
     return "\n".join(lines)
 
 
+def _mobilenet_block(out: Path, epochs: int, train_samples: int | None) -> Path:
+    """The MobileNet-style model trained on Fashion-MNIST (seed 0, PTQ int8), kept in ``out`` (reused if there)."""
+    from edgeml.data import load_dataset
+
+    path = out / "run_mobilenet_block" / "model_int8.tflite"
+    if not path.exists():
+        dataset = load_dataset("fashion_mnist", train_samples=train_samples, seed=0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(trained_int8(mobilenet_block_model, dataset.train_inputs(), dataset.y_train, epochs))
+    return path
+
+
+def _test_samples(name: str, path: Path) -> tuple:
+    """Test inputs (normalised floats) and labels: the run's for edgeml's models, Fashion-MNIST's test set
+    (normalised as in training) for the MobileNet-style model, which has no edgeml run folder."""
+    if name == "mobilenet_block":
+        from edgeml.data import load_dataset
+
+        dataset = load_dataset("fashion_mnist", test_samples=1000)
+        return dataset.test_inputs(), dataset.y_test
+    return load_test_samples(RunRecord.load(path.parent), None, 1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/qemu"))
@@ -81,9 +109,10 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     models = train_models(args.out, ("mlp", "cnn"), args.epochs, args.train_samples)
+    models["mobilenet_block"] = _mobilenet_block(args.out, args.epochs, args.train_samples)
     results = []
     for name, path in models.items():
-        inputs, labels = load_test_samples(RunRecord.load(path.parent), None, 1000)
+        inputs, labels = _test_samples(name, path)
         for device in args.boards:
             result = run_on_qemu(path, board_for(device), inputs, labels, QemuOptions(max_samples=args.samples))
             results.append(QemuResult(**{**result.__dict__, "model": name}))

@@ -138,6 +138,20 @@ def concatenation_model(input_shape: tuple[int, int, int], classes: int):
     return load_tensorflow().keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
 
 
+def mobilenet_block_model(input_shape: tuple[int, int, int], classes: int):
+    """A small MobileNet-style network (Howard et al., arXiv:1704.04861, Table 1's pattern): a 3x3 stride-2
+    CONV_2D, then depthwise-separable blocks (3x3 DEPTHWISE_CONV_2D with ReLU6, 1x1 CONV_2D with ReLU6), the
+    second block's depthwise at stride 2, then a global average pool and the classifier."""
+    layers = load_tensorflow().keras.layers
+    inputs = layers.Input(input_shape, batch_size=1)
+    x = layers.Conv2D(16, 3, strides=2, padding="same", activation="relu6")(inputs)
+    for stride, filters in ((1, 32), (2, 32)):
+        x = layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu6")(x)
+        x = layers.Conv2D(filters, 1, activation="relu6")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return load_tensorflow().keras.Model(inputs, layers.Dense(classes, activation="softmax")(x))
+
+
 WHOLE_MODELS = {"conv1d": conv1d_model, "separable_cnn": separable_cnn_model, "residual": residual_model,
                 "concatenation": concatenation_model}
 

@@ -17,7 +17,8 @@ from edgeml.errors import EdgeMLError
 from edgeml.tf_setup import load_tensorflow
 from firmware_export.cengine.generate import KERNELS_DIR
 from firmware_export.cengine.host import SANITIZE_FLAGS, STRICT_FLAGS
-from firmware_export.cengine.lower import IN_PLACE_OPS, quantize_multiplier
+from firmware_export.cengine.fixed_point import quantize_multiplier
+from firmware_export.cengine.lower import IN_PLACE_OPS
 
 CASES_PER_OP = 3
 SAMPLES = 60

@@ -44,9 +44,6 @@ FIRMWARE_EXPORT_EXCEPTIONS = frozenset({
 # (benchmark -> device -> bundle -> benchmark was broken by edgeml.targets: the models, samples and results
 # files moved below all three, and benchmark reaches device only through the SSH target.)
 KNOWN_CYCLES = {
-    frozenset({"firmware_export.cengine.lookup", "firmware_export.cengine.lower"}):
-        "lookup imports lower's _round_half_away and quantize_multiplier, lower imports lookup's tables: "
-        "move the two fixed-point helpers into their own module under cengine that both import",
     frozenset({
         "edgeml.bench_runner", "edgeml.c_runtime", "edgeml.runtime", "firmware_export.cengine",
         "firmware_export.cengine.exactness", "firmware_export.cengine.generate", "firmware_export.cengine.host",

@@ -1,4 +1,4 @@
-"""The C engine's quantization arithmetic (firmware_export/cengine/lower.py, main's version) against an
+"""The C engine's quantization arithmetic (firmware_export/cengine/lower.py and fixed_point.py) against an
 independent exact computation (fractions) and values worked out by hand from TFLite's
 quantization_util.cc / kernel_util.cc / padding.h. Kills mutmut's survivors; see docs/MUTATION.md."""
 
@@ -12,8 +12,8 @@ import pytest
 
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Op, Tensor
-from firmware_export.cengine.lower import (_round_half_away, activation_range, quantize_multiplier, same_padding,
-                                           softmax_scaling)
+from firmware_export.cengine.fixed_point import quantize_multiplier, round_half_away
+from firmware_export.cengine.lower import activation_range, same_padding, softmax_scaling
 
 
 def exact_quantize_multiplier(real: float, single_rounding: bool) -> tuple[int, int]:
@@ -44,7 +44,7 @@ def exact_quantize_multiplier(real: float, single_rounding: bool) -> tuple[int, 
 @pytest.mark.parametrize("value, expected", [(0.5, 1), (1.5, 2), (2.5, 3), (-0.5, -1), (-2.5, -3), (0.49999, 0),
                                              (-0.49999, 0), (2.0, 2), (-2.0, -2), (0.0, 0), (7.7, 8), (-7.7, -8)])
 def test_round_half_away_from_zero(value, expected):
-    result = _round_half_away(value)
+    result = round_half_away(value)
     assert result == expected and type(result) is int
 
 

@@ -30,6 +30,8 @@ import math
 
 import numpy as np
 
+from firmware_export.cengine.fixed_point import quantize_multiplier, round_half_away
+
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 _INPUT_INTEGER_BITS = 4  # kInputIntegerBits in integer_ops/logistic.h and tanh.h
 _EXP_OF_MINUS_TWO_TO_THE = (1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)  # e^-2^k, k=-2..4
@@ -79,10 +81,8 @@ def _c_library_tanhf():
 def _fixed_point_table(input_scale: float, input_zero_point: int, function, output_fraction_bits: int,
                        output_zero_point: int) -> tuple[int, ...]:
     """reference_integer_ops::Logistic / ::Tanh for int8: ``function`` maps a Q4.27 raw value to Q0.31."""
-    from firmware_export.cengine.lower import _round_half_away
-
     fraction, left_shift = math.frexp(float(np.float32(input_scale)) * (1 << (31 - _INPUT_INTEGER_BITS)))
-    multiplier = _round_half_away(fraction * (1 << 31))
+    multiplier = round_half_away(fraction * (1 << 31))
     # CalculateInputRadius(4, left_shift, 31)
     radius = math.floor(((1 << _INPUT_INTEGER_BITS) - 1) * (1 << (31 - _INPUT_INTEGER_BITS)) / (1 << left_shift))
     table = []
@@ -205,7 +205,6 @@ def hard_swish_table(input_scale: float, input_zero_point: int, output_scale: fl
     """int8 HARD_SWISH for each input -128..127: reference_ops::HardSwish (reference/hard_swish.h), which
     TFLite Micro and LiteRT BUILTIN_REF both run, with HardSwishPrepare's float32 parameters
     (activations.cc / micro hard_swish_common.cc) and int16 fixed point."""
-    from firmware_export.cengine.lower import quantize_multiplier
 
     f32 = np.float32
     hires_input_scale = f32(1.0 / 128.0) * f32(input_scale)

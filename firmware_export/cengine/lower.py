@@ -22,6 +22,7 @@ import numpy as np
 
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Op, Tensor
+from firmware_export.cengine.fixed_point import quantize_multiplier, round_half_away
 
 ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
 KERNEL_OPS = {
@@ -86,38 +87,13 @@ class LoweredGraph:
     aliases: dict[int, int]  # tensor -> the tensor whose bytes it shares (RESHAPE and friends)
 
 
-def quantize_multiplier(real_multiplier: float, single_rounding: bool) -> tuple[int, int]:
-    """``real_multiplier`` as an int32 fraction of 2^31 and a power-of-two exponent.
-
-    TFLite's QuantizeMultiplier (quantization_util.cc): frexp, round half away from zero, fix the
-    2^31 overflow, flush tiny values to zero; single-rounding builds clamp the shift to 30.
-
-    >>> quantize_multiplier(0.5, False), quantize_multiplier(0.75, False)
-    ((1073741824, 0), (1610612736, 0))
-    >>> quantize_multiplier(0.0001, False)
-    (1759218604, -13)
-    """
-    if real_multiplier == 0.0:
-        return 0, 0
-    fraction, shift = math.frexp(real_multiplier)
-    q_fixed = _round_half_away(fraction * (1 << 31))
-    if q_fixed == 1 << 31:
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    if single_rounding and shift > 30:
-        shift, q_fixed = 30, (1 << 31) - 1
-    return q_fixed, shift
-
-
 def activation_range(activation: str, output: Tensor, op: Op) -> tuple[int, int]:
     """The int8 clamp of a fused activation. TFLite: CalculateActivationRangeQuantizedImpl
     (kernel_util.cc), which quantizes 0, 6, -1, 1 with a float32 division and std::round."""
     scale, zero_point = np.float32(output.scale), output.zero_point
 
     def quantize(value: float) -> int:
-        return zero_point + _round_half_away(float(np.float32(value) / scale))
+        return zero_point + round_half_away(float(np.float32(value) / scale))
 
     if activation == "NONE":
         return INT8_MIN, INT8_MAX
@@ -456,7 +432,7 @@ def _leaky_relu(graph: Graph, op: Op) -> KernelCall:
             low, high = INT8_MIN, INT8_MAX
         elif op.name == "RELU6" and not single_rounding:  # Relu6Quantized: a clamp in the input's scale
             identity = slope = one
-            six = data.zero_point + _round_half_away(float(np.float32(6.0) / scale))
+            six = data.zero_point + round_half_away(float(np.float32(6.0) / scale))
             low, high = max(INT8_MIN, data.zero_point), min(INT8_MAX, six)
             zero_points = (0, 0)
         else:
@@ -627,14 +603,6 @@ def _multiplier_arrays(op: Op, reals: list[float]) -> tuple[tuple[ConstArray], t
 
 def _const(op: Op, field: str, ctype: str, data: np.ndarray) -> ConstArray:
     return ConstArray(f"op{op.index}_{field}", ctype, tuple(int(v) for v in np.asarray(data).reshape(-1)))
-
-
-def _round_half_away(value: float) -> int:
-    """std::round: halves away from zero (exact: no ``+ 0.5`` that could itself round)."""
-    magnitude = abs(value)
-    whole = math.floor(magnitude)
-    rounded = whole + (1 if magnitude - whole >= 0.5 else 0)
-    return int(rounded) if value >= 0 else -int(rounded)
 
 
 def _unsupported(op: Op, tensor: Tensor, what: str) -> EdgeMLError:

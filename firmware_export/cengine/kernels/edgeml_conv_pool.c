@@ -75,7 +75,12 @@ void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int
     const int32_t channels = pool->channels;
     const int32_t fast_max = !p->depthwise && !p->average; /* edgeml_conv_2d_max, scratch as fuse.py says */
     int8_t *const im2col = scratch + (fast_max ? 4 : pool->filter_h * pool->filter_w) * channels;
-    int32_t batch, out_y, out_x, c, fy, fy_start, fy_end, fx_start, fx_end, pixel, pixels;
+    /* The pool's clamp changes nothing over the whole int8 range (Keras pools have no activation). */
+    const int32_t pool_clamps = pool->activation_min > -128 || pool->activation_max < 127;
+    int32_t batch, out_y, out_x, c, fy, fy_start, fy_end, fx_start, fx_end, pixel, pixels, monotonic = 1;
+    for (c = 0; fast_max && c < channels; ++c) { /* see edgeml_conv_2d_max */
+        monotonic &= p->conv.shift[c] <= 0;
+    }
     for (batch = 0; batch < pool->batches; ++batch) {
         const int8_t *batch_input = input + batch * p->conv.input_h * p->conv.input_w * p->conv.input_c;
         for (out_y = 0; out_y < pool->output_h; ++out_y) {
@@ -87,8 +92,9 @@ void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int
                 window(conv_x_origin, pool->filter_w, pool->input_w, &fx_start, &fx_end);
                 if (fast_max) {
                     edgeml_conv_2d_max(&p->conv, batch_input, conv_y_origin + fy_start, conv_y_origin + fy_end,
-                                       conv_x_origin + fx_start, conv_x_origin + fx_end, scratch, im2col, out);
-                    for (c = 0; c < channels; ++c) {
+                                       conv_x_origin + fx_start, conv_x_origin + fx_end, monotonic, scratch, im2col,
+                                       out);
+                    for (c = 0; pool_clamps && c < channels; ++c) {
                         out[c] = (int8_t)edgeml_clamp(out[c], pool->activation_min, pool->activation_max);
                     }
                     continue;

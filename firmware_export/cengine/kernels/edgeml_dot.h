@@ -141,6 +141,14 @@ static inline int32_t edgeml_sxtb16_ror8(int32_t word)
     "smlad %[a3], %[x02], %[w02], %[a3]\n\t"                                                                       \
     "smlad %[a3], %[x], %[w], %[a3]\n\t"
 
+/* One asm statement of `steps` (EDGEML_DOT_4ROWS_STEP repeated) on edgeml_dot_4rows's variables. */
+#define EDGEML_DOT_4ROWS_ASM(steps)                                                                                \
+    __asm__(steps                                                                                                  \
+            : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [col] "+r"(col), [row0] "+r"(row0),     \
+              [row2] "+r"(row2), [x] "=&r"(x), [x02] "=&r"(x02), [w] "=&r"(w), [w02] "=&r"(w02)                    \
+            : [km4] "r"(km4)                                                                                       \
+            : "memory")
+
 /* acc[r] += (row r of the k-wide matrix at rows) . col for r < 4 (rows contiguous, k apart): the column is
    loaded and unpacked once for four rows (FULLY_CONNECTED at batch 1, where no second column exists). */
 EDGEML_DOT_INLINE void edgeml_dot_4rows(const int8_t *rows, const int8_t *col, int32_t k, int32_t acc[4])
@@ -152,18 +160,10 @@ EDGEML_DOT_INLINE void edgeml_dot_4rows(const int8_t *rows, const int8_t *col, i
     const int32_t km4 = k - 4;
     int32_t x, x02, w, w02;
     while (col < end8) {
-        __asm__(EDGEML_DOT_4ROWS_STEP EDGEML_DOT_4ROWS_STEP
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [col] "+r"(col), [row0] "+r"(row0),
-                  [row2] "+r"(row2), [x] "=&r"(x), [x02] "=&r"(x02), [w] "=&r"(w), [w02] "=&r"(w02)
-                : [km4] "r"(km4)
-                : "memory");
+        EDGEML_DOT_4ROWS_ASM(EDGEML_DOT_4ROWS_STEP EDGEML_DOT_4ROWS_STEP);
     }
     if (k & 4) {
-        __asm__(EDGEML_DOT_4ROWS_STEP
-                : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [col] "+r"(col), [row0] "+r"(row0),
-                  [row2] "+r"(row2), [x] "=&r"(x), [x02] "=&r"(x02), [w] "=&r"(w), [w02] "=&r"(w02)
-                : [km4] "r"(km4)
-                : "memory");
+        EDGEML_DOT_4ROWS_ASM(EDGEML_DOT_4ROWS_STEP);
     }
     acc[0] = a0;
     acc[1] = a1;
@@ -171,6 +171,15 @@ EDGEML_DOT_INLINE void edgeml_dot_4rows(const int8_t *rows, const int8_t *col, i
     acc[3] = a3;
     edgeml_dot_4rows_c(row0, k, col, (int32_t)(end - col), acc);
 }
+
+/* Builds that optimize for speed (-O2, the QEMU images' kernels) run the 2x2 tile's loop over 32 values per
+   iteration (half the loop's compares and branches, then one block of 16 if k needs it); -Os keeps the loop
+   over 16 values (160 instructions fewer per inlined copy). */
+#if defined(__OPTIMIZE_SIZE__)
+#define EDGEML_DOT_UNROLL_32 0
+#else
+#define EDGEML_DOT_UNROLL_32 1
+#endif
 
 /* Four values of rows row0, row0 + k against columns col0, col0 + k: 20 instructions, 16 MACs. */
 #define EDGEML_DOT_2X2_STEP                                                                                        \
@@ -195,45 +204,52 @@ EDGEML_DOT_INLINE void edgeml_dot_4rows(const int8_t *rows, const int8_t *col, i
     "smlad %[a11], %[y02], %[w02], %[a11]\n\t"                                                                     \
     "smlad %[a11], %[y], %[w], %[a11]\n\t"
 
+/* One asm statement of `steps` (EDGEML_DOT_2X2_STEP repeated) on edgeml_dot_2x2's variables. */
+#define EDGEML_DOT_2X2_ASM(steps)                                                                                  \
+    __asm__(steps                                                                                                  \
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [col] "+r"(col), [row] "+r"(row),\
+              [x] "=&r"(x), [x02] "=&r"(x02), [y] "=&r"(y), [y02] "=&r"(y02), [w] "=&r"(w), [w02] "=&r"(w02)       \
+            : [km4] "r"(km4)                                                                                       \
+            : "memory")
+
 /* acc[2 * r + c] += (row r of rows) . (column c of cols) for r, c < 2, both matrices k wide (rows and
    columns k bytes apart): each word of the four operands is loaded and unpacked once for four SMLADs. */
 EDGEML_DOT_INLINE void edgeml_dot_2x2(const int8_t *rows, const int8_t *cols, int32_t k, int32_t acc[4])
 {
     int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int8_t *row = rows, *col = cols;
-    const int8_t *const end16 = cols + (k & ~15);
     const int8_t *const end = cols + k;
     const int32_t km4 = k - 4;
     int32_t x, x02, y, y02, w, w02;
+#if EDGEML_DOT_UNROLL_32
+    const int8_t *const end32 = cols + (k & ~31);
+    while (col < end32) {
+        EDGEML_DOT_2X2_ASM(EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP
+                           EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP);
+    }
+    if (k & 16) {
+#else
+    const int8_t *const end16 = cols + (k & ~15);
     while (col < end16) {
-        __asm__(EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP
-                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [col] "+r"(col),
-                  [row] "+r"(row), [x] "=&r"(x), [x02] "=&r"(x02), [y] "=&r"(y), [y02] "=&r"(y02), [w] "=&r"(w),
-                  [w02] "=&r"(w02)
-                : [km4] "r"(km4)
-                : "memory");
+#endif
+        EDGEML_DOT_2X2_ASM(EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP);
     }
-    if (k & 8) {
-        __asm__(EDGEML_DOT_2X2_STEP EDGEML_DOT_2X2_STEP
-                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [col] "+r"(col),
-                  [row] "+r"(row), [x] "=&r"(x), [x02] "=&r"(x02), [y] "=&r"(y), [y02] "=&r"(y02), [w] "=&r"(w),
-                  [w02] "=&r"(w02)
-                : [km4] "r"(km4)
-                : "memory");
-    }
-    if (k & 4) {
-        __asm__(EDGEML_DOT_2X2_STEP
-                : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [col] "+r"(col),
-                  [row] "+r"(row), [x] "=&r"(x), [x02] "=&r"(x02), [y] "=&r"(y), [y02] "=&r"(y02), [w] "=&r"(w),
-                  [w02] "=&r"(w02)
-                : [km4] "r"(km4)
-                : "memory");
+    if (k & 15) { /* the rest of k: none in most layers (k a multiple of 16), one test then */
+        const int8_t *const end4 = cols + (k & ~3);
+        while (col < end4) {
+            EDGEML_DOT_2X2_ASM(EDGEML_DOT_2X2_STEP);
+        }
+        acc[0] = a00;
+        acc[1] = a01;
+        acc[2] = a10;
+        acc[3] = a11;
+        edgeml_dot_2x2_c(row, col, k, (int32_t)(end - col), acc);
+        return;
     }
     acc[0] = a00;
     acc[1] = a01;
     acc[2] = a10;
     acc[3] = a11;
-    edgeml_dot_2x2_c(row, col, k, (int32_t)(end - col), acc);
 }
 
 /* row . col over n values. */

@@ -22,6 +22,7 @@
  * Speed: FULLY_CONNECTED and CONV_2D multiply raw int8 inputs (the export folds the input zero point into
  * the bias) in the dot products of edgeml_dot.h: SXTB16 + SMLAD on Armv7E-M cores with the DSP extension
  * (Cortex-M4, M7, M33; -DEDGEML_NO_DSP turns it off), unrolled portable C everywhere else. Same bits.
+ * DEPTHWISE_CONV_2D with depth multiplier 1 uses SXTB16 + SMLABB/SMLATT there (edgeml_conv.c).
  *
  * Assumes two's complement integers with arithmetic right shift of negative values (every
  * compiler edgeml targets: gcc, clang, arm-none-eabi-gcc), as TFLite itself does.
@@ -88,10 +89,11 @@ typedef struct {
 } edgeml_depthwise_params;
 
 /* For a CONV_2D fused with a MAX_POOL_2D (edgeml_conv_pool.c): out[c] = the largest requantized CONV_2D output
-   of channel c over the conv pixels [y0, y1) x [x0, x1) of one batch (batch_input). best: output_c int32
-   values of working space, scratch: two im2col columns as edgeml_conv_2d's (both any alignment). */
+   of channel c over the conv pixels [y0, y1) x [x0, x1) of one batch (batch_input). monotonic: every channel's
+   shift <= 0 (requantization never decreases). best: output_c int32 values of working space, scratch: two
+   im2col columns as edgeml_conv_2d's (both any alignment). */
 void edgeml_conv_2d_max(const edgeml_conv_params *p, const int8_t *batch_input, int32_t y0, int32_t y1, int32_t x0,
-                        int32_t x1, int8_t *best, int8_t *scratch, int8_t *out);
+                        int32_t x1, int32_t monotonic, int8_t *best, int8_t *scratch, int8_t *out);
 
 /* bias: folded as CONV_2D's (fold.py). */
 void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *p, const int8_t *input, int8_t *output);

@@ -86,6 +86,17 @@ EDGEML_FIXEDPOINT_INLINE int32_t edgeml_requantize_double(int32_t x, int32_t mul
                                          right_shift);
 }
 
+/* edgeml_requantize_double for a multiplier in [0, 2^31 - 1], the range of QuantizeMultiplier's results
+   (fixed_point.py: quantize_multiplier; CONV_2D and DEPTHWISE_CONV_2D scales are positive): the doubling high
+   multiply saturates only for INT32_MIN * INT32_MIN, so its check is left out; the same bits otherwise. */
+EDGEML_FIXEDPOINT_INLINE int32_t edgeml_requantize_double_nonnegative(int32_t x, int32_t multiplier, int32_t shift)
+{
+    const int32_t left_shift = shift > 0 ? shift : 0;
+    const int32_t right_shift = shift > 0 ? 0 : -shift;
+    const int64_t product = (int64_t)edgeml_shift_left_wrapping(x, left_shift) * (int64_t)multiplier;
+    return edgeml_rounding_divide_by_pot((int32_t)((product + ((int64_t)1 << 30)) >> 31), right_shift);
+}
+
 /* The inline requantization of FULLY_CONNECTED and CONV_2D / DEPTHWISE_CONV_2D in this build (the
    same choice as edgeml_engine.h's edgeml_requantize_fully_connected / _conv). */
 #if EDGEML_SINGLE_ROUNDING
@@ -93,6 +104,6 @@ EDGEML_FIXEDPOINT_INLINE int32_t edgeml_requantize_double(int32_t x, int32_t mul
 #else
 #define edgeml_requantize_fully_connected_inline edgeml_requantize_double
 #endif
-#define edgeml_requantize_conv_inline edgeml_requantize_double
+#define edgeml_requantize_conv_inline edgeml_requantize_double_nonnegative
 
 #endif /* EDGEML_FIXEDPOINT_H */
