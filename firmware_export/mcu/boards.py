@@ -39,6 +39,11 @@ class Board:
         return f"{DEVICE_PREFIX}{self.core}"
 
     @property
+    def float_abi(self) -> str:
+        """``hard``: float32 arithmetic on the core's FPU (M4/M7); ``soft``: libgcc's routines (M0/M3)."""
+        return "hard" if self.has_fpu else "soft"
+
+    @property
     def instructions_per_tick(self) -> float:
         """Instructions per SysTick tick under ``-icount shift=0`` (1 ns per instruction)."""
         return 1e9 / self.systick_hz
