@@ -87,15 +87,18 @@ def test_soft_and_hard_float_within_the_bound_of_builtin_ref(which, models, resu
 
 @needs_tools
 def test_instruction_counts_present_and_repeatable(models, results):
-    """A second run gives the same counts; every op is counted and the ops add up to the invoke (within
+    """A second run, and the M7, give the same counts; every op is counted and the ops add up to the invoke (within
     a SysTick count per op and the hooks' few instructions); the FPU needs fewer instructions per MAC in
     every FULLY_CONNECTED and convolution than libgcc's soft float."""
     images, labels = _digits()
     again = run_on_qemu(models["cnn"], board_for("qemu:cortex-m4"), images[300:], labels[300:],
                         QemuOptions(max_samples=SAMPLES))
+    m7 = run_on_qemu(models["cnn"], board_for("qemu:cortex-m7"), images[300:], labels[300:],
+                     QemuOptions(max_samples=SAMPLES))
     first = results["cnn", "qemu:cortex-m4"]
-    assert again.instructions_per_inference == first.instructions_per_inference
-    assert again.instructions_range == first.instructions_range and again.ops == first.ops
+    for other in (again, m7):  # the M7 runs the M4's code (FPv4-SP, scheduled for the M4): the same counts
+        assert other.instructions_per_inference == first.instructions_per_inference
+        assert other.instructions_range == first.instructions_range and other.ops == first.ops
     compiled = compile_float_model(models["cnn"].read_bytes(), "model")
     assert [op.op_index for op in first.ops] == [call.op_index for call in compiled.lowered.calls]
     for result in (first, results["cnn", "qemu:cortex-m3"], results["mlp", "qemu:cortex-m3"]):
@@ -196,3 +199,75 @@ def test_a_float_model_too_big_for_the_microbit_is_one_error(tmp_path, monkeypat
                          r"flash overflowed by ([\d,]+) bytes \(found by the linker, before QEMU ran\)", str(raised.value))
     assert match and int(match[1].replace(",", "")) >= 784 * 100 * 4 - 256 * 1024
     assert isinstance(raised.value, EdgeMLError)
+
+
+@needs_tools
+def test_the_bound_error_names_board_sample_and_first_op(models, results, monkeypatch):
+    """With the bound at 0, the first sample whose M3 output differs at all from BUILTIN_REF's is the error;
+    the host build differs there too, so its trace names the first op beyond the bound."""
+    from firmware_export.cengine import float_exactness
+
+    result = results["mlp", "qemu:cortex-m3"]
+    reference = reference_outputs(models["mlp"].read_bytes(), _inputs())
+    differing = np.flatnonzero(np.abs(result.outputs.astype(np.float64) - reference).max(axis=1) > 0)
+    assert differing.size  # newlib's expf is not the host's: some probability differs in its last bits
+    monkeypatch.setattr(float_exactness, "MAX_ABS_DIFFERENCE", 0.0)
+    images, labels = _digits()
+    with pytest.raises(EdgeMLError, match=rf"^model_float32\.tflite on qemu:cortex-m3: output differs from LiteRT "
+                                          rf"BUILTIN_REF float by \S+ > 0 on sample {differing[0]} "
+                                          rf"\({differing.size}/{SAMPLES} samples beyond the bound; (first op beyond "
+                                          rf"the bound \(host build\): op \d+ \w+|the float engine built on this "
+                                          rf"machine is within it there)"):
+        run_on_qemu(models["mlp"], board_for("qemu:cortex-m3"), images[300:], labels[300:],
+                    QemuOptions(max_samples=SAMPLES))
+
+
+class _FakeResult:
+    def __init__(self, model: Path, samples: int) -> None:
+        self.model, self.samples = model, samples
+
+    def to_row(self) -> dict:
+        return {"model": self.model.name, "samples": self.samples}
+
+
+@pytest.mark.parametrize("float_fits", [True, False])
+def test_the_target_runs_float32_first_and_int8_on_its_samples(tmp_path, monkeypatch, float_fits):
+    """QemuTarget: model.keras is not sent; the float32 model runs first, the int8 model on as many samples
+    as the float32 image held (the same class-balanced prefix); a float32 model too large for the board is
+    a not-measured row with the linker's reason, and the int8 model keeps the asked-for count."""
+    from edgeml.targets import qemu as qemu_module
+    from edgeml.targets.base import MeasureJob
+
+    calls = []
+
+    def fake_run(model, board, inputs, labels, options):
+        calls.append((model.name, options.max_samples))
+        if model.name == "model_float32.tflite" and not float_fits:
+            raise ImageTooLarge("model_float32.tflite does not fit qemu:cortex-m0: flash overflowed by 9 bytes")
+        return _FakeResult(model, 7 if model.name == "model_float32.tflite" else options.max_samples)
+
+    monkeypatch.setattr(qemu_module, "run_on_qemu", fake_run)
+    monkeypatch.setattr(qemu_module, "missing_tools", lambda: None)
+    monkeypatch.setattr(qemu_module, "load_test_samples", lambda *args: (np.zeros((50, 64)), np.zeros(50)))
+    from edgeml.tf_setup import load_tensorflow
+
+    keras = tmp_path / "model.keras"
+    keras.write_bytes(b"")
+    folder = tmp_path / "run"
+    folder.mkdir()
+    tf = load_tensorflow()
+    model = tf.keras.Sequential([tf.keras.layers.Input((64,)), tf.keras.layers.Dense(10, activation="softmax")])
+    (folder / "model_float32.tflite").write_bytes(_convert_float(model))
+    (folder / "model_int8.tflite").write_bytes(convert_int8(model, np.zeros((4, 64), np.float32)))
+    target = qemu_module.QemuTarget("qemu:cortex-m0", QemuOptions(max_samples=40))
+    target.prepare(MeasureJob((folder / "model_int8.tflite", keras, folder / "model_float32.tflite"), None, "digits"))
+    outcome = target.run()
+    assert calls == [("model_float32.tflite", 40), ("model_int8.tflite", 7 if float_fits else 40)]
+    assert outcome.skipped == ()
+    if float_fits:
+        assert outcome.rows == ({"model": "model_float32.tflite", "samples": 7}, {"model": "model_int8.tflite",
+                                                                                  "samples": 7})
+    else:
+        assert outcome.rows[0]["not_measured"] == ("model_float32.tflite does not fit qemu:cortex-m0: flash "
+                                                   "overflowed by 9 bytes")
+        assert outcome.rows[1] == {"model": "model_int8.tflite", "samples": 40}
