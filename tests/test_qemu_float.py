@@ -163,7 +163,7 @@ def test_float_rows_read_back_through_measurement(results):
 @needs_tools
 def test_table_sets_float32_beside_int8(models, results):
     """format_qemu_table pairs a float32 row with the int8 row of the same name on the same board: the
-    int8/float32 instruction ratio and the float32/int8 RAM ratio of the two rows."""
+    int8/float32 instruction ratio, flash of engine + model (not the samples) and RAM of each, RAM ratio."""
     images, labels = _digits()
     int8 = run_on_qemu(models["mlp_int8"], board_for("qemu:cortex-m3"), images[300:], labels[300:],
                        QemuOptions(max_samples=SAMPLES))
@@ -174,7 +174,9 @@ def test_table_sets_float32_beside_int8(models, results):
     assert cells[:3] == ["qemu:cortex-m3", "soft", str(SAMPLES)]
     assert cells[5:8] == [f"{f32.instructions_per_inference:,.0f}", f"{int8.instructions_per_inference:,.0f}",
                           f"{ratio:.3f}"]
-    assert cells[-1] == f"{f32.ram['total_bytes'] / int8.ram['total_bytes']:.2f}"
+    assert cells[8:] == [f"{f32.flash['engine_bytes'] + f32.flash['model_bytes']:,}",
+                         f"{int8.flash['engine_bytes'] + int8.flash['model_bytes']:,}", f"{f32.ram['total_bytes']:,}",
+                         f"{int8.ram['total_bytes']:,}", f"{f32.ram['total_bytes'] / int8.ram['total_bytes']:.2f}"]
     assert f"float32, soft float: top class as LiteRT BUILTIN_REF on {f32.float_check.agreement_with_litert_ref:.0%}" \
         in text
 
