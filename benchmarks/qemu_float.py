@@ -39,11 +39,12 @@ TEST_SAMPLES = 1000  # the test subset the class-balanced samples are drawn from
 
 
 def measure(run: Path, device: str, samples: int) -> tuple[dict, ...]:
-    """The float32 and int8 rows of ``run`` on ``device``, as the benchmark's qemu target writes them."""
+    """The float32 and int8 rows of ``run`` on ``device``, as the benchmark's qemu target measures them
+    (benchmark.json's keys)."""
     target = QemuTarget(device, QemuOptions(max_samples=samples))
     target.prepare(MeasureJob((run / FLOAT_TFLITE_FILE, run / "model_int8.tflite"), RunRecord.load(run),
                               None, TEST_SAMPLES))
-    return target.run().rows
+    return tuple(row.to_json() for row in target.run().rows)
 
 
 def table(rows_by_model: dict[str, tuple[dict, ...]]) -> str:

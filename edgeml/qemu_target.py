@@ -74,12 +74,10 @@ def missing_tools() -> str | None:
     return f"{', '.join(missing)} not found ({INSTALL_HINT})" if missing else None
 
 
-def not_measured_row(model: str, board: Board, reason: str) -> dict:
-    """A benchmark.json row for ``model`` on ``board`` that could not be measured: every measurement None
-    and ``not_measured`` the reason (:meth:`Measurement.from_json` reads it)."""
-    return {"model": model, "runtime": "c", "source": board.device, "device": board.device, "machine": board.machine,
-            "samples": 0, "accuracy": None, "agreement_with_host_c": None, "agreement_with_tflm": None,
-            "instructions": None, "flash": None, "ram": None, "predictions": [], "not_measured": reason}
+def not_measured(model: str, board: Board, reason: str) -> Measurement:
+    """The benchmark row of ``model`` on ``board`` when it could not be measured: ``not_measured`` the reason."""
+    return Measurement(model=model, runtime="c", target=board.device, device=board.device, board=board.machine,
+                       samples=0, not_measured=reason, predictions=())
 
 
 @dataclass(frozen=True)
@@ -140,12 +138,11 @@ class QemuResult:
         return Measurement(model=self.model, runtime="c", target=board.device, device=board.device,
                            board=board.machine, samples=self.samples, accuracy=self.accuracy,
                            instructions=instructions, image_flash=_image_bytes(self.flash),
-                           image_ram=_image_bytes(self.ram), **agreements)
+                           image_ram=_image_bytes(self.ram), predictions=tuple(self.predictions), **agreements)
 
     def to_row(self) -> dict:
-        """A benchmark.json row: :meth:`to_measurement`'s JSON, the predicted classes (which benchmark.json
-        leaves out) and ``"not_measured": None`` (the measured rows' shape the pipeline's readers know)."""
-        return {**self.to_measurement().to_json(), "predictions": list(self.predictions), "not_measured": None}
+        """:meth:`to_measurement`'s JSON with the predicted classes (which benchmark.json leaves out)."""
+        return self.to_measurement().to_json(predictions=True)
 
 
 def _image_bytes(part: dict) -> ImageBytes:

@@ -148,10 +148,9 @@ def test_float_rows_read_back_through_measurement(results):
     for (which, device), result in results.items():
         row = result.to_row()
         assert row["predictions"] == result.outputs.argmax(axis=1).tolist()
-        stored = {key: value for key, value in row.items() if key != "predictions"}
-        measurement = Measurement.from_json(JsonObject(stored, Path("benchmark.json")))
-        assert measurement == result.to_measurement() and row["not_measured"] is None
-        assert measurement.to_json() == {key: value for key, value in stored.items() if value is not None}
+        measurement = Measurement.from_json(JsonObject(row, Path("benchmark.json")))
+        assert measurement == result.to_measurement() and measurement.not_measured is None
+        assert measurement.to_json(predictions=True) == row
         assert (measurement.variant, measurement.float_abi, measurement.agreement_with_tflm) == (
             Variant.FLOAT32, board_for(device).float_abi, None)
         assert measurement.max_abs_difference == result.float_check.max_abs_difference
@@ -228,8 +227,8 @@ class _FakeResult:
     def __init__(self, model: Path, samples: int) -> None:
         self.model, self.samples = model, samples
 
-    def to_row(self) -> dict:
-        return {"model": self.model.name, "samples": self.samples}
+    def to_measurement(self) -> Measurement:
+        return Measurement(self.model.name, "c", "qemu:cortex-m0", samples=self.samples)
 
 
 @pytest.mark.parametrize("float_fits", [True, False])
@@ -266,10 +265,9 @@ def test_the_target_runs_float32_first_and_int8_on_its_samples(tmp_path, monkeyp
     outcome = target.run()
     assert calls == [("model_float32.tflite", 40), ("model_int8.tflite", 7 if float_fits else 40)]
     assert outcome.skipped == ()
+    rows = [(row.model, row.samples, row.not_measured) for row in outcome.rows]
     if float_fits:
-        assert outcome.rows == ({"model": "model_float32.tflite", "samples": 7}, {"model": "model_int8.tflite",
-                                                                                  "samples": 7})
+        assert rows == [("model_float32.tflite", 7, None), ("model_int8.tflite", 7, None)]
     else:
-        assert outcome.rows[0]["not_measured"] == ("model_float32.tflite does not fit qemu:cortex-m0: flash "
-                                                   "overflowed by 9 bytes")
-        assert outcome.rows[1] == {"model": "model_int8.tflite", "samples": 40}
+        assert rows == [("model_float32.tflite", 0, "model_float32.tflite does not fit qemu:cortex-m0: flash "
+                                                    "overflowed by 9 bytes"), ("model_int8.tflite", 40, None)]

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeml.errors import EdgeMLError
 from edgeml.progress import show_progress
-from edgeml.qemu_target import QemuOptions, is_float_model, missing_tools, not_measured_row, run_on_qemu
+from edgeml.qemu_target import QemuOptions, is_float_model, missing_tools, not_measured, run_on_qemu
 from edgeml.targets.base import BenchmarkSettings, MeasureJob, Target, TargetOutcome
 from edgeml.targets.model_set import load_test_samples
 from firmware_export.mcu.boards import BOARDS, DEVICE_PREFIX, board_for
@@ -75,7 +75,7 @@ class QemuTarget(Target):
         float_samples: dict[Path, int] = {}  # run folder -> samples its float32 model ran on
         for index, (model, float32) in enumerate(self._models):
             if self._missing is not None:
-                rows.append(not_measured_row(model.name, self.board, self._missing))
+                rows.append(not_measured(model.name, self.board, self._missing))
                 continue
             show_progress(index, len(self._models), f"{model.name} on {self.board.device}")
             options = self.options
@@ -84,10 +84,10 @@ class QemuTarget(Target):
             try:
                 result = run_on_qemu(model, self.board, self._inputs, self._labels, options)
             except ImageTooLarge as exc:
-                rows.append(not_measured_row(model.name, self.board, str(exc)))
+                rows.append(not_measured(model.name, self.board, str(exc)))
                 continue
             if float32:
                 float_samples[model.parent] = result.samples
-            rows.append(result.to_row())
+            rows.append(result.to_measurement())
         show_progress(len(self._models), len(self._models), "done")
         return TargetOutcome(tuple(rows), tuple(self._skipped))
