@@ -99,7 +99,7 @@ def main() -> None:
     text = table(rows_by_model)
     print(text)
     print("Instructions, not cycles (QEMU -icount shift=0 counts executed instructions; no pipeline, wait states or "
-          "FPU latency). M0/M3: soft float (libgcc); M4: FPv4-SP, -ffp-contract=off (no fused multiply-add).")
+          "FPU latency). M0/M3: soft float (libgcc), -ffp-contract=off; M4: FPv4-SP, -ffp-contract=fast (VFMA).")
     versions = {tool: (subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines() or [""])[0]
                 for tool in ("arm-none-eabi-gcc", "qemu-system-arm")}
     summary = {"machine": f"{platform.machine()} {platform.processor() or platform.platform()}", "tools": versions,

@@ -18,7 +18,7 @@ interpreter; a difference is an EdgeMLError, never a lower agreement. Counts are
 
 A float32 ``.tflite`` (issue 15) runs the C engine's float build
 (:mod:`firmware_export.cengine.float_generate`) in the same two images: soft float on the M0/M3 (libgcc),
-the FPU on the M4/M7. Float outputs cannot be byte-identical to another build (newlib's expf is not
+the FPU with its fused multiply-add on the M4/M7 (:func:`firmware_export.mcu.image.float_flags`). Float outputs cannot be byte-identical to another build (newlib's expf is not
 glibc's), so they are checked against LiteRT's ``BUILTIN_REF`` float kernels within the issue's bound
 (:data:`firmware_export.cengine.float_exactness.MAX_ABS_DIFFERENCE`; beyond it, an EdgeMLError naming the
 board, the sample and, when the host build diverges too, the first op), and the row reports the top-class
