@@ -15,6 +15,14 @@ class-balanced test samples, and each is run under QEMU (:mod:`firmware_export.m
 Both images' outputs must equal, byte for byte, the C engine built on the host and the tflite-micro
 interpreter; a difference is an EdgeMLError, never a lower agreement. Counts are instructions, not cycles
 (QEMU models neither pipelines nor wait states: an M4 and an M7 give the same counts for the same code).
+
+A float32 ``.tflite`` (issue 15) runs the C engine's float build
+(:mod:`firmware_export.cengine.float_generate`) in the same two images: soft float on the M0/M3 (libgcc),
+the FPU with its fused multiply-add on the M4/M7 (:func:`firmware_export.mcu.image.float_flags`). Float outputs cannot be byte-identical to another build (newlib's expf is not
+glibc's), so they are checked against LiteRT's ``BUILTIN_REF`` float kernels within the issue's bound
+(:data:`firmware_export.cengine.float_exactness.MAX_ABS_DIFFERENCE`; beyond it, an EdgeMLError naming the
+board, the sample and, when the host build diverges too, the first op), and the row reports the top-class
+agreement with that reference and with the float engine built on this machine, and the largest difference.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeml.errors import EdgeMLError
+from edgeml.measurement import ImageBytes, InstructionCounts, Measurement, OpInstructions
 from edgeml.runtime import TensorQuantization, decide_class
 from firmware_export.mcu.boards import Board
 from firmware_export.mcu.qemu import DEFAULT_TIMEOUT_S, HarnessRun
@@ -65,12 +74,10 @@ def missing_tools() -> str | None:
     return f"{', '.join(missing)} not found ({INSTALL_HINT})" if missing else None
 
 
-def not_measured_row(model: str, board: Board, reason: str) -> dict:
-    """A benchmark.json row for ``model`` on ``board`` that could not be measured: the keys of
-    :meth:`QemuResult.to_row`, every measurement None, and ``not_measured`` the reason."""
-    return {"model": model, "runtime": "c", "source": board.device, "device": board.device, "machine": board.machine,
-            "samples": 0, "accuracy": None, "agreement_with_host_c": None, "agreement_with_tflm": None,
-            "instructions": None, "flash": None, "ram": None, "predictions": [], "not_measured": reason}
+def not_measured(model: str, board: Board, reason: str) -> Measurement:
+    """The benchmark row of ``model`` on ``board`` when it could not be measured: ``not_measured`` the reason."""
+    return Measurement(model=model, runtime="c", target=board.device, device=board.device, board=board.machine,
+                       samples=0, not_measured=reason, predictions=())
 
 
 @dataclass(frozen=True)
@@ -108,21 +115,49 @@ class QemuResult:
     flash: dict
     ram: dict
     predictions: tuple[int, ...]
+    float_check: FloatCheck | None = None  # a float32 model's comparison; None: int8, byte-identical
+
+    @property
+    def float_abi(self) -> str | None:
+        """``soft`` or ``hard`` for a float32 model (the board's), None for an int8 one."""
+        return None if self.float_check is None else self.board.float_abi
+
+    def to_measurement(self) -> Measurement:
+        """The typed benchmark row. int8: agreement with the host C engine and TFLM is 1.0 (a byte
+        difference is an error); float32: :class:`FloatCheck`'s agreements and largest difference."""
+        board, check = self.board, self.float_check
+        agreements = (dict(agreement_with_host_c=1.0, agreement_with_tflm=1.0) if check is None else
+                      dict(agreement_with_host_c=check.agreement_with_host_c,
+                           agreement_with_litert_ref=check.agreement_with_litert_ref,
+                           max_abs_difference=check.max_abs_difference, float_abi=self.float_abi))
+        per_op = tuple(OpInstructions(op.op_index, op.op, op.kernel, op.instructions, op.macs,
+                                      op.to_json()["instructions_per_mac"]) for op in self.ops)
+        instructions = InstructionCounts(self.instructions_per_inference, *self.instructions_range,
+                                         board.instructions_per_tick, per_op,
+                                         INSTRUCTIONS_NOTE.format(resolution=board.instructions_per_tick))
+        return Measurement(model=self.model, runtime="c", target=board.device, device=board.device,
+                           board=board.machine, samples=self.samples, accuracy=self.accuracy,
+                           instructions=instructions, image_flash=_image_bytes(self.flash),
+                           image_ram=_image_bytes(self.ram), predictions=tuple(self.predictions), **agreements)
 
     def to_row(self) -> dict:
-        """A benchmark.json row: agreement with the host C engine and TFLM is 1.0 (else this is an error)."""
-        board = self.board
-        return {
-            "model": self.model, "runtime": "c", "source": board.device, "device": board.device,
-            "machine": board.machine, "samples": self.samples, "accuracy": self.accuracy,
-            "agreement_with_host_c": 1.0, "agreement_with_tflm": 1.0,
-            "instructions": {
-                "per_inference": self.instructions_per_inference, "min": self.instructions_range[0],
-                "max": self.instructions_range[1], "resolution": board.instructions_per_tick,
-                "per_op": [op.to_json() for op in self.ops],
-                "note": INSTRUCTIONS_NOTE.format(resolution=board.instructions_per_tick)},
-            "flash": self.flash, "ram": self.ram, "predictions": list(self.predictions), "not_measured": None,
-        }
+        """:meth:`to_measurement`'s JSON with the predicted classes (which benchmark.json leaves out)."""
+        return self.to_measurement().to_json(predictions=True)
+
+
+def _image_bytes(part: dict) -> ImageBytes:
+    return ImageBytes(part["total_bytes"], tuple((key, value) for key, value in part.items() if key != "total_bytes"))
+
+
+@dataclass(frozen=True)
+class FloatCheck:
+    """A float32 model's board outputs against LiteRT BUILTIN_REF float and the float C engine built on this
+    machine: top-class agreement (fraction of the samples) with each and the largest |output difference|
+    from BUILTIN_REF over every output value."""
+
+    agreement_with_litert_ref: float
+    max_abs_difference: float
+    agreement_with_host_c: float
 
 
 def balanced_indices(labels: np.ndarray, count: int) -> np.ndarray:
@@ -164,54 +199,150 @@ def run_on_qemu(model_path: Path, board: Board, inputs: np.ndarray, labels: np.n
     Raises EdgeMLError when the engine cannot compile the model, it does not fit the board, QEMU hangs,
     faults or exits non-zero, or an output byte differs from the host C engine's or TFLM's.
     """
-    from edgeml.runtime import TensorQuantization
+    from edgeml.graph import read_graph_bytes
     from firmware_export.cengine.generate import compile_model
-    from firmware_export.mcu.image import ImageSources, build_image
-    from firmware_export.mcu.qemu import run_image
 
     content = model_path.read_bytes()
+    if is_float_model(read_graph_bytes(content, str(model_path))):
+        return _run_float(model_path, content, board, inputs, labels, options)
     compiled = compile_model(content, SYMBOL, str(model_path))
     graph = compiled.graph
     source, result = graph.tensor(graph.inputs[0]), graph.tensor(graph.outputs[0])
     input_dtype = np.dtype(source.dtype).type
-    wanted = len(inputs) if options.max_samples is None else options.max_samples
-    indices = balanced_indices(labels, wanted) if labels is not None else np.arange(min(wanted, len(inputs)))
+    indices = _sample_indices(inputs, labels, options)
     quantized = TensorQuantization(input_dtype, source.scale, source.zero_point).quantize(
         np.asarray(inputs, dtype=np.float32)[indices]).reshape(len(indices), -1)
-    sources = ImageSources(compiled.files, SYMBOL, tuple(call.op_index for call in compiled.lowered.calls),
-                           input_dtype, model_path.name)
-    description = f"class-balanced test samples for {model_path.name}"
-    with tempfile.TemporaryDirectory(prefix="edgeml-qemu-") as scratch:
-        folder = Path(scratch)
-        plain = build_image(sources, board, quantized, folder, profiled=False, description=description)
-        count = plain.sample_count
-        profiled = build_image(sources, board, quantized[:min(count, PROFILED_SAMPLES)], folder, profiled=True,
-                               description=description)
-        plain_run = run_image(plain, options.timeout_s)
-        profiled_run = run_image(profiled, options.timeout_s)
-        host = _host_outputs(folder / "host", compiled.files, quantized[:count], result)
+    runs = _run_images(compiled, model_path.name, board, quantized, options, float_engine=False)
+    count = runs.plain.sample_count
+    with tempfile.TemporaryDirectory(prefix="edgeml-qemu-host-") as scratch:
+        host = _host_outputs(Path(scratch) / "host", compiled.files, quantized[:count], result)
     tflm = _tflm_outputs(content, quantized[:count], source)
     output_dtype = np.dtype(result.dtype).type
-    outputs = plain_run.outputs.astype(output_dtype)
-    _check_identical(outputs[:profiled.sample_count], profiled_run.outputs.astype(output_dtype), "the profiling image",
-                     model_path.name, board)
+    outputs = runs.plain_run.outputs.astype(output_dtype)
+    _check_identical(outputs[:runs.profiled.sample_count], runs.profiled_run.outputs.astype(output_dtype),
+                     "the profiling image", model_path.name, board)
     for name, reference in (("the C engine built on this machine", host), ("the tflite-micro interpreter", tflm)):
         _check_identical(outputs, reference, name, model_path.name, board)
     output_quantization = TensorQuantization(output_dtype, float(result.scales[0]) if result.scales else 0.0,
                                              int(result.zero_points[0]) if result.zero_points else 0)
     predictions = decide_class(outputs, output_quantization)  # a one-unit sigmoid decides at p >= 0.5
+    return _result(model_path.name, board, compiled, runs, outputs, predictions, labels, indices)
+
+
+def is_float_model(graph) -> bool:
+    """A float32 model (the C engine's float build runs it): float32 input and no int8 tensor anywhere."""
+    return (graph.tensor(graph.inputs[0]).dtype == "float32"
+            and not any(tensor.dtype in ("int8", "uint8") for tensor in graph.tensors))
+
+
+def _sample_indices(inputs: np.ndarray, labels: np.ndarray | None, options: QemuOptions) -> np.ndarray:
+    wanted = len(inputs) if options.max_samples is None else options.max_samples
+    return balanced_indices(labels, wanted) if labels is not None else np.arange(min(wanted, len(inputs)))
+
+
+@dataclass(frozen=True)
+class _ImageRuns:
+    plain: object  # firmware_export.mcu.image.LinkedImage
+    profiled: object
+    plain_run: HarnessRun
+    profiled_run: HarnessRun
+
+
+def _run_images(compiled, model: str, board: Board, samples: np.ndarray, options: QemuOptions,
+                float_engine: bool) -> _ImageRuns:
+    """The plain image (as many of ``samples`` as fit) and the profiling image (its first
+    :data:`PROFILED_SAMPLES`) built for ``board`` and run once each under QEMU."""
+    from firmware_export.mcu.image import ImageSources, build_image
+    from firmware_export.mcu.qemu import run_image
+
+    sources = ImageSources(compiled.files, SYMBOL, tuple(call.op_index for call in compiled.lowered.calls),
+                           samples.dtype.type, model, float_engine)
+    description = f"class-balanced test samples for {model}"
+    with tempfile.TemporaryDirectory(prefix="edgeml-qemu-") as scratch:
+        folder = Path(scratch)
+        plain = build_image(sources, board, samples, folder, profiled=False, description=description)
+        profiled = build_image(sources, board, samples[:min(plain.sample_count, PROFILED_SAMPLES)], folder,
+                               profiled=True, description=description)
+        return _ImageRuns(plain, profiled, run_image(plain, options.timeout_s), run_image(profiled, options.timeout_s))
+
+
+def _result(model: str, board: Board, compiled, runs: _ImageRuns, outputs: np.ndarray, predictions: np.ndarray,
+            labels: np.ndarray | None, indices: np.ndarray, float_check: FloatCheck | None = None) -> QemuResult:
+    """Accuracy, instructions (total and per op) and memory of the runs."""
+    count = runs.plain.sample_count
     accuracy = float(np.mean(predictions == np.asarray(labels)[indices[:count]])) if labels is not None else None
     per_tick = board.instructions_per_tick
-    instructions = np.asarray(plain_run.ticks, dtype=np.float64) * per_tick
+    instructions = np.asarray(runs.plain_run.ticks, dtype=np.float64) * per_tick
+    graph = compiled.graph
     ops = tuple(
         OpCount(call.op_index, call.op_name, call.kernel,
-                round(float(np.mean([run[call.op_index] for run in profiled_run.op_ticks])) * per_tick, 1),
+                round(float(np.mean([run[call.op_index] for run in runs.profiled_run.op_ticks])) * per_tick, 1),
                 macs_of(graph, call, compiled.fusions))
         for call in compiled.lowered.calls)
-    _check_no_wrap(plain_run, profiled_run, board, model_path.name)
-    return QemuResult(model_path.name, board, count, accuracy, outputs, round(float(np.mean(instructions)), 1),
-                      (float(instructions.min()), float(instructions.max())), ops,
-                      plain.flash.to_json(), _ram(plain, plain_run, compiled), tuple(int(p) for p in predictions))
+    _check_no_wrap(runs.plain_run, runs.profiled_run, board, model)
+    return QemuResult(model, board, count, accuracy, outputs, round(float(np.mean(instructions)), 1),
+                      (float(instructions.min()), float(instructions.max())), ops, runs.plain.flash.to_json(),
+                      _ram(runs.plain, runs.plain_run, compiled), tuple(int(p) for p in predictions), float_check)
+
+
+def _run_float(model_path: Path, content: bytes, board: Board, inputs: np.ndarray, labels: np.ndarray | None,
+               options: QemuOptions) -> QemuResult:
+    """:func:`run_on_qemu` for a float32 model: outputs within the bound of BUILTIN_REF, else an EdgeMLError
+    naming the board, the sample and (when the host build diverges there too) the first op beyond it."""
+    from firmware_export.cengine.float_exactness import reference_outputs
+    from firmware_export.cengine.float_generate import compile_float_model
+
+    compiled = compile_float_model(content, SYMBOL, str(model_path))
+    indices = _sample_indices(inputs, labels, options)
+    samples = np.asarray(inputs, dtype=np.float32)[indices].reshape(len(indices), -1)
+    runs = _run_images(compiled, model_path.name, board, samples, options, float_engine=True)
+    count = runs.plain.sample_count
+    outputs = runs.plain_run.outputs.astype(np.int32).view(np.float32)
+    _check_identical(outputs[:runs.profiled.sample_count].view(np.int32),
+                     runs.profiled_run.outputs.astype(np.int32), "the profiling image", model_path.name, board)
+    reference = reference_outputs(content, samples[:count])
+    with tempfile.TemporaryDirectory(prefix="edgeml-qemu-host-") as scratch:
+        host_folder = Path(scratch)
+        host = _float_host_engine(host_folder, compiled).run(samples[:count])
+        difference = np.abs(outputs.astype(np.float64) - reference.astype(np.float64)).max(axis=1)
+        _check_float_bound(difference, outputs, reference, host, samples[:count], content, compiled, host_folder,
+                           model_path.name, board)
+    predictions = decide_class(outputs)
+    check = FloatCheck(float(np.mean(predictions == decide_class(reference))), float(difference.max()),
+                       float(np.mean(predictions == decide_class(host))))
+    return _result(model_path.name, board, compiled, runs, outputs, predictions, labels, indices, check)
+
+
+def _float_host_engine(folder: Path, compiled, trace: bool = False):
+    from firmware_export.cengine.float_exactness import build_float_engine
+
+    for name, text in compiled.files.items():
+        (folder / name).write_text(text)
+    return build_float_engine(folder, SYMBOL, compiled.graph, trace=trace)
+
+
+def _check_float_bound(difference: np.ndarray, outputs: np.ndarray, reference: np.ndarray, host: np.ndarray,
+                       samples: np.ndarray, content: bytes, compiled, host_folder: Path, model: str,
+                       board: Board) -> None:
+    """EdgeMLError when a board output is farther than the bound from BUILTIN_REF's, naming the first such
+    sample; the first op beyond the bound comes from the host build's trace when the host diverges there
+    too (the board's own per-op outputs are not printed)."""
+    from firmware_export.cengine.float_exactness import MAX_ABS_DIFFERENCE, first_divergence
+
+    beyond = np.flatnonzero(difference > MAX_ABS_DIFFERENCE)
+    if not beyond.size:
+        return
+    sample = int(beyond[0])
+    host_difference = float(np.abs(host[sample].astype(np.float64) - reference[sample]).max())
+    if host_difference > MAX_ABS_DIFFERENCE:
+        where = "first op beyond the bound (host build): " + first_divergence(
+            content, compiled.graph, _float_host_engine(host_folder, compiled, trace=True), samples[sample])
+    else:
+        where = (f"the float engine built on this machine is within it there ({host_difference:.3g}): the "
+                 f"difference comes from the {board.float_abi}-float build for the board")
+    raise EdgeMLError(f"{model} on {board.device}: output differs from LiteRT BUILTIN_REF float by "
+                      f"{difference[sample]:.3g} > {MAX_ABS_DIFFERENCE:g} on sample {sample} "
+                      f"({beyond.size}/{len(difference)} samples beyond the bound; {where})")
 
 
 def _check_no_wrap(plain: HarnessRun, profiled: HarnessRun, board: Board, model: str) -> None:
@@ -284,8 +415,86 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _agreement(row: dict) -> float:
+    """int8: agreement with the host C engine and TFLM (1.0, byte-identical); float32: the lower top-class
+    agreement of the two references, LiteRT BUILTIN_REF and the host float C engine."""
+    other = row.get("agreement_with_tflm") if row.get("float_abi") is None else row.get("agreement_with_litert_ref")
+    return min(row["agreement_with_host_c"], other)
+
+
+def _float_line(row: dict) -> str | None:
+    if row.get("float_abi") is None:
+        return None
+    return (f"float32, {row['float_abi']} float: top class as LiteRT BUILTIN_REF on "
+            f"{row['agreement_with_litert_ref']:.0%} and as the float C engine built here on "
+            f"{row['agreement_with_host_c']:.0%} of the samples; max |output difference| from BUILTIN_REF "
+            f"{row['max_abs_difference']:.3g}")
+
+
+@dataclass(frozen=True)
+class FloatInt8Pair:
+    """A float32 row and the int8 row of the same run on the same board (both measured)."""
+
+    float32: dict
+    int8: dict
+
+    @property
+    def instruction_ratio(self) -> float:
+        """int8 over float32 instructions per inference (below 1: int8 executes fewer)."""
+        return self.int8["instructions"]["per_inference"] / self.float32["instructions"]["per_inference"]
+
+    @property
+    def ram_ratio(self) -> float:
+        """float32 over int8 RAM (data + bss + stack peak) of the linked images."""
+        return self.float32["ram"]["total_bytes"] / self.int8["ram"]["total_bytes"]
+
+
+def float_int8_pairs(rows) -> list[FloatInt8Pair]:
+    """The measured ``*float32*`` rows with the ``*int8*`` row of the same name pattern on the same device.
+
+    >>> row = lambda model, instructions: {"model": model, "device": "qemu:cortex-m3", "not_measured": None,
+    ...                                     "instructions": {"per_inference": instructions}}
+    >>> [pair.instruction_ratio for pair in float_int8_pairs([row("model_int8.tflite", 250.0),
+    ...                                                       row("model_float32.tflite", 1000.0)])]
+    [0.25]
+    """
+    measured = [row for row in rows if not row.get("not_measured")]
+    pairs = []
+    for row in measured:
+        if "float32" not in row["model"]:
+            continue
+        int8 = next((other for other in measured if other["device"] == row["device"]
+                     and other["model"] == row["model"].replace("float32", "int8")), None)
+        if int8 is not None:
+            pairs.append(FloatInt8Pair(row, int8))
+    return pairs
+
+
+def _pair_cells(pair: FloatInt8Pair) -> list[str]:
+    f32, int8 = pair.float32, pair.int8
+    accuracy = ["" if row.get("accuracy") is None else f"{row['accuracy']:.4f}" for row in (f32, int8)]
+    return [f32["device"], f32["float_abi"], str(f32["samples"]), *accuracy,
+            f"{f32['instructions']['per_inference']:,.0f}", f"{int8['instructions']['per_inference']:,.0f}",
+            f"{pair.instruction_ratio:.3f}", f"{engine_flash(f32):,}", f"{engine_flash(int8):,}",
+            f"{f32['ram']['total_bytes']:,}", f"{int8['ram']['total_bytes']:,}", f"{pair.ram_ratio:.2f}"]
+
+
+PAIR_COLUMNS = ("device", "float ABI", "samples", "acc f32", "acc int8", "instr f32", "instr int8", "int8/f32",
+                "flash f32", "flash int8", "RAM f32", "RAM int8", "RAM f32/int8")
+PAIR_NOTE = ("float32 and int8 on each board, the same samples: instructions per inference and their int8/float32 "
+             "ratio (below 1: int8 executes fewer), flash of the engine and model (kernels, libm and soft-float "
+             "routines, weights, invoke; not the embedded samples) and RAM (data + bss + stack peak) bytes of each image")
+
+
+def engine_flash(row: dict) -> int:
+    """Flash bytes of the engine and the model in a row's image: what the firmware needs besides its own
+    code (the embedded test samples, 4 bytes per value in a float32 image, and the harness left out)."""
+    return row["flash"]["engine_bytes"] + row["flash"]["model_bytes"]
+
+
 def format_qemu_table(rows) -> str:
-    """The printed table of ``qemu:`` rows, each followed by its ops, and the footer on what is counted."""
+    """The printed table of ``qemu:`` rows, each followed by its ops, then float32 against int8 per board,
+    and the footer on what is counted."""
     header = (f"{'device':<16} {'model':<22} {'samples':>7} {'acc':>7} {'agree':>6} {'instr/inference':>15} "
               f"{'flash B':>9} {'RAM B':>8}")
     lines = [header]
@@ -294,15 +503,24 @@ def format_qemu_table(rows) -> str:
             lines.append(f"{row['device']:<16} {row['model'][:22]:<22} not measured: {row['not_measured']}")
             continue
         lines.append(f"{row['device']:<16} {row['model'][:22]:<22} {row['samples']:>7} "
-                     f"{'' if row['accuracy'] is None else format(row['accuracy'], '.4f'):>7} "
-                     f"{min(row['agreement_with_host_c'], row['agreement_with_tflm']):>6.0%} "
+                     f"{'' if row.get('accuracy') is None else format(row['accuracy'], '.4f'):>7} "
+                     f"{_agreement(row):>6.0%} "
                      f"{row['instructions']['per_inference']:>15,.0f} {row['flash']['total_bytes']:>9,} "
                      f"{row['ram']['total_bytes']:>8,}")
         lines += [f"    {_op_line(op)}" for op in row["instructions"]["per_op"]]
         lines.append(f"    flash: {_parts(row['flash'])}; RAM: {_ram_parts(row['ram'])}")
+        lines += [f"    {line}" for line in [_float_line(row)] if line]
+    pairs = float_int8_pairs(rows)
+    if pairs:
+        widths = [max(len(column), *(len(_pair_cells(pair)[i]) for pair in pairs))
+                  for i, column in enumerate(PAIR_COLUMNS)]
+        lines += ["", _sentence(PAIR_NOTE) + ":",
+                  " ".join(column.rjust(width) for column, width in zip(PAIR_COLUMNS, widths))]
+        lines += [" ".join(cell.rjust(width) for cell, width in zip(_pair_cells(pair), widths)) for pair in pairs]
     resolutions = sorted({row["instructions"]["resolution"] for row in rows if row.get("instructions")})
     if resolutions:
-        lines.append("agree: outputs byte-identical to the C engine built here and the tflite-micro interpreter. "
+        lines.append("agree: int8 outputs byte-identical to the C engine built here and the tflite-micro interpreter; "
+                     "float32: top class as LiteRT BUILTIN_REF and the float C engine built here. "
                      + _sentence(INSTRUCTIONS_NOTE.format(resolution=resolutions[-1]))
                      + (" (62.5 on the micro:bit, 40 on mps2)" if len(resolutions) > 1 else "") + ".")
     return "\n".join(lines)
@@ -320,22 +538,30 @@ def format_qemu_markdown(report) -> str:
 
 def qemu_markdown_lines(rows) -> list[str]:
     """Markdown of ``qemu:`` rows: what the numbers are, the table (a row not measured says why and what to
-    install), each measured model's flash, RAM and ops, and what is counted."""
+    install), float32 against int8 per board, each measured model's flash, RAM and ops, and what is counted."""
     lines = ["Instructions per inference: mean over the embedded class-balanced test samples, one QEMU run "
              "(-icount shift=0; repeatable run to run).", "",
-             "| device | board | model | samples | accuracy | agreement (host C, TFLM) | instructions / inference | "
-             "flash B | RAM B |", "|---" * 9 + "|"]
+             "| device | board | model | samples | accuracy | agreement (int8: host C, TFLM; float32: LiteRT "
+             "BUILTIN_REF, host C) | instructions / inference | flash B | RAM B |", "|---" * 9 + "|"]
     measured = [row for row in rows if not row.get("not_measured")]
     for row in rows:
         if row.get("not_measured"):
             lines.append(f"| {row['device']} | {row['machine']} | {row['model']} | not measured: "
                          f"{row['not_measured']} | | | | | |")
             continue
-        accuracy = "" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+        accuracy = "" if row.get("accuracy") is None else f"{row['accuracy']:.4f}"
+        agreement = (f"{row['agreement_with_host_c']:.0%}, {row['agreement_with_tflm']:.0%}"
+                     if row.get("float_abi") is None else
+                     f"{row['agreement_with_litert_ref']:.0%}, {row['agreement_with_host_c']:.0%} "
+                     f"({row['float_abi']} float; largest output difference {row['max_abs_difference']:.3g})")
         lines.append(f"| {row['device']} | {row['machine']} | {row['model']} | {row['samples']} | {accuracy} | "
-                     f"{row['agreement_with_host_c']:.0%}, {row['agreement_with_tflm']:.0%} | "
-                     f"{row['instructions']['per_inference']:,.0f} | {row['flash']['total_bytes']:,} | "
+                     f"{agreement} | {row['instructions']['per_inference']:,.0f} | {row['flash']['total_bytes']:,} | "
                      f"{row['ram']['total_bytes']:,} |")
+    pairs = float_int8_pairs(rows)
+    if pairs:
+        lines += ["", _sentence(PAIR_NOTE) + ".", "", "| " + " | ".join(PAIR_COLUMNS) + " |",
+                  "|---" * len(PAIR_COLUMNS) + "|"]
+        lines += ["| " + " | ".join(_pair_cells(pair)) + " |" for pair in pairs]
     for row in measured:
         lines += ["", f"{row['model']} on {row['device']}: flash {_parts(row['flash'])}; "
                       f"RAM {_ram_parts(row['ram'])} (data + bss + stack peak by stack painting).", ""]

@@ -272,7 +272,8 @@ def test_the_int8_model_is_benchmarked_on_the_emulated_cortex_m4(finished):
     measured when the Arm tools are here, else "not measured" with what to install."""
     result, _ = finished
     benchmark = json.loads((result.run_dir / "benchmark/benchmark.json").read_text())
-    (row,) = [row for row in benchmark["rows"] if row["source"] == "qemu:cortex-m4"]
+    float_row, row = [row for row in benchmark["rows"] if row["source"] == "qemu:cortex-m4"]  # issue 15: float32 too
+    assert float_row["model"] == "model_float32.tflite"
     row = {"not_measured": None, "instructions": None, "accuracy": None, **row}  # benchmark.json leaves out nulls
     assert (row["model"], row["runtime"], row["device"], row["machine"]) == (
         "model_int8.tflite", "c", "qemu:cortex-m4", "mps2-an386")

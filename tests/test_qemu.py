@@ -35,22 +35,29 @@ def _digits():
     return (digits.images / 16.0).astype(np.float32)[..., np.newaxis], digits.target
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory) -> dict[str, Path]:
-    """edgeml's default MLP and CNN blocks, small, trained one epoch on digits, PTQ int8 (int8 I/O)."""
+def trained_default_models():
+    """edgeml's default MLP and CNN blocks, small, trained one epoch on digits (seed 0): (name, Keras model)."""
     from edgeml.models import ModelSpec, build_model
     from edgeml.tf_setup import load_tensorflow
 
     tf = load_tensorflow()
     images, labels = _digits()
-    folder = tmp_path_factory.mktemp("qemu-models")
-    paths = {}
     for name, spec in (("mlp", ModelSpec(hidden=(32, 16))),
                        ("cnn", ModelSpec(arch="cnn", filters=(4, 8), hidden=(16,), batchnorm=True))):
         tf.keras.utils.set_random_seed(0)
         model = build_model(spec, images.shape[1:], 10)
         model.compile("adam", "sparse_categorical_crossentropy")
         model.fit(images[:300], labels[:300], epochs=1, batch_size=32, verbose=0)
+        yield name, model
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> dict[str, Path]:
+    """edgeml's default MLP and CNN blocks, small, trained one epoch on digits, PTQ int8 (int8 I/O)."""
+    images, _ = _digits()
+    folder = tmp_path_factory.mktemp("qemu-models")
+    paths = {}
+    for name, model in trained_default_models():
         paths[name] = folder / f"{name}.tflite"
         paths[name].write_bytes(convert_int8(model, images[:64]))
     return paths
@@ -291,12 +298,19 @@ def test_cli_benchmark_on_qemu(tiny_run, tmp_path):
                                       "--out", str(out)])
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "benchmark.json").read_text())
-    (row,) = saved["rows"]
+    # model.keras is not sent to the board; the float32 model runs first, the int8 one on the same samples
+    float_row, row = saved["rows"]
+    assert float_row["model"] == "model_float32.tflite" and float_row["float_abi"] == "soft"
+    assert float_row["samples"] == 12 and float_row["max_abs_difference"] <= 1e-5
     assert row["model"] == "model_int8.tflite" and row["samples"] == 12 and row["device"] == "qemu:cortex-m3"
+    assert "model.keras" not in result.output and saved["skipped"] == []
     expected = (f"qemu:cortex-m3   model_int8.tflite           12 {row['accuracy']:>7.4f}   100% "
                 f"{row['instructions']['per_inference']:>15,.0f} {row['flash']['total_bytes']:>9,} "
                 f"{row['ram']['total_bytes']:>8,}")
     assert expected in result.output.splitlines()
+    ratio = row["instructions"]["per_inference"] / float_row["instructions"]["per_inference"]
+    pair = [line.split() for line in result.output.splitlines() if line.split()[:2] == ["qemu:cortex-m3", "soft"]]
+    assert pair and pair[0][7] == f"{ratio:.3f}"
     assert "Instructions, not cycles" in result.output
     assert {path.name for path in out.iterdir()} == {"benchmark.json", "benchmark.md"}
     wrong_runtime = CliRunner().invoke(cli, ["benchmark", str(tiny_run), "--device", "qemu:cortex-m3", "--runtime",
