@@ -28,6 +28,9 @@ DEFAULT_TFLM_ARENA_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class TensorQuantization:
+    """A tensor's dtype and affine quantization (real = scale * (q - zero_point), TFLite's scheme); scale 0
+    or a float dtype means not quantized, and both methods only cast (to ``dtype``, or to float32)."""
+
     dtype: type
     scale: float
     zero_point: int
@@ -68,7 +71,6 @@ def decide_class(scores: np.ndarray, output: TensorQuantization | None = None) -
     if output is not None and output.is_quantized and scores.dtype.kind in "iu":
         probability = output.dequantize(probability)
     return (probability >= 0.5).astype(np.int64)
-
 
 
 class Model(Protocol):

@@ -2,11 +2,11 @@
 
 Runtimes (:data:`REGISTRY`, one :class:`RuntimeSpec` each): ``litert`` (``ai_edge_litert``),
 ``tflite-runtime``, ``tensorflow`` (``tf.lite``, deprecated), ``tflm`` (the ``tflite-micro`` package: the
-microcontroller interpreter, run on the host), ``c`` (edgeml's C engine built with this machine's C
-compiler, :mod:`edgeml.c_runtime`) and ``keras`` (the float reference, for the benchmark). ``auto`` picks
-the first installed of the lite runtimes. The interpreters themselves, the tensor quantization and
-:func:`decide_class` live one layer below, in :mod:`edgeml.interpreter` (re-exported here); the C engine
-and Keras adapters are imported only when a model is opened with them.
+microcontroller interpreter, run on the host), ``c`` (edgeml's C engine, int8 or float32 graphs, built
+with this machine's C compiler, :mod:`edgeml.c_runtime`) and ``keras`` (the float reference, for the
+benchmark). ``auto`` picks the first installed of the lite runtimes. The interpreters themselves, the
+tensor quantization and :func:`decide_class` live one layer below, in :mod:`edgeml.interpreter`
+(re-exported here); the C engine and Keras adapters are imported only when a model is opened with them.
 
 This module needs only numpy and one runtime: it is copied as is into device bundles (with
 ``edgeml.interpreter``).

@@ -254,8 +254,10 @@ def test_resolver_table_covers_exactly_what_tflm_registers():
     import edgeml.tflite_model
     import firmware_export.ops
 
-    assert edgeml.tflite_model.TFLM_BUILTIN_OPS is TFLM_BUILTIN_OPS and firmware_export.ops.BUILTIN_ADD_METHODS is BUILTIN_ADD_METHODS
-    assert edgeml.tflite_model.TFLM_CUSTOM_OPS is TFLM_CUSTOM_OPS and firmware_export.ops.CUSTOM_ADD_METHODS is CUSTOM_ADD_METHODS
+    assert edgeml.tflite_model.TFLM_BUILTIN_OPS is TFLM_BUILTIN_OPS
+    assert edgeml.tflite_model.TFLM_CUSTOM_OPS is TFLM_CUSTOM_OPS
+    assert firmware_export.ops.BUILTIN_ADD_METHODS is BUILTIN_ADD_METHODS
+    assert firmware_export.ops.CUSTOM_ADD_METHODS is CUSTOM_ADD_METHODS
     assert set(BUILTIN_ADD_METHODS) == TFLM_BUILTIN_OPS and set(CUSTOM_ADD_METHODS) == TFLM_CUSTOM_OPS
     methods = set(BUILTIN_ADD_METHODS.values()) | set(CUSTOM_ADD_METHODS.values())
     assert methods == set(TFLM_RESOLVER_METHODS) - {"AddEthosU"}

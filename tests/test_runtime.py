@@ -159,7 +159,8 @@ def builtin_ref_float(model: Path, inputs: np.ndarray) -> np.ndarray:
     """LiteRT's reference kernels (OpResolverType.BUILTIN_REF) on a float32 model, one invoke per sample."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_content=model.read_bytes(), experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter = Interpreter(model_content=model.read_bytes(),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
     interpreter.allocate_tensors()
     source, result = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     outputs = []

@@ -135,7 +135,8 @@ def export_c_engine(config: CEngineConfig, parity: dict | None = None) -> CEngin
     """Write ``<name>_model.h``, ``<name>_model.c``, the kernel files and ``engine.json`` to ``config.out``.
     ``parity`` (``FourWayParity.to_json()``, measured by the caller before anything is written) becomes
     engine.json's ``parity``; without it, ``parity`` says it was not run and why."""
-    from firmware_export.source import class_labels as _labels, read_model as _read_model, resolve_source as _resolve_source
+    from firmware_export.source import (class_labels as _labels, read_model as _read_model,
+                                        resolve_source as _resolve_source)
 
     model_path, record = _resolve_source(Path(config.source))
     model = _read_model(model_path)
