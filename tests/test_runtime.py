@@ -206,6 +206,23 @@ def test_c_runtime_runs_float32_models_within_1e5_of_builtin_ref(models, tmp_pat
         assert memory.flash_bytes is None and "arm-none-eabi" in memory.flash_not_measured
 
 
+def test_c_runtime_takes_a_uint8_io_model_in_its_own_types(models, tmp_path, monkeypatch):
+    """`--io uint8` (QUANTIZE uint8<->int8 at the edges): the c runtime passes uint8 in and out with the
+    model's own scale and zero point, the bytes of the tflite-micro interpreter."""
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100, io="uint8", force=True))
+    path = run_dir / "model_int8.tflite"
+    engine, micro = open_model(path, "c"), open_model(path, "tflm")
+    assert engine.input_quantization == micro.input_quantization and engine.input_quantization.dtype == np.uint8
+    assert engine.output_quantization == micro.output_quantization and engine.output_quantization.dtype == np.uint8
+    quantized = micro.input_quantization.quantize(models[1][:30])
+    raw = raw_outputs(engine, quantized)
+    assert raw.dtype == np.uint8
+    np.testing.assert_array_equal(raw, raw_outputs(micro, quantized))
+
+
 def test_c_runtime_errors(models, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, _, _ = models
