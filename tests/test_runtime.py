@@ -206,9 +206,9 @@ def test_c_runtime_runs_float32_models_within_1e5_of_builtin_ref(models, tmp_pat
         assert memory.flash_bytes is None and "arm-none-eabi" in memory.flash_not_measured
 
 
-def test_c_runtime_takes_a_uint8_io_model_in_its_own_types(models, tmp_path, monkeypatch):
+def test_c_runtime_takes_uint8_io_in_its_own_types_and_refuses_float_io(models, tmp_path, monkeypatch):
     """`--io uint8` (QUANTIZE uint8<->int8 at the edges): the c runtime passes uint8 in and out with the
-    model's own scale and zero point, the bytes of the tflite-micro interpreter."""
+    model's own scale and zero point, the bytes of the tflite-micro interpreter; `--io float32` is refused."""
     monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
     shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
@@ -221,6 +221,14 @@ def test_c_runtime_takes_a_uint8_io_model_in_its_own_types(models, tmp_path, mon
     raw = raw_outputs(engine, quantized)
     assert raw.dtype == np.uint8
     np.testing.assert_array_equal(raw, raw_outputs(micro, quantized))
+
+    # `--io float32`: QUANTIZE/DEQUANTIZE of float I/O around the int8 graph is refused by kind, one line.
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100, io="float32", force=True))
+    with pytest.raises(EdgeMLError) as refused:
+        open_model(path, "c")
+    assert str(refused.value) == (f"{path}: an int8 graph with float input or output (QUANTIZE/DEQUANTIZE at its "
+                                  "edges): the C engine's int8 build takes int8 or uint8 I/O; convert it with int8 "
+                                  "I/O (edgeml quantize does)")
 
 
 def test_c_runtime_errors(models, tmp_path, monkeypatch):
