@@ -18,16 +18,16 @@ import numpy as np
 from edgeml.artifacts import check_output_dir, file_set
 from edgeml.data import Normalization, balanced_indices, load_dataset
 from edgeml.errors import EdgeMLError
-from edgeml.rundir import INT8_TFLITE_FILE, RunRecord
 from edgeml.interpreter import TensorQuantization, decide_class
+from edgeml.rundir import INT8_TFLITE_FILE, RunRecord
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, validate
 from firmware_export import cgen
 from firmware_export.arena import DEFAULT_MARGIN_PERCENT, ArenaMeasurement, measure_arena
 from firmware_export.ops import resolver_methods
 from firmware_export.parity import ParityReport, compare_with_litert
 from firmware_export.tflm import run_tflm
-from firmware_export.source import class_labels, read_model, recorded_normalization, resolve_source
 from firmware_export.render import C_TYPES, ExampleInput, FirmwarePlan, Lang, file_names, render_files
+from firmware_export.source import class_labels, read_model, recorded_normalization, resolve_source
 
 if TYPE_CHECKING:
     from firmware_export.cengine.build import StaticMemory

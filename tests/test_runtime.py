@@ -284,14 +284,14 @@ def test_benchmark_of_both_variants_on_c_reports_latency_static_ram_and_flash(mo
     result = run_benchmark(BenchmarkConfig(targets=tuple(str(run_dir / name) for name in variants), runtimes=("c",),
                                            runs=5, warmup=1, batch_size=8, test_samples=20,
                                            out=str(run_dir / "benchmark")))
-    rows = {row["model"]: row for row in result.rows}
-    assert sorted(rows) == sorted(variants) and {row["runtime"] for row in rows.values()} == {"c"}
+    rows = {row.model: row for row in result.rows}
+    assert sorted(rows) == sorted(variants) and {row.runtime for row in rows.values()} == {"c"}
     for name, row in rows.items():
         memory = open_model(run_dir / name, "c").static_memory
-        assert row["static_ram_bytes"] == memory.ram_bytes and row["engine_arena_bytes"] == memory.arena_bytes
-        assert (row["flash_bytes"], row["flash_not_measured"]) == (memory.flash_bytes, memory.flash_not_measured)
-        assert 0 < row["latency_us"]["p50"] <= row["latency_us"]["p99"]
-    float_ram, int8_ram = (rows[name]["static_ram_bytes"] for name in variants)
+        assert row.static_ram_bytes == memory.ram_bytes and row.engine_arena_bytes == memory.arena_bytes
+        assert (row.flash_bytes, row.flash_not_measured) == (memory.flash_bytes, memory.flash_not_measured)
+        assert 0 < row.latency.p50_us <= row.latency.p99_us
+    float_ram, int8_ram = (rows[name].static_ram_bytes for name in variants)
     assert float_ram > int8_ram  # float32 activations take four bytes each, int8 one
     written = json.loads((run_dir / "benchmark" / "benchmark.json").read_text())
     assert sorted(row["model"] for row in written["rows"]) == sorted(variants)
