@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from edgeml.errors import EdgeMLError
 from edgeml.interpreter import (DEFAULT_TFLM_ARENA_BYTES, LiteModel, MicroModel, Model,
                                 TensorQuantization, _name, _read, decide_class, raw_outputs, validated)
