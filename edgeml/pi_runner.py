@@ -35,7 +35,7 @@ RESULTS_FILE = "results.json"
 # What the bundle carries of edgeml: this module and what it imports, and nothing more
 # (tests/test_bundle.py checks it).
 BUNDLED_MODULES = ("__init__.py", "errors.py", "artifacts.py", "artifact_json.py", "data.py", "rundir.py",
-                   "measurement.py", "runtime.py", "bench_runner.py", "pi_runner.py")
+                   "measurement.py", "interpreter.py", "runtime.py", "bench_runner.py", "pi_runner.py")
 
 
 def device_runtimes() -> tuple[str, ...]:

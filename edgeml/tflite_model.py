@@ -13,42 +13,16 @@ from typing import Any
 
 from edgeml.errors import EdgeMLError
 from edgeml.graph import ModelFile, Tensor, read_model, read_model_bytes, schema_available
+from edgeml.tflm_ops import TFLM_BUILTIN_OPS, TFLM_CUSTOM_OPS
 
 __all__ = ["TFLiteModelInfo", "TensorInfo", "OperatorCount", "read_tflite", "read_tflite_bytes", "validate",
            "format_info", "schema_available", "TFLM_BUILTIN_OPS", "TFLM_CUSTOM_OPS", "FLOAT_DTYPES"]
-
-# Builtin ops that TFLite Micro's MicroMutableOpResolver can register (one Add...() method each).
-# Source: tensorflow/tflite-micro, tensorflow/lite/micro/micro_mutable_op_resolver.h at commit 90b983c2
-# (file last changed 2026-01-13), read 2026-08. Only the op names are taken from it.
-TFLM_BUILTIN_OPS = frozenset({
-    "ABS", "ADD", "ADD_N", "ARG_MAX", "ARG_MIN", "ASSIGN_VARIABLE", "AVERAGE_POOL_2D", "BATCH_MATMUL",
-    "BATCH_TO_SPACE_ND", "BROADCAST_ARGS", "BROADCAST_TO", "CALL_ONCE", "CAST", "CEIL", "CONCATENATION",
-    "CONV_2D", "COS", "CUMSUM", "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE", "DEQUANTIZE", "DIV",
-    "DYNAMIC_UPDATE_SLICE", "ELU", "EMBEDDING_LOOKUP", "EQUAL", "EXP", "EXPAND_DIMS", "FILL", "FLOOR",
-    "FLOOR_DIV", "FLOOR_MOD", "FULLY_CONNECTED", "GATHER", "GATHER_ND", "GREATER", "GREATER_EQUAL",
-    "HARD_SWISH", "IF", "L2_NORMALIZATION", "L2_POOL_2D", "LEAKY_RELU", "LESS", "LESS_EQUAL", "LOG",
-    "LOGICAL_AND", "LOGICAL_NOT", "LOGICAL_OR", "LOGISTIC", "LOG_SOFTMAX", "MAXIMUM", "MAX_POOL_2D", "MEAN",
-    "MINIMUM", "MIRROR_PAD", "MUL", "NEG", "NOT_EQUAL", "PACK", "PAD", "PADV2", "PRELU", "QUANTIZE",
-    "READ_VARIABLE", "REDUCE_ALL", "REDUCE_MAX", "REDUCE_MIN", "RELU", "RELU6", "RESHAPE",
-    "RESIZE_BILINEAR", "RESIZE_NEAREST_NEIGHBOR", "REVERSE_V2", "ROUND", "RSQRT", "SELECT_V2", "SHAPE",
-    "SIN", "SLICE", "SOFTMAX", "SPACE_TO_BATCH_ND", "SPACE_TO_DEPTH", "SPLIT", "SPLIT_V", "SQRT", "SQUARE",
-    "SQUARED_DIFFERENCE", "SQUEEZE", "STRIDED_SLICE", "SUB", "SUM", "SVDF", "TANH", "TRANSPOSE",
-    "TRANSPOSE_CONV", "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK", "VAR_HANDLE", "WHILE", "ZEROS_LIKE",
-})
-
-# Custom ops the same resolver registers by name (AddCustom calls in the same file); the Signal* ops
-# need TFLM's signal library linked in. The Ethos-U op's name comes from a function, so it is not listed.
-TFLM_CUSTOM_OPS = frozenset({
-    "CIRCULAR_BUFFER", "TFLite_Detection_PostProcess", "TFLM_DECODE", "SignalDelay", "SignalEnergy",
-    "SignalFftAutoScale", "SignalFilterBank", "SignalFilterBankLog", "SignalFilterBankSquareRoot",
-    "SignalFilterBankSpectralSubtraction", "SignalFramer", "SignalIrfft", "SignalOverlapAdd", "SignalPCAN",
-    "SignalRfft", "SignalStacker", "SignalWindow",
-})
 
 FLOAT_DTYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
 # Integer types a full-int8 model has besides int8: int32 biases and shapes, int16 in a few kernels.
 _FULL_INT8_OTHER_DTYPES = frozenset({"int16", "int32", "int64", "bool"})
 _CONVERSION_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})
+
 
 @dataclass(frozen=True)
 class TensorInfo:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeml.runtime import in_forked_child
+from edgeml.interpreter import in_forked_child
 
 FIRST_TRY_BYTES = 64 * 1024
 LARGEST_TRY_BYTES = 1 << 30

@@ -18,8 +18,8 @@ import numpy as np
 from edgeml.artifacts import check_output_dir, file_set
 from edgeml.data import Normalization, balanced_indices, load_dataset
 from edgeml.errors import EdgeMLError
-from edgeml.rundir import CONFIG_FILE, INT8_TFLITE_FILE, RunRecord
-from edgeml.runtime import TensorQuantization
+from edgeml.interpreter import TensorQuantization, decide_class
+from edgeml.rundir import INT8_TFLITE_FILE, RunRecord
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, validate
 from firmware_export import cgen
 from firmware_export.arena import DEFAULT_MARGIN_PERCENT, ArenaMeasurement, measure_arena
@@ -27,9 +27,10 @@ from firmware_export.ops import resolver_methods
 from firmware_export.parity import ParityReport, compare_with_litert
 from firmware_export.tflm import run_tflm
 from firmware_export.render import C_TYPES, ExampleInput, FirmwarePlan, Lang, file_names, render_files
+from firmware_export.source import class_labels, read_model, recorded_normalization, resolve_source
 
 if TYPE_CHECKING:
-    from edgeml.c_runtime import StaticMemory
+    from firmware_export.cengine.build import StaticMemory
     from firmware_export.cengine import CEngineResult
     from firmware_export.cengine.exactness import FourWayParity
     from firmware_export.cengine.float_exactness import FloatAgreement
@@ -236,18 +237,18 @@ def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
     from firmware_export.cengine.exactness import four_way_parity
     from firmware_export.cengine.float_lower import is_float_graph
 
-    from edgeml.c_runtime import static_memory
+    from firmware_export.cengine.build import static_memory
     from edgeml.graph import read_graph_bytes
 
-    model_path, record = _resolve_source(Path(config.source))
-    model = _read_model(model_path)
+    model_path, record = resolve_source(Path(config.source))
+    model = read_model(model_path)
     if is_float_graph(read_graph_bytes(model, str(model_path))):
         return export_c_float(config, model_path, record, model)
     warnings: list[str] = []
     parity = None
     if config.check_samples:
         tensor = validate(model, str(model_path)).inputs[0]
-        normalization, _ = _normalization(record)
+        normalization, _ = recorded_normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
     result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force),
@@ -270,14 +271,14 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
     from firmware_export.cengine.float_generate import ENGINE_JSON, compile_float_model
     from firmware_export.cengine.float_measure import float_flash
-    from edgeml.c_runtime import INSTALL_COMPILER, find_compiler
+    from firmware_export.cengine.build import INSTALL_COMPILER, find_compiler
     from firmware_export.cengine.generate import Labels, write_files
     from edgeml.tflite_model import read_tflite_bytes
 
     symbol = cgen.c_identifier(config.name)
     warnings = [f"--name {config.name!r} is not a usable C identifier; the symbol is {symbol!r}"] \
         if symbol != config.name else []
-    labels = Labels(*_labels(read_tflite_bytes(model).outputs[0], record)) if record is not None else Labels()
+    labels = Labels(*class_labels(read_tflite_bytes(model).outputs[0], record)) if record is not None else Labels()
     compiled = compile_float_model(model, symbol, str(model_path), labels, record.normalization if record else None)
     out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
     parity, parity_not_run = None, "--check-samples is 0"
@@ -289,7 +290,7 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
             parity_not_run = INSTALL_COMPILER
         elif config.check_samples:
             tensor = validate(model, str(model_path)).inputs[0]
-            normalization, _ = _normalization(record)
+            normalization, _ = recorded_normalization(record)
             raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
             inputs = _to_model_inputs(raw, tensor, normalization).reshape(len(raw), -1)
             try:
@@ -320,7 +321,7 @@ def _float_ram_comparison(float_ram_bytes: int, model_path: Path) -> FloatRamCom
     if not int8_path.is_file():
         return FloatRamComparison(float_ram_bytes, not_compared=f"no {INT8_TFLITE_FILE} beside {model_path.name}")
     try:
-        int8 = compile_model(_read_model(int8_path), "int8", str(int8_path))
+        int8 = compile_model(read_model(int8_path), "int8", str(int8_path))
     except EdgeMLError as exc:
         return FloatRamComparison(float_ram_bytes,
                                   not_compared=f"the int8 build cannot compile {int8_path.name}: {exc}")
@@ -331,8 +332,8 @@ def _float_ram_comparison(float_ram_bytes: int, model_path: Path) -> FloatRamCom
 
 def export_firmware(config: ExportConfig) -> ExportResult:
     """Write model_data.h/.cc, model_config.h, model_ops.h, main.cc, arduino_sketch.ino and README.md."""
-    model_path, record = _resolve_source(Path(config.source))
-    model = _read_model(model_path)
+    model_path, record = resolve_source(Path(config.source))
+    model = read_model(model_path)
     info = validate(model, str(model_path))
     warnings: list[str] = []
     _check_model(info, config.allow_float, warnings)
@@ -343,8 +344,8 @@ def export_firmware(config: ExportConfig) -> ExportResult:
     if config.progmem:
         warnings.append("--progmem: on AVR the array then lives in flash, which TFLite Micro cannot read "
                         "through ordinary pointers; use it on cores where PROGMEM is memory-mapped")
-    labels, labels_source = _labels(info.outputs[0], record)
-    normalization, normalization_source = _normalization(record)
+    labels, labels_source = class_labels(info.outputs[0], record)
+    normalization, normalization_source = recorded_normalization(record)
     produces = file_names(config.lang)
     out_dir = check_output_dir(config.out, config.force, produces)
 
@@ -384,33 +385,6 @@ def export_firmware(config: ExportConfig) -> ExportResult:
     )
 
 
-# ------------------------------------------------------------------------------------------- the source
-
-
-def _resolve_source(source: Path) -> tuple[Path, RunRecord | None]:
-    """A run directory gives its ``model_int8.tflite`` and its record; a file gives a record only when a
-    ``config.json`` sits beside it."""
-    if source.is_dir():
-        record = RunRecord.load(source)
-        model_path = source / INT8_TFLITE_FILE
-        if not model_path.is_file():
-            raise EdgeMLError(
-                f"{source} has no {INT8_TFLITE_FILE}: run `edgeml quantize {source}` first, or pass a .tflite file"
-            )
-        return model_path, record
-    if not source.exists():
-        raise EdgeMLError(f"{source} does not exist: pass a run directory (after `edgeml quantize`) or a .tflite file")
-    record = RunRecord.load(source.parent) if (source.parent / CONFIG_FILE).is_file() else None
-    return source, record
-
-
-def _read_model(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise EdgeMLError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
 def _check_model(info: TFLiteModelInfo, allow_float: bool, warnings: list[str]) -> None:
     if len(info.inputs) != 1 or len(info.outputs) != 1:
         raise EdgeMLError(
@@ -438,26 +412,6 @@ def _check_model(info: TFLiteModelInfo, allow_float: bool, warnings: list[str]) 
         f"exporting a model that is not fully int8 ({reason}) because of --allow-float: {cost}"
         f"the helpers in model_config.h take and give its {info.inputs[0].dtype}/{info.outputs[0].dtype} I/O"
     )
-
-
-def _labels(output: TensorInfo, record: RunRecord | None) -> tuple[tuple[str, ...], str]:
-    size = int(np.prod(output.shape)) if output.shape else 1
-    expected = 2 if size == 1 else size  # one sigmoid unit scores two classes
-    if record is None:
-        return tuple(str(index) for index in range(expected)), "none recorded: numbered"
-    if len(record.class_names) != expected:
-        raise EdgeMLError(
-            f"{record.run_dir / CONFIG_FILE} lists {len(record.class_names)} classes but the model has "
-            f"{size} output(s), i.e. {expected} classes: the configuration belongs to another model"
-        )
-    return tuple(record.class_names), f"from {record.run_dir.name}/{CONFIG_FILE}"
-
-
-def _normalization(record: RunRecord | None) -> tuple[Normalization, str]:
-    if record is None:
-        return Normalization(mean=0.0, std=1.0), "none recorded: raw values go in unchanged"
-    normalization = record.normalization
-    return normalization, f"{record.run_dir.name}/{CONFIG_FILE}: {normalization.describe()}"
 
 
 # ------------------------------------------------------------------------------------- parity inputs
@@ -509,13 +463,9 @@ def _quantization(tensor: TensorInfo) -> TensorQuantization:
 
 def _example(raw: np.ndarray, label: str, tflm_output: np.ndarray, labels: tuple[str, ...],
              output: TensorInfo) -> ExampleInput:
-    """The first test sample for main.cc and the sketch, with what TFLM predicted for it on this host."""
-    scores = np.asarray(tflm_output, dtype=np.float64).reshape(-1)
-    if len(scores) == 1:
-        probability = scores[0] if output.scale is None else (scores[0] - output.zero_point) * output.scale
-        predicted = labels[int(probability >= 0.5)]
-    else:
-        predicted = labels[int(np.argmax(scores))]
+    """The first test sample for main.cc and the sketch, with what TFLM predicted for it on this host (the
+    class :func:`edgeml.interpreter.decide_class` decides from its raw output)."""
+    predicted = labels[int(decide_class(np.asarray(tflm_output)[np.newaxis], _quantization(output))[0])]
     return ExampleInput(raw_values=tuple(float(v) for v in raw.reshape(-1)), label=label, predicted=predicted)
 
 

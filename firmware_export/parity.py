@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgeml.errors import EdgeMLError
-from edgeml.runtime import LiteModel, TensorQuantization, decide_class, raw_outputs
+from edgeml.interpreter import LiteModel, TensorQuantization, decide_class, raw_outputs
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo
 from firmware_export.tflm import run_tflm, tflm_tensors
 
@@ -173,7 +173,7 @@ def _agreement(label: str, tflm: np.ndarray, litert: np.ndarray, output: TensorI
 
 
 def _top_class(outputs: np.ndarray, output: TensorInfo) -> np.ndarray:
-    """:func:`edgeml.runtime.decide_class` on raw outputs, with the output tensor's quantization."""
+    """:func:`edgeml.interpreter.decide_class` on raw outputs, with the output tensor's quantization."""
     quantization = TensorQuantization(outputs.dtype.type, output.scale or 0.0, output.zero_point or 0)
     return decide_class(outputs, quantization)
 

@@ -42,8 +42,9 @@ def test_bundle_holds_tflite_models_samples_runner_and_the_runner_modules(bundle
     assert files == [
         "README.txt", "bundle.json", "config.json",
         "edgeml/__init__.py", "edgeml/artifact_json.py", "edgeml/artifacts.py", "edgeml/bench_runner.py",
-        "edgeml/data.py", "edgeml/errors.py", "edgeml/measurement.py", "edgeml/pi_runner.py", "edgeml/rundir.py",
-        "edgeml/runtime.py", "models/model_float32.tflite", "models/model_int8.tflite", "run.py", "samples.npz",
+        "edgeml/data.py", "edgeml/errors.py", "edgeml/interpreter.py", "edgeml/measurement.py", "edgeml/pi_runner.py",
+        "edgeml/rundir.py", "edgeml/runtime.py", "models/model_float32.tflite", "models/model_int8.tflite", "run.py",
+        "samples.npz",
     ]
     package_dir = Path(edgeml.__file__).parent
     for module in BUNDLED_MODULES:

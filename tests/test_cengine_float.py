@@ -447,17 +447,17 @@ def test_a_constant_two_adds_share_is_one_array(tmp_path):
 
 def test_export_without_a_c_compiler_writes_the_files_and_says_why_nothing_was_compared(default_models, tmp_path,
                                                                                       monkeypatch):
-    import edgeml.c_runtime
+    import firmware_export.cengine.build
 
     build, _ = default_models["mlp"]
     model = tmp_path / "m.tflite"
     model.write_bytes(build.model)
-    monkeypatch.setattr(edgeml.c_runtime, "find_compiler", lambda: None)
+    monkeypatch.setattr(firmware_export.cengine.build, "find_compiler", lambda: None)
     result = export_for_engine(ExportConfig(source=str(model), out=str(tmp_path / "c")), Engine.C)
-    assert result.parity is None and result.parity_not_run == edgeml.c_runtime.INSTALL_COMPILER
-    assert f"float outputs not compared: {edgeml.c_runtime.INSTALL_COMPILER}" in result.summary()
+    assert result.parity is None and result.parity_not_run == firmware_export.cengine.build.INSTALL_COMPILER
+    assert f"float outputs not compared: {firmware_export.cengine.build.INSTALL_COMPILER}" in result.summary()
     engine = json.loads((tmp_path / "c" / "engine.json").read_text())
-    assert engine["parity"] == {"not_run": edgeml.c_runtime.INSTALL_COMPILER}
+    assert engine["parity"] == {"not_run": firmware_export.cengine.build.INSTALL_COMPILER}
     assert (tmp_path / "c" / "model_model.c").read_text() == compile_float_model(
         build.model, "model", str(model)).files["model_model.c"]
 

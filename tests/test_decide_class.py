@@ -9,6 +9,7 @@ import pytest
 from edgeml.predict import class_probabilities, ranked_classes
 from edgeml.runtime import TensorQuantization, decide_class
 from edgeml.tflite_model import TensorInfo
+from firmware_export.export import _example
 from firmware_export.parity import _top_class
 
 # An int8 sigmoid output as the converter writes it: scale 1/256, zero point -128 (q = 0 is exactly 0.5).
@@ -64,3 +65,17 @@ def test_predict_ranks_the_decided_class_first():
     assert ranked_classes(softmax, sigmoid=False).tolist() == [[0, 1], [1, 0]]
     three = np.array([[0.2, 0.4, 0.4], [0.6, 0.1, 0.3]])
     assert ranked_classes(three, sigmoid=False).tolist() == [[1, 2, 0], [0, 2, 1]]
+
+
+def test_the_firmware_example_names_the_class_decide_class_decides():
+    """export's main.cc/sketch example shows what TFLM predicted for the first sample, by the same rule:
+    q = 0 of an int8 sigmoid is p = 0.5, class 1; q = -1 is 127/256, class 0; a three-way tie of raw
+    scores is the first class."""
+    sigmoid = TensorInfo("out", (1, 1), "int8", 1 / 256, -128, False)
+    raw = np.zeros(4, dtype=np.float32)
+    assert _example(raw, "yes", np.array([[0]], dtype=np.int8), ("no", "yes"), sigmoid).predicted == "yes"
+    assert _example(raw, "yes", np.array([[-1]], dtype=np.int8), ("no", "yes"), sigmoid).predicted == "no"
+    softmax = TensorInfo("out", (1, 3), "int8", 1 / 256, -128, False)
+    tie = np.array([[40, 40, -100]], dtype=np.int8)
+    assert _example(raw, "b", tie, ("a", "b", "c"), softmax).predicted == "a"
+    assert _example(raw, "b", np.array([[40, 41, -100]], dtype=np.int8), ("a", "b", "c"), softmax).predicted == "b"

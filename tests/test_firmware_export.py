@@ -17,14 +17,15 @@ import pytest
 from edgeml.artifacts import current_umask
 from edgeml.data import load_dataset
 from edgeml.errors import EdgeMLError
+from edgeml.interpreter import TensorQuantization
 from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, quantize
 from edgeml.rundir import RunRecord
-from edgeml.runtime import TensorQuantization
-from edgeml.tflite_model import TFLM_BUILTIN_OPS, TFLM_CUSTOM_OPS, read_tflite
+from edgeml.tflite_model import read_tflite
+from edgeml.tflm_ops import BUILTIN_ADD_METHODS, CUSTOM_ADD_METHODS, TFLM_BUILTIN_OPS, TFLM_CUSTOM_OPS
 from edgeml.train import TrainConfig, train
 from firmware_export import ExportConfig, arena_fits, cgen, export_firmware
-from firmware_export.ops import BUILTIN_ADD_METHODS, CUSTOM_ADD_METHODS
+from firmware_export.ops import add_method
 from firmware_export.reserved import RESERVED_WORDS
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
@@ -248,11 +249,21 @@ def test_a_name_with_nothing_usable_is_one_clear_error(name):
 
 
 def test_resolver_table_covers_exactly_what_tflm_registers():
-    assert set(BUILTIN_ADD_METHODS) == TFLM_BUILTIN_OPS
-    assert set(CUSTOM_ADD_METHODS) == TFLM_CUSTOM_OPS
+    """Issue 10 item 7: one table of TFLM's ops (edgeml.tflm_ops): inspect's support check and export's
+    resolver read it, and it holds every Add method of the upstream header but the Ethos-U one."""
+    import edgeml.tflite_model
+    import firmware_export.ops
+
+    assert edgeml.tflite_model.TFLM_BUILTIN_OPS is TFLM_BUILTIN_OPS
+    assert edgeml.tflite_model.TFLM_CUSTOM_OPS is TFLM_CUSTOM_OPS
+    assert firmware_export.ops.BUILTIN_ADD_METHODS is BUILTIN_ADD_METHODS
+    assert firmware_export.ops.CUSTOM_ADD_METHODS is CUSTOM_ADD_METHODS
+    assert set(BUILTIN_ADD_METHODS) == TFLM_BUILTIN_OPS and set(CUSTOM_ADD_METHODS) == TFLM_CUSTOM_OPS
     methods = set(BUILTIN_ADD_METHODS.values()) | set(CUSTOM_ADD_METHODS.values())
-    assert methods <= set(TFLM_RESOLVER_METHODS)
+    assert methods == set(TFLM_RESOLVER_METHODS) - {"AddEthosU"}
     assert len(methods) == len(BUILTIN_ADD_METHODS) + len(CUSTOM_ADD_METHODS)  # one method per op
+    assert "REDUCE_PROD" not in TFLM_BUILTIN_OPS and add_method("REDUCE_PROD") is None  # TFLM has no kernel
+    assert add_method("CUSTOM:SignalFramer") == "AddFramer" and add_method("SignalFramer") is None
 
 
 # ------------------------------------------------------------------------------------------ round trip

@@ -23,7 +23,7 @@ from edgeml.keras3_bridge import (
 )
 from edgeml.models import load_user_model, prepare_user_model, split_preprocessing
 from edgeml.quantize import QATUnsupportedError, QuantizeConfig, quantize
-from edgeml.runtime import LiteModel, predicted_classes
+from edgeml.runtime import LiteModel, decide_class
 from edgeml.tf_setup import load_keras
 from edgeml.train import TrainConfig, train
 
@@ -311,7 +311,7 @@ def test_keras3_models_quantize_within_two_points_of_their_float_tflite(saved, d
     expected_inputs = x_test.astype(np.float32) / 255
     float_outputs = lite.predict(expected_inputs.reshape((len(x_test), *lite.input_shape)))
     np.testing.assert_allclose(float_outputs, keras3_probabilities, atol=1e-4)
-    assert float32.accuracy == pytest.approx(np.mean(predicted_classes(float_outputs) == np.load(digits)["y_test"]))
+    assert float32.accuracy == pytest.approx(np.mean(decide_class(float_outputs) == np.load(digits)["y_test"]))
     recorded = json.loads((out / "quantization.json").read_text())
     if method == "qat":
         assert recorded["keras3"]["path"] == "bridged to tf_keras"

@@ -283,11 +283,11 @@ def test_leading_rescaling_layer_becomes_the_recorded_normalisation(keras, uint8
     high = (127 - input_tensor["zero_points"][0]) * input_tensor["scales"][0]
     # Later stages that read the run (benchmark, bundle, the pipeline's int8 metrics) feed the same inputs.
     from edgeml.benchmark import load_test_samples
-    from edgeml.runtime import LiteModel, predicted_classes
+    from edgeml.runtime import LiteModel, decide_class
 
     inputs, labels = load_test_samples(RunRecord.load(run.run_dir), None, None)
     assert inputs.shape[1:] == (28, 28)
-    int8_accuracy = np.mean(predicted_classes(LiteModel(run.run_dir / "model_int8.tflite").predict(inputs)) == labels)
+    int8_accuracy = np.mean(decide_class(LiteModel(run.run_dir / "model_int8.tflite").predict(inputs)) == labels)
     assert int8_accuracy == pytest.approx(report.variant("int8").accuracy)
     # The calibrated range is the normalised one: [0, max pixel / 255] (not the raw 0..255).
     step = input_tensor["scales"][0]
@@ -363,7 +363,7 @@ def _by_hand(raw: np.ndarray) -> np.ndarray:
 
 def test_per_channel_normalisation_is_recorded_and_used_by_predict(rgb_run, tmp_path):
     from edgeml.predict import PredictConfig, predict
-    from edgeml.runtime import LiteModel, predicted_classes
+    from edgeml.runtime import LiteModel, decide_class
 
     record = RunRecord.load(rgb_run)
     assert (record.normalization.mean, record.normalization.std) == (RGB_MEAN, RGB_STD)
@@ -371,7 +371,7 @@ def test_per_channel_normalisation_is_recorded_and_used_by_predict(rgb_run, tmp_
     raw[::2, :2] += 80.0  # class 1 in every other sample
     np.save(tmp_path / "batch.npy", raw)
     model = rgb_run / "model_int8.tflite"
-    expected = list(predicted_classes(LiteModel(model).predict(_by_hand(raw))))
+    expected = list(decide_class(LiteModel(model).predict(_by_hand(raw))))
     assert 0 < sum(expected) < len(expected)  # both classes occur: a wrong normalisation would show
     from_run = predict(PredictConfig(model=str(model), inputs=(str(tmp_path / "batch.npy"),)))
     assert [p.best.index for p in from_run.predictions] == expected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,14 +12,15 @@ import pytest
 from edgeml.data import load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.quantize import QuantizeConfig, quantize
-from edgeml.runtime import REGISTRY, TensorQuantization, available_runtimes, open_model, raw_outputs, runtime_spec
+from edgeml.runtime import (REGISTRY, TensorQuantization, available_runtimes, decide_class, open_model, raw_outputs,
+                            runtime_spec)
 
 
 @pytest.fixture(scope="module")
 def models(digits_run, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("rt") / "run"
     shutil.copytree(digits_run, run_dir)
-    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100, float16=True, dynamic_range=True))
     data = load_dataset("digits", test_samples=100)
     return run_dir, data.test_inputs(), data.y_test
 
@@ -153,13 +155,93 @@ def test_c_runtime_is_byte_exact_with_tflite_micro(models, tmp_path, monkeypatch
     assert list((tmp_path / "cache" / "cengine").iterdir()) == builds and library.stat().st_mtime_ns == stamp
 
 
+def builtin_ref_float(model: Path, inputs: np.ndarray) -> np.ndarray:
+    """LiteRT's reference kernels (OpResolverType.BUILTIN_REF) on a float32 model, one invoke per sample."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    interpreter = Interpreter(model_content=model.read_bytes(),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    source, result = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    outputs = []
+    for sample in inputs:
+        interpreter.set_tensor(source["index"], sample[np.newaxis].astype(np.float32))
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(result["index"]).copy())
+    return np.concatenate(outputs)
+
+
+def test_c_runtime_runs_float32_models_within_1e5_of_builtin_ref(models, tmp_path, monkeypatch):
+    """Issue 15: ``--runtime c`` on a float32 model builds the engine's float build: float32 in and out,
+    outputs within 1e-5 of LiteRT BUILTIN_REF float, the same top class, and its static RAM and flash."""
+    from edgeml.graph import read_graph
+    from firmware_export.cengine.float_generate import compile_float_model
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir, inputs, labels = models
+    path = run_dir / "model_float32.tflite"
+    engine = open_model(path, "c")
+    assert engine.runtime == "c" and not engine.supports_batch and engine.input_shape == (8, 8, 1)
+    assert engine.input_quantization == engine.output_quantization == TensorQuantization(np.float32, 0.0, 0)
+    samples = np.random.default_rng(7).normal(size=(20, 8, 8, 1)).astype(np.float32)
+    for batch in (inputs[:40], samples):
+        raw = raw_outputs(engine, batch)
+        expected = builtin_ref_float(path, batch)
+        assert raw.dtype == np.float32 and raw.shape == expected.shape == (len(batch), 10)
+        assert np.abs(raw - expected).max() <= 1e-5
+        np.testing.assert_array_equal(decide_class(raw), decide_class(expected))
+        np.testing.assert_allclose(engine.predict(batch), expected, rtol=0, atol=1e-5)
+    assert np.mean(decide_class(engine.predict(inputs)) == labels) > 0.8
+
+    # RAM: the float plan's arena (computed again here) plus the float32 input (8x8x1) and output (10).
+    memory = engine.static_memory
+    assert memory.arena_bytes == compile_float_model(path.read_bytes(), "again").plan.arena_bytes
+    assert (memory.input_bytes, memory.output_bytes) == (64 * 4, 10 * 4)
+    assert memory.ram_bytes == memory.arena_bytes + 296
+    if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
+        # Every float weight and bias is a const in flash; the float kernels and libm's expf add code.
+        constants = sum(t.byte_size for t in read_graph(path).tensors if t.is_constant)
+        assert constants <= memory.flash_bytes <= constants + 16384 and memory.flash_not_measured is None
+    else:
+        assert memory.flash_bytes is None and "arm-none-eabi" in memory.flash_not_measured
+
+
+def test_c_runtime_takes_uint8_io_in_its_own_types_and_refuses_float_io(models, tmp_path, monkeypatch):
+    """`--io uint8` (QUANTIZE uint8<->int8 at the edges): the c runtime passes uint8 in and out with the
+    model's own scale and zero point, the bytes of the tflite-micro interpreter; `--io float32` is refused."""
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100, io="uint8", force=True))
+    path = run_dir / "model_int8.tflite"
+    engine, micro = open_model(path, "c"), open_model(path, "tflm")
+    assert engine.input_quantization == micro.input_quantization and engine.input_quantization.dtype == np.uint8
+    assert engine.output_quantization == micro.output_quantization and engine.output_quantization.dtype == np.uint8
+    quantized = micro.input_quantization.quantize(models[1][:30])
+    raw = raw_outputs(engine, quantized)
+    assert raw.dtype == np.uint8
+    np.testing.assert_array_equal(raw, raw_outputs(micro, quantized))
+
+    # `--io float32`: QUANTIZE/DEQUANTIZE of float I/O around the int8 graph is refused by kind, one line.
+    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100, io="float32", force=True))
+    with pytest.raises(EdgeMLError) as refused:
+        open_model(path, "c")
+    assert str(refused.value) == (f"{path}: an int8 graph with float input or output (QUANTIZE/DEQUANTIZE at its "
+                                  "edges): the C engine's int8 build takes int8 or uint8 I/O; convert it with int8 "
+                                  "I/O (edgeml quantize does)")
+
+
 def test_c_runtime_errors(models, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, _, _ = models
-    float_model = run_dir / "model_float32.tflite"
-    with pytest.raises(EdgeMLError) as refused:
-        open_model(float_model, "c")
-    assert str(refused.value) == f"{float_model}: the C engine runs int8 graphs; float32 models are issue 15"
+    for name, why in (("float16", "a float16 model (float16 weights): the C engine runs int8 and float32 graphs; "
+                                  "benchmark the int8 or the float32 model"),
+                      ("dynamic", "a dynamic-range model (int8 weights, float activations): the C engine has no "
+                                  "hybrid kernels; benchmark the full-integer int8 or the float32 model")):
+        with pytest.raises(EdgeMLError) as refused:
+            open_model(run_dir / f"model_{name}.tflite", "c")
+        assert str(refused.value) == f"{run_dir / f'model_{name}.tflite'}: {why}"
+    assert not (tmp_path / "cache").exists()  # refused before anything is built
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no compiler anywhere
     assert "c" not in available_runtimes()
@@ -168,24 +250,53 @@ def test_c_runtime_errors(models, tmp_path, monkeypatch):
     assert not (tmp_path / "cache").exists()  # nothing half-built
 
 
-def test_a_float32_model_under_c_is_not_measured_for_one_stated_reason(models, tmp_path):
-    """Issue 12 / 15: `edgeml benchmark --runtime all` on a float32 model: the C engine's absence is the
-    same phrase in the printed lines, benchmark.json, benchmark.md and the report."""
+def test_a_float16_model_under_c_is_not_measured_for_one_stated_reason(models, tmp_path):
+    """Issue 12 / 15: `edgeml benchmark` on a float16 model: the C engine's absence is the same phrase in
+    the printed lines, benchmark.json, benchmark.md and the report."""
     from edgeml.benchmark import BenchmarkConfig, run_benchmark
     from edgeml.report import Bullets, build_report
 
     run_dir = tmp_path / "run"
     shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
-    reason = "model_float32.tflite on c: the C engine runs int8 graphs; float32 models are issue 15"
-    result = run_benchmark(BenchmarkConfig(targets=(str(run_dir / "model_float32.tflite"),), runtimes=("tflm", "c"),
+    reason = ("model_float16.tflite on c: a float16 model (float16 weights): the C engine runs int8 and float32 "
+              "graphs; benchmark the int8 or the float32 model")
+    result = run_benchmark(BenchmarkConfig(targets=(str(run_dir / "model_float16.tflite"),), runtimes=("litert", "c"),
                                            runs=5, warmup=1, batch_size=8, test_samples=20,
                                            out=str(run_dir / "benchmark")))
-    assert [row.runtime for row in result.rows] == ["tflm"]
+    assert [row.runtime for row in result.rows] == ["litert"]
     assert result.skipped == (reason,)
     assert json.loads((run_dir / "benchmark" / "benchmark.json").read_text())["skipped"] == [reason]
     assert f"- {reason}" in (run_dir / "benchmark" / "benchmark.md").read_text().splitlines()
     bullets = [block for block in build_report(run_dir).section("benchmark").blocks if isinstance(block, Bullets)]
     assert (reason,) in [block.items for block in bullets]
+
+
+def test_benchmark_of_both_variants_on_c_reports_latency_static_ram_and_flash(models, tmp_path, monkeypatch):
+    """Issue 15: `edgeml benchmark MODEL_float32.tflite MODEL_int8.tflite --runtime c`: a row per variant with
+    latency, static RAM (the engine's arena + input + output) and flash, as the engine itself states them."""
+    from edgeml.benchmark import BenchmarkConfig, run_benchmark
+    from firmware_export.cengine.exactness import FLOAT_GRAPH_NOT_COMPARED
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    run_dir = tmp_path / "run"
+    shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
+    variants = ("model_float32.tflite", "model_int8.tflite")
+    result = run_benchmark(BenchmarkConfig(targets=tuple(str(run_dir / name) for name in variants), runtimes=("c",),
+                                           runs=5, warmup=1, batch_size=8, test_samples=20,
+                                           out=str(run_dir / "benchmark")))
+    rows = {row.model: row for row in result.rows}
+    assert sorted(rows) == sorted(variants) and {row.runtime for row in rows.values()} == {"c"}
+    for name, row in rows.items():
+        memory = open_model(run_dir / name, "c").static_memory
+        assert row.static_ram_bytes == memory.ram_bytes and row.engine_arena_bytes == memory.arena_bytes
+        assert (row.flash_bytes, row.flash_not_measured) == (memory.flash_bytes, memory.flash_not_measured)
+        assert 0 < row.latency.p50_us <= row.latency.p99_us
+    float_ram, int8_ram = (rows[name].static_ram_bytes for name in variants)
+    assert float_ram > int8_ram  # float32 activations take four bytes each, int8 one
+    written = json.loads((run_dir / "benchmark" / "benchmark.json").read_text())
+    assert sorted(row["model"] for row in written["rows"]) == sorted(variants)
+    # The four-way parity is of int8 outputs: the float32 row says why it has none.
+    assert result.skipped == (f"parity of model_float32.tflite: {FLOAT_GRAPH_NOT_COMPARED}",)
 
 
 def test_the_registry_is_the_one_list_of_runtimes():

@@ -316,7 +316,7 @@ def test_nonzero_per_channel_weight_zero_point_is_named(conv_int8):
 
 def test_litert_prepare_failure_is_one_line_naming_the_op(conv_int8, monkeypatch):
     """Without the validation, LiteRT's multi-line "failed to prepare" becomes one line with the op."""
-    import edgeml.runtime as runtime
+    import edgeml.interpreter as runtime
 
     patched, _ = _with_weight_zero_point(conv_int8, 3)
     with pytest.raises(EdgeMLError, match=r"^the model is not a valid TFLite model: op 0 CONV_2D: weights"):

@@ -168,18 +168,27 @@ class FourWayParity:
         }
 
 
+FLOAT_GRAPH_NOT_COMPARED = ("the four-way comparison is of int8 outputs; a float32 model's C build is compared with "
+                            "LiteRT BUILTIN_REF float within a bound (edgeml export MODEL --engine c)")
+
+
 def four_way_parity(model: bytes, inputs: np.ndarray, inputs_label: str = "given inputs") -> FourWayParity:
     """Raw int8 outputs of the tflite-micro interpreter, the C engine (built on this machine by the ``c``
     runtime), LiteRT ``BUILTIN_REF`` and LiteRT's default, for ``inputs`` (one row per sample, int8).
 
-    Raises EdgeMLError when TFLite Micro or LiteRT cannot run the model; the C engine's own failure (an op
-    it does not compile, no C compiler) is recorded in the result instead.
+    Raises EdgeMLError when TFLite Micro or LiteRT cannot run the model, or when it is a float32 graph (the
+    float build is held to a bound against LiteRT BUILTIN_REF float instead:
+    :func:`firmware_export.cengine.float_exactness.compare_float`); the C engine's own failure (an op it
+    does not compile, no C compiler) is recorded in the result instead.
     """
     from ai_edge_litert.interpreter import OpResolverType
 
+    from firmware_export.cengine.float_lower import is_float_graph
     from firmware_export.parity import _agreement, _run_litert
     from firmware_export.parity import first_divergence as litert_first_divergence
 
+    if is_float_graph(read_graph_bytes(model)):
+        raise EdgeMLError(FLOAT_GRAPH_NOT_COMPARED)
     info = read_tflite_bytes(model)
     inputs = np.asarray(inputs, dtype=np.int8).reshape(len(inputs), *[abs(d) for d in info.inputs[0].shape[1:]])
     if len(inputs) == 0:
@@ -201,7 +210,7 @@ def four_way_parity(model: bytes, inputs: np.ndarray, inputs_label: str = "given
 
 def _c_engine_agreement(model: bytes, inputs: np.ndarray, tflm: np.ndarray,
                         info) -> tuple[KernelAgreement | None, str | None]:
-    from edgeml.c_runtime import SYMBOL, build_engine
+    from firmware_export.cengine.build import SYMBOL, build_engine
     from firmware_export.parity import _agreement
 
     graph = read_graph_bytes(model)

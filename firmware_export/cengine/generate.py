@@ -135,7 +135,8 @@ def export_c_engine(config: CEngineConfig, parity: dict | None = None) -> CEngin
     """Write ``<name>_model.h``, ``<name>_model.c``, the kernel files and ``engine.json`` to ``config.out``.
     ``parity`` (``FourWayParity.to_json()``, measured by the caller before anything is written) becomes
     engine.json's ``parity``; without it, ``parity`` says it was not run and why."""
-    from firmware_export.export import _labels, _read_model, _resolve_source  # the TFLM export's rules
+    from firmware_export.source import (class_labels as _labels, read_model as _read_model,
+                                        resolve_source as _resolve_source)
 
     model_path, record = _resolve_source(Path(config.source))
     model = _read_model(model_path)
@@ -204,7 +205,7 @@ def _helpers(model: bytes, symbol: str, normalization: Normalization | None) -> 
     """The header's normalisation constants and float helpers, the same C as the TFLite Micro export's
     model_config.h (firmware_export/templates/helpers.h.in): used outside invoke, never by the engine."""
     from edgeml.tflite_model import read_tflite_bytes
-    from firmware_export.export import _normalization
+    from firmware_export.source import recorded_normalization as _normalization
     from firmware_export.render import HelperSubject, normalization_constants, render_helpers
 
     info = read_tflite_bytes(model)

@@ -17,6 +17,8 @@ import numpy as np
 
 from edgeml.errors import EdgeMLError
 
+# The engine's templates folder (host_main.c.jinja), without importing the generator that renders the rest.
+HOST_TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 STRICT_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
 # Linked into test builds only: forwards the generated code's TRACE calls to a Python callback.
 TRACE_SOURCE = """#include <stdint.h>
@@ -121,9 +123,8 @@ def build_executable(folder: Path, symbol: str, out: Path, options: BuildOptions
     import jinja2
 
     from firmware_export import cgen
-    from firmware_export.cengine.generate import TEMPLATES_DIR
 
-    template = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+    template = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HOST_TEMPLATES_DIR)),
                                   undefined=jinja2.StrictUndefined).get_template("host_main.c.jinja")
     with tempfile.TemporaryDirectory(prefix="edgeml-host-") as scratch:
         driver = Path(scratch) / "host_main.c"
