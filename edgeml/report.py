@@ -718,7 +718,7 @@ class BoardPair:
         return self.float32.image_ram.total / self.int8.image_ram.total
 
 
-def board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
+def _board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
     """The float32 and int8 rows of each emulated board (``device``), boards in the order the rows name them;
     other models (neither the run's float32 nor its int8 file) are left out."""
     compared = [row for row in emulated if row.variant in (Variant.FLOAT32, Variant.INT8)]
@@ -736,7 +736,7 @@ def board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
 def _float_vs_int8_blocks(emulated: Sequence[Measurement]) -> list[Block]:
     """The float32 vs int8 table of each board, one line per board stating the measured instruction and RAM
     ratios (or which variant is missing), the note on instructions, and the bar chart of instructions."""
-    pairs = board_pairs(emulated)
+    pairs = _board_pairs(emulated)
     if not any(row.variant is Variant.FLOAT32 for row in emulated):
         return [Note(f"float32 vs int8 on the microcontroller: no float32 row in {BENCHMARK_FILE} (edgeml benchmark "
                      "RUN_DIR --device qemu:cortex-mN measures model_float32.tflite beside model_int8.tflite)")]
@@ -763,7 +763,8 @@ def _float_vs_int8_row(pair: BoardPair) -> tuple[str, ...]:
     def each(value) -> tuple[str, str]:
         return tuple(value(row) if row is not None else NOTHING for row in (float32, int8))
 
-    return (pair.device.removeprefix(QEMU_PREFIX), float32.float_abi if float32 is not None else NOTHING, *each(lambda row: _accuracy(row.accuracy)),
+    return (pair.device.removeprefix(QEMU_PREFIX), float32.float_abi if float32 is not None else NOTHING,
+            *each(lambda row: _accuracy(row.accuracy)),
             *each(lambda row: _number(row.instructions.per_inference, ",.0f")),
             _number(pair.int8_over_float32_instructions, ".3f"),
             *each(lambda row: _count(row.image_flash.total)), *each(lambda row: _count(row.image_ram.total)),

@@ -656,7 +656,8 @@ FLOAT_VS_INT8_HEADER = ("board", "float ABI", "accuracy float32", "accuracy int8
 def _float_vs_int8(report) -> list:
     """The microcontroller section's blocks from the float32 vs int8 lead-in on."""
     blocks = report.section("microcontroller").blocks
-    start = next(index for index, block in enumerate(blocks) if getattr(block, "text", "").startswith("float32 vs int8"))
+    start = next(index for index, block in enumerate(blocks)
+                 if getattr(block, "text", "").startswith("float32 vs int8"))
     return list(blocks[start:])
 
 
@@ -678,10 +679,10 @@ def test_float32_vs_int8_table_holds_each_boards_measured_numbers(run_dir):
          "4,000", NOTHING),
     )
     assert lines.items == (
-        "qemu:cortex-m0 (soft float, the same 20 samples): int8 needs 8.0× fewer instructions than float32 (125,000 vs 1,000,000 per "
-        "inference); float32 needs 2.40× the RAM of int8 (12,000 vs 5,000 bytes)",
-        "qemu:cortex-m4 (hard float, the same 20 samples): int8 needs 1.2× more instructions than float32 (240,000 vs 200,000 per "
-        "inference); float32 needs 2.00× the RAM of int8 (11,000 vs 5,500 bytes)",
+        "qemu:cortex-m0 (soft float, the same 20 samples): int8 needs 8.0× fewer instructions than float32 "
+        "(125,000 vs 1,000,000 per inference); float32 needs 2.40× the RAM of int8 (12,000 vs 5,000 bytes)",
+        "qemu:cortex-m4 (hard float, the same 20 samples): int8 needs 1.2× more instructions than float32 "
+        "(240,000 vs 200,000 per inference); float32 needs 2.00× the RAM of int8 (11,000 vs 5,500 bytes)",
         "qemu:cortex-m3: only int8 measured, no ratio: float32 not measured: the float32 image needs 300,000 bytes "
         "of flash",
         f"qemu:cortex-m7: nothing to compare: float32: no row in benchmark/benchmark.json; int8 not measured: "
@@ -785,7 +786,8 @@ def test_wide_tables_fit_a_1280_px_window(tmp_path, run_dir):
         assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
     shown = [table for table in result["tables"] if table["width"] > 0]  # a closed <details> shows none
     assert {table["section"] for table in shown} >= {"benchmark", "microcontroller"}
-    assert len([table for table in shown if table["section"] == "microcontroller"]) == 1 + 6 + 1  # rows, 6 rows' top ops, float vs int8
+    # the rows' table, the top ops of each of the 6 measured rows, float32 vs int8
+    assert len([table for table in shown if table["section"] == "microcontroller"]) == 1 + 6 + 1
     for table in shown:
         assert table["width"] <= table["box_width"], table
         assert table["header_height"] < 3.5 * table["line_height"] + 10, table
