@@ -585,9 +585,10 @@ def test_an_incomplete_qemu_row_names_the_key(run_dir):
 
 @needs_qemu_tools
 def test_microcontroller_section_from_a_real_qemu_benchmark(tiny_run, tmp_path):
-    """edgeml benchmark --device qemu:cortex-m4 on the tiny MLP, then the report: its row holds the board,
+    """edgeml benchmark --device qemu:cortex-m4 on the tiny MLP, then the report: the int8 row holds the board,
     the accuracy TFLM gives on the same class-balanced samples, outputs identical to the host engine's and
-    TFLM's, and flash and RAM that are the sums of their parts."""
+    TFLM's, and flash and RAM that are the sums of their parts; the float32 row (issue 15) sits beside it, and
+    the float32 vs int8 table holds both rows' numbers and their ratios."""
     from edgeml.benchmark import BenchmarkConfig, load_test_samples, run_benchmark
     from edgeml.qemu_target import balanced_indices
     from edgeml.rundir import RunRecord
@@ -596,26 +597,40 @@ def test_microcontroller_section_from_a_real_qemu_benchmark(tiny_run, tmp_path):
     run = shutil.copytree(tiny_run, tmp_path / "run", ignore=shutil.ignore_patterns("benchmark"))
     run_benchmark(BenchmarkConfig(targets=(str(run),), device="qemu:cortex-m4", test_samples=8))
     saved = json.loads((run / "benchmark" / "benchmark.json").read_text(encoding="utf-8"))
-    (row,) = saved["rows"]
+    rows = {row["model"]: row for row in saved["rows"]}
+    assert sorted(rows) == [F32, I8]
+    row, float_row = rows[I8], rows[F32]
     report = build_report(run)
-    table, parts = report.section("microcontroller").blocks[:2]
+    blocks = report.section("microcontroller").blocks
+    table = blocks[0]
+    parts_index = next(index for index, block in enumerate(blocks)
+                       if getattr(block, "text", "").startswith("model_int8.tflite on qemu:cortex-m4: flash"))
+    parts, ops = blocks[parts_index], blocks[parts_index + 2]
 
     inputs, labels = load_test_samples(RunRecord.load(run), None, 8)
     chosen = balanced_indices(labels, 8)
     tflm = open_model(run / "model_int8.tflite", "tflm")
     accuracy = np.mean(decide_class(tflm.predict(inputs[chosen]), tflm.output_quantization) == labels[chosen])
     flash, ram = row["flash"], row["ram"]
-    assert table.rows == (("qemu:cortex-m4", "mps2-an386", "model_int8.tflite", "8", f"{accuracy:.4f}",
-                           "100.00%", f"{row['instructions']['per_inference']:,.0f}",
-                           f"{flash['total_bytes']:,}", f"{ram['total_bytes']:,}"),)
+    assert [cells[2] for cells in table.rows] == [F32, I8]
+    assert table.rows[1] == ("qemu:cortex-m4", "mps2-an386", "model_int8.tflite", "8", f"{accuracy:.4f}",
+                             "100.00%", f"{row['instructions']['per_inference']:,.0f}",
+                             f"{flash['total_bytes']:,}", f"{ram['total_bytes']:,}")
     assert flash["total_bytes"] == sum(flash[key] for key in ("engine_bytes", "model_bytes", "harness_bytes",
                                                                 "samples_bytes"))
     assert ram["total_bytes"] == ram["model_bytes"] + ram["engine_stack_bytes"] + ram["harness_bytes"]
     assert parts.text.startswith(f"model_int8.tflite on qemu:cortex-m4: flash {flash['total_bytes']:,} = engine "
                                  f"{flash['engine_bytes']:,} + model {flash['model_bytes']:,} + ")
     top = max(row["instructions"]["per_op"], key=lambda op: op["instructions"])
-    ops = report.section("microcontroller").blocks[3]
     assert ops.rows[0][:2] == (f"op {top['op_index']} {top['op']}", f"{top['instructions']:,.0f}")
+
+    float_instructions, int8_instructions = (measured["instructions"]["per_inference"] for measured in (float_row, row))
+    comparison = next(block for block in blocks if getattr(block, "header", None) == FLOAT_VS_INT8_HEADER)
+    assert comparison.rows == ((
+        "cortex-m4", "hard", f"{float_row['accuracy']:.4f}", f"{accuracy:.4f}", f"{float_instructions:,.0f}",
+        f"{int8_instructions:,.0f}", f"{int8_instructions / float_instructions:.3f}",
+        f"{float_row['flash']['total_bytes']:,}", f"{flash['total_bytes']:,}", f"{float_row['ram']['total_bytes']:,}",
+        f"{ram['total_bytes']:,}", f"{float_row['ram']['total_bytes'] / ram['total_bytes']:.2f}"),)
     page = render_html(report)
     assert "<td>qemu:cortex-m4</td><td>mps2-an386</td>" in page
 
