@@ -9,12 +9,16 @@ a corrupt JSON file, a missing key or a value of the wrong type is one EdgeMLErr
 the key, and any other exception raised while a section is built is edgeml's bug and propagates. The
 HTML embeds every image as a base64 data URI and its CSS inline, and needs no JavaScript, so it can be
 mailed or archived alone; the Markdown refers to the images by their paths relative to the run directory.
+The stages drew their plots; the report draws one itself, from benchmark.json's emulated rows (float32 vs
+int8 instructions per board, a :class:`BarChart` block), and ``write_report`` writes it beside report.html.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import html
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +27,11 @@ from urllib.parse import quote
 
 from edgeml import __version__
 from edgeml.artifact_json import JsonObject, read_json_object
-from edgeml.artifacts import write_text
+from edgeml.artifacts import write_bytes, write_text
 from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics
-from edgeml.measurement import ImageBytes, Measurement, read_measurements
+from edgeml.measurement import QEMU_PREFIX, ImageBytes, Measurement, Variant, read_measurements
 from edgeml.qemu_target import INSTRUCTIONS_NOTE
 from edgeml.rundir import (
     BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
@@ -127,7 +131,21 @@ class Details:
     kind: ClassVar[str] = "details"
 
 
-Block = Union[Text, Note, Facts, Table, Figures, Code, Bullets, Details]
+@dataclass(frozen=True)
+class BarChart:
+    """Grouped bars, drawn with matplotlib when the report is rendered (:func:`draw_bar_chart`): one group
+    per label in ``groups``, one bar per series in each; a None value draws no bar. The HTML embeds the PNG;
+    :func:`write_report` writes it to ``path`` (relative to the run directory), where the Markdown links it."""
+
+    path: str
+    caption: str
+    groups: tuple[str, ...]
+    series: tuple[tuple[str, tuple[float | None, ...]], ...]  # (name, one value per group)
+    value_label: str
+    kind: ClassVar[str] = "chart"
+
+
+Block = Union[Text, Note, Facts, Table, Figures, Code, Bullets, Details, BarChart]
 
 
 @dataclass(frozen=True)
@@ -155,6 +173,9 @@ class Report:
             for figure in block.figures
         )
 
+    def charts(self) -> tuple[BarChart, ...]:
+        return tuple(block for section in self.sections for block in section.blocks if isinstance(block, BarChart))
+
 
 @dataclass(frozen=True)
 class ReportFiles:
@@ -166,8 +187,11 @@ class ReportFiles:
 
 
 def write_report(run_dir: Path | str, title: str | None = None) -> ReportFiles:
-    """Write ``report.html`` and ``report.md`` into ``run_dir`` (each atomically) and return their paths."""
+    """Write ``report.html`` and ``report.md`` into ``run_dir`` (each atomically), and the PNG of each chart the
+    Markdown links; return the reports' paths."""
     report = build_report(run_dir, title)
+    for chart in report.charts():
+        write_bytes(report.run_dir / chart.path, chart_png(chart))
     html_path = write_text(report.run_dir / HTML_REPORT, render_html(report))
     markdown_path = write_text(report.run_dir / MARKDOWN_REPORT, render_markdown(report))
     return ReportFiles(html=html_path, markdown=markdown_path)
@@ -628,12 +652,15 @@ def _microcontroller_section(run: _Run) -> Section:
         for row in measured:
             blocks += _microcontroller_details(row)
         resolutions = sorted({row.instructions.resolution for row in measured})
+        float_rows = any(row.variant is Variant.FLOAT32 for row in measured)
         blocks.append(Text(
             f"Agreement: the share of samples whose outputs are byte-identical to both edgeml's C engine built on "
-            f"this machine and the tflite-micro interpreter (a difference fails the benchmark). Counts are "
+            f"this machine and the tflite-micro interpreter (a difference fails the benchmark)"
+            + (FLOAT_AGREEMENT if float_rows else "") + ". Counts are "
             f"{INSTRUCTIONS_NOTE.format(resolution=resolutions[-1])}: each op's count (a mean over the profiled "
             f"samples) has a resolution of {' or '.join(format(value, 'g') for value in resolutions)} "
             f"instructions; an M4 and an M7 give the same counts for the same code."))
+    blocks += _float_vs_int8_blocks(emulated)
     missing = tuple(f"{row.device}{f' ({row.board})' if row.board else ''}, {row.model}: not measured: "
                     f"{_with_install_hint(row.not_measured)}" for row in emulated if row.not_measured is not None)
     if missing:
@@ -644,9 +671,135 @@ def _microcontroller_section(run: _Run) -> Section:
 
 def _microcontroller_row(row: Measurement) -> tuple[str, ...]:
     return (row.device, row.board or NOTHING, row.model, _count(row.samples), _accuracy(row.accuracy),
-            _percent(min(row.agreement_with_host_c, row.agreement_with_tflm)),
+            _percent(min(row.agreement_with_host_c, row.agreement_with_litert_ref
+                         if row.variant is Variant.FLOAT32 else row.agreement_with_tflm)),
             _number(row.instructions.per_inference, ",.0f"), _count(row.image_flash.total),
             _count(row.image_ram.total))
+
+
+# float32 vs int8 on the same emulated board (issue 15).
+FLOAT_AGREEMENT = ("; for a float32 model, the share of samples whose top class equals both the float C engine "
+                   "built on this machine and LiteRT's BUILTIN_REF float kernels")
+FLOAT_VS_INT8_LEAD = ("float32 vs int8 on the microcontroller, per emulated board (instructions per inference, "
+                      "flash and RAM in bytes):")
+FLOAT_VS_INT8_COLUMNS = ("board", "float ABI", "accuracy float32", "accuracy int8",
+                         "instructions float32", "instructions int8",
+                         "int8 / float32 instructions", "flash float32", "flash int8", "RAM float32",
+                         "RAM int8", "float32 / int8 RAM")
+FLOAT_VS_INT8_NOTE = (
+    "These are instructions, not cycles: QEMU counts each executed instruction once, whatever it costs on a real "
+    "core. The float ABI is how each float32 image was built: soft (Cortex-M0 and M3 have no FPU), every float add, "
+    "multiply or compare is a call into the compiler's software floating-point library (libgcc's __aeabi_fadd, "
+    "__aeabi_fmul, ...), tens of instructions each; hard (the Cortex-M4's single-precision FPU), one FPU "
+    "instruction each. int8 uses integer multiply-accumulates on every core.")
+MCU_INSTRUCTIONS_PLOT = "report_mcu_instructions.png"  # written by write_report, beside report.html
+
+
+@dataclass(frozen=True)
+class BoardPair:
+    """One emulated board's measured float32 and int8 rows (None: no measured row of that variant) and its
+    rows that were not measured."""
+
+    device: str
+    float32: Measurement | None
+    int8: Measurement | None
+    not_measured: tuple[Measurement, ...]
+
+    @property
+    def int8_over_float32_instructions(self) -> float | None:
+        if self.float32 is None or self.int8 is None:
+            return None
+        return self.int8.instructions.per_inference / self.float32.instructions.per_inference
+
+    @property
+    def float32_over_int8_ram(self) -> float | None:
+        if self.float32 is None or self.int8 is None:
+            return None
+        return self.float32.image_ram.total / self.int8.image_ram.total
+
+
+def _board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
+    """The float32 and int8 rows of each emulated board (``device``), boards in the order the rows name them;
+    other models (neither the run's float32 nor its int8 file) are left out."""
+    compared = [row for row in emulated if row.variant in (Variant.FLOAT32, Variant.INT8)]
+    devices = list(dict.fromkeys(row.device for row in compared))
+
+    def measured(device: str, variant: Variant) -> Measurement | None:
+        return next((row for row in compared if row.device == device and row.variant is variant
+                     and row.not_measured is None), None)
+
+    return tuple(BoardPair(device, measured(device, Variant.FLOAT32), measured(device, Variant.INT8),
+                           tuple(row for row in compared if row.device == device and row.not_measured is not None))
+                 for device in devices)
+
+
+def _float_vs_int8_blocks(emulated: Sequence[Measurement]) -> list[Block]:
+    """The float32 vs int8 table of each board, one line per board stating the measured instruction and RAM
+    ratios (or which variant is missing), the note on instructions, and the bar chart of instructions."""
+    pairs = _board_pairs(emulated)
+    if not any(row.variant is Variant.FLOAT32 for row in emulated):
+        return [Note(f"float32 vs int8 on the microcontroller: no float32 row in {BENCHMARK_FILE} (edgeml benchmark "
+                     "RUN_DIR --device qemu:cortex-mN measures model_float32.tflite beside model_int8.tflite)")]
+    shown = [pair for pair in pairs if pair.float32 is not None or pair.int8 is not None]
+    blocks: list[Block] = [Text(FLOAT_VS_INT8_LEAD)]
+    if shown:
+        blocks.append(Table(FLOAT_VS_INT8_COLUMNS, tuple(_float_vs_int8_row(pair) for pair in shown)))
+    blocks.append(Bullets(tuple(_float_vs_int8_line(pair) for pair in pairs)))
+    blocks.append(Text(FLOAT_VS_INT8_NOTE))
+    if shown:
+        blocks.append(BarChart(
+            MCU_INSTRUCTIONS_PLOT, "instructions per inference, float32 vs int8, per emulated board",
+            groups=tuple(pair.device.removeprefix(QEMU_PREFIX) for pair in shown),
+            series=tuple((variant.value, tuple(None if row is None else row.instructions.per_inference
+                                               for row in (getattr(pair, variant.value) for pair in shown)))
+                         for variant in (Variant.FLOAT32, Variant.INT8)),
+            value_label="instructions per inference"))
+    return blocks
+
+
+def _float_vs_int8_row(pair: BoardPair) -> tuple[str, ...]:
+    float32, int8 = pair.float32, pair.int8
+
+    def each(value) -> tuple[str, str]:
+        return tuple(value(row) if row is not None else NOTHING for row in (float32, int8))
+
+    return (pair.device.removeprefix(QEMU_PREFIX), float32.float_abi if float32 is not None else NOTHING,
+            *each(lambda row: _accuracy(row.accuracy)),
+            *each(lambda row: _number(row.instructions.per_inference, ",.0f")),
+            _number(pair.int8_over_float32_instructions, ".3f"),
+            *each(lambda row: _count(row.image_flash.total)), *each(lambda row: _count(row.image_ram.total)),
+            _number(pair.float32_over_int8_ram, ".2f"))
+
+
+def _float_vs_int8_line(pair: BoardPair) -> str:
+    """What was measured on one board: the instruction and RAM ratios, or which variant is missing and why."""
+    float32, int8 = pair.float32, pair.int8
+    if float32 is not None and int8 is not None:
+        ratio = pair.int8_over_float32_instructions
+        samples = (f"the same {_count(int8.samples)} samples" if int8.samples == float32.samples else
+                   f"{_count(float32.samples)} samples float32, {_count(int8.samples)} int8: accuracies not comparable")
+        return (f"{pair.device} ({float32.float_abi} float, {samples}): {_times(ratio, 'instructions')} "
+                f"({_number(int8.instructions.per_inference, ',.0f')} vs "
+                f"{_number(float32.instructions.per_inference, ',.0f')} per inference); float32 needs "
+                f"{pair.float32_over_int8_ram:.2f}× the RAM of int8 ({_count(float32.image_ram.total)} vs "
+                f"{_count(int8.image_ram.total)} bytes)")
+    why = {row.variant: row.not_measured for row in pair.not_measured}
+    missing = [variant.value + (f" not measured: {_with_install_hint(why[variant])}" if variant in why
+                                else f": no row in {BENCHMARK_FILE}")
+               for variant, row in ((Variant.FLOAT32, float32), (Variant.INT8, int8)) if row is None]
+    if len(missing) == 2:
+        return f"{pair.device}: nothing to compare: {'; '.join(missing)}"
+    only = "int8" if float32 is None else "float32"
+    return f"{pair.device}: only {only} measured, no ratio: {missing[0]}"
+
+
+def _times(ratio: float, what: str) -> str:
+    """int8/float32 ``ratio`` as a sentence: 'int8 needs 3.2× fewer instructions than float32', '... 1.4× more
+    ...' (two decimals below 1.05×, where one would round to 1.0)."""
+    if ratio == 1:
+        return f"int8 needs as many {what} as float32"
+    factor, direction = (1 / ratio, "fewer") if ratio < 1 else (ratio, "more")
+    return f"int8 needs {factor:.{2 if factor < 1.05 else 1}f}× {direction} {what} than float32"
 
 
 def _microcontroller_details(row: Measurement) -> list[Block]:
@@ -786,8 +939,46 @@ def render_html(report: Report) -> str:
     no scripts, every text autoescaped. Raises EdgeMLError when an image cannot be read."""
     environment = _environment(autoescape=True)
     environment.filters["data_uri"] = lambda path: _data_uri(report.run_dir / path)
+    environment.filters["chart_uri"] = lambda chart: "data:image/png;base64," + base64.b64encode(
+        chart_png(chart)).decode("ascii")
     return environment.get_template(HTML_TEMPLATE).render(
         report=report, version=__version__, run_name=report.run_dir.resolve().name)
+
+
+def draw_bar_chart(chart: BarChart):
+    """The chart as a matplotlib ``Figure`` (no pyplot: no display, no global figure state): one bar container
+    per series, the bars of a group side by side, each labelled with its value, "not measured" where a value
+    is None. A linear axis from zero, so bar lengths compare as the numbers do."""
+    import numpy as np
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import StrMethodFormatter
+
+    figure = Figure(figsize=(max(5.0, 1.6 * len(chart.groups) + 2.5), 4.0))
+    axes = figure.add_subplot()
+    positions = np.arange(len(chart.groups))
+    width = 0.8 / len(chart.series)
+    for index, (name, values) in enumerate(chart.series):
+        offsets = positions + (index - (len(chart.series) - 1) / 2) * width
+        bars = axes.bar(offsets, [np.nan if value is None else value for value in values], width, label=name)
+        axes.bar_label(bars, labels=["" if value is None else f"{value:,.0f}" for value in values], fontsize=7)
+        for offset in offsets[[value is None for value in values]]:
+            axes.text(offset, 0, "not measured", rotation=90, ha="center", va="bottom", fontsize=7, color="grey")
+    axes.set_xticks(positions, chart.groups)
+    axes.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    axes.set_ylabel(chart.value_label)
+    axes.set_title(chart.caption, fontsize=10)
+    axes.legend()
+    axes.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+@functools.lru_cache(maxsize=4)
+def chart_png(chart: BarChart) -> bytes:
+    """:func:`draw_bar_chart` as PNG bytes (computed once per chart: the HTML embeds the bytes the file holds)."""
+    buffer = io.BytesIO()
+    draw_bar_chart(chart).savefig(buffer, format="png", dpi=100)
+    return buffer.getvalue()
 
 
 def render_markdown(report: Report) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import struct
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 
 from edgeml.models import ModelSpec
+from edgeml.quantize import QuantizeConfig, quantize
 from edgeml.train import TrainConfig, train
 from ssh_server import pi_python, tiny_quantized_run
 
@@ -50,6 +52,58 @@ def synthetic_images(count: int, num_classes: int, seed: int, size: int = 28) ->
     for index, label in enumerate(labels):
         images[index, label * band:(label + 1) * band, :] = 220
     return images, labels.astype(np.uint8)
+
+
+SIGNAL_SHAPE = (24, 2)
+
+
+def signals_npz(folder: Path, count: int = 240, seed: int = 0) -> Path:
+    """Two-channel signals whose class is the frequency of a noisy sine: learnable in one epoch."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 3
+    time = np.arange(SIGNAL_SHAPE[0])[None, :, None]
+    frequency = (labels + 1)[:, None, None] * 0.25
+    phase = rng.uniform(0, 2 * np.pi, size=(count, 1, SIGNAL_SHAPE[1]))
+    x = (np.sin(frequency * time + phase) + 0.1 * rng.normal(size=(count, *SIGNAL_SHAPE))).astype(np.float32)
+    path = folder / "signals.npz"
+    test = count // 4
+    np.savez(path, x_train=x[test:], y_train=labels[test:], x_test=x[:test], y_test=labels[:test])
+    return path
+
+
+@pytest.fixture(scope="session")
+def signals(tmp_path_factory) -> Path:
+    return signals_npz(tmp_path_factory.mktemp("signals"))
+
+
+# The built-in models as the conversion tests train them: small, 1 epoch on 300 samples of digits (conv1d: the
+# signals above).
+BUILTIN_SPECS = {"mlp": ModelSpec(hidden=(16,)), "cnn": ModelSpec(arch="cnn", filters=(4, 8), hidden=(8,)),
+                 "conv1d": ModelSpec(arch="conv1d", filters=(4, 8), hidden=(8,))}
+
+
+@pytest.fixture(scope="session")
+def quantized_builtin(tmp_path_factory, signals):
+    """``quantized_builtin(arch, method)``: a run directory of the built-in ``arch`` trained as BUILTIN_SPECS says
+    and quantized by ``method`` ("ptq" or "qat": 1 QAT epoch, 30 calibration samples). Each arch is trained once
+    and each (arch, method) quantized once per session, so tests in several files share them: read them, or copy
+    one before writing into it."""
+    trained: dict[str, Path] = {}
+    quantized: dict[tuple[str, str], Path] = {}
+
+    def get(arch: str, method: str) -> Path:
+        if arch not in trained:
+            run = tmp_path_factory.mktemp(f"{arch}_trained") / "run"
+            train(TrainConfig(out=str(run), dataset=f"npz:{signals}" if arch == "conv1d" else "digits", epochs=1,
+                              model=BUILTIN_SPECS[arch], train_samples=300, seed=0))
+            trained[arch] = run
+        if (arch, method) not in quantized:
+            run = shutil.copytree(trained[arch], tmp_path_factory.mktemp(f"{arch}_{method}") / "run")
+            quantize(QuantizeConfig(target=str(run), method=method, qat_epochs=1, calibration_samples=30))
+            quantized[arch, method] = run
+        return quantized[arch, method]
+
+    return get
 
 
 @pytest.fixture(scope="session")

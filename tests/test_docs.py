@@ -137,7 +137,7 @@ def readme_block(language: str, first_line: str) -> str:
     return blocks[0]
 
 
-def test_the_readme_makefile_builds_the_exported_c_engine(digits_run, tmp_path, monkeypatch):
+def test_the_readme_makefile_builds_the_exported_c_engine(tiny_run, tmp_path, monkeypatch):
     """Issue 12: the plain-Makefile recipe, exactly as the README prints it, builds the exported engine with
     gcc, and the program prints the tflite-micro interpreter's outputs."""
     import shutil
@@ -146,15 +146,12 @@ def test_the_readme_makefile_builds_the_exported_c_engine(digits_run, tmp_path, 
     import numpy as np
 
     from edgeml.data import load_dataset
-    from edgeml.quantize import QuantizeConfig, quantize
     from edgeml.runtime import open_model, raw_outputs
 
     if shutil.which("gcc") is None or shutil.which("make") is None:
         pytest.skip("gcc and make are needed to build the README's Makefile")
     monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
-    run_dir = tmp_path / "mlp"
-    shutil.copytree(digits_run, run_dir)
-    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    run_dir = shutil.copytree(tiny_run, tmp_path / "mlp")  # conftest's PTQ-quantized digits MLP, shared
     project = tmp_path / "project"
     project.mkdir()
     command = "edgeml export runs/mlp --engine c --name model --out model_c"

@@ -24,9 +24,10 @@ def test_evaluate_run_directory(digits_run, tmp_path):
 
 def test_evaluate_refuses_to_overwrite_without_force(digits_run, tmp_path):
     out = tmp_path / "eval"
-    evaluate(EvaluateConfig(target=str(digits_run), out=str(out)))
+    evaluate(EvaluateConfig(target=str(digits_run), out=str(out), test_samples=30))
     with pytest.raises(EdgeMLError, match="--force"):
-        evaluate(EvaluateConfig(target=str(digits_run), out=str(out)))
+        evaluate(EvaluateConfig(target=str(digits_run), out=str(out), test_samples=30))
+    assert json.loads((out / "metrics.json").read_text())["num_samples"] == 30  # the refused run wrote nothing
     evaluate(EvaluateConfig(target=str(digits_run), out=str(out), force=True, test_samples=50))
     assert json.loads((out / "metrics.json").read_text())["num_samples"] == 50
 
@@ -55,7 +56,7 @@ def test_evaluate_errors(tmp_path, digits_run, idx_folder):
                                 data_path=str(idx_folder), out=str(tmp_path / "e")))
 
 
-def test_evaluate_a_tflite_file_in_the_c_engine_and_tflm(digits_run, tmp_path, monkeypatch):
+def test_evaluate_a_tflite_file_in_the_c_engine_and_tflm(tiny_run, tmp_path, monkeypatch):
     """Issue 12: ``edgeml evaluate model_int8.tflite --runtime c`` gives TFLite Micro's metrics exactly, and its
     accuracy is the share of the engine's own top classes that equal the labels."""
     import numpy as np
@@ -63,14 +64,11 @@ def test_evaluate_a_tflite_file_in_the_c_engine_and_tflm(digits_run, tmp_path, m
 
     from edgeml.benchmark import load_test_samples
     from edgeml.cli import cli
-    from edgeml.quantize import QuantizeConfig, quantize
     from edgeml.rundir import RunRecord
     from edgeml.runtime import open_model
 
     monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
-    run_dir = tmp_path / "run"
-    shutil.copytree(digits_run, run_dir)
-    quantize(QuantizeConfig(target=str(run_dir), method="ptq", calibration_samples=100))
+    run_dir = tiny_run  # conftest's PTQ-quantized digits MLP, shared by the session (only read here)
     model = run_dir / "model_int8.tflite"
     metrics = {}
     for runtime in ("c", "tflm"):

@@ -4,11 +4,13 @@ built-in 1-D CNN under QAT, and PTQ/QAT exports of every built-in model through 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import SIGNAL_SHAPE
 from edgeml.errors import EdgeMLError
 from edgeml.models import ModelSpec, build_model
 from edgeml.pipeline import load_config, run_pipeline
@@ -16,27 +18,11 @@ from edgeml.quantize import QuantizeConfig, _convert, quantize
 from edgeml.runtime import LiteModel
 from edgeml.tf_setup import load_keras, load_tensorflow
 from edgeml.tflite_model import read_tflite, read_tflite_bytes
-from edgeml.train import TrainConfig, train
 from firmware_export import ExportConfig, export_firmware
 
 # What a dynamic batch dimension turns a Dense on a rank-3 tensor (or a Conv1D) into: the output shape
 # computed at run time. REDUCE_PROD has no TFLite Micro kernel at all.
 SHAPE_ARITHMETIC = {"SHAPE", "GATHER", "PACK", "REDUCE_PROD", "CONCATENATION", "STRIDED_SLICE", "UNPACK"}
-SIGNAL_SHAPE = (24, 2)
-
-
-def signals_npz(folder: Path, count: int = 240, seed: int = 0) -> Path:
-    """Two-channel signals whose class is the frequency of a noisy sine: learnable in one epoch."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(count) % 3
-    time = np.arange(SIGNAL_SHAPE[0])[None, :, None]
-    frequency = (labels + 1)[:, None, None] * 0.25
-    phase = rng.uniform(0, 2 * np.pi, size=(count, 1, SIGNAL_SHAPE[1]))
-    x = (np.sin(frequency * time + phase) + 0.1 * rng.normal(size=(count, *SIGNAL_SHAPE))).astype(np.float32)
-    path = folder / "signals.npz"
-    test = count // 4
-    np.savez(path, x_train=x[test:], y_train=labels[test:], x_test=x[:test], y_test=labels[:test])
-    return path
 
 
 def dense_on_rank3_model():
@@ -83,11 +69,6 @@ def test_batch_one_model_refuses_a_batch_in_one_invoke():
         lite.set_raw_input(np.zeros((4, 6, 5), np.float32))
 
 
-@pytest.fixture(scope="module")
-def signals(tmp_path_factory) -> Path:
-    return signals_npz(tmp_path_factory.mktemp("signals"))
-
-
 def test_pipeline_quantizes_the_builtin_conv1d_with_its_defaults(signals, tmp_path):
     """`edgeml pipeline --set train.model.arch=conv1d`: QAT (the default method) must go through."""
     config = load_config(None, (
@@ -131,13 +112,10 @@ def test_qat_hint_speaks_the_command_being_run(signals, tmp_path):
 
 @pytest.mark.parametrize("arch", ["mlp", "cnn", "conv1d"])
 @pytest.mark.parametrize("method", ["ptq", "qat"])
-def test_builtin_models_export_after_ptq_and_qat(arch, method, signals, tmp_path):
-    """The documented path `edgeml quantize RUN --method M` then `edgeml export RUN`, for each model."""
-    run_dir = tmp_path / "run"
-    dataset = f"npz:{signals}" if arch == "conv1d" else "digits"
-    spec = ModelSpec(hidden=(16,)) if arch == "mlp" else ModelSpec(arch=arch, filters=(4, 8), hidden=(8,))
-    train(TrainConfig(out=str(run_dir), dataset=dataset, epochs=1, model=spec, train_samples=300, seed=0))
-    quantize(QuantizeConfig(target=str(run_dir), method=method, qat_epochs=1, calibration_samples=30))
+def test_builtin_models_export_after_ptq_and_qat(arch, method, quantized_builtin, tmp_path):
+    """The documented path `edgeml quantize RUN --method M` (conftest's shared run) then `edgeml export RUN`, for
+    each model."""
+    run_dir = shutil.copytree(quantized_builtin(arch, method), tmp_path / "run")
     result = export_firmware(ExportConfig(source=str(run_dir), out=str(tmp_path / "fw"), check_samples=20))
     assert result.arena.verified and result.arena.minimum_bytes > 0
     # TFLM and LiteRT's builtin kernels requantize alike up to rare 1-LSB near-ties.

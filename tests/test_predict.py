@@ -34,12 +34,10 @@ DIGITS_STD = 16.0  # digits are raw 0..16 values; the run records mean 0, std 16
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    """A 3-epoch digits MLP, quantized in its own run directory (model_int8.tflite, model_float32.tflite)."""
-    out = tmp_path_factory.mktemp("predict") / "digits"
-    train(TrainConfig(out=str(out), dataset="digits", epochs=3, lr=5e-3, model=ModelSpec(hidden=(32,))))
-    quantize(QuantizeConfig(target=str(out), method="ptq", calibration_samples=50))
-    return out
+def run_dir(tiny_run) -> Path:
+    """conftest's session-wide 2-epoch digits MLP, PTQ-quantized (model_int8.tflite, model_float32.tflite); the
+    tests only read it."""
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, quantize, unsupported_qat_layers
 from edgeml.runtime import LiteModel
 from edgeml.tflite_model import read_tflite
-from edgeml.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -109,11 +108,9 @@ def test_ptq_with_io_types(digits_run, tmp_path, io, dtype):
     assert abs(report.variant("int8").accuracy - report.keras_float_accuracy) < 0.05
 
 
-def test_cnn_conv_bn_relu_folds_under_qat(tmp_path):
-    run_dir = tmp_path / "cnn"
-    train(TrainConfig(out=str(run_dir), dataset="digits", epochs=2, model=ModelSpec(arch="cnn", filters=(4, 8), hidden=(16,))))
-    quantize(QuantizeConfig(target=str(run_dir), qat_epochs=1))
-    info = read_tflite(run_dir / "model_int8.tflite")
+def test_cnn_conv_bn_relu_folds_under_qat(quantized_builtin):
+    """The built-in CNN (conv -> BN -> ReLU blocks) after QAT: the session's shared run (conftest)."""
+    info = read_tflite(quantized_builtin("cnn", "qat") / "model_int8.tflite")
     names = {op.name for op in info.operators}
     assert info.fully_int8 and "CONV_2D" in names
     assert not any("BATCH_NORM" in name or name == "MUL" for name in names)  # BN folded into the conv

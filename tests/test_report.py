@@ -16,7 +16,9 @@ import pytest
 
 from browser import render_in_chromium
 from edgeml.errors import EdgeMLError
-from edgeml.report import NOTHING, ReportFiles, build_report, render_html, render_markdown, write_report
+from edgeml.report import (
+    NOTHING, BarChart, ReportFiles, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
+)
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
 CLASS_NAMES = ["cat", "dog|wolf", HOSTILE_CLASS]
@@ -583,9 +585,10 @@ def test_an_incomplete_qemu_row_names_the_key(run_dir):
 
 @needs_qemu_tools
 def test_microcontroller_section_from_a_real_qemu_benchmark(tiny_run, tmp_path):
-    """edgeml benchmark --device qemu:cortex-m4 on the tiny MLP, then the report: its row holds the board,
+    """edgeml benchmark --device qemu:cortex-m4 on the tiny MLP, then the report: the int8 row holds the board,
     the accuracy TFLM gives on the same class-balanced samples, outputs identical to the host engine's and
-    TFLM's, and flash and RAM that are the sums of their parts."""
+    TFLM's, and flash and RAM that are the sums of their parts; the float32 row (issue 15) sits beside it, and
+    the float32 vs int8 table holds both rows' numbers and their ratios."""
     from edgeml.benchmark import BenchmarkConfig, load_test_samples, run_benchmark
     from edgeml.qemu_target import balanced_indices
     from edgeml.rundir import RunRecord
@@ -594,45 +597,212 @@ def test_microcontroller_section_from_a_real_qemu_benchmark(tiny_run, tmp_path):
     run = shutil.copytree(tiny_run, tmp_path / "run", ignore=shutil.ignore_patterns("benchmark"))
     run_benchmark(BenchmarkConfig(targets=(str(run),), device="qemu:cortex-m4", test_samples=8))
     saved = json.loads((run / "benchmark" / "benchmark.json").read_text(encoding="utf-8"))
-    (row,) = saved["rows"]
+    rows = {row["model"]: row for row in saved["rows"]}
+    assert sorted(rows) == [F32, I8]
+    row, float_row = rows[I8], rows[F32]
     report = build_report(run)
-    table, parts = report.section("microcontroller").blocks[:2]
+    blocks = report.section("microcontroller").blocks
+    table = blocks[0]
+    parts_index = next(index for index, block in enumerate(blocks)
+                       if getattr(block, "text", "").startswith("model_int8.tflite on qemu:cortex-m4: flash"))
+    parts, ops = blocks[parts_index], blocks[parts_index + 2]
 
     inputs, labels = load_test_samples(RunRecord.load(run), None, 8)
     chosen = balanced_indices(labels, 8)
     tflm = open_model(run / "model_int8.tflite", "tflm")
     accuracy = np.mean(decide_class(tflm.predict(inputs[chosen]), tflm.output_quantization) == labels[chosen])
     flash, ram = row["flash"], row["ram"]
-    assert table.rows == (("qemu:cortex-m4", "mps2-an386", "model_int8.tflite", "8", f"{accuracy:.4f}",
-                           "100.00%", f"{row['instructions']['per_inference']:,.0f}",
-                           f"{flash['total_bytes']:,}", f"{ram['total_bytes']:,}"),)
+    assert [cells[2] for cells in table.rows] == [F32, I8]
+    assert table.rows[1] == ("qemu:cortex-m4", "mps2-an386", "model_int8.tflite", "8", f"{accuracy:.4f}",
+                             "100.00%", f"{row['instructions']['per_inference']:,.0f}",
+                             f"{flash['total_bytes']:,}", f"{ram['total_bytes']:,}")
     assert flash["total_bytes"] == sum(flash[key] for key in ("engine_bytes", "model_bytes", "harness_bytes",
                                                                 "samples_bytes"))
     assert ram["total_bytes"] == ram["model_bytes"] + ram["engine_stack_bytes"] + ram["harness_bytes"]
     assert parts.text.startswith(f"model_int8.tflite on qemu:cortex-m4: flash {flash['total_bytes']:,} = engine "
                                  f"{flash['engine_bytes']:,} + model {flash['model_bytes']:,} + ")
     top = max(row["instructions"]["per_op"], key=lambda op: op["instructions"])
-    ops = report.section("microcontroller").blocks[3]
     assert ops.rows[0][:2] == (f"op {top['op_index']} {top['op']}", f"{top['instructions']:,.0f}")
+
+    float_instructions, int8_instructions = (measured["instructions"]["per_inference"] for measured in (float_row, row))
+    comparison = next(block for block in blocks if getattr(block, "header", None) == FLOAT_VS_INT8_HEADER)
+    assert comparison.rows == ((
+        "cortex-m4", "hard", f"{float_row['accuracy']:.4f}", f"{accuracy:.4f}", f"{float_instructions:,.0f}",
+        f"{int8_instructions:,.0f}", f"{int8_instructions / float_instructions:.3f}",
+        f"{float_row['flash']['total_bytes']:,}", f"{flash['total_bytes']:,}", f"{float_row['ram']['total_bytes']:,}",
+        f"{ram['total_bytes']:,}", f"{float_row['ram']['total_bytes'] / ram['total_bytes']:.2f}"),)
     page = render_html(report)
     assert "<td>qemu:cortex-m4</td><td>mps2-an386</td>" in page
+
+
+# ------------------------------------------------------------------ float32 vs int8 on the microcontroller (issue 15)
+
+
+def _emulated_row(device: str, model: str, instructions: float, flash: int, ram: int, accuracy: float,
+                  float_abi: str | None = None) -> dict:
+    """QEMU_ROW on another board and model, with its own instructions, flash and RAM totals and accuracy; a
+    float32 row has its float ABI and its agreement with LiteRT BUILTIN_REF instead of TFLM's."""
+    row = {**json.loads(json.dumps(QEMU_ROW)), "device": device, "source": device, "model": model,
+           "accuracy": accuracy}
+    row["instructions"]["per_inference"] = instructions
+    row["flash"]["total_bytes"], row["ram"]["total_bytes"] = flash, ram
+    if float_abi is not None:
+        del row["agreement_with_tflm"]
+        row.update(float_abi=float_abi, agreement_with_host_c=0.95, agreement_with_litert_ref=0.9,
+                   max_abs_difference=3e-6)
+    return row
+
+
+F32, I8 = "model_float32.tflite", "model_int8.tflite"
+M0_FLOAT = _emulated_row("qemu:cortex-m0", F32, 1_000_000.0, 41_000, 12_000, 0.85, "soft")
+M0_INT8 = _emulated_row("qemu:cortex-m0", I8, 125_000.0, 30_000, 5_000, 0.80)
+M4_FLOAT = _emulated_row("qemu:cortex-m4", F32, 200_000.0, 39_500, 11_000, 0.85, "hard")
+M4_INT8 = _emulated_row("qemu:cortex-m4", I8, 240_000.0, 30_500, 5_500, 0.80)
+M3_INT8 = _emulated_row("qemu:cortex-m3", I8, 130_000.0, 29_000, 4_000, 0.75)
+M3_FLOAT_NOT_MEASURED = {"model": F32, "runtime": "c", "source": "qemu:cortex-m3", "device": "qemu:cortex-m3",
+                         "machine": "mps2-an385", "not_measured": "the float32 image needs 300,000 bytes of flash"}
+MCU_ROWS = (M0_FLOAT, M0_INT8, M4_FLOAT, M4_INT8, M3_FLOAT_NOT_MEASURED, M3_INT8, NOT_MEASURED_ROW)
+FLOAT_VS_INT8_HEADER = ("board", "float ABI", "accuracy float32", "accuracy int8",
+                        "instructions float32", "instructions int8",
+                        "int8 / float32 instructions", "flash float32", "flash int8", "RAM float32",
+                        "RAM int8", "float32 / int8 RAM")
+
+
+def _float_vs_int8(report) -> list:
+    """The microcontroller section's blocks from the float32 vs int8 lead-in on."""
+    blocks = report.section("microcontroller").blocks
+    start = next(index for index, block in enumerate(blocks)
+                 if getattr(block, "text", "").startswith("float32 vs int8"))
+    return list(blocks[start:])
+
+
+def test_float32_vs_int8_table_holds_each_boards_measured_numbers(run_dir):
+    """One row per board with a measured variant, in the rows' order; the ratios are int8/float32
+    instructions (M0: 125,000 / 1,000,000 = 0.125; M4: 240,000 / 200,000 = 1.2) and float32/int8 RAM
+    (12,000 / 5,000 = 2.4; 11,000 / 5,500 = 2.0); M3 has only its int8 row measured."""
+    report = build_report(_with_benchmark_rows(run_dir, *MCU_ROWS))
+    lead, table, lines, note, chart = _float_vs_int8(report)[:5]
+    assert lead.text == ("float32 vs int8 on the microcontroller, per emulated board (instructions per inference, "
+                         "flash and RAM in bytes):")
+    assert table.header == FLOAT_VS_INT8_HEADER
+    assert table.rows == (
+        ("cortex-m0", "soft", "0.8500", "0.8000", "1,000,000", "125,000", "0.125", "41,000", "30,000",
+         "12,000", "5,000", "2.40"),
+        ("cortex-m4", "hard", "0.8500", "0.8000", "200,000", "240,000", "1.200", "39,500", "30,500",
+         "11,000", "5,500", "2.00"),
+        ("cortex-m3", NOTHING, NOTHING, "0.7500", NOTHING, "130,000", NOTHING, NOTHING, "29,000", NOTHING,
+         "4,000", NOTHING),
+    )
+    assert lines.items == (
+        "qemu:cortex-m0 (soft float, the same 20 samples): int8 needs 8.0× fewer instructions than float32 "
+        "(125,000 vs 1,000,000 per inference); float32 needs 2.40× the RAM of int8 (12,000 vs 5,000 bytes)",
+        "qemu:cortex-m4 (hard float, the same 20 samples): int8 needs 1.2× more instructions than float32 "
+        "(240,000 vs 200,000 per inference); float32 needs 2.00× the RAM of int8 (11,000 vs 5,500 bytes)",
+        "qemu:cortex-m3: only int8 measured, no ratio: float32 not measured: the float32 image needs 300,000 bytes "
+        "of flash",
+        f"qemu:cortex-m7: nothing to compare: float32: no row in benchmark/benchmark.json; int8 not measured: "
+        f"arm-none-eabi-gcc not found; {INSTALL}",
+    )
+    assert note.text.startswith("These are instructions, not cycles") and "__aeabi_fmul" in note.text
+    assert isinstance(chart, BarChart)
+
+
+@pytest.mark.parametrize("int8_instructions, stated", [
+    (250_000.0, "int8 needs 4.0× fewer instructions than float32"),
+    (1_000_000.0, "int8 needs as many instructions as float32"),
+    (980_000.0, "int8 needs 1.02× fewer instructions than float32"),  # one decimal would say 1.0×
+    (3_500_000.0, "int8 needs 3.5× more instructions than float32"),
+])
+def test_the_instruction_ratio_is_stated_as_measured(run_dir, int8_instructions, stated):
+    int8 = _emulated_row("qemu:cortex-m0", I8, int8_instructions, 30_000, 5_000, 0.8)
+    report = build_report(_with_benchmark_rows(run_dir, M0_FLOAT, int8))
+    (line,) = _float_vs_int8(report)[2].items
+    assert line.startswith(f"qemu:cortex-m0 (soft float, the same 20 samples): {stated} (")
+    assert _float_vs_int8(report)[1].rows[0][6] == f"{int8_instructions / 1_000_000:.3f}"
+
+
+def test_different_sample_counts_are_said_to_make_accuracies_incomparable(run_dir):
+    int8 = {**M0_INT8, "samples": 10}
+    (line,) = _float_vs_int8(build_report(_with_benchmark_rows(run_dir, M0_FLOAT, int8)))[2].items
+    assert line.startswith("qemu:cortex-m0 (soft float, 20 samples float32, 10 int8: accuracies not comparable): "
+                           "int8 needs 8.0× fewer instructions than float32")
+
+
+def test_float32_rows_in_the_emulated_table_agree_with_litert_ref(run_dir):
+    """A float32 row's agreement is the smaller of its top-class agreement with the host's float C engine (0.95)
+    and with LiteRT BUILTIN_REF (0.9); an int8 row's stays byte-identity with the host engine and TFLM."""
+    report = build_report(_with_benchmark_rows(run_dir, M0_FLOAT, M0_INT8))
+    table, *rest = report.section("microcontroller").blocks
+    assert [(row[2], row[5]) for row in table.rows] == [(F32, "90.00%"), (I8, "100.00%")]
+    legend = next(block.text for block in rest if getattr(block, "text", "").startswith("Agreement:"))
+    assert "for a float32 model, the share of samples whose top class equals both the float C engine" in legend
+
+
+def test_only_int8_on_the_microcontroller_says_float32_was_not_run(run_dir):
+    report = build_report(_with_benchmark_rows(run_dir, QEMU_ROW))
+    assert report.charts() == ()
+    last = report.section("microcontroller").blocks[-1]
+    assert last.kind == "note" and last.text == (
+        "float32 vs int8 on the microcontroller: no float32 row in benchmark/benchmark.json (edgeml benchmark "
+        "RUN_DIR --device qemu:cortex-mN measures model_float32.tflite beside model_int8.tflite)")
+
+
+def test_instructions_chart_has_one_bar_pair_per_board(run_dir):
+    """The drawn figure: a float32 and an int8 bar for each board that has a measured variant, heights the rows'
+    instructions (no bar where the variant was not measured), the two bars of a board side by side at its tick."""
+    report = build_report(_with_benchmark_rows(run_dir, *MCU_ROWS))
+    (chart,) = report.charts()
+    axes = draw_bar_chart(chart).axes[0]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["cortex-m0", "cortex-m4", "cortex-m3"]
+    float_bars, int8_bars = axes.containers
+    assert [float_bars.get_label(), int8_bars.get_label()] == ["float32", "int8"]
+    np.testing.assert_array_equal([bar.get_height() for bar in float_bars], [1_000_000, 200_000, np.nan])
+    np.testing.assert_array_equal([bar.get_height() for bar in int8_bars], [125_000, 240_000, 130_000])
+    for tick, float_bar, int8_bar in zip(axes.get_xticks(), float_bars, int8_bars):
+        float_x, int8_x = (bar.get_x() + bar.get_width() / 2 for bar in (float_bar, int8_bar))
+        assert tick - 0.5 < float_x < tick < int8_x < tick + 0.5
+    assert axes.get_yscale() == "linear" and axes.get_ylim()[0] == 0
+    assert [text.get_text() for text in axes.texts if text.get_text() == "not measured"] == ["not measured"]
+
+
+def test_instructions_chart_is_written_embedded_and_linked(run_dir):
+    """write_report writes the chart's PNG beside report.html; the HTML embeds those very bytes and the Markdown
+    links the file."""
+    files = write_report(_with_benchmark_rows(run_dir, *MCU_ROWS))
+    (chart,) = build_report(run_dir).charts()
+    png = (run_dir / chart.path).read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and png == chart_png(chart)
+    page = files.html.read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == len(PNG_FILES) + 1
+    assert f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"' in page
+    markdown = files.markdown.read_text(encoding="utf-8")
+    assert f"![instructions per inference, float32 vs int8, per emulated board]({chart.path})" in markdown
+    assert ("| cortex-m0 | soft | 0.8500 | 0.8000 | 1,000,000 | 125,000 | 0.125 | 41,000 | 30,000 | "
+            "12,000 | 5,000 | 2.40 |") in markdown
+    assert not [path.name for path in run_dir.iterdir() if path.name.startswith(".report")]
 
 
 # ------------------------------------------------------------------------------------ a 1280-px window
 
 
 def test_wide_tables_fit_a_1280_px_window(tmp_path, run_dir):
-    """The benchmark's main table (C engine row included) and the emulated Cortex-M's fit a 1280-px window:
+    """The benchmark's main table (C engine row included), the emulated Cortex-M's and its float32 vs int8 table
+    (and chart, decoded) fit a 1280-px window:
     the page does not scroll sideways, no table is wider than the page's column, headers wrap to at most
     three lines and no data cell wraps."""
     _with_c_engine(run_dir)
     benchmark = json.loads((run_dir / "benchmark" / "benchmark.json").read_text(encoding="utf-8"))
-    benchmark["rows"] += [QEMU_ROW, NOT_MEASURED_ROW]
+    benchmark["rows"] += [QEMU_ROW, *MCU_ROWS]
     (run_dir / "benchmark" / "benchmark.json").write_text(json.dumps(benchmark), encoding="utf-8")
     result = render_in_chromium(render_html(build_report(run_dir)), tmp_path, width_px=1280)
     assert result["page_width"] <= result["window_width"]
+    assert len(result["images"]) == len(PNG_FILES) + 1  # the float32 vs int8 instructions chart too
+    for image in result["images"]:
+        assert image["complete"] and image["width"] > 0 and image["height"] > 0, image
     shown = [table for table in result["tables"] if table["width"] > 0]  # a closed <details> shows none
     assert {table["section"] for table in shown} >= {"benchmark", "microcontroller"}
+    # the rows' table, the top ops of each of the 6 measured rows, float32 vs int8
+    assert len([table for table in shown if table["section"] == "microcontroller"]) == 1 + 6 + 1
     for table in shown:
         assert table["width"] <= table["box_width"], table
         assert table["header_height"] < 3.5 * table["line_height"] + 10, table
