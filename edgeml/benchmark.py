@@ -179,19 +179,13 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
 def format_rows(rows: Sequence[Measurement]) -> str:
     """The printed tables: :func:`format_table` of the timed rows, then the emulated Cortex-M table of the
     ``qemu:`` rows."""
-    from edgeml.qemu_target import format_qemu_table
+    from edgeml.qemu_tables import format_qemu_table
 
     timed = [row for row in rows if not row.emulated]
     emulated = [row for row in rows if row.emulated]
     tables = ([format_table(timed)] if timed or not emulated else []) + (
-        [format_qemu_table(_qemu_rows(emulated))] if emulated else [])
+        [format_qemu_table(emulated)] if emulated else [])
     return "\n\n".join(tables)
-
-
-def _qemu_rows(rows: Sequence[Measurement]) -> list[dict]:
-    """The ``qemu:`` rows as :mod:`edgeml.qemu_target`'s formatters read them (its ``to_row`` dicts; its
-    report's ``host`` a dict): the bridge until they take :class:`Measurement`."""
-    return [row.to_json(predictions=True) for row in rows]
 
 
 def format_parity(parity: dict) -> list[str]:
@@ -291,13 +285,13 @@ def _table(cells: Sequence[Sequence[str]], headers: Sequence[str], style: str, t
 
 def format_markdown(report: BenchmarkReport) -> str:
     """benchmark.md: the timed rows' table, ratios and parities, then the ``qemu:`` rows' section (only that
-    section, as :func:`edgeml.qemu_target.format_qemu_markdown`, when nothing else was measured)."""
-    from edgeml.qemu_target import format_qemu_markdown, qemu_markdown_lines
+    section, as :func:`edgeml.qemu_tables.format_qemu_markdown`, when nothing else was measured)."""
+    from edgeml.qemu_tables import format_qemu_markdown, qemu_markdown_lines
 
     timed = [row for row in report.rows if not row.emulated]
-    emulated = _qemu_rows([row for row in report.rows if row.emulated])
+    emulated = [row for row in report.rows if row.emulated]
     if not timed:
-        return format_qemu_markdown(replace(report, rows=tuple(emulated), host=report.host.to_json()))
+        return format_qemu_markdown(emulated, report.host, report.skipped)
     host = report.host
     cells = [(row.target, row.model, f"{row.runtime} {row.runtime_version or ''}".strip(), _fmt(row.threads or None, "d"),
               f"{row.accuracy:.4f}", _fmt(row.agreement_with_float, ".2%"), *_latency_cells(row),
