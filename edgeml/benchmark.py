@@ -23,7 +23,7 @@ from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json
 from edgeml.bench_runner import device_info
 from edgeml.device import SshOptions
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import HostInfo, Measurement, Variant, write_measurements
+from edgeml.measurement import HostInfo, Measurement, ModelParity, Variant, write_measurements
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
 from edgeml.targets.local import LocalOptions, plan  # noqa: F401  (plan: the host's pairs, imported from here)
@@ -130,14 +130,14 @@ class BenchmarkReport:
     skipped: tuple[str, ...]
     host: HostInfo  # the machine that wrote the report
     files: dict[str, Path] = field(default_factory=dict)
-    parity: tuple[dict, ...] = ()  # FourWayParity.to_json() of each model the C engine ran, with "model"
+    parity: tuple[ModelParity, ...] = ()  # the four-way parity of each model the C engine ran
 
     def to_dict(self) -> dict:
         """benchmark.json: the rows (:func:`edgeml.measurement.write_measurements`, no predictions) with
         their schema version, what was skipped, the int8/float32 latency ratios and the parities."""
         return {"host": self.host.to_json(), **write_measurements(self.rows), "skipped": list(self.skipped),
                 "latency_ratios": [ratio.to_json() for ratio in latency_ratios(self.rows)],
-                "parity": list(self.parity)}
+                "parity": [parity.to_json() for parity in self.parity]}
 
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
@@ -146,7 +146,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     out_dir = check_output_dir(report_dir(config), config.force, BENCHMARK_FILES)
     rows: list[Measurement] = []
     skipped: list[str] = []
-    parity: list[dict] = []
+    parity: list[ModelParity] = []
     if config.targets:
         model_set = collect_models(config.targets)
         job = MeasureJob(model_set.models, model_set.record, config.dataset, config.test_samples)
@@ -188,12 +188,12 @@ def format_rows(rows: Sequence[Measurement]) -> str:
     return "\n\n".join(tables)
 
 
-def format_parity(parity: dict) -> list[str]:
+def format_parity(parity: ModelParity) -> list[str]:
     """Markdown lines: one table of the runtimes against the tflite-micro interpreter."""
-    cells = [(row["runtime"], f"not run: {row['not_run']}", "", "") if row.get("not_run") else
-             (row["runtime"], f"{row['differing_vectors']}/{parity['samples']}", f"{row['max_lsb']:g}",
-              row.get("first_divergence") or "") for row in parity["runtimes"]]
-    return [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
+    cells = [(row.runtime, f"not run: {row.not_run}", "", "") if row.not_run else
+             (row.runtime, f"{row.differing_vectors}/{parity.samples}", f"{row.max_lsb:g}", row.first_divergence or "")
+             for row in parity.runtimes]
+    return [f"Parity of {parity.model} against the {parity.baseline} ({parity.inputs}): output vectors "
             "that differ in any byte, largest difference and the first op that diverges.", "",
             *_table(cells, PARITY_HEADERS, "pipe", text_columns=4).splitlines()]
 

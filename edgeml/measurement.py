@@ -322,6 +322,50 @@ def board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
                  for device in devices)
 
 
+@dataclass(frozen=True)
+class RuntimeParity:
+    """One runtime's outputs against the parity's baseline: output vectors that differ in any byte, the
+    largest difference (LSB of an int8 output), the first op that diverges, or why it did not run."""
+
+    runtime: str
+    differing_vectors: int | None = None
+    max_lsb: float | None = None
+    first_divergence: str | None = None
+    not_run: str | None = None
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "RuntimeParity":
+        return cls(data.text("runtime", True), data.integer("differing_vectors"), data.number("max_lsb"),
+                   data.text("first_divergence"), data.text("not_run"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "differing_vectors": self.differing_vectors, "max_lsb": self.max_lsb,
+                "first_divergence": self.first_divergence, "not_run": self.not_run}
+
+
+@dataclass(frozen=True)
+class ModelParity:
+    """The four-way parity of one model the C engine ran in a benchmark
+    (:class:`firmware_export.cengine.exactness.FourWayParity`, as benchmark.json's ``parity`` holds it)."""
+
+    model: str
+    baseline: str
+    inputs: str
+    samples: int
+    runtimes: tuple[RuntimeParity, ...]
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "ModelParity":
+        """One ``parity`` entry; a missing key or a wrong type is an EdgeMLError naming the file and key."""
+        return cls(data.text("model", True), data.text("baseline", True), data.text("inputs", True),
+                   data.integer("samples", True),
+                   tuple(RuntimeParity.from_json(row) for row in data.objects("runtimes", True)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "baseline": self.baseline, "inputs": self.inputs, "samples": self.samples,
+                "runtimes": [row.to_json() for row in self.runtimes]}
+
+
 def read_measurements(benchmark: JsonObject) -> tuple[Measurement, ...]:
     """Every row of a benchmark.json (``benchmark``), typed; EdgeMLError for a newer schema or a bad row."""
     version = benchmark.integer("schema_version") or 1

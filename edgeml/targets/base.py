@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from edgeml.measurement import Measurement
+from edgeml.measurement import Measurement, ModelParity
 from edgeml.rundir import RunRecord
 
 
@@ -35,7 +35,7 @@ class TargetOutcome:
 
     rows: tuple[Measurement, ...]
     skipped: tuple[str, ...] = ()
-    parity: tuple[dict, ...] = ()
+    parity: tuple[ModelParity, ...] = ()
 
 
 class BenchmarkSettings(Protocol):
