@@ -30,7 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cengine_exactness import train_models  # noqa: E402  (the same default MLP and CNN, same run folders)
 
-from edgeml.qemu_target import QemuOptions, engine_flash, float_int8_pairs  # noqa: E402
+from edgeml.measurement import Measurement, Variant  # noqa: E402
+from edgeml.qemu_tables import engine_flash, measured_pairs  # noqa: E402
+from edgeml.qemu_target import QemuOptions  # noqa: E402
 from edgeml.rundir import FLOAT_TFLITE_FILE, RunRecord  # noqa: E402
 from edgeml.targets.base import MeasureJob  # noqa: E402
 from edgeml.targets.qemu import QemuTarget  # noqa: E402
@@ -38,50 +40,50 @@ from edgeml.targets.qemu import QemuTarget  # noqa: E402
 TEST_SAMPLES = 1000  # the test subset the class-balanced samples are drawn from
 
 
-def measure(run: Path, device: str, samples: int) -> tuple[dict, ...]:
-    """The float32 and int8 rows of ``run`` on ``device``, as the benchmark's qemu target measures them
-    (benchmark.json's keys)."""
+def measure(run: Path, device: str, samples: int) -> tuple[Measurement, ...]:
+    """The float32 and int8 rows of ``run`` on ``device``, as the benchmark's qemu target measures them."""
     target = QemuTarget(device, QemuOptions(max_samples=samples))
     target.prepare(MeasureJob((run / FLOAT_TFLITE_FILE, run / "model_int8.tflite"), RunRecord.load(run),
                               None, TEST_SAMPLES))
-    return tuple(row.to_json() for row in target.run().rows)
+    return tuple(target.run().rows)
 
 
-def table(rows_by_model: dict[str, tuple[dict, ...]]) -> str:
+def table(rows_by_model: dict[str, tuple[Measurement, ...]]) -> str:
     """The README's table: one line per model and board."""
     lines = ["| model | device (float ABI) | samples | accuracy float32 / int8 | instructions / inference float32 | "
              "int8 | int8 / float32 | flash B (engine + model) float32 / int8 | RAM B float32 / int8 | RAM float32 / int8 |",
              "|---|---|---:|---|---:|---:|---:|---|---|---:|"]
     for model, rows in rows_by_model.items():
-        for pair in float_int8_pairs(rows):
+        pairs = measured_pairs(rows)
+        for pair in pairs:
             f32, int8 = pair.float32, pair.int8
             lines.append(
-                f"| {model} | {f32['device']} ({f32['float_abi']}) | {f32['samples']} | "
-                f"{f32['accuracy']:.3f} / {int8['accuracy']:.3f} | {f32['instructions']['per_inference']:,.0f} | "
-                f"{int8['instructions']['per_inference']:,.0f} | {pair.instruction_ratio:.3f} | "
+                f"| {model} | {f32.device} ({f32.float_abi}) | {f32.samples} | "
+                f"{f32.accuracy:.3f} / {int8.accuracy:.3f} | {f32.instructions.per_inference:,.0f} | "
+                f"{int8.instructions.per_inference:,.0f} | {pair.int8_over_float32_instructions:.3f} | "
                 f"{engine_flash(f32):,} / {engine_flash(int8):,} | "
-                f"{f32['ram']['total_bytes']:,} / {int8['ram']['total_bytes']:,} | {pair.ram_ratio:.2f} |")
-        paired = [id(row) for pair in float_int8_pairs(rows) for row in (pair.float32, pair.int8)]
+                f"{f32.image_ram.total:,} / {int8.image_ram.total:,} | {pair.float32_over_int8_ram:.2f} |")
+        paired = [id(row) for pair in pairs for row in (pair.float32, pair.int8)]
         for row in rows:
-            if not row.get("not_measured") and id(row) not in paired:  # the other build did not fit the board
+            if not row.not_measured and id(row) not in paired:  # the other build did not fit the board
                 lines.append(_lone_row(model, row))
-            elif row.get("not_measured"):
-                lines.append(f"| {model} | {row['device']} | not measured: {row['model']}: {row['not_measured']} "
+            elif row.not_measured:
+                lines.append(f"| {model} | {row.device} | not measured: {row.model}: {row.not_measured} "
                              "| | | | | | | |")
     return "\n".join(lines)
 
 
-def _lone_row(model: str, row: dict) -> str:
+def _lone_row(model: str, row: Measurement) -> str:
     """A table line for a float32 or int8 row whose other build was not measured (dashes in its columns)."""
-    float32 = "float32" in row["model"]
+    float32 = row.variant is Variant.FLOAT32
 
     def pair(value: str) -> str:
         return f"{value} / -" if float32 else f"- / {value}"
 
-    instructions = f"{row['instructions']['per_inference']:,.0f}"
-    return (f"| {model} | {row['device']} | {row['samples']} | {pair(format(row['accuracy'], '.3f'))} | "
+    instructions = f"{row.instructions.per_inference:,.0f}"
+    return (f"| {model} | {row.device} | {row.samples} | {pair(format(row.accuracy, '.3f'))} | "
             f"{instructions if float32 else '-'} | {'-' if float32 else instructions} | - | "
-            f"{pair(format(engine_flash(row), ','))} | {pair(format(row['ram']['total_bytes'], ','))} | - |")
+            f"{pair(format(engine_flash(row), ','))} | {pair(format(row.image_ram.total, ','))} | - |")
 
 
 def main() -> None:
@@ -104,8 +106,7 @@ def main() -> None:
                 for tool in ("arm-none-eabi-gcc", "qemu-system-arm")}
     summary = {"machine": f"{platform.machine()} {platform.processor() or platform.platform()}", "tools": versions,
                "samples": args.samples,
-               "rows": [{key: value for key, value in row.items() if key != "predictions"} | {"run": name}
-                        for name, rows in rows_by_model.items() for row in rows]}
+               "rows": [row.to_json() | {"run": name} for name, rows in rows_by_model.items() for row in rows]}
     (args.out / "qemu_float.json").write_text(json.dumps(summary, indent=2) + "\n")
     (args.out / "qemu_float.md").write_text(text + "\n")
 

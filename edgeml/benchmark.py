@@ -23,7 +23,7 @@ from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json
 from edgeml.bench_runner import device_info
 from edgeml.device import SshOptions
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import HostInfo, Measurement, Variant, write_measurements
+from edgeml.measurement import HostInfo, Measurement, ModelParity, Variant, write_measurements
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
 from edgeml.targets.local import LocalOptions, plan  # noqa: F401  (plan: the host's pairs, imported from here)
@@ -130,14 +130,14 @@ class BenchmarkReport:
     skipped: tuple[str, ...]
     host: HostInfo  # the machine that wrote the report
     files: dict[str, Path] = field(default_factory=dict)
-    parity: tuple[dict, ...] = ()  # FourWayParity.to_json() of each model the C engine ran, with "model"
+    parity: tuple[ModelParity, ...] = ()  # the four-way parity of each model the C engine ran
 
     def to_dict(self) -> dict:
         """benchmark.json: the rows (:func:`edgeml.measurement.write_measurements`, no predictions) with
         their schema version, what was skipped, the int8/float32 latency ratios and the parities."""
         return {"host": self.host.to_json(), **write_measurements(self.rows), "skipped": list(self.skipped),
                 "latency_ratios": [ratio.to_json() for ratio in latency_ratios(self.rows)],
-                "parity": list(self.parity)}
+                "parity": [parity.to_json() for parity in self.parity]}
 
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
@@ -146,7 +146,7 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
     out_dir = check_output_dir(report_dir(config), config.force, BENCHMARK_FILES)
     rows: list[Measurement] = []
     skipped: list[str] = []
-    parity: list[dict] = []
+    parity: list[ModelParity] = []
     if config.targets:
         model_set = collect_models(config.targets)
         job = MeasureJob(model_set.models, model_set.record, config.dataset, config.test_samples)
@@ -179,27 +179,21 @@ def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:
 def format_rows(rows: Sequence[Measurement]) -> str:
     """The printed tables: :func:`format_table` of the timed rows, then the emulated Cortex-M table of the
     ``qemu:`` rows."""
-    from edgeml.qemu_target import format_qemu_table
+    from edgeml.qemu_tables import format_qemu_table
 
     timed = [row for row in rows if not row.emulated]
     emulated = [row for row in rows if row.emulated]
     tables = ([format_table(timed)] if timed or not emulated else []) + (
-        [format_qemu_table(_qemu_rows(emulated))] if emulated else [])
+        [format_qemu_table(emulated)] if emulated else [])
     return "\n\n".join(tables)
 
 
-def _qemu_rows(rows: Sequence[Measurement]) -> list[dict]:
-    """The ``qemu:`` rows as :mod:`edgeml.qemu_target`'s formatters read them (its ``to_row`` dicts; its
-    report's ``host`` a dict): the bridge until they take :class:`Measurement`."""
-    return [row.to_json(predictions=True) for row in rows]
-
-
-def format_parity(parity: dict) -> list[str]:
+def format_parity(parity: ModelParity) -> list[str]:
     """Markdown lines: one table of the runtimes against the tflite-micro interpreter."""
-    cells = [(row["runtime"], f"not run: {row['not_run']}", "", "") if row.get("not_run") else
-             (row["runtime"], f"{row['differing_vectors']}/{parity['samples']}", f"{row['max_lsb']:g}",
-              row.get("first_divergence") or "") for row in parity["runtimes"]]
-    return [f"Parity of {parity['model']} against the {parity['baseline']} ({parity['inputs']}): output vectors "
+    cells = [(row.runtime, f"not run: {row.not_run}", "", "") if row.not_run else
+             (row.runtime, f"{row.differing_vectors}/{parity.samples}", f"{row.max_lsb:g}", row.first_divergence or "")
+             for row in parity.runtimes]
+    return [f"Parity of {parity.model} against the {parity.baseline} ({parity.inputs}): output vectors "
             "that differ in any byte, largest difference and the first op that diverges.", "",
             *_table(cells, PARITY_HEADERS, "pipe", text_columns=4).splitlines()]
 
@@ -291,13 +285,13 @@ def _table(cells: Sequence[Sequence[str]], headers: Sequence[str], style: str, t
 
 def format_markdown(report: BenchmarkReport) -> str:
     """benchmark.md: the timed rows' table, ratios and parities, then the ``qemu:`` rows' section (only that
-    section, as :func:`edgeml.qemu_target.format_qemu_markdown`, when nothing else was measured)."""
-    from edgeml.qemu_target import format_qemu_markdown, qemu_markdown_lines
+    section, as :func:`edgeml.qemu_tables.format_qemu_markdown`, when nothing else was measured)."""
+    from edgeml.qemu_tables import format_qemu_markdown, qemu_markdown_lines
 
     timed = [row for row in report.rows if not row.emulated]
-    emulated = _qemu_rows([row for row in report.rows if row.emulated])
+    emulated = [row for row in report.rows if row.emulated]
     if not timed:
-        return format_qemu_markdown(replace(report, rows=tuple(emulated), host=report.host.to_json()))
+        return format_qemu_markdown(emulated, report.host, report.skipped)
     host = report.host
     cells = [(row.target, row.model, f"{row.runtime} {row.runtime_version or ''}".strip(), _fmt(row.threads or None, "d"),
               f"{row.accuracy:.4f}", _fmt(row.agreement_with_float, ".2%"), *_latency_cells(row),

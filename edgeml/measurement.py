@@ -284,6 +284,88 @@ def _flag(row: JsonObject, key: str) -> bool | None:
     return value
 
 
+@dataclass(frozen=True)
+class BoardPair:
+    """One emulated board's measured float32 and int8 rows (None: no measured row of that variant) and its
+    rows that were not measured (issue 15: float32 against int8 on the microcontroller)."""
+
+    device: str
+    float32: Measurement | None
+    int8: Measurement | None
+    not_measured: tuple[Measurement, ...]
+
+    @property
+    def int8_over_float32_instructions(self) -> float | None:
+        if self.float32 is None or self.int8 is None:
+            return None
+        return self.int8.instructions.per_inference / self.float32.instructions.per_inference  # below 1: int8 fewer
+
+    @property
+    def float32_over_int8_ram(self) -> float | None:
+        if self.float32 is None or self.int8 is None:
+            return None
+        return self.float32.image_ram.total / self.int8.image_ram.total
+
+
+def board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
+    """The float32 and int8 rows of each emulated board (``device``), boards in the order the rows name them;
+    other models (neither the run's float32 nor its int8 file) are left out."""
+    compared = [row for row in emulated if row.variant in (Variant.FLOAT32, Variant.INT8)]
+    devices = list(dict.fromkeys(row.device for row in compared))
+
+    def measured(device: str, variant: Variant) -> Measurement | None:
+        return next((row for row in compared if row.device == device and row.variant is variant
+                     and row.not_measured is None), None)
+
+    return tuple(BoardPair(device, measured(device, Variant.FLOAT32), measured(device, Variant.INT8),
+                           tuple(row for row in compared if row.device == device and row.not_measured is not None))
+                 for device in devices)
+
+
+@dataclass(frozen=True)
+class RuntimeParity:
+    """One runtime's outputs against the parity's baseline: output vectors that differ in any byte, the
+    largest difference (LSB of an int8 output), the first op that diverges, or why it did not run."""
+
+    runtime: str
+    differing_vectors: int | None = None
+    max_lsb: float | None = None
+    first_divergence: str | None = None
+    not_run: str | None = None
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "RuntimeParity":
+        return cls(data.text("runtime", True), data.integer("differing_vectors"), data.number("max_lsb"),
+                   data.text("first_divergence"), data.text("not_run"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "differing_vectors": self.differing_vectors, "max_lsb": self.max_lsb,
+                "first_divergence": self.first_divergence, "not_run": self.not_run}
+
+
+@dataclass(frozen=True)
+class ModelParity:
+    """The four-way parity of one model the C engine ran in a benchmark
+    (:class:`firmware_export.cengine.exactness.FourWayParity`, as benchmark.json's ``parity`` holds it)."""
+
+    model: str
+    baseline: str
+    inputs: str
+    samples: int
+    runtimes: tuple[RuntimeParity, ...]
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "ModelParity":
+        """One ``parity`` entry; a missing key or a wrong type is an EdgeMLError naming the file and key."""
+        return cls(data.text("model", True), data.text("baseline", True), data.text("inputs", True),
+                   data.integer("samples", True),
+                   tuple(RuntimeParity.from_json(row) for row in data.objects("runtimes", True)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "baseline": self.baseline, "inputs": self.inputs, "samples": self.samples,
+                "runtimes": [row.to_json() for row in self.runtimes]}
+
+
 def read_measurements(benchmark: JsonObject) -> tuple[Measurement, ...]:
     """Every row of a benchmark.json (``benchmark``), typed; EdgeMLError for a newer schema or a bad row."""
     version = benchmark.integer("schema_version") or 1

@@ -31,8 +31,9 @@ from edgeml.artifacts import write_bytes, write_text
 from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics
-from edgeml.measurement import QEMU_PREFIX, ImageBytes, Measurement, Variant, read_measurements
-from edgeml.qemu_target import INSTRUCTIONS_NOTE
+from edgeml.measurement import (QEMU_PREFIX, BoardPair, ImageBytes, Measurement, Variant, board_pairs,
+                                read_measurements)
+from edgeml.qemu_tables import INSTRUCTIONS_NOTE, engine_flash
 from edgeml.rundir import (
     BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
     INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE, QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
@@ -680,8 +681,9 @@ def _microcontroller_row(row: Measurement) -> tuple[str, ...]:
 # float32 vs int8 on the same emulated board (issue 15).
 FLOAT_AGREEMENT = ("; for a float32 model, the share of samples whose top class equals both the float C engine "
                    "built on this machine and LiteRT's BUILTIN_REF float kernels")
-FLOAT_VS_INT8_LEAD = ("float32 vs int8 on the microcontroller, per emulated board (instructions per inference, "
-                      "flash and RAM in bytes):")
+FLOAT_VS_INT8_LEAD = ("float32 vs int8 on the microcontroller, per emulated board (instructions per inference; "
+                      "flash of the engine and model, without the harness and the embedded test samples; RAM of "
+                      "the image; bytes):")
 FLOAT_VS_INT8_COLUMNS = ("board", "float ABI", "accuracy float32", "accuracy int8",
                          "instructions float32", "instructions int8",
                          "int8 / float32 instructions", "flash float32", "flash int8", "RAM float32",
@@ -695,48 +697,10 @@ FLOAT_VS_INT8_NOTE = (
 MCU_INSTRUCTIONS_PLOT = "report_mcu_instructions.png"  # written by write_report, beside report.html
 
 
-@dataclass(frozen=True)
-class BoardPair:
-    """One emulated board's measured float32 and int8 rows (None: no measured row of that variant) and its
-    rows that were not measured."""
-
-    device: str
-    float32: Measurement | None
-    int8: Measurement | None
-    not_measured: tuple[Measurement, ...]
-
-    @property
-    def int8_over_float32_instructions(self) -> float | None:
-        if self.float32 is None or self.int8 is None:
-            return None
-        return self.int8.instructions.per_inference / self.float32.instructions.per_inference
-
-    @property
-    def float32_over_int8_ram(self) -> float | None:
-        if self.float32 is None or self.int8 is None:
-            return None
-        return self.float32.image_ram.total / self.int8.image_ram.total
-
-
-def _board_pairs(emulated: Sequence[Measurement]) -> tuple[BoardPair, ...]:
-    """The float32 and int8 rows of each emulated board (``device``), boards in the order the rows name them;
-    other models (neither the run's float32 nor its int8 file) are left out."""
-    compared = [row for row in emulated if row.variant in (Variant.FLOAT32, Variant.INT8)]
-    devices = list(dict.fromkeys(row.device for row in compared))
-
-    def measured(device: str, variant: Variant) -> Measurement | None:
-        return next((row for row in compared if row.device == device and row.variant is variant
-                     and row.not_measured is None), None)
-
-    return tuple(BoardPair(device, measured(device, Variant.FLOAT32), measured(device, Variant.INT8),
-                           tuple(row for row in compared if row.device == device and row.not_measured is not None))
-                 for device in devices)
-
-
 def _float_vs_int8_blocks(emulated: Sequence[Measurement]) -> list[Block]:
     """The float32 vs int8 table of each board, one line per board stating the measured instruction and RAM
     ratios (or which variant is missing), the note on instructions, and the bar chart of instructions."""
-    pairs = _board_pairs(emulated)
+    pairs = board_pairs(emulated)
     if not any(row.variant is Variant.FLOAT32 for row in emulated):
         return [Note(f"float32 vs int8 on the microcontroller: no float32 row in {BENCHMARK_FILE} (edgeml benchmark "
                      "RUN_DIR --device qemu:cortex-mN measures model_float32.tflite beside model_int8.tflite)")]
@@ -767,7 +731,7 @@ def _float_vs_int8_row(pair: BoardPair) -> tuple[str, ...]:
             *each(lambda row: _accuracy(row.accuracy)),
             *each(lambda row: _number(row.instructions.per_inference, ",.0f")),
             _number(pair.int8_over_float32_instructions, ".3f"),
-            *each(lambda row: _count(row.image_flash.total)), *each(lambda row: _count(row.image_ram.total)),
+            *each(lambda row: _count(engine_flash(row))), *each(lambda row: _count(row.image_ram.total)),
             _number(pair.float32_over_int8_ram, ".2f"))
 
 

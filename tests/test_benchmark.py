@@ -241,15 +241,15 @@ def test_the_c_runtime_is_measured_beside_tflm(quantized_run, tmp_path, monkeypa
     from test_firmware_export import _independent_outputs
 
     (parity,) = result.parity
-    assert parity["model"] == "model_int8.tflite" and parity["samples"] == 100
+    assert parity.model == "model_int8.tflite" and parity.samples == 100
     with np.load(_samples(quantized_run, tmp_path)) as data:
         quantized = open_model(model, "tflm").input_quantization.quantize(data["x"])
     outputs = _independent_outputs(model.read_bytes(), quantized)
     counts = [int((outputs[name] != outputs["tflm"]).any(axis=1).sum()) for name in ("c", "ref", "default")]
-    assert [row["differing_vectors"] for row in parity["runtimes"]] == counts and counts[0] == 0
+    assert [row.differing_vectors for row in parity.runtimes] == counts and counts[0] == 0
     assert ["edgeml C engine (default build)", "0/100", "0", ""] in markdown
     saved = json.loads((tmp_path / "out" / "benchmark.json").read_text())
-    assert saved["parity"] == [parity]
+    assert saved["parity"] == [parity.to_json()]
 
 
 def _samples(run_dir, tmp_path):

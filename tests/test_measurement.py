@@ -180,14 +180,6 @@ def test_write_measurements_is_what_read_measurements_reads():
     assert write_measurements(rows, predictions=True)["rows"][0]["predictions"] == [1, 0, 2]
 
 
-def test_the_qemu_targets_row_is_bridged_once_and_a_measurement_passes_through():
-    from edgeml.targets.results import as_measurement
-
-    measurement = as_measurement({**QEMU_ROW, "predictions": [3, 4], "not_measured": None})
-    assert measurement == replace(_read(QEMU_ROW), predictions=(3, 4))
-    assert as_measurement(measurement) is measurement
-
-
 def test_a_devices_results_file_is_read_typed_and_labelled_with_its_cpu(tmp_path):
     from edgeml.targets.results import import_results
 

@@ -18,7 +18,7 @@ from edgeml import bench_runner, benchmark
 from edgeml.artifact_json import JsonObject
 from edgeml.benchmark import BenchmarkReport, LatencyRatio, TflmArena, add_agreement, arena_cell, latency_ratios
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import SCHEMA_VERSION, HostInfo, Latency, Measurement, read_measurements
+from edgeml.measurement import SCHEMA_VERSION, HostInfo, Latency, Measurement, ModelParity, read_measurements
 from edgeml.runtime import TensorQuantization, runtime_spec
 
 
@@ -487,13 +487,14 @@ def test_a_c_engine_row_in_both_tables():
         "3,000 static", "12,345"]
 
 
-PARITY = {"model": "m_int8.tflite", "baseline": "tflite-micro interpreter", "inputs": "100 benchmark samples",
-          "samples": 100, "runtimes": [
-              {"runtime": "c", "differing_vectors": 0, "max_lsb": 0, "first_divergence": None},
-              {"runtime": "litert BUILTIN_REF", "differing_vectors": 3, "max_lsb": 2.0,
-               "first_divergence": "op 2 FULLY_CONNECTED"},
-              {"runtime": "litert", "not_run": "no ai-edge-litert"},
-              {"runtime": "tflm", "differing_vectors": 1, "max_lsb": 0.5, "first_divergence": ""}]}
+PARITY_JSON = {"model": "m_int8.tflite", "baseline": "tflite-micro interpreter", "inputs": "100 benchmark samples",
+               "samples": 100, "runtimes": [
+                   {"runtime": "c", "differing_vectors": 0, "max_lsb": 0, "first_divergence": None},
+                   {"runtime": "litert BUILTIN_REF", "differing_vectors": 3, "max_lsb": 2.0,
+                    "first_divergence": "op 2 FULLY_CONNECTED"},
+                   {"runtime": "litert", "not_run": "no ai-edge-litert"},
+                   {"runtime": "tflm", "differing_vectors": 1, "max_lsb": 0.5, "first_divergence": ""}]}
+PARITY = ModelParity.from_json(JsonObject(PARITY_JSON, Path("benchmark.json"), "parity[0]."))
 
 
 def test_parity_lines_by_hand():
@@ -512,6 +513,16 @@ def test_parity_lines_by_hand():
     ]
     report = BenchmarkReport(rows=(full_row(),), skipped=(), host=HOST, parity=(PARITY,))
     assert benchmark.format_markdown(report).splitlines()[7:] == ["", *benchmark.format_parity(PARITY)]
+    assert report.to_dict()["parity"] == [{**PARITY_JSON, "runtimes": [
+        {"runtime": row["runtime"], "differing_vectors": row.get("differing_vectors"), "max_lsb": row.get("max_lsb"),
+         "first_divergence": row.get("first_divergence"), "not_run": row.get("not_run")}
+        for row in PARITY_JSON["runtimes"]]}]
+
+
+def test_a_parity_entry_without_its_runtimes_names_the_key():
+    with pytest.raises(EdgeMLError, match=r"missing key parity\[0\]\.runtimes"):
+        ModelParity.from_json(JsonObject({k: v for k, v in PARITY_JSON.items() if k != "runtimes"},
+                                         Path("benchmark.json"), "parity[0]."))
 
 
 def test_a_device_row_without_a_runtime_version_and_a_long_runtime_name():

@@ -16,7 +16,8 @@ from cengine_models import convert_int8
 from edgeml.artifact_json import JsonObject
 from edgeml.errors import EdgeMLError
 from edgeml.measurement import Measurement, Variant
-from edgeml.qemu_target import QemuOptions, balanced_indices, format_qemu_table, run_on_qemu
+from edgeml.qemu_tables import format_qemu_table
+from edgeml.qemu_target import QemuOptions, balanced_indices, run_on_qemu
 from firmware_export.cengine.float_exactness import CLEAR_MARGIN, MAX_ABS_DIFFERENCE, reference_outputs
 from firmware_export.cengine.float_generate import compile_float_model
 from firmware_export.mcu.boards import board_for
@@ -160,13 +161,13 @@ def test_float_rows_read_back_through_measurement(results):
 
 @needs_tools
 def test_table_sets_float32_beside_int8(models, results):
-    """format_qemu_table pairs a float32 row with the int8 row of the same name on the same board: the
+    """format_qemu_table pairs the run's float32 row with its int8 row on the same board: the
     int8/float32 instruction ratio, flash of engine + model (not the samples) and RAM of each, RAM ratio."""
     images, labels = _digits()
     int8 = run_on_qemu(models["mlp_int8"], board_for("qemu:cortex-m3"), images[300:], labels[300:],
                        QemuOptions(max_samples=SAMPLES))
     f32 = results["mlp", "qemu:cortex-m3"]
-    text = format_qemu_table([f32.to_row(), int8.to_row()])
+    text = format_qemu_table([f32.to_measurement(), int8.to_measurement()])
     ratio = int8.instructions_per_inference / f32.instructions_per_inference
     cells = text.splitlines()[-2].split()
     assert cells[:3] == ["qemu:cortex-m3", "soft", str(SAMPLES)]

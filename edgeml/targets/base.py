@@ -9,13 +9,12 @@ cleans up, whatever failed.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
-from edgeml.measurement import Measurement
+from edgeml.measurement import Measurement, ModelParity
 from edgeml.rundir import RunRecord
-from edgeml.targets.results import as_measurement
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class TargetOutcome:
 
     rows: tuple[Measurement, ...]
     skipped: tuple[str, ...] = ()
-    parity: tuple[dict, ...] = ()
+    parity: tuple[ModelParity, ...] = ()
 
 
 class BenchmarkSettings(Protocol):
@@ -99,7 +98,6 @@ class Target(ABC):
         try:
             self.prepare(job)
             self.deploy()
-            outcome = self.run()
-            return replace(outcome, rows=tuple(map(as_measurement, outcome.rows)))
+            return self.run()
         finally:
             self.clean_up()

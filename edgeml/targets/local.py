@@ -11,9 +11,10 @@ from typing import Sequence
 
 import numpy as np
 
+from edgeml.artifact_json import JsonObject
 from edgeml.bench_runner import MeasureConfig, measure_in_subprocess
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import Measurement
+from edgeml.measurement import Measurement, ModelParity
 from edgeml.progress import show_progress
 from edgeml.runtime import LITE_RUNTIMES, RUNTIMES, available_runtimes, runtime_spec
 from edgeml.targets.base import BenchmarkSettings, MeasureJob, Target, TargetOutcome
@@ -137,7 +138,8 @@ class LocalTarget(Target):
             self._scratch = None
 
 
-def four_way_parities(c_rows: Sequence[Measurement], models: Sequence[Path], samples: Path, skipped: list[str]) -> list[dict]:
+def four_way_parities(c_rows: Sequence[Measurement], models: Sequence[Path], samples: Path,
+                      skipped: list[str]) -> list[ModelParity]:
     """For each model the C engine ran: the C engine, TFLM, LiteRT BUILTIN_REF and LiteRT default on the
     benchmark's samples (:func:`firmware_export.cengine.exactness.four_way_parity`); a runtime that cannot
     run the model makes its reason a line of ``skipped``."""
@@ -156,5 +158,6 @@ def four_way_parities(c_rows: Sequence[Measurement], models: Sequence[Path], sam
         except EdgeMLError as exc:
             skipped.append(f"parity of {model.name}: {exc}")
             continue
-        results.append({"model": model.name, **parity.to_json()})
+        results.append(ModelParity.from_json(JsonObject({"model": model.name, **parity.to_json()},
+                                                        Path(f"the parity of {model.name}"))))
     return results

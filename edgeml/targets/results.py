@@ -37,12 +37,3 @@ def import_results(path: str | Path) -> list[Measurement]:
     measurements = read_measurements(JsonObject(data, Path(path)))
     return [row if "source" in raw else replace(row, target=(row.host and row.host.cpu) or "device")
             for row, raw in zip(measurements, rows)]
-
-
-def as_measurement(row: Measurement | dict) -> Measurement:
-    """A target's row as a :class:`Measurement`. The one bridge from the dict rows of
-    :meth:`edgeml.qemu_target.QemuResult.to_row` (predictions included), until the qemu target hands over
-    ``QemuResult.to_measurement()`` itself."""
-    if isinstance(row, Measurement):
-        return row
-    return Measurement.from_json(JsonObject(row, Path("the qemu target's row")))
