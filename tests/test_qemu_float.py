@@ -25,7 +25,7 @@ from firmware_export.mcu.image import ImageSources, ImageTooLarge, build_image
 from test_qemu import _digits, needs_tools, trained_default_models
 
 SAMPLES = 6
-BOARDS = ("qemu:cortex-m3", "qemu:cortex-m4")
+BOARDS = ("qemu:cortex-m0", "qemu:cortex-m3", "qemu:cortex-m4")  # soft, soft, hard float
 
 
 def _convert_float(model) -> bytes:
@@ -67,7 +67,7 @@ def _inputs(count: int = SAMPLES) -> np.ndarray:
 def test_soft_and_hard_float_within_the_bound_of_builtin_ref(which, models, results):
     """Each board's outputs against BUILTIN_REF computed here: within 1e-5, the row's largest difference
     and agreement are those values, and the M3 (soft) and M4 (hard) give the same top class on every
-    sample with a top-2 margin above 2e-5."""
+    sample with a top-2 margin above 2e-5; the M0 (soft, Armv6-M) gives the M3's bits."""
     reference = reference_outputs(models[which].read_bytes(), _inputs())
     top = {}
     for device in BOARDS:
@@ -84,6 +84,9 @@ def test_soft_and_hard_float_within_the_bound_of_builtin_ref(which, models, resu
     clear = ordered[:, -1] - ordered[:, -2] > CLEAR_MARGIN
     assert clear.sum() >= SAMPLES - 1
     np.testing.assert_array_equal(top["qemu:cortex-m3"][clear], top["qemu:cortex-m4"][clear])
+    # Soft float is IEEE single precision operation by operation, in the same order on Armv6-M and Armv7-M:
+    # the micro:bit and the M3 give the same bits.
+    np.testing.assert_array_equal(results[which, "qemu:cortex-m0"].outputs, results[which, "qemu:cortex-m3"].outputs)
 
 
 @needs_tools
@@ -125,7 +128,7 @@ def _engine_code(disassembly: str) -> str:
 
 @needs_tools
 def test_which_float_abi_ran(models, tmp_path):
-    """The M3 image links libgcc's __aeabi_fmul and __aeabi_fadd and its kernels hold no VFP instruction;
+    """The M0 and M3 images link libgcc's __aeabi_fmul and __aeabi_fadd and their kernels hold no VFP instruction;
     the M4 image's kernels multiply-accumulate on the FPU with the fused VFMA.F32 (-ffp-contract=fast on
     hard float) and call no soft-float routine."""
     compiled = compile_float_model(models["mlp"].read_bytes(), "model", "model_float32.tflite")
@@ -133,9 +136,10 @@ def test_which_float_abi_ran(models, tmp_path):
                            np.float32, "model_float32.tflite", float_engine=True)
     elves = {device: build_image(sources, board_for(device), _inputs(2), tmp_path / device, profiled=False).elf
              for device in BOARDS}
-    symbols, code = _symbols_and_code(elves["qemu:cortex-m3"])
-    assert {"__aeabi_fmul", "__aeabi_fadd"} <= symbols
-    assert not re.search(r"\sv(mul|add|fma|mla)\.f32", _engine_code(code))
+    for device in ("qemu:cortex-m0", "qemu:cortex-m3"):
+        symbols, code = _symbols_and_code(elves[device])
+        assert {"__aeabi_fmul", "__aeabi_fadd"} <= symbols, device
+        assert not re.search(r"\sv(mul|add|fma|mla)\.f32", _engine_code(code)), device
     symbols, code = _symbols_and_code(elves["qemu:cortex-m4"])
     assert "__aeabi_fmul" not in symbols and "__aeabi_fadd" not in symbols
     assert re.search(r"\svfma\.f32", _engine_code(code))
