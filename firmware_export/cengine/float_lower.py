@@ -17,7 +17,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Op, Tensor
 from firmware_export import cgen
 from firmware_export.cengine.lower import (ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, _broadcast, _padding,
-                                           _unsupported, conv_geometry, pad_geometry)
+                                           _unsupported, conv_geometry, fc_geometry, pad_geometry)
 
 FLOAT_KERNEL_OPS = {
     "FULLY_CONNECTED": "fully_connected", "CONV_2D": "conv_2d", "DEPTHWISE_CONV_2D": "depthwise_conv_2d",
@@ -136,12 +136,7 @@ def _weights(graph: Graph, op: Op) -> tuple[ConstArray, ConstArray | None]:
 
 def _fully_connected(graph: Graph, op: Op) -> KernelCall:
     data, output, weights = (graph.tensor(i) for i in (op.inputs[0], op.outputs[0], op.inputs[1]))
-    if len(weights.shape) != 2:
-        raise _unsupported(op, weights, f"weights of shape {weights.shape}")
-    units, depth = weights.shape
-    if data.element_count % depth or output.element_count != data.element_count // depth * units:
-        raise _unsupported(op, output, f"input {data.shape} / output {output.shape} that do not fit weights "
-                                       f"{weights.shape}")
+    units, depth = fc_geometry(op, data, weights, output)
     filter_array, bias_array = _weights(graph, op)
     params = (("batches", data.element_count // depth), ("depth", depth), ("units", units), *_activation(op, output),
               ("filter", filter_array.name), ("bias", bias_array.name if bias_array else None))

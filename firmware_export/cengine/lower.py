@@ -187,12 +187,7 @@ def _fully_connected(graph: Graph, op: Op) -> KernelCall:
     _quantized_per_tensor(op, data, output)
     if op.options.get("weights_format", 0) != 0:
         raise _unsupported(op, weights, "shuffled weights")
-    if len(weights.shape) != 2:
-        raise _unsupported(op, weights, f"weights of shape {weights.shape}")
-    units, depth = weights.shape
-    if data.element_count % depth or output.element_count != data.element_count // depth * units:
-        raise _unsupported(op, output, f"input {data.shape} / output {output.shape} that do not fit weights "
-                                       f"{weights.shape}")
+    units, depth = fc_geometry(op, data, weights, output)
     if weights.per_channel:
         # FullyConnectedPerChannel: input_scale * filter_scale / output_scale in double.
         reals = [data.scale * s / output.scale for s in weights.scales]
@@ -237,6 +232,19 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
     params = (("conv", conv), ("depth_multiplier", depth_multiplier)) if depthwise else conv
     kernel = "depthwise_conv_2d" if depthwise else "conv_2d"
     return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, arrays)
+
+
+def fc_geometry(op: Op, data: Tensor, weights: Tensor, output: Tensor) -> tuple[int, int]:
+    """The shape part of a FULLY_CONNECTED call, the same in the int8 and the float32 build: ``(units, depth)``
+    of its 2-D weights, the input's elements a whole number of ``depth`` rows whose ``units`` outputs fill
+    the output. Raises EdgeMLError (unsupported op) otherwise."""
+    if len(weights.shape) != 2:
+        raise _unsupported(op, weights, f"weights of shape {weights.shape}")
+    units, depth = weights.shape
+    if data.element_count % depth or output.element_count != data.element_count // depth * units:
+        raise _unsupported(op, output, f"input {data.shape} / output {output.shape} that do not fit weights "
+                                       f"{weights.shape}")
+    return units, depth
 
 
 def conv_geometry(op: Op, data: Tensor, weights: Tensor, output: Tensor) -> tuple[tuple[tuple[str, int], ...], int]:
