@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from edgeml.artifact_json import JsonObject, read_json_object
 from edgeml.artifacts import atomic_path
 
 # A validation accuracy this far below training accuracy, or a validation loss this far above its
@@ -14,6 +15,39 @@ OVERFIT_ACCURACY_GAP = 0.05
 OVERFIT_LOSS_RISE = 0.10
 UNDERFIT_TRAIN_ACCURACY = 0.80
 STILL_IMPROVING = 0.005
+
+
+@dataclass(frozen=True)
+class TrainingHistory:
+    """``history.json``: the per-epoch values Keras recorded (``loss``, ``accuracy``, ``val_loss``,
+    ``val_accuracy``, the learning rate ...; one float per epoch run), the epoch whose weights were kept
+    (1-based) and the one-line fit diagnosis."""
+
+    curves: dict[str, tuple[float, ...]]
+    best_epoch: int
+    diagnosis: str
+
+    def last_epoch(self) -> tuple[tuple[str, float], ...]:
+        """Each curve's value at the last epoch, in the recorded order (empty curves left out)."""
+        return tuple((name, values[-1]) for name, values in self.curves.items() if values)
+
+    def to_json(self) -> dict:
+        return {"history": {name: list(values) for name, values in self.curves.items()},
+                "best_epoch": self.best_epoch, "diagnosis": self.diagnosis}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "TrainingHistory":
+        """What :meth:`to_json` wrote; a missing key or a curve that is not a list of numbers is one EdgeMLError
+        naming the file and the key."""
+        curves = data.object("history", True)
+        return cls(curves={name: tuple(curves.numbers(name)) for name in curves.keys()},
+                   best_epoch=data.integer("best_epoch", True), diagnosis=data.text("diagnosis", True))
+
+    @classmethod
+    def read(cls, path: Path) -> "TrainingHistory | None":
+        """``path`` (a run's ``history.json``) read back; None when it does not exist."""
+        data = read_json_object(path)
+        return None if data is None else cls.from_json(data)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from edgeml.artifact_json import JsonObject, read_json_object
 from edgeml.artifacts import check_output_dir, file_set, write_bytes, write_json
 from edgeml.data import Dataset, Normalization, balanced_indices, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError
@@ -112,7 +113,9 @@ class QuantizeConfig(QuantizeOptions):
 
 @dataclass(frozen=True)
 class VariantResult:
-    """One converted file and what it scored through the lite runtime."""
+    """One converted file and what it scored through the lite runtime: accuracy and agreement (top class
+    equal to the Keras float model's) as fractions of the test samples, mean/max |difference| of the output
+    scores against the Keras float model's, the file's size in bytes."""
 
     name: str
     file: str
@@ -123,9 +126,38 @@ class VariantResult:
     max_abs_diff: float
     fully_int8: bool
 
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "VariantResult":
+        return cls(name=data.text("name", True), file=data.text("file", True),
+                   size_bytes=data.integer("size_bytes", True), accuracy=data.number("accuracy", True),
+                   agreement_with_float=data.number("agreement_with_float", True),
+                   mean_abs_diff=data.number("mean_abs_diff", True), max_abs_diff=data.number("max_abs_diff", True),
+                   fully_int8=data.flag("fully_int8"))
+
+
+@dataclass(frozen=True)
+class TensorParameters:
+    """One tensor of the int8 file as the runtime sees it: dtype name, shape, and its quantization (one
+    scale and zero point per tensor, or one per channel; empty for a float tensor)."""
+
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    scales: tuple[float, ...]
+    zero_points: tuple[int, ...]
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "TensorParameters":
+        return cls(name=data.text("name", True), dtype=data.text("dtype", True),
+                   shape=tuple(int(value) for value in data.numbers("shape")), scales=tuple(data.numbers("scales")),
+                   zero_points=tuple(int(value) for value in data.numbers("zero_points")))
+
 
 @dataclass(frozen=True)
 class QuantizationReport:
+    """What ``edgeml quantize`` measured, written as ``quantization.json`` (:meth:`to_dict`) and read back by
+    :meth:`from_json`. Accuracies are fractions of ``test_samples``; ``wall_time_s`` in seconds."""
+
     method: str
     io: str
     keras_float_accuracy: float
@@ -136,7 +168,7 @@ class QuantizationReport:
     calibration_samples: int
     qat_epochs: int
     wall_time_s: float
-    int8_tensors: tuple[dict, ...] = ()  # every tensor's dtype, shape, scale(s) and zero point(s)
+    int8_tensors: tuple[TensorParameters, ...] = ()  # every tensor of the int8 file
     normalization: dict = field(default_factory=dict)  # what the inputs went through (Normalization.to_dict)
     keras3: dict = field(default_factory=dict)  # a Keras 3 model: bridged (with the check) or converted directly
     model: str = ""  # what was quantized: the model file's path, or the description of the model object given
@@ -150,11 +182,42 @@ class QuantizationReport:
         return self.variant("int8").size_bytes / self.variant("float32").size_bytes
 
     def to_dict(self) -> dict:
+        """``quantization.json``: the fields, plus the int8/float32 size ratio and the parameter floor in bytes
+        (one byte per parameter in int8, four in float32), which :meth:`from_json` recomputes."""
         data = asdict(self)
         data["files"] = {name: str(path) for name, path in self.files.items()}
         data["int8_to_float32_size"] = round(self.int8_to_float32_size, 4)
         data["parameter_floor_bytes"] = {"int8": self.parameter_count, "float32": 4 * self.parameter_count}
         return data
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "QuantizationReport":
+        """The report :meth:`to_dict` wrote. A key the file lacks or a value of the wrong type is one
+        EdgeMLError naming the file and the key; so is a report without its int8 and float32 variants."""
+        variants = tuple(VariantResult.from_json(variant) for variant in data.objects("variants", True))
+        missing = {"int8", "float32"} - {variant.name for variant in variants}
+        if missing:
+            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (variants: no "
+                              f"{' and no '.join(sorted(missing))} variant)")
+        return cls(
+            method=data.text("method", True), io=data.text("io", True),
+            keras_float_accuracy=data.number("keras_float_accuracy", True),
+            test_samples=data.integer("test_samples", True), parameter_count=data.integer("parameter_count", True),
+            variants=variants, runtime=data.text("runtime", True),
+            calibration_samples=data.integer("calibration_samples", True),
+            qat_epochs=data.integer("qat_epochs", True), wall_time_s=data.number("wall_time_s", True),
+            int8_tensors=tuple(TensorParameters.from_json(tensor) for tensor in data.objects("int8_tensors")),
+            normalization=dict(data.object("normalization").data), keras3=dict(data.object("keras3").data),
+            model=data.text("model") or "",
+            files={name: Path(path) for name, path in data.object("files").data.items() if isinstance(path, str)},
+        )
+
+    @classmethod
+    def read(cls, path: Path) -> "QuantizationReport | None":
+        """``path`` (a run's ``quantization.json``) read back; None when it does not exist. EdgeMLError when
+        it is not JSON or lacks what :meth:`from_json` needs."""
+        data = read_json_object(path)
+        return None if data is None else cls.from_json(data)
 
     def table(self) -> str:
         lines = [
@@ -292,7 +355,7 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         probabilities = lite.predict(x_test, batch_size=config.batch_size)
         info = int8_info if name == "int8" else read_tflite_bytes(content, f"model_{name}.tflite")
         variants.append(_score(name, content, info, probabilities, keras_probabilities, dataset.y_test))
-    files = {name: out_dir / f"model_{name}.tflite" for name in converted}
+    files = {**{name: out_dir / f"model_{name}.tflite" for name in converted}, "report": out_dir / QUANTIZATION_FILE}
     report = QuantizationReport(
         method=config.method.value,
         io=config.io.value,
@@ -314,7 +377,6 @@ def quantize(config: QuantizeConfig) -> QuantizationReport:
         for name, content in converted.items():
             write_bytes(staging / files[name].name, content)
         write_json(staging / QUANTIZATION_FILE, report.to_dict())
-    files["report"] = out_dir / QUANTIZATION_FILE
     return report
 
 
@@ -343,14 +405,10 @@ def _representative_samples(x: np.ndarray, y: np.ndarray, count: int, seed: int)
     return x[balanced_indices(y, count, np.random.default_rng(seed))]
 
 
-def _tensor_parameters(tensor) -> dict:
-    return {
-        "name": tensor.name,
-        "dtype": tensor.dtype,
-        "shape": list(tensor.shape),
-        "scales": [float(scale) for scale in tensor.scales],
-        "zero_points": [int(zero_point) for zero_point in tensor.zero_points],
-    }
+def _tensor_parameters(tensor) -> TensorParameters:
+    return TensorParameters(name=tensor.name, dtype=tensor.dtype, shape=tuple(int(size) for size in tensor.shape),
+                            scales=tuple(float(scale) for scale in tensor.scales),
+                            zero_points=tuple(int(zero_point) for zero_point in tensor.zero_points))
 
 
 def _score(name, content, info: TFLiteModelInfo, probabilities, float_probabilities, labels) -> VariantResult:

@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from edgeml import __version__
+from edgeml.artifact_json import JsonObject, read_json_object
 from edgeml.artifacts import atomic_path, check_output_dir, write_json, write_text
 from edgeml.data import Dataset, Normalization, choose_normalization, load_dataset, parse_normalize, train_validation_split
 from edgeml.errors import EdgeMLError, TrainingInterrupted
-from edgeml.history import FitDiagnosis, diagnose_fit, plot_history
+from edgeml.history import FitDiagnosis, TrainingHistory, diagnose_fit, plot_history
 from edgeml.keras3_bridge import TRAIN_REMEDY, BridgeRefused, bridge_prepared, is_keras3_model
-from edgeml.rundir import CONFIG_FILE
+from edgeml.rundir import CONFIG_FILE, HISTORY_FILE
 from edgeml.models import (InputFit, ModelSpec, PreparedModel, build_model, check_model_object, copy_model_object,
                            describe_model_object, load_user_model, model_summary, prepare_user_model, refuse_model_code)
 from edgeml.tf_setup import load_tensorflow
@@ -151,15 +152,153 @@ class TrainedRun:
 
 
 @dataclass(frozen=True)
+class DatasetRecord:
+    """The data a run trained on, as ``config.json`` records it: the input shape of one sample (no batch
+    axis), class names in label order, the normalisation the inputs went through, how samples were reshaped
+    to the model's input (a line, or None), and the sample counts of the run's train and test subsets."""
+
+    name: str
+    source: str | None
+    input_shape: tuple[int, ...]
+    class_names: tuple[str, ...]
+    normalization: Normalization
+    label_format: str = "integer"
+    input_fit: str | None = None
+    train_samples: int | None = None
+    test_samples: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "input_shape": list(self.input_shape),
+                "class_names": list(self.class_names), "normalization": self.normalization.to_dict(),
+                "label_format": self.label_format, "input_fit": self.input_fit,
+                "train_samples": self.train_samples, "test_samples": self.test_samples}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "DatasetRecord":
+        normalization = data.object("normalization")
+        return cls(name=data.text("name", True), source=data.text("source"),
+                   input_shape=tuple(int(size) for size in data.numbers("input_shape")),
+                   class_names=tuple(data.strings("class_names", True)),
+                   normalization=Normalization.from_dict(normalization.data) if normalization else Normalization(),
+                   label_format=data.text("label_format") or "integer", input_fit=data.text("input_fit"),
+                   train_samples=data.integer("train_samples"), test_samples=data.integer("test_samples"))
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What training measured: test accuracy (fraction) and loss of the kept weights, the epoch they come
+    from (1-based) of the epochs run, seconds of wall time, replicas of the tf.distribute strategy, whether
+    Ctrl-C ended it early, and the fit diagnosis line (:func:`edgeml.history.diagnose_fit`)."""
+
+    test_accuracy: float
+    test_loss: float
+    best_epoch: int
+    epochs_run: int
+    wall_time_s: float
+    replicas: int = 1
+    interrupted: bool = False
+    diagnosis: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"test_accuracy": self.test_accuracy, "test_loss": self.test_loss, "best_epoch": self.best_epoch,
+                "epochs_run": self.epochs_run, "wall_time_s": round(self.wall_time_s, 2), "replicas": self.replicas,
+                "interrupted": self.interrupted, "diagnosis": self.diagnosis}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "TrainingResult":
+        return cls(test_accuracy=data.number("test_accuracy", True), test_loss=data.number("test_loss", True),
+                   best_epoch=data.integer("best_epoch", True), epochs_run=data.integer("epochs_run", True),
+                   wall_time_s=data.number("wall_time_s", True), replicas=data.integer("replicas") or 1,
+                   interrupted=data.flag("interrupted"), diagnosis=data.text("diagnosis") or "")
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """``config.json`` of a run: the options it was trained with, the data, the model file, the loss and the
+    result. ``keras_model`` is the description of a model object given to the Python API (then ``train.model``
+    is only the unused default spec); ``keras3_bridge`` the check of a Keras 3 file trained through tf_keras."""
+
+    train: TrainConfig
+    dataset: DatasetRecord
+    result: TrainingResult
+    model_file: str = MODEL_FILE
+    loss: str = ""
+    keras_model: str | None = None
+    keras3_bridge: dict | None = None
+    edgeml_version: str = __version__
+
+    def to_json(self) -> dict[str, Any]:
+        train = self.train.to_dict()
+        if self.keras_model is not None:
+            train.pop("model", None)
+            train["keras_model"] = self.keras_model
+        return {"edgeml_version": self.edgeml_version, "train": train, "dataset": self.dataset.to_json(),
+                "model_file": self.model_file, "keras3_bridge": self.keras3_bridge, "loss": self.loss,
+                "result": self.result.to_json()}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "TrainingRecord":
+        """What :meth:`to_json` wrote. A missing key, a value of the wrong type or a training option edgeml
+        does not know (or rejects) is one EdgeMLError naming the file."""
+        options = data.object("train", True)
+        known = {item.name for item in fields(TrainConfig)} | {"keras_model"}
+        unknown = sorted(set(options.keys()) - known)
+        if unknown:
+            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train: unknown option(s) "
+                              f"{', '.join(unknown)})")
+        spec = options.object("model")
+        model_fields = {item.name for item in fields(ModelSpec)}
+        if set(spec.keys()) - model_fields:
+            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train.model: unknown "
+                              f"option(s) {', '.join(sorted(set(spec.keys()) - model_fields))})")
+        try:
+            train = TrainConfig.from_dict(options.data)
+        except EdgeMLError as exc:
+            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train: {exc})") from None
+        bridge = data.object("keras3_bridge")
+        return cls(train=train, dataset=DatasetRecord.from_json(data.object("dataset", True)),
+                   result=TrainingResult.from_json(data.object("result", True)),
+                   model_file=data.text("model_file") or MODEL_FILE, loss=data.text("loss") or "",
+                   keras_model=options.text("keras_model"), keras3_bridge=dict(bridge.data) if bridge else None,
+                   edgeml_version=data.text("edgeml_version") or "")
+
+    @classmethod
+    def read(cls, path: Path) -> "TrainingRecord | None":
+        """``path`` (a run's ``config.json``) read back; None when it does not exist."""
+        found = read_json_object(path)
+        return None if found is None else cls.from_json(found)
+
+
+@dataclass(frozen=True)
 class KFoldResult:
+    """``edgeml train --kfold K``: each fold's test accuracy (fraction), their mean and population standard
+    deviation, written as ``kfold.json`` in ``run_dir`` with the options and the dataset's name."""
+
     fold_accuracies: tuple[float, ...]
     mean_accuracy: float
     std_accuracy: float
     run_dir: Path
+    train: TrainConfig = field(default_factory=TrainConfig)
+    dataset: str = ""
 
     def line(self) -> str:
         folds = ", ".join(f"{a:.4f}" for a in self.fold_accuracies)
         return f"{len(self.fold_accuracies)}-fold accuracy: {self.mean_accuracy:.4f} ± {self.std_accuracy:.4f} (folds: {folds})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"train": self.train.to_dict(), "dataset": self.dataset, "fold_accuracies": list(self.fold_accuracies),
+                "mean_accuracy": self.mean_accuracy, "std_accuracy": self.std_accuracy}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "KFoldResult":
+        """What :meth:`to_json` wrote into ``data.path``'s folder; a missing key is one EdgeMLError naming it."""
+        try:
+            train = TrainConfig.from_dict(data.object("train", True).data)
+        except (EdgeMLError, TypeError) as exc:  # TypeError: an option this edgeml does not have
+            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train: {exc})") from None
+        return cls(fold_accuracies=tuple(data.numbers("fold_accuracies")),
+                   mean_accuracy=data.number("mean_accuracy", True), std_accuracy=data.number("std_accuracy", True),
+                   run_dir=data.path.parent, train=train, dataset=data.text("dataset", True))
 
 
 # -------------------------------------------------------------------------------------------------- training
@@ -253,9 +392,11 @@ def _train(tf, strategy, config: TrainConfig, run_dir: Path, is_chief: bool) -> 
     if not is_chief:
         return run
     write_text(run_dir / "summary.txt", summary + f"\nfit diagnosis: {diagnosis.line()}\n")
-    write_json(run_dir / "history.json", {"history": history, "best_epoch": run.best_epoch, "diagnosis": diagnosis.line()})
+    write_json(run_dir / HISTORY_FILE,
+               TrainingHistory({name: tuple(values) for name, values in history.items()}, run.best_epoch,
+                               diagnosis.line()).to_json())
     plot_history(history, run_dir / "history.png", title=f"{model.name} on {dataset.name}")
-    write_json(run_dir / CONFIG_FILE, _run_record(config, dataset, loss, run))
+    write_json(run_dir / CONFIG_FILE, _run_record(config, dataset, loss, run).to_json())
     if interrupted:
         raise TrainingInterrupted(
             f"training interrupted after {run.epochs_run} epoch(s); the best checkpoint (epoch {run.best_epoch}, "
@@ -402,35 +543,20 @@ class AtomicBestCheckpoint:
         return _Callback()
 
 
-def _run_record(config: TrainConfig, dataset: Dataset, loss: str, run: TrainedRun) -> dict[str, Any]:
-    return {
-        "edgeml_version": __version__,
-        "train": config.to_dict(),
-        "dataset": {
-            "name": dataset.name,
-            "source": dataset.source,
-            "input_shape": list(dataset.input_shape),
-            "class_names": list(dataset.class_names),
-            "normalization": dataset.normalization.to_dict(),
-            "label_format": dataset.label_format,
-            "input_fit": run.input_fit.line() if run.input_fit is not None else None,
-            "train_samples": int(len(dataset.y_train)),
-            "test_samples": int(len(dataset.y_test)),
-        },
-        "model_file": MODEL_FILE,
-        "keras3_bridge": run.keras3_bridge,
-        "loss": loss,
-        "result": {
-            "test_accuracy": run.test_accuracy,
-            "test_loss": run.test_loss,
-            "best_epoch": run.best_epoch,
-            "epochs_run": run.epochs_run,
-            "wall_time_s": round(run.wall_time_s, 2),
-            "replicas": run.replicas,
-            "interrupted": run.interrupted,
-            "diagnosis": run.diagnosis.line(),
-        },
-    }
+def _run_record(config: TrainConfig, dataset: Dataset, loss: str, run: TrainedRun) -> TrainingRecord:
+    return TrainingRecord(
+        train=config,
+        dataset=DatasetRecord(name=dataset.name, source=dataset.source, input_shape=dataset.input_shape,
+                              class_names=tuple(dataset.class_names), normalization=dataset.normalization,
+                              label_format=dataset.label_format,
+                              input_fit=run.input_fit.line() if run.input_fit is not None else None,
+                              train_samples=int(len(dataset.y_train)), test_samples=int(len(dataset.y_test))),
+        result=TrainingResult(test_accuracy=run.test_accuracy, test_loss=run.test_loss, best_epoch=run.best_epoch,
+                              epochs_run=run.epochs_run, wall_time_s=run.wall_time_s, replicas=run.replicas,
+                              interrupted=run.interrupted, diagnosis=run.diagnosis.line()),
+        loss=loss, keras3_bridge=run.keras3_bridge,
+        keras_model=describe_model_object(config.keras_model) if config.keras_model is not None else None,
+    )
 
 
 # ------------------------------------------------------------------------------------------- tf.distribute
@@ -511,15 +637,7 @@ def run_kfold(config: TrainConfig) -> KFoldResult:
         _, accuracy = model.evaluate(x[test_index], targets_for(y[test_index], loss, dataset.num_classes), verbose=0)
         accuracies.append(float(accuracy))
         print(f"fold {fold}/{config.kfold}: accuracy {accuracy:.4f}")
-    result = KFoldResult(tuple(accuracies), float(np.mean(accuracies)), float(np.std(accuracies)), run_dir)
-    write_json(
-        run_dir / "kfold.json",
-        {
-            "train": config.to_dict(),
-            "dataset": dataset.name,
-            "fold_accuracies": list(result.fold_accuracies),
-            "mean_accuracy": result.mean_accuracy,
-            "std_accuracy": result.std_accuracy,
-        },
-    )
+    result = KFoldResult(tuple(accuracies), float(np.mean(accuracies)), float(np.std(accuracies)), run_dir,
+                         config, dataset.name)
+    write_json(run_dir / "kfold.json", result.to_json())
     return result

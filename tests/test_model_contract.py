@@ -278,9 +278,9 @@ def test_leading_rescaling_layer_becomes_the_recorded_normalisation(keras, uint8
     assert recorded.method == "model" and recorded.mean == 0.0 and recorded.std == pytest.approx(255.0)
     assert "Rescaling" not in [type(layer).__name__ for layer in load_user_model(run.model_path).layers]
     report = quantize(QuantizeConfig(target=str(run.run_dir), method="qat", qat_epochs=1, calibration_samples=40))
-    (input_tensor,) = [t for t in report.int8_tensors if t["shape"] == [1, 28, 28]][:1]
-    low = (-128 - input_tensor["zero_points"][0]) * input_tensor["scales"][0]
-    high = (127 - input_tensor["zero_points"][0]) * input_tensor["scales"][0]
+    (input_tensor,) = [t for t in report.int8_tensors if t.shape == (1, 28, 28)][:1]
+    low = (-128 - input_tensor.zero_points[0]) * input_tensor.scales[0]
+    high = (127 - input_tensor.zero_points[0]) * input_tensor.scales[0]
     # Later stages that read the run (benchmark, bundle, the pipeline's int8 metrics) feed the same inputs.
     from edgeml.benchmark import load_test_samples
     from edgeml.runtime import LiteModel, decide_class
@@ -290,7 +290,7 @@ def test_leading_rescaling_layer_becomes_the_recorded_normalisation(keras, uint8
     int8_accuracy = np.mean(decide_class(LiteModel(run.run_dir / "model_int8.tflite").predict(inputs)) == labels)
     assert int8_accuracy == pytest.approx(report.variant("int8").accuracy)
     # The calibrated range is the normalised one: [0, max pixel / 255] (not the raw 0..255).
-    step = input_tensor["scales"][0]
+    step = input_tensor.scales[0]
     assert low == pytest.approx(0.0, abs=step) and high == pytest.approx(np.load(uint8_npz)["x_train"].max() / 255, abs=step)
 
 

@@ -194,3 +194,29 @@ def test_report_lists_every_int8_tensor(qat_report):
     assert len(tensors) == read_tflite(out / "model_int8.tflite").tensor_count
     weights = [t for t in tensors if t["dtype"] == "int8" and len(t["shape"]) == 2 and t["shape"][0] > 1]
     assert weights and all(t["scales"] and all(s > 0 for s in t["scales"]) for t in weights)
+
+
+def test_quantization_json_reads_back_as_the_report(qat_report, tmp_path):
+    """quantization.json is the report: from_json gives back every field the stage returned (the paths
+    as written), and a damaged file is one error naming the file and the key."""
+    from edgeml.quantize import QuantizationReport
+
+    report, out = qat_report
+    read = QuantizationReport.read(out / "quantization.json")
+    assert read == report and read.files["report"] == out / "quantization.json"
+    assert read.int8_tensors[0] == report.int8_tensors[0] and isinstance(read.int8_tensors[0].shape, tuple)
+    assert read.int8_to_float32_size == report.int8_to_float32_size
+    assert QuantizationReport.read(tmp_path / "absent.json") is None
+    saved = json.loads((out / "quantization.json").read_text())
+    for damage, message in (
+        (lambda data: data.pop("keras_float_accuracy"), r"missing key keras_float_accuracy"),
+        (lambda data: data["variants"][1].update(accuracy="high"), r"variants\[1\]\.accuracy: expected a number"),
+        (lambda data: data.update(variants=[v for v in data["variants"] if v["name"] != "int8"]), "no int8 variant"),
+        (lambda data: data["int8_tensors"][0].update(shape="1x64"), r"int8_tensors\[0\]\.shape: expected a list"),
+    ):
+        damaged = json.loads(json.dumps(saved))
+        damage(damaged)
+        path = tmp_path / "quantization.json"
+        path.write_text(json.dumps(damaged))
+        with pytest.raises(EdgeMLError, match=rf"{path}.*{message}"):
+            QuantizationReport.read(path)

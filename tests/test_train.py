@@ -39,6 +39,42 @@ def test_run_directory_contents(digits_run):
     assert record.model_path == digits_run / "model.keras" and record.input_shape == (8, 8, 1)
 
 
+def test_config_and_history_read_back_as_the_run_that_wrote_them(digits_run, tmp_path):
+    """config.json and history.json are the training stage's typed records: read back, they are the run's
+    values and write the same JSON again; a damaged file is one error naming the file and the key."""
+    from edgeml.history import TrainingHistory
+    from edgeml.train import TrainingRecord
+
+    config = json.loads((digits_run / "config.json").read_text())
+    record = TrainingRecord.read(digits_run / "config.json")
+    assert json.loads(json.dumps(record.to_json())) == config
+    assert record.train == TrainConfig(**{**config["train"], "model": ModelSpec(hidden=(64, 32))})
+    assert record.dataset.input_shape == (8, 8, 1) and record.dataset.class_names == tuple(str(i) for i in range(10))
+    assert record.dataset.normalization == RunRecord.load(digits_run).normalization
+    assert (record.result.test_accuracy, record.result.epochs_run) == (config["result"]["test_accuracy"], 12)
+    history = TrainingHistory.read(digits_run / "history.json")
+    saved = json.loads((digits_run / "history.json").read_text())
+    assert json.loads(json.dumps(history.to_json())) == saved
+    assert history.last_epoch() == tuple((name, values[-1]) for name, values in saved["history"].items())
+    assert TrainingRecord.read(tmp_path / "config.json") is None and TrainingHistory.read(tmp_path / "h.json") is None
+    for damage, reader, name, message in (
+        (lambda data: data["result"].pop("test_accuracy"), TrainingRecord, "config.json",
+         r"missing key result\.test_accuracy"),
+        (lambda data: data["train"].update(epochz=3), TrainingRecord, "config.json", "unknown option.*epochz"),
+        (lambda data: data["train"].update(epochs=0), TrainingRecord, "config.json", "--epochs must be positive"),
+        (lambda data: data["dataset"].update(input_shape="8x8"), TrainingRecord, "config.json",
+         r"dataset\.input_shape: expected a list"),
+        (lambda data: data["history"]["loss"].append("nan?"), TrainingHistory, "history.json",
+         r"history\.loss\[12\]: expected a list of numbers"),
+    ):
+        damaged = json.loads((digits_run / name).read_text())
+        damage(damaged)
+        path = tmp_path / name
+        path.write_text(json.dumps(damaged))
+        with pytest.raises(EdgeMLError, match=rf"{path}.*{message}"):
+            reader.read(path)
+
+
 def test_saved_model_is_the_last_epoch_by_default(digits_run):
     history = json.loads((digits_run / "history.json").read_text())
     assert history["best_epoch"] == len(history["history"]["loss"]) == 12
@@ -141,6 +177,10 @@ def test_kfold_reports_each_fold(tmp_path):
     assert "3-fold accuracy" in result.line() and "±" in result.line()
     saved = json.loads((tmp_path / "kf" / "kfold.json").read_text())
     assert saved["fold_accuracies"] == list(result.fold_accuracies)
+    from edgeml.artifact_json import read_json_object
+    from edgeml.train import KFoldResult
+
+    assert KFoldResult.from_json(read_json_object(tmp_path / "kf" / "kfold.json")) == result
     with pytest.raises(EdgeMLError, match="--kfold 10 needs at least 10 training samples per class"):
         run_kfold(TrainConfig(out=str(tmp_path / "kf2"), dataset="digits", train_samples=50, kfold=10, epochs=1))
 
