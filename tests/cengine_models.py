@@ -53,7 +53,7 @@ def convert_int8(model, representative: np.ndarray, per_channel_dense: bool | No
 class BuiltEngine:
     """A model compiled by the C engine and built on the host in both rounding modes (plus trace builds).
 
-    ``objects`` caches the compiled object files (default: ``host-objects/`` in the C engine's cache folder,
+    ``objects`` caches the compiled object files (default: ``host-objects/`` beside the C engine's build cache,
     a session temp folder under the tests' ``c_engine_cache`` fixture), so the kernels are compiled once per
     set of flags and each model compiles only its own ``<symbol>_model.c``."""
 
@@ -69,7 +69,7 @@ class BuiltEngine:
         self.input = self.graph.tensor(self.graph.inputs[0])
         self.output = self.graph.tensor(self.graph.outputs[0])
         self.symbol = symbol
-        self.objects = objects if objects is not None else ObjectCache(cache_dir() / "host-objects")
+        self.objects = objects if objects is not None else ObjectCache(cache_dir().parent / "host-objects")
         self.engines = _Builds(self)
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
