@@ -10,7 +10,8 @@ from edgeml.tf_setup import load_tensorflow
 
 
 class _Builds(dict):
-    """(single_rounding, trace) -> HostEngine, each built on first use."""
+    """(single_rounding, trace) -> HostEngine, each built on first use, linked from the kernels' object files
+    the session has already compiled with the same flags (``BuiltEngine.objects``)."""
 
     def __init__(self, built: "BuiltEngine") -> None:
         super().__init__()
@@ -22,7 +23,7 @@ class _Builds(dict):
         single, trace = key
         built = self.built
         library = build_shared_library(built.folder, built.folder / f"lib_{int(single)}{int(trace)}.so",
-                                       BuildOptions(single_rounding=single, trace=trace))
+                                       BuildOptions(single_rounding=single, trace=trace), built.objects)
         self[key] = HostEngine(library, built.symbol, built.input.element_count, built.output.element_count,
                                built.compiled.plan.arena_bytes)
         return self[key]
@@ -50,10 +51,16 @@ def convert_int8(model, representative: np.ndarray, per_channel_dense: bool | No
 
 
 class BuiltEngine:
-    """A model compiled by the C engine and built on the host in both rounding modes (plus trace builds)."""
+    """A model compiled by the C engine and built on the host in both rounding modes (plus trace builds).
 
-    def __init__(self, model: bytes, folder, symbol: str = "net") -> None:
+    ``objects`` caches the compiled object files (default: ``host-objects/`` beside the C engine's build cache,
+    a session temp folder under the tests' ``c_engine_cache`` fixture), so the kernels are compiled once per
+    set of flags and each model compiles only its own ``<symbol>_model.c``."""
+
+    def __init__(self, model: bytes, folder, symbol: str = "net", objects=None) -> None:
+        from firmware_export.cengine.build import cache_dir
         from firmware_export.cengine.generate import write_files, compile_model
+        from firmware_export.cengine.host import ObjectCache
 
         self.model = model
         self.compiled = compile_model(model, symbol)
@@ -62,6 +69,7 @@ class BuiltEngine:
         self.input = self.graph.tensor(self.graph.inputs[0])
         self.output = self.graph.tensor(self.graph.outputs[0])
         self.symbol = symbol
+        self.objects = objects if objects is not None else ObjectCache(cache_dir().parent / "host-objects")
         self.engines = _Builds(self)
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
@@ -72,6 +80,10 @@ class BuiltEngine:
         from firmware_export.cengine.exactness import Reference, compare
 
         reference = Reference.BUILTIN_REF if single_rounding else Reference.TFLM
+        result = compare(self.model, self.graph, self.engines[single_rounding, False], inputs, reference)
+        if result.identical:
+            return result
+        # Only a difference needs the trace build, to name the first op that diverges.
         return compare(self.model, self.graph, self.engines[single_rounding, False], inputs, reference,
                        self.engines[single_rounding, True])
 

@@ -211,13 +211,12 @@ def test_the_tflm_arena_is_the_measured_one_or_says_why_not(quantized_run, tmp_p
     assert row.arena_not_measured == "no measured arena was given (ran with the 4 MiB default)"
 
 
-def test_the_c_runtime_is_measured_beside_tflm(quantized_run, tmp_path, monkeypatch):
+def test_the_c_runtime_is_measured_beside_tflm(quantized_run, tmp_path):
     """Issue 12: the C engine's row has TFLM's predictions, a p50, its static RAM (arena + I/O) and flash."""
     from edgeml.benchmark import format_markdown, format_table
     from edgeml.runtime import open_model
     from firmware_export.cengine import compile_model
 
-    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     model = quantized_run / "model_int8.tflite"
     result = run_benchmark(BenchmarkConfig(targets=(str(model),), runtimes=("tflm", "c"), runs=20, warmup=2,
                                            batch_size=16, test_samples=100, out=str(tmp_path / "out")))

@@ -284,7 +284,7 @@ def test_uint8_io_is_byte_exact(uint8_io, single_rounding):
         info = read_tflite_bytes(uint8_io.model)
         expected = np.asarray(run_tflm(uint8_io.model, info.inputs, inputs.reshape(SAMPLES, 4, 4, 2), 1 << 20))
     library = build_shared_library(uint8_io.folder, uint8_io.folder / f"u{int(single_rounding)}.so",
-                                   BuildOptions(single_rounding=single_rounding))
+                                   BuildOptions(single_rounding=single_rounding), uint8_io.objects)
     engine = HostEngine(library, "net", 32, 5, uint8_io.compiled.plan.arena_bytes, (np.uint8, np.uint8))
     outputs = engine.run(inputs)
     assert expected.dtype == outputs.dtype == np.uint8

@@ -384,3 +384,33 @@ def test_a_configuration_the_engine_cannot_run_is_refused_before_any_file_is_wri
                                           r"a CONCATENATION of 5 tensors .*--engine tflm"):
         export_c_engine(CEngineConfig(source=str(source), out=str(out)))
     assert not out.exists()
+
+
+def test_object_cache_reuses_an_object_only_for_the_same_source_headers_and_flags(tmp_path):
+    """host.ObjectCache (what BuiltEngine links the kernels from): a second folder with the same source and
+    header reuses the object; a changed included header, a changed flag or a changed source each compile a
+    new one, and the library built from it returns the new value, never the stale one."""
+    from firmware_export.cengine.host import BuildOptions, ObjectCache, build_shared_library
+
+    objects = ObjectCache(tmp_path / "objects")
+
+    def value_of(name: str, header: str, source: str = "int edgeml_value(void) { return VALUE + OFFSET; }\n",
+                 single_rounding: bool = False) -> int:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "value.h").write_text(header)
+        (folder / "value.c").write_text('#include "value.h"\nint edgeml_value(void);\n'
+                                        "#define OFFSET (10 * EDGEML_SINGLE_ROUNDING)\n" + source)
+        library = ctypes.CDLL(str(build_shared_library(folder, folder / "libvalue.so",
+                                                       BuildOptions(single_rounding=single_rounding), objects)))
+        return library.edgeml_value()
+
+    def object_count() -> int:
+        return len(list((tmp_path / "objects").glob("*.o")))
+
+    assert value_of("first", "#define VALUE 1\n") == 1 and object_count() == 1
+    assert value_of("same", "#define VALUE 1\n") == 1 and object_count() == 1
+    assert value_of("header", "#define VALUE 2\n") == 2 and object_count() == 2
+    assert value_of("flag", "#define VALUE 2\n", single_rounding=True) == 12 and object_count() == 3
+    assert value_of("source", "#define VALUE 2\n", "int edgeml_value(void) { return -VALUE; }\n") == -2
+    assert object_count() == 4

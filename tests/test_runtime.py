@@ -31,11 +31,10 @@ def reference(models):
 
 
 @pytest.mark.parametrize("runtime", [spec.name for spec in REGISTRY if spec.selectable])
-def test_backend_matches_litert_reference_kernels(models, runtime, tmp_path, monkeypatch):
+def test_backend_matches_litert_reference_kernels(models, runtime):
     spec = runtime_spec(runtime)
     if not spec.installed():
         pytest.skip(f"{runtime} is not installed here ({spec.install_hint}; tflite-runtime has no wheels for numpy 2)")
-    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, inputs, labels = models
     model = open_model(run_dir / "model_int8.tflite", runtime, threads=1)
     assert model.runtime == runtime and model.input_shape == (8, 8, 1)
@@ -171,13 +170,12 @@ def builtin_ref_float(model: Path, inputs: np.ndarray) -> np.ndarray:
     return np.concatenate(outputs)
 
 
-def test_c_runtime_runs_float32_models_within_1e5_of_builtin_ref(models, tmp_path, monkeypatch):
+def test_c_runtime_runs_float32_models_within_1e5_of_builtin_ref(models):
     """Issue 15: ``--runtime c`` on a float32 model builds the engine's float build: float32 in and out,
     outputs within 1e-5 of LiteRT BUILTIN_REF float, the same top class, and its static RAM and flash."""
     from edgeml.graph import read_graph
     from firmware_export.cengine.float_generate import compile_float_model
 
-    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir, inputs, labels = models
     path = run_dir / "model_float32.tflite"
     engine = open_model(path, "c")
@@ -271,13 +269,12 @@ def test_a_float16_model_under_c_is_not_measured_for_one_stated_reason(models, t
     assert (reason,) in [block.items for block in bullets]
 
 
-def test_benchmark_of_both_variants_on_c_reports_latency_static_ram_and_flash(models, tmp_path, monkeypatch):
+def test_benchmark_of_both_variants_on_c_reports_latency_static_ram_and_flash(models, tmp_path):
     """Issue 15: `edgeml benchmark MODEL_float32.tflite MODEL_int8.tflite --runtime c`: a row per variant with
     latency, static RAM (the engine's arena + input + output) and flash, as the engine itself states them."""
     from edgeml.benchmark import BenchmarkConfig, run_benchmark
     from firmware_export.cengine.exactness import FLOAT_GRAPH_NOT_COMPARED
 
-    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
     run_dir = tmp_path / "run"
     shutil.copytree(models[0], run_dir, ignore=shutil.ignore_patterns("benchmark"))
     variants = ("model_float32.tflite", "model_int8.tflite")

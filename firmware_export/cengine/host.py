@@ -7,6 +7,9 @@ flags as a firmware build, plus sanitizers on request.
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -52,8 +55,12 @@ def c_sources(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob("*.c"))
 
 
-def build_shared_library(folder: Path, out: Path, options: BuildOptions = BuildOptions()) -> Path:
-    """Compile every .c file of ``folder`` into the shared library ``out``."""
+def build_shared_library(folder: Path, out: Path, options: BuildOptions = BuildOptions(),
+                         objects: "ObjectCache | None" = None) -> Path:
+    """Compile every .c file of ``folder`` into the shared library ``out``; with ``objects``, each file is
+    compiled to an object file once (reused while its source, the headers it includes and the flags are
+    the same) and only the link is redone: what the tests do to build hundreds of models on the same
+    kernels. Raises EdgeMLError when the compiler is missing or fails."""
     if shutil.which(options.compiler) is None:
         raise EdgeMLError(f"C compiler {options.compiler} not found")
     sources = c_sources(folder)
@@ -65,12 +72,62 @@ def build_shared_library(folder: Path, out: Path, options: BuildOptions = BuildO
             trace_source.write_text(TRACE_SOURCE)
             sources.append(trace_source)
             defines.append("-DEDGEML_TRACE=edgeml_host_trace")
-        command = [options.compiler, *STRICT_FLAGS, options.optimization, "-shared", "-fPIC", *defines,
-                   *options.extra_flags, *map(str, sources), "-o", str(out)]
+        if objects is None:
+            command = [options.compiler, *STRICT_FLAGS, options.optimization, "-shared", "-fPIC", *defines,
+                       *options.extra_flags, *map(str, sources), "-o", str(out)]
+        else:
+            compile_flags = (*STRICT_FLAGS, options.optimization, "-fPIC", *defines, *options.extra_flags)
+            compiled = [objects.object_for(source, options.compiler, compile_flags) for source in sources]
+            command = [options.compiler, options.optimization, "-shared", *options.extra_flags,
+                       *map(str, compiled), "-o", str(out)]
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise EdgeMLError(f"{options.compiler} failed on the generated C: {result.stderr.strip()[:2000]}")
     return out
+
+
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.MULTILINE)
+
+
+class ObjectCache:
+    """Object files in ``folder``, one per (compiler, flags, source text, text of every ``#include "..."``
+    it reaches in the source's folder): changing a kernel, a header it includes or a flag changes the key,
+    so a stale object is never linked. System headers (``<...>``) are not in the key. Objects are written
+    to a temporary name and renamed into place, so concurrent builders share the folder safely."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def object_for(self, source: Path, compiler: str, flags: tuple[str, ...]) -> Path:
+        """The object file of ``source`` compiled by ``compiler -c`` with ``flags``, compiled if not cached."""
+        digest = hashlib.sha256("\0".join((compiler, *flags)).encode())
+        for path in _local_includes(Path(source)):
+            digest.update(b"\0" + path.name.encode() + b"\0" + path.read_bytes())
+        target = self.folder / f"{Path(source).stem}-{digest.hexdigest()[:32]}.o"
+        if target.is_file():
+            return target
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.folder / f".{target.name}.{os.getpid()}.tmp"
+        result = subprocess.run([compiler, *flags, "-c", str(source), "-o", str(staging)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            staging.unlink(missing_ok=True)
+            raise EdgeMLError(f"{compiler} failed on {Path(source).name}: {result.stderr.strip()[:2000]}")
+        os.replace(staging, target)
+        return target
+
+
+def _local_includes(source: Path) -> list[Path]:
+    """``source`` and every file it includes with quotes from its own folder, transitively, in a fixed order."""
+    seen: dict[str, Path] = {}
+    pending = [source]
+    while pending:
+        path = pending.pop()
+        if path.name in seen or not path.is_file():
+            continue
+        seen[path.name] = path
+        pending += [source.parent / name for name in _LOCAL_INCLUDE.findall(path.read_text())]
+    return [seen[name] for name in sorted(seen)]
 
 
 class HostEngine:
