@@ -93,7 +93,8 @@ static void im2col_at(const edgeml_conv_params *p, const int8_t *batch_input, in
                       int8_t *column)
 {
     const int32_t ic = p->input_c, row_bytes = p->filter_w * ic;
-    const int32_t in_y_origin = out_y * p->stride_h - p->pad_top, in_x_origin = out_x * p->stride_w - p->pad_left;
+    const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+    const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
     const int8_t pad = (int8_t)(-p->input_offset);
     int32_t fy, fx;
     for (fy = 0; fy < p->filter_h; ++fy, column += row_bytes) {
@@ -280,20 +281,6 @@ void edgeml_conv_2d_max(const edgeml_conv_params *p, const int8_t *batch_input, 
     }
 }
 
-/* The filter taps [*start, *end) whose input origin + dilation * tap lies inside [0, size). */
-static void valid_taps(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *start, int32_t *end)
-{
-    int32_t first = 0, last = taps;
-    while (first < taps && origin + dilation * first < 0) {
-        ++first;
-    }
-    while (last > first && origin + dilation * (last - 1) >= size) {
-        --last;
-    }
-    *start = first;
-    *end = last;
-}
-
 /* The taps of one output pixel that read the input: rows x cols of them from (fy0, fx0), the input and the
    filter at the first one (channel 0), the steps between taps along a row, and what moves the pointers from
    the end of a row (cols steps on) to the start of the next. */
@@ -431,13 +418,13 @@ void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *dp, const int8_t *i
     for (batch = 0; batch < p->batches; ++batch) {
         const int8_t *batch_input = input + batch * p->input_h * p->input_w * in_c;
         for (out_y = 0; out_y < p->output_h; ++out_y) {
-            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
-            valid_taps(in_y_origin, p->dilation_h, p->filter_h, p->input_h, &fy0, &fy1);
+            const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+            edgeml_tap_range(in_y_origin, p->dilation_h, p->filter_h, p->input_h, &fy0, &fy1);
             for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
                 int8_t *out = output + ((batch * p->output_h + out_y) * p->output_w + out_x) * out_c;
                 int32_t border;
-                valid_taps(in_x_origin, p->dilation_w, p->filter_w, p->input_w, &fx0, &fx1);
+                edgeml_tap_range(in_x_origin, p->dilation_w, p->filter_w, p->input_w, &fx0, &fx1);
                 border = fy0 != 0 || fy1 != p->filter_h || fx0 != 0 || fx1 != p->filter_w;
                 t.rows = fy1 - fy0;
                 t.cols = fx1 - fx0;
