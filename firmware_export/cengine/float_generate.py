@@ -11,18 +11,17 @@ two ops). Everything is rendered in memory before anything is written.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, read_graph_bytes
-from firmware_export import cgen
 from firmware_export.cengine.fuse import Fusion, InPlace, fuse_conv_pool, in_place_roots
 from firmware_export.cengine.generate import (ENGINE_JSON, GEOMETRY_HEADER, Flavour, Labels, TensorStorage,
                                               _alias_roots, _helpers, _lifetimes, _position_of_scratch, _scratch_id,
                                               render_model)
+from firmware_export.cengine.generate import _pointer as _storage_pointer  # the float build's ARENA(floats)
 from firmware_export.cengine.lower import ALIAS_OPS, LoweredGraph
 from firmware_export.cengine.float_lower import lower_float
 from firmware_export.cengine.plan import MemoryPlan, plan_memory
@@ -125,14 +124,7 @@ def _storage(graph: Graph, roots: dict[int, int], plan: MemoryPlan, caller_buffe
 def _pointer(graph: Graph, storage: dict[int, TensorStorage], index: int, const: bool) -> str:
     if graph.tensor(index).is_constant:
         return f"tensor{index}"  # float_lower's const array of a constant operand
-    row = storage[index]
-    if row.storage == "input":
-        if not const:
-            raise AssertionError("the planner never writes into the caller's input")
-        return "input"
-    if row.storage == "output":
-        return "output"
-    return f"ARENA({row.offset // FLOAT_BYTES})"
+    return _storage_pointer(storage[index], const, arena=lambda offset: f"ARENA({offset // FLOAT_BYTES})")
 
 
 def _render(graph: Graph, lowered: LoweredGraph, plan: MemoryPlan, tensors: tuple[TensorStorage, ...],

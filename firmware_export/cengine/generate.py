@@ -379,13 +379,17 @@ def _releases(lowered: LoweredGraph, plan: MemoryPlan, element_bytes: int = 1) -
     return releases
 
 
-def _pointer(row: TensorStorage, const: bool) -> str:
+def _pointer(row: TensorStorage, const: bool, arena=None) -> str:
+    """The C expression of a tensor's storage: the caller's ``input`` or ``output``, else its place in the
+    arena, ``arena(offset in bytes)`` (default: the int8 build's ARENA_IN / ARENA_OUT byte offsets)."""
     if row.storage == "input":
         if not const:
             raise AssertionError("the planner never writes into the caller's input")
         return "input"
     if row.storage == "output":
         return "output"
+    if arena is not None:
+        return arena(row.offset)
     return f"ARENA_IN({row.offset})" if const else f"ARENA_OUT({row.offset})"
 
 
