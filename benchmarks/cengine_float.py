@@ -30,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from cengine_exactness import EDGEML_MODELS, train_models  # same default MLP and CNN, same run folders
+from cengine_memory import byte_cell
 from edgeml.data import load_dataset
 from edgeml.rundir import FLOAT_TFLITE_FILE, RunRecord
+from edgeml.text_tables import aligned_table
 from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
 from firmware_export.cengine.float_generate import compile_float_model
 from firmware_export.cengine.generate import compile_model, write_files
@@ -66,23 +68,21 @@ def measure(run: Path, test_samples: int | None, folder: Path) -> dict:
             "ram_vs_int8": ram.to_json(), "flash_bytes": flash}
 
 
+COLUMNS = ("model", "samples", "max \\|difference\\| vs BUILTIN_REF", "top class differs (margin > 2e-5)",
+           "float32 RAM (arena + I/O)", "int8 RAM", "float32 / int8", "float32 flash M4 (FPU) / M3", "int8 flash M4")
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| model | samples | max \\|difference\\| vs BUILTIN_REF | top class differs (margin > 2e-5) "
-             "| float32 RAM (arena + I/O) | int8 RAM | float32 / int8 | float32 flash M4 (FPU) / M3 | int8 flash M4 |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    """The README's table: one row per model."""
+    cells = []
     for row in rows:
         parity, ram, flash = row["parity"], row["ram_vs_int8"], row["flash_bytes"]
-        lines.append(f"| {row['model']} | {parity['samples']:,} | {parity['max_abs_difference']:.3g} "
-                     f"| {parity['top_class_differences']} of {parity['clear_samples']:,} "
-                     f"| {ram['float_ram_bytes']:,} B ({row['float_arena_bytes']:,} + {row['float_io_bytes']:,}) "
-                     f"| {ram['int8_ram_bytes']:,} B | {ram['ratio']:.2f}x "
-                     f"| {' / '.join(_bytes(flash[cpu]) for cpu in FLOAT_CPUS)} "
-                     f"| {_bytes(flash['int8, cortex-m4'])} |")
-    return "\n".join(lines)
-
-
-def _bytes(value) -> str:
-    return f"{value:,} B" if isinstance(value, int) else str(value)
+        cells.append([row["model"], f"{parity['samples']:,}", f"{parity['max_abs_difference']:.3g}",
+                      f"{parity['top_class_differences']} of {parity['clear_samples']:,}",
+                      f"{ram['float_ram_bytes']:,} B ({row['float_arena_bytes']:,} + {row['float_io_bytes']:,})",
+                      f"{ram['int8_ram_bytes']:,} B", f"{ram['ratio']:.2f}x",
+                      " / ".join(byte_cell(flash[cpu]) for cpu in FLOAT_CPUS), byte_cell(flash["int8, cortex-m4"])])
+    return aligned_table(cells, COLUMNS, "pipe", text_columns=1)
 
 
 def main(argv: list[str] | None = None) -> int:

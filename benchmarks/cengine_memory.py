@@ -25,6 +25,7 @@ import subprocess
 from pathlib import Path
 
 from cengine_exactness import train_models  # same default MLP and CNN, same run folders
+from edgeml.text_tables import aligned_table
 from firmware_export.cengine.generate import compile_model, measure_compiled
 from firmware_export.cengine.measure import ARM_GCC, EngineMemory
 
@@ -36,28 +37,28 @@ def measure(name: str, model: bytes) -> EngineMemory:
     return measure_compiled(compile_model(model, "net", name), model)
 
 
+COLUMNS = ("model", "arena", "input + output", "invoke stack", "**RAM**", "TFLM arena", "**RAM / TFLM**",
+           "flash (kernels)", ".tflite + 4 KB")
+
+
 def table(rows: dict[str, EngineMemory]) -> str:
     """The README's table: one row per model."""
-    lines = [
-        "| model | arena | input + output | invoke stack | **RAM** | TFLM arena | **RAM / TFLM** | flash (kernels) "
-        "| .tflite + 4 KB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    cells = []
     for name, memory in rows.items():
         parts = memory.as_json()
         flash = parts["flash_bytes"]
         flash_text = (f"{flash['total']:,} B ({flash['kernels']:,} B)" if isinstance(flash, dict) else flash)
         percent = parts["ram_percent_of_tflm_arena"]
-        lines.append(
-            f"| {name} | {memory.arena_bytes:,} B | {memory.input_bytes + memory.output_bytes:,} B "
-            f"| {_bytes(parts['invoke_stack_bytes'])} | **{_bytes(parts['ram_bytes'])}** "
-            f"| {_bytes(parts['tflm_minimum_arena_bytes'])} "
-            f"| **{percent}{'%' if isinstance(percent, float) else ''}** | {flash_text} "
-            f"| {memory.tflite_bytes + FLASH_ALLOWANCE_BYTES:,} B |")
-    return "\n".join(lines)
+        cells.append([name, f"{memory.arena_bytes:,} B", f"{memory.input_bytes + memory.output_bytes:,} B",
+                      byte_cell(parts["invoke_stack_bytes"]), f"**{byte_cell(parts['ram_bytes'])}**",
+                      byte_cell(parts["tflm_minimum_arena_bytes"]),
+                      f"**{percent}{'%' if isinstance(percent, float) else ''}**", flash_text,
+                      f"{memory.tflite_bytes + FLASH_ALLOWANCE_BYTES:,} B"])
+    return aligned_table(cells, COLUMNS, "pipe", text_columns=1)
 
 
-def _bytes(value) -> str:
+def byte_cell(value) -> str:
+    """A measured size in bytes ("1,234 B"), or the reason it was not measured."""
     return f"{value:,} B" if isinstance(value, int) else str(value)
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from tabulate import tabulate
 
 from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json, write_text
 from edgeml.bench_runner import device_info
@@ -33,6 +32,7 @@ from edgeml.targets.model_set import (  # noqa: F401  (the models and samples ev
 )
 from edgeml.targets.registry import LOCAL, devices_to_measure, open_target, target_class
 from edgeml.targets.results import import_results
+from edgeml.text_tables import aligned_table as _table
 
 # The report folder's files (RUN_DIR/benchmark/ in a run, or --out).
 JSON_NAME, MARKDOWN_NAME, PLOT_NAME = (Path(name).name for name in (BENCHMARK_FILE, BENCHMARK_MARKDOWN, LATENCY_PLOT))
@@ -273,14 +273,6 @@ def format_table(rows: Sequence[Measurement]) -> str:
 def _latency_cells(row: Measurement) -> tuple[str, str, str]:
     latency = row.latency
     return f"{latency.p50_us:.1f}", f"{latency.p90_us:.1f}", f"{latency.p99_us:.1f}"
-
-
-def _table(cells: Sequence[Sequence[str]], headers: Sequence[str], style: str, text_columns: int) -> str:
-    """``cells`` (already formatted) under ``headers`` by tabulate in ``style``: the first ``text_columns``
-    left-aligned, the rest right-aligned; no trailing blanks."""
-    table = tabulate(cells, headers=headers, tablefmt=style, disable_numparse=True,
-                     colalign=("left",) * text_columns + ("right",) * (len(headers) - text_columns))
-    return "\n".join(line.rstrip() for line in table.splitlines())
 
 
 def format_markdown(report: BenchmarkReport) -> str:

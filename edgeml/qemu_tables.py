@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Sequence
 
 from edgeml.measurement import BoardPair, HostInfo, ImageBytes, Measurement, OpInstructions, Variant, board_pairs
+from edgeml.text_tables import aligned_table
 
 INSTRUCTIONS_NOTE = ("instructions, not cycles: QEMU -icount counts executed instructions (no pipeline, "
                      "flash wait states or FPU latency); SysTick resolution {resolution:g} instructions per count")
+ROW_COLUMNS = ("device", "model", "samples", "acc", "agree", "instr/inference", "flash B", "RAM B")
 PAIR_COLUMNS = ("device", "float ABI", "samples", "acc f32", "acc int8", "instr f32", "instr int8", "int8/f32",
                 "flash f32", "flash int8", "RAM f32", "RAM int8", "RAM f32/int8")
 PAIR_NOTE = ("float32 and int8 on each board, the same samples: instructions per inference and their int8/float32 "
@@ -100,26 +102,23 @@ def _what_is_counted(rows: Sequence[Measurement]) -> str | None:
 def format_qemu_table(rows: Sequence[Measurement]) -> str:
     """The printed table of ``qemu:`` rows, each followed by its ops, then float32 against int8 per board,
     and the footer on what is counted."""
-    header = (f"{'device':<16} {'model':<22} {'samples':>7} {'acc':>7} {'agree':>6} {'instr/inference':>15} "
-              f"{'flash B':>9} {'RAM B':>8}")
+    cells = [[row.device, row.model] + ([""] * 6 if row.not_measured else
+             [str(row.samples), _accuracy(row), f"{_agreement(row):.0%}", f"{row.instructions.per_inference:,.0f}",
+              f"{row.image_flash.total:,}", f"{row.image_ram.total:,}"]) for row in rows]
+    header, *row_lines = aligned_table(cells, ROW_COLUMNS, "plain", text_columns=2).splitlines()
     lines = [header]
-    for row in rows:
-        if row.not_measured:
-            lines.append(f"{row.device:<16} {row.model[:22]:<22} not measured: {row.not_measured}")
+    for row, line in zip(rows, row_lines):
+        if row.not_measured:  # its line is the device and model alone (no trailing blanks)
+            lines.append(f"{line} not measured: {row.not_measured}")
             continue
-        lines.append(f"{row.device:<16} {row.model[:22]:<22} {row.samples:>7} {_accuracy(row):>7} "
-                     f"{_agreement(row):>6.0%} {row.instructions.per_inference:>15,.0f} "
-                     f"{row.image_flash.total:>9,} {row.image_ram.total:>8,}")
+        lines.append(line)
         lines += [f"    {_op_line(op)}" for op in row.instructions.per_op]
         lines.append(f"    flash: {_parts(row.image_flash)}; RAM: {_ram_parts(row.image_ram)}")
         lines += [f"    {line}" for line in [_float_line(row)] if line]
     pairs = measured_pairs(rows)
     if pairs:
-        cells = [_pair_cells(pair) for pair in pairs]
-        widths = [max(len(column), *(len(row[i]) for row in cells)) for i, column in enumerate(PAIR_COLUMNS)]
         lines += ["", _sentence(PAIR_NOTE) + ":",
-                  " ".join(column.rjust(width) for column, width in zip(PAIR_COLUMNS, widths))]
-        lines += [" ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in cells]
+                  aligned_table([_pair_cells(pair) for pair in pairs], PAIR_COLUMNS, "plain", text_columns=0)]
     footer = _what_is_counted(rows)
     return "\n".join(lines + ([footer] if footer else []))
 

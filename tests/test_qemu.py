@@ -304,10 +304,15 @@ def test_cli_benchmark_on_qemu(tiny_run, tmp_path):
     assert float_row["samples"] == 12 and float_row["max_abs_difference"] <= 1e-5
     assert row["model"] == "model_int8.tflite" and row["samples"] == 12 and row["device"] == "qemu:cortex-m3"
     assert "model.keras" not in result.output and saved["skipped"] == []
-    expected = (f"qemu:cortex-m3   model_int8.tflite           12 {row['accuracy']:>7.4f}   100% "
-                f"{row['instructions']['per_inference']:>15,.0f} {row['flash']['total_bytes']:>9,} "
-                f"{row['ram']['total_bytes']:>8,}")
-    assert expected in result.output.splitlines()
+    lines = result.output.splitlines()
+    header = next(line for line in lines if line.startswith("device "))
+    line = next(line for line in lines if line.split()[:2] == ["qemu:cortex-m3", "model_int8.tflite"])
+    assert line.split() == ["qemu:cortex-m3", "model_int8.tflite", "12", f"{row['accuracy']:.4f}", "100%",
+                            f"{row['instructions']['per_inference']:,.0f}", f"{row['flash']['total_bytes']:,}",
+                            f"{row['ram']['total_bytes']:,}"]
+    # numbers right-aligned under their headers: the instructions end where "instr/inference" ends
+    assert line.index(f"{row['instructions']['per_inference']:,.0f} ") + len(
+        f"{row['instructions']['per_inference']:,.0f}") == header.index("instr/inference") + len("instr/inference")
     ratio = row["instructions"]["per_inference"] / float_row["instructions"]["per_inference"]
     pair = [line.split() for line in result.output.splitlines() if line.split()[:2] == ["qemu:cortex-m3", "soft"]]
     assert pair and pair[0][7] == f"{ratio:.3f}"

@@ -275,3 +275,65 @@ def test_the_target_runs_float32_first_and_int8_on_its_samples(tmp_path, monkeyp
     else:
         assert rows == [("model_float32.tflite", 0, "model_float32.tflite does not fit qemu:cortex-m0: flash "
                                                     "overflowed by 9 bytes"), ("model_int8.tflite", 40, None)]
+
+
+IDENTITY_HEADER = """#include <stdint.h>
+#define MODEL_INPUT_SIZE 4
+#define MODEL_OUTPUT_SIZE 4
+typedef float model_input_t;
+typedef float model_output_t;
+int model_invoke(const model_input_t *input, model_output_t *output);
+"""
+IDENTITY_MODEL = """#include "model_model.h"
+#ifndef EDGEML_OP_BEGIN
+#define EDGEML_OP_BEGIN(op_index) ((void)0)
+#define EDGEML_OP_END(op_index) ((void)0)
+#endif
+int model_invoke(const model_input_t *input, model_output_t *output)
+{
+    int32_t i;
+    EDGEML_OP_BEGIN(0);
+    for (i = 0; i < MODEL_INPUT_SIZE; ++i) {
+        output[i] = input[i];
+    }
+    EDGEML_OP_END(0);
+    return 0;
+}
+"""
+
+
+def _identity_sources() -> ImageSources:
+    return ImageSources({"model_model.h": IDENTITY_HEADER, "model_model.c": IDENTITY_MODEL,
+                         "edgeml_kernels_stub.c": "typedef int edgeml_unused;\n"}, "model", (0,), np.float32,
+                        "identity.tflite", float_engine=True)
+
+
+@needs_tools
+def test_infinite_samples_reach_the_board_with_their_bits(tmp_path):
+    """Float samples holding +-infinity (a valid float32 input) are written as math.h's INFINITY / -INFINITY
+    (a literal "inf.0f" would not compile): a hand-written identity invoke on the M3 prints back the exact
+    IEEE 754 bits numpy gives each sample value, infinities, -0.0, a subnormal and 1/3 included."""
+    from firmware_export.mcu.qemu import run_image
+
+    samples = np.array([[np.inf, -np.inf, 1.5, -0.0], [np.float32(1) / np.float32(3), -np.inf, 1e-45, 3e38]],
+                       dtype=np.float32)
+    image = build_image(_identity_sources(), board_for("qemu:cortex-m3"), samples, tmp_path, profiled=False)
+    run = run_image(image)
+    np.testing.assert_array_equal(run.outputs, samples.view(np.int32).astype(np.int64))
+
+
+def test_a_nan_sample_is_one_error_naming_it(tmp_path):
+    """A NaN has no C literal with its bits: the image is refused before anything is compiled, naming the sample."""
+    samples = np.array([[0.0, 1.0, 2.0, 3.0], [0.0, np.nan, 0.0, 0.0]], dtype=np.float32)
+    with pytest.raises(EdgeMLError, match=r"^test sample 1 holds a NaN: C has no literal with its bits"):
+        build_image(_identity_sources(), board_for("qemu:cortex-m3"), samples, tmp_path, profiled=False)
+    assert not any(tmp_path.rglob("*.o"))
+
+
+def test_image_module_doctests_pass():
+    import doctest
+
+    from firmware_export.mcu import image
+
+    result = doctest.testmod(image)
+    assert result.attempted >= 2 and result.failed == 0

@@ -195,7 +195,11 @@ def test_instructions_per_mac_of_large_layers(large_layers):
     Goals of issue 13: portable C on the M3 at most 4 instructions per MAC; on the M4 at most 2.0 for the
     FULLY_CONNECTED and 1.5 for this convolution (measured 1.4996 with the pool fused in). The 3x3 depthwise
     convolution (no goal in the issue: one requantization per 9 MACs dominates) is held near its measured
-    12.99 (M4, SXTB16 + SMLABB/SMLATT) and 14.82 (M3) instructions per MAC, the DSP path the faster."""
+    13.03 (M4, SXTB16 + SMLABB/SMLATT) and 12.44 (M3: byte loads at constant offsets, 14.82 before they
+    replaced the general lanes' offsets; bound 13.1, the M3's count before its regression) instructions per
+    MAC. Counted whole, the M3's portable kernel now beats the M4's DSP one on this layer; on the M4 itself
+    the DSP taps are the faster (mobilenet_block's first depthwise: 13.42 against 13.72 with the portable
+    taps, measured by hand)."""
     per_mac = {}
     for name, path in large_layers.items():
         inputs = np.random.default_rng(3).random((2, *_shape(path)), dtype=np.float32)
@@ -209,8 +213,7 @@ def test_instructions_per_mac_of_large_layers(large_layers):
     assert per_mac["conv", "qemu:cortex-m4"] <= 1.5
     for name in ("fc", "conv"):  # the DSP path at least 1.5x faster than the portable one
         assert per_mac[name, "qemu:cortex-m3"] / per_mac[name, "qemu:cortex-m4"] >= 1.5, name
-    assert per_mac["depthwise", "qemu:cortex-m4"] <= 13.5 and per_mac["depthwise", "qemu:cortex-m3"] <= 15.5
-    assert per_mac["depthwise", "qemu:cortex-m3"] / per_mac["depthwise", "qemu:cortex-m4"] >= 1.1
+    assert per_mac["depthwise", "qemu:cortex-m4"] <= 13.5 and per_mac["depthwise", "qemu:cortex-m3"] <= 13.1
 
 
 def _shape(path: Path) -> tuple[int, ...]:

@@ -16,8 +16,8 @@ import numpy as np
 from edgeml.errors import EdgeMLError
 from edgeml.graph import Graph, Op, Tensor
 from firmware_export import cgen
-from firmware_export.cengine.lower import (ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, _broadcast, _padding,
-                                           _unsupported, conv_geometry, fc_geometry, pad_geometry)
+from firmware_export.cengine.lower import (ALIAS_OPS, ConstArray, KernelCall, LoweredGraph, _broadcast, _unsupported,
+                                           conv_geometry, fc_geometry, pad_geometry, pool_geometry)
 
 FLOAT_KERNEL_OPS = {
     "FULLY_CONNECTED": "fully_connected", "CONV_2D": "conv_2d", "DEPTHWISE_CONV_2D": "depthwise_conv_2d",
@@ -163,20 +163,7 @@ def _conv(graph: Graph, op: Op) -> KernelCall:
 
 def _pool(graph: Graph, op: Op) -> KernelCall:
     data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    if len(data.shape) != 4 or len(output.shape) != 4:
-        raise _unsupported(op, data, f"pooling of shape {data.shape} -> {output.shape} (NHWC expected)")
-    batches, in_h, in_w, channels = data.shape
-    _, out_h, out_w, _ = output.shape
-    filter_h, filter_w = op.options["filter_height"], op.options["filter_width"]
-    stride_h, stride_w = op.options["stride_h"], op.options["stride_w"]
-    pad_top, pad_left = _padding(op, output, (in_h, in_w), (filter_h, filter_w), (stride_h, stride_w), (1, 1),
-                                 (out_h, out_w))
-    params = (
-        ("batches", batches), ("input_h", in_h), ("input_w", in_w), ("channels", channels),
-        ("output_h", out_h), ("output_w", out_w), ("filter_h", filter_h), ("filter_w", filter_w),
-        ("stride_h", stride_h), ("stride_w", stride_w), ("pad_top", pad_top), ("pad_left", pad_left),
-        *_activation(op, output),
-    )
+    params = (*pool_geometry(op, data, output), *_activation(op, output))
     kernel = "max_pool_2d" if op.name == "MAX_POOL_2D" else "average_pool_2d"
     return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, (),
                       struct="edgeml_float_pool_params")

@@ -297,24 +297,33 @@ def pad_geometry(op: Op, data: Tensor, paddings: Tensor) -> tuple[tuple[str, int
             + tuple((f"after{k}", pads[k][1]) for k in range(4)))
 
 
-def _pool(graph: Graph, op: Op) -> KernelCall:
-    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
-    _quantized_per_tensor(op, data, output)
-    if (data.scales, data.zero_points) != (output.scales, output.zero_points):
-        raise _unsupported(op, output, "pooling that changes the quantization")
+def pool_geometry(op: Op, data: Tensor, output: Tensor) -> tuple[tuple[str, int], ...]:
+    """The shape part of a MAX_POOL_2D / AVERAGE_POOL_2D call, the same in the int8 and the float32 build:
+    ``(("batches", n), ("input_h", ...), ... ("pad_top", ...), ("pad_left", ...))`` in the kernels' struct
+    order (EDGEML_POOL_GEOMETRY_FIELDS, kernels/edgeml_geometry.h).
+
+    Raises EdgeMLError (unsupported op) unless both tensors are NHWC."""
+    if len(data.shape) != 4 or len(output.shape) != 4:
+        raise _unsupported(op, data, f"pooling of shape {data.shape} -> {output.shape} (NHWC expected)")
     batches, in_h, in_w, channels = data.shape
     _, out_h, out_w, _ = output.shape
     filter_h, filter_w = op.options["filter_height"], op.options["filter_width"]
     stride_h, stride_w = op.options["stride_h"], op.options["stride_w"]
     pad_top, pad_left = _padding(op, output, (in_h, in_w), (filter_h, filter_w), (stride_h, stride_w), (1, 1),
                                  (out_h, out_w))
+    return (("batches", batches), ("input_h", in_h), ("input_w", in_w), ("channels", channels),
+            ("output_h", out_h), ("output_w", out_w), ("filter_h", filter_h), ("filter_w", filter_w),
+            ("stride_h", stride_h), ("stride_w", stride_w), ("pad_top", pad_top), ("pad_left", pad_left))
+
+
+def _pool(graph: Graph, op: Op) -> KernelCall:
+    data, output = graph.tensor(op.inputs[0]), graph.tensor(op.outputs[0])
+    _quantized_per_tensor(op, data, output)
+    if (data.scales, data.zero_points) != (output.scales, output.zero_points):
+        raise _unsupported(op, output, "pooling that changes the quantization")
+    geometry = pool_geometry(op, data, output)
     low, high = activation_range(op.options.get("fused_activation_function", "NONE"), output, op)
-    params = (
-        ("batches", batches), ("input_h", in_h), ("input_w", in_w), ("channels", channels),
-        ("output_h", out_h), ("output_w", out_w), ("filter_h", filter_h), ("filter_w", filter_w),
-        ("stride_h", stride_h), ("stride_w", stride_w), ("pad_top", pad_top), ("pad_left", pad_left),
-        ("activation_min", low), ("activation_max", high),
-    )
+    params = (*geometry, ("activation_min", low), ("activation_max", high))
     kernel = "max_pool_2d" if op.name == "MAX_POOL_2D" else "average_pool_2d"
     return KernelCall(op.index, op.name, kernel, (data.index,), output.index, params, ())
 

@@ -139,7 +139,8 @@ def _banner(what: str, sources: ImageSources) -> str:
 
 def render_samples(sources: ImageSources, samples: np.ndarray, description: str) -> str:
     """``edgeml_samples.c``: ``samples`` (N x input size, the engine's input dtype) as C arrays in flash;
-    float32 values as literals of 9 significant digits, which read back as the same float32 bits."""
+    float32 values as literals of 9 significant digits, which read back as the same float32 bits (infinities
+    as math.h's INFINITY; a NaN is refused: :func:`float_literal`)."""
     if sources.float_engine:
         bodies = ["{" + ", ".join(float_literal(value) for value in row) + "}"
                   for row in np.asarray(samples, dtype=np.float32)]
@@ -147,17 +148,24 @@ def render_samples(sources: ImageSources, samples: np.ndarray, description: str)
         bodies = [cgen.c_initializer(int(value) for value in row) for row in samples]
     return _environment().get_template("samples.c.jinja").render(
         banner=_banner("edgeml_samples.c", sources), symbol=sources.symbol, prefix=cgen.macro_prefix(sources.symbol),
-        count=len(samples), description=cgen.comment_text(description),
+        count=len(samples), description=cgen.comment_text(description), float_engine=sources.float_engine,
         bodies=["        " + body.strip("{} ") for body in bodies])
 
 
 def float_literal(value: np.float32) -> str:
     """A C float literal that reads back as ``value``'s exact float32 bits (9 significant digits are enough
-    for any float32: IEEE 754-2008 section 5.12.2).
+    for any float32: IEEE 754-2008 section 5.12.2); an infinity is math.h's ``INFINITY`` or ``-INFINITY``.
+    Raises EdgeMLError for a NaN (its sign and payload have no C literal).
 
     >>> float_literal(np.float32(1) / np.float32(3)), float_literal(np.float32(-0.0)), float_literal(np.float32(2))
     ('0.333333343f', '-0.0f', '2.0f')
+    >>> float_literal(np.float32("inf")), float_literal(np.float32("-inf"))
+    ('INFINITY', '-INFINITY')
     """
+    if math.isnan(value):
+        raise EdgeMLError("a NaN has no C float literal with its bits")
+    if math.isinf(value):
+        return "INFINITY" if value > 0 else "-INFINITY"
     text = f"{float(value):.9g}"
     return text + ("f" if any(mark in text for mark in ".e") else ".0f")
 
@@ -178,13 +186,18 @@ def build_image(sources: ImageSources, board: Board, samples: np.ndarray, folder
 
     When the first link overflows the flash, the sample count is cut by the overflow (plus a small
     margin) and the image linked once more. Raises EdgeMLError when the model alone does not fit the
-    board's flash or RAM (naming the board and the overflow), when the tools are missing or fail.
+    board's flash or RAM (naming the board and the overflow), when the tools are missing or fail, and
+    (before compiling anything) when a float32 sample holds a NaN.
     """
     missing = missing_tools()
     if missing:
         raise EdgeMLError(f"{' and '.join(missing)} not found: the QEMU benchmark builds a Cortex-M image "
                           "(Debian/Ubuntu: sudo apt install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
     samples = np.asarray(samples)
+    nan_rows = np.flatnonzero(np.isnan(samples.reshape(len(samples), -1)).any(axis=1)) if sources.float_engine else ()
+    if len(nan_rows):
+        raise EdgeMLError(f"test sample {nan_rows[0]} holds a NaN: C has no literal with its bits "
+                          "(check the dataset and its normalisation)")
     if len(samples) == 0:
         raise EdgeMLError("no samples to embed in the Cortex-M image")
     variant = folder / ("profiled" if profiled else "plain")

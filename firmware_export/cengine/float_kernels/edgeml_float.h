@@ -18,6 +18,8 @@
 
 #include <stdint.h>
 
+#include "edgeml_geometry.h" /* shared with the int8 kernels */
+
 /* The clamp of a fused activation: TFLite's ActivationFunctionWithMinMax (reference/../common.h). */
 #define EDGEML_FLOAT_CLAMP(x, low, high) ((x) < (low) ? (low) : (x) > (high) ? (high) : (x))
 
@@ -33,11 +35,7 @@ void edgeml_float_fully_connected(const edgeml_float_fully_connected_params *p, 
 
 /* CONV_2D on NHWC data, OHWI filter; DEPTHWISE_CONV_2D with a 1 x H x W x (input_c * depth_multiplier) filter. */
 typedef struct {
-    int32_t batches, input_h, input_w, input_c;
-    int32_t output_h, output_w, output_c;
-    int32_t filter_h, filter_w;
-    int32_t stride_h, stride_w, dilation_h, dilation_w;
-    int32_t pad_top, pad_left;
+    EDGEML_CONV_GEOMETRY_FIELDS
     float activation_min, activation_max;
     const float *filter;
     const float *bias; /* may be NULL */
@@ -53,9 +51,7 @@ void edgeml_float_depthwise_conv_2d(const edgeml_float_depthwise_params *p, cons
 
 /* MAX_POOL_2D and AVERAGE_POOL_2D on NHWC data. */
 typedef struct {
-    int32_t batches, input_h, input_w, channels;
-    int32_t output_h, output_w;
-    int32_t filter_h, filter_w, stride_h, stride_w, pad_top, pad_left;
+    EDGEML_POOL_GEOMETRY_FIELDS
     float activation_min, activation_max;
 } edgeml_float_pool_params;
 

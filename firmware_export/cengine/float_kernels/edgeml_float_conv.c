@@ -41,25 +41,10 @@ void edgeml_float_fully_connected(const edgeml_float_fully_connected_params *p, 
     }
 }
 
-/* The taps [*start, *end) of a filter of `filter` taps, `dilation` apart from `origin`, that land inside
-   [0, size): the taps the reference kernel does not skip as padding, found once per output pixel. */
-static void tap_range(int32_t origin, int32_t dilation, int32_t filter, int32_t size, int32_t *start, int32_t *end)
-{
-    int32_t first = 0, last = filter;
-    while (first < last && origin + dilation * first < 0) {
-        ++first;
-    }
-    while (last > first && origin + dilation * (last - 1) >= size) {
-        --last;
-    }
-    *start = first;
-    *end = last;
-}
-
 /* CONV_2D. TFLite: reference_ops::Conv for float (reference/conv.h @ 08df8c40): for each output value the
    sum runs over filter_y, filter_x, input channel (pixels outside the image are skipped: zero padding),
    then the bias is added and the activation's clamp applied. The taps outside the image are cut from the
-   loops' ranges rather than tested one by one (tap_range), and without dilation a filter row's taps and
+   loops' ranges rather than tested one by one (edgeml_tap_range, edgeml_geometry.h), and without dilation a filter row's taps and
    channels are one contiguous dot product (NHWC input, OHWI filter): the same products, added in the same
    order. */
 void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input, float *output)
@@ -68,12 +53,12 @@ void edgeml_float_conv_2d(const edgeml_float_conv_params *p, const float *input,
     int32_t b, out_y, out_x, out_c, filter_y, filter_x, fy_start, fy_end, fx_start, fx_end;
     for (b = 0; b < p->batches; ++b) {
         for (out_y = 0; out_y < p->output_h; ++out_y) {
-            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
-            tap_range(in_y_origin, p->dilation_h, p->filter_h, p->input_h, &fy_start, &fy_end);
+            const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+            edgeml_tap_range(in_y_origin, p->dilation_h, p->filter_h, p->input_h, &fy_start, &fy_end);
             for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
                 float *out = output + ((b * p->output_h + out_y) * p->output_w + out_x) * p->output_c;
-                tap_range(in_x_origin, p->dilation_w, p->filter_w, p->input_w, &fx_start, &fx_end);
+                edgeml_tap_range(in_x_origin, p->dilation_w, p->filter_w, p->input_w, &fx_start, &fx_end);
                 for (out_c = 0; out_c < p->output_c; ++out_c) {
                     float total = 0.0f;
                     for (filter_y = fy_start; filter_y < fy_end; ++filter_y) {
@@ -108,9 +93,9 @@ void edgeml_float_depthwise_conv_2d(const edgeml_float_depthwise_params *d, cons
     int32_t b, out_y, out_x, in_c, m, filter_y, filter_x;
     for (b = 0; b < p->batches; ++b) {
         for (out_y = 0; out_y < p->output_h; ++out_y) {
-            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
+            const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
             for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
                 for (in_c = 0; in_c < p->input_c; ++in_c) {
                     for (m = 0; m < d->depth_multiplier; ++m) {
                         const int32_t out_c = in_c * d->depth_multiplier + m;

@@ -16,27 +16,14 @@
    shared conv pixels once per window: time traded for the conv output's memory. */
 
 /* The conv output pixel (conv_y, conv_x) of one batch, all channels, into out: the unfused kernel on a
-   one-pixel output whose window is moved onto (conv_y, conv_x) by shifting the padding. */
+   one-pixel output whose window is moved onto (conv_y, conv_x) by shifting the padding
+   (EDGEML_CONV_GEOMETRY_AT, edgeml_geometry.h). */
 static void conv_pixel(const edgeml_float_conv_pool_params *p, const float *batch_input, int32_t conv_y,
                        int32_t conv_x, float *out)
 {
     const edgeml_float_conv_params *conv = &p->conv;
     edgeml_float_depthwise_params one;
-    one.conv.batches = 1;
-    one.conv.input_h = conv->input_h;
-    one.conv.input_w = conv->input_w;
-    one.conv.input_c = conv->input_c;
-    one.conv.output_h = 1;
-    one.conv.output_w = 1;
-    one.conv.output_c = conv->output_c;
-    one.conv.filter_h = conv->filter_h;
-    one.conv.filter_w = conv->filter_w;
-    one.conv.stride_h = conv->stride_h;
-    one.conv.stride_w = conv->stride_w;
-    one.conv.dilation_h = conv->dilation_h;
-    one.conv.dilation_w = conv->dilation_w;
-    one.conv.pad_top = conv->pad_top - conv_y * conv->stride_h;
-    one.conv.pad_left = conv->pad_left - conv_x * conv->stride_w;
+    EDGEML_CONV_GEOMETRY_AT(one.conv, conv, conv_y, conv_x, 1);
     one.conv.activation_min = conv->activation_min;
     one.conv.activation_max = conv->activation_max;
     one.conv.filter = conv->filter;
@@ -47,13 +34,6 @@ static void conv_pixel(const edgeml_float_conv_pool_params *p, const float *batc
     } else {
         edgeml_float_conv_2d(&one.conv, batch_input, out);
     }
-}
-
-/* The part of the pool window that lies inside the conv output (as in edgeml_float_pool.c). */
-static void window(int32_t origin, int32_t filter_size, int32_t input_size, int32_t *start, int32_t *end)
-{
-    *start = origin < 0 ? -origin : 0;
-    *end = input_size - origin < filter_size ? input_size - origin : filter_size;
 }
 
 /* The pool over the window's conv pixels, row by row: AVERAGE_POOL_2D sums and divides by the count,
@@ -67,12 +47,12 @@ void edgeml_float_conv_pool(const edgeml_float_conv_pool_params *p, const float 
     for (batch = 0; batch < pool->batches; ++batch) {
         const float *batch_input = input + batch * p->conv.input_h * p->conv.input_w * p->conv.input_c;
         for (out_y = 0; out_y < pool->output_h; ++out_y) {
-            const int32_t conv_y_origin = out_y * pool->stride_h - pool->pad_top;
-            window(conv_y_origin, pool->filter_h, pool->input_h, &fy_start, &fy_end);
+            const int32_t conv_y_origin = edgeml_window_origin(out_y, pool->stride_h, pool->pad_top);
+            edgeml_pool_window(conv_y_origin, pool->filter_h, pool->input_h, &fy_start, &fy_end);
             for (out_x = 0; out_x < pool->output_w; ++out_x) {
-                const int32_t conv_x_origin = out_x * pool->stride_w - pool->pad_left;
+                const int32_t conv_x_origin = edgeml_window_origin(out_x, pool->stride_w, pool->pad_left);
                 float *out = output + ((batch * pool->output_h + out_y) * pool->output_w + out_x) * channels;
-                window(conv_x_origin, pool->filter_w, pool->input_w, &fx_start, &fx_end);
+                edgeml_pool_window(conv_x_origin, pool->filter_w, pool->input_w, &fx_start, &fx_end);
                 pixels = 0;
                 for (fy = fy_start; fy < fy_end; ++fy) {
                     for (fx = fx_start; fx < fx_end; ++fx) {

@@ -15,12 +15,10 @@ typedef struct {
 static window clip(const edgeml_float_pool_params *p, int32_t out_y, int32_t out_x)
 {
     window w;
-    w.in_y_origin = out_y * p->stride_h - p->pad_top;
-    w.in_x_origin = out_x * p->stride_w - p->pad_left;
-    w.y_start = w.in_y_origin < 0 ? -w.in_y_origin : 0;
-    w.y_end = p->input_h - w.in_y_origin < p->filter_h ? p->input_h - w.in_y_origin : p->filter_h;
-    w.x_start = w.in_x_origin < 0 ? -w.in_x_origin : 0;
-    w.x_end = p->input_w - w.in_x_origin < p->filter_w ? p->input_w - w.in_x_origin : p->filter_w;
+    w.in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+    w.in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
+    edgeml_pool_window(w.in_y_origin, p->filter_h, p->input_h, &w.y_start, &w.y_end);
+    edgeml_pool_window(w.in_x_origin, p->filter_w, p->input_w, &w.x_start, &w.x_end);
     return w;
 }
 

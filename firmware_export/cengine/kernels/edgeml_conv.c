@@ -93,7 +93,8 @@ static void im2col_at(const edgeml_conv_params *p, const int8_t *batch_input, in
                       int8_t *column)
 {
     const int32_t ic = p->input_c, row_bytes = p->filter_w * ic;
-    const int32_t in_y_origin = out_y * p->stride_h - p->pad_top, in_x_origin = out_x * p->stride_w - p->pad_left;
+    const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+    const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
     const int8_t pad = (int8_t)(-p->input_offset);
     int32_t fy, fx;
     for (fy = 0; fy < p->filter_h; ++fy, column += row_bytes) {
@@ -280,20 +281,6 @@ void edgeml_conv_2d_max(const edgeml_conv_params *p, const int8_t *batch_input, 
     }
 }
 
-/* The filter taps [*start, *end) whose input origin + dilation * tap lies inside [0, size). */
-static void valid_taps(int32_t origin, int32_t dilation, int32_t taps, int32_t size, int32_t *start, int32_t *end)
-{
-    int32_t first = 0, last = taps;
-    while (first < taps && origin + dilation * first < 0) {
-        ++first;
-    }
-    while (last > first && origin + dilation * (last - 1) >= size) {
-        --last;
-    }
-    *start = first;
-    *end = last;
-}
-
 /* The taps of one output pixel that read the input: rows x cols of them from (fy0, fx0), the input and the
    filter at the first one (channel 0), the steps between taps along a row, and what moves the pointers from
    the end of a row (cols steps on) to the start of the next. */
@@ -338,7 +325,6 @@ static inline void dw_lanes_c(const edgeml_dw_taps *t, int32_t oc, const int32_t
     }
 }
 
-#if EDGEML_DSP
 /* Builds that optimize for speed unroll the rows of 3-wide filters (the common 3x3); -Os does not. */
 #if defined(__OPTIMIZE_SIZE__)
 #define EDGEML_DW_UNROLL_3 0
@@ -346,7 +332,12 @@ static inline void dw_lanes_c(const edgeml_dw_taps *t, int32_t oc, const int32_t
 #define EDGEML_DW_UNROLL_3 1
 #endif
 
-/* One tap of four channels: 4 MACs. */
+#if EDGEML_DSP
+/* One tap of four channels, 4 MACs, on Armv7E-M: four channels' inputs and weights are four consecutive bytes
+   each, one word load apiece; SXTB16 (and its ROR #8 form) unpacks channels 0, 2 and 1, 3 as int16 pairs, and
+   SMLABB / SMLATT multiply-accumulate the bottom and the top halves. (SMLAD's two products go to one
+   accumulator, so it would need two taps of one channel in a register: NHWC keeps those in_c bytes apart and
+   packing them costs one PKHBT/PKHTB per pair, more than it saves.) */
 #define EDGEML_DW_TAP(x, w)                                                                                        \
     do {                                                                                                           \
         const int32_t xs = edgeml_read_s8x4(x), ws = edgeml_read_s8x4(w);                                          \
@@ -357,12 +348,20 @@ static inline void dw_lanes_c(const edgeml_dw_taps *t, int32_t oc, const int32_t
         a1 = __smlabb(x13, w13, a1);                                                                               \
         a3 = __smlatt(x13, w13, a3);                                                                               \
     } while (0)
+#else
+/* One tap of four channels, 4 MACs, in portable C: byte loads at constant offsets from one pointer apiece
+   (dw_lanes_c's general offsets take three more registers, which a Cortex-M3 spills in the inner loop). */
+#define EDGEML_DW_TAP(x, w)                                                                                        \
+    do {                                                                                                           \
+        a0 += (w)[0] * (x)[0];                                                                                     \
+        a1 += (w)[1] * (x)[1];                                                                                     \
+        a2 += (w)[2] * (x)[2];                                                                                     \
+        a3 += (w)[3] * (x)[3];                                                                                     \
+    } while (0)
+#endif
 
-/* Depth multiplier 1 on Armv7E-M: four channels' inputs and weights are four consecutive bytes each, one word
-   load apiece; SXTB16 (and its ROR #8 form) unpacks channels 0, 2 and 1, 3 as int16 pairs, and SMLABB /
-   SMLATT multiply-accumulate the bottom and the top halves. (SMLAD's two products go to one accumulator, so
-   it would need two taps of one channel in a register: NHWC keeps those in_c bytes apart and packing them
-   costs one PKHBT/PKHTB per pair, more than it saves.) */
+/* Depth multiplier 1: acc[j] += filter * input over the taps for the four output channels oc + j, whose inputs
+   (and weights) are four consecutive bytes, EDGEML_DW_TAP at a time. */
 static inline void dw_4channels(const edgeml_dw_taps *t, int32_t oc, int32_t acc[4])
 {
     const int8_t *x = t->x + oc, *w = t->w + oc;
@@ -389,7 +388,6 @@ static inline void dw_4channels(const edgeml_dw_taps *t, int32_t oc, int32_t acc
     acc[2] = a2;
     acc[3] = a3;
 }
-#endif
 
 /* acc[j] += filter * input zero point over the taps outside the input, [0, filter_h) x [0, filter_w) but not
    [fy0, fy1) x [fx0, fx1), for the output channels oc + j, j < lanes (see the folding above). */
@@ -418,7 +416,8 @@ static void dw_border(const edgeml_conv_params *p, int32_t oc, int32_t lanes, in
    @ 90b983c2. The taps inside the input form a rectangle [fy0, fy1) x [fx0, fx1); the others (only at
    the borders) add filter * input zero point (see the folding above). Four output channels at a time walk
    the rectangle's taps (input and filter both contiguous in channels), then the last out_c % 4 together;
-   with depth multiplier 1 on a DSP core, SXTB16 + SMLABB/SMLATT (dw_4channels). */
+   with depth multiplier 1, dw_4channels (SXTB16 + SMLABB/SMLATT on a DSP core, constant offsets in portable
+   C). */
 void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *dp, const int8_t *input, int8_t *output)
 {
     const edgeml_conv_params *p = &dp->conv;
@@ -431,13 +430,13 @@ void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *dp, const int8_t *i
     for (batch = 0; batch < p->batches; ++batch) {
         const int8_t *batch_input = input + batch * p->input_h * p->input_w * in_c;
         for (out_y = 0; out_y < p->output_h; ++out_y) {
-            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
-            valid_taps(in_y_origin, p->dilation_h, p->filter_h, p->input_h, &fy0, &fy1);
+            const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+            edgeml_tap_range(in_y_origin, p->dilation_h, p->filter_h, p->input_h, &fy0, &fy1);
             for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
                 int8_t *out = output + ((batch * p->output_h + out_y) * p->output_w + out_x) * out_c;
                 int32_t border;
-                valid_taps(in_x_origin, p->dilation_w, p->filter_w, p->input_w, &fx0, &fx1);
+                edgeml_tap_range(in_x_origin, p->dilation_w, p->filter_w, p->input_w, &fx0, &fx1);
                 border = fy0 != 0 || fy1 != p->filter_h || fx0 != 0 || fx1 != p->filter_w;
                 t.rows = fy1 - fy0;
                 t.cols = fx1 - fx0;
@@ -452,12 +451,9 @@ void edgeml_depthwise_conv_2d(const edgeml_depthwise_params *dp, const int8_t *i
                     for (j = 0; j < lanes; ++j) {
                         acc[j] = conv_bias(p, oc + j);
                     }
-#if EDGEML_DSP
                     if (multiplier == 1 && lanes == 4) {
                         dw_4channels(&t, oc, acc);
-                    } else
-#endif
-                    {
+                    } else {
                         for (j = 0; j < lanes; ++j) {
                             offset[j] = multiplier == 1 ? oc + j : (oc + j) / multiplier;
                         }

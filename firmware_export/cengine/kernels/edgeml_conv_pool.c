@@ -22,27 +22,13 @@
 /* `count` conv output pixels of one batch from (conv_y, conv_x) along the row, all channels, into out:
    the unfused kernel on a 1 x count output whose window is moved onto them by shifting the padding (so
    CONV_2D pairs them into its 2x2 tiles). The parameters are copied field by field: a struct assignment
-   would become a memcpy call on Cortex-M. */
+   would become a memcpy call on Cortex-M (EDGEML_CONV_GEOMETRY_AT, edgeml_geometry.h). */
 static void conv_pixels(const edgeml_conv_pool_params *p, const int8_t *batch_input, int32_t conv_y,
                         int32_t conv_x, int32_t count, int8_t *out, int8_t *im2col)
 {
     const edgeml_conv_params *conv = &p->conv;
     edgeml_depthwise_params one;
-    one.conv.batches = 1;
-    one.conv.input_h = conv->input_h;
-    one.conv.input_w = conv->input_w;
-    one.conv.input_c = conv->input_c;
-    one.conv.output_h = 1;
-    one.conv.output_w = count;
-    one.conv.output_c = conv->output_c;
-    one.conv.filter_h = conv->filter_h;
-    one.conv.filter_w = conv->filter_w;
-    one.conv.stride_h = conv->stride_h;
-    one.conv.stride_w = conv->stride_w;
-    one.conv.dilation_h = conv->dilation_h;
-    one.conv.dilation_w = conv->dilation_w;
-    one.conv.pad_top = conv->pad_top - conv_y * conv->stride_h;
-    one.conv.pad_left = conv->pad_left - conv_x * conv->stride_w;
+    EDGEML_CONV_GEOMETRY_AT(one.conv, conv, conv_y, conv_x, count);
     one.conv.input_offset = conv->input_offset;
     one.conv.output_offset = conv->output_offset;
     one.conv.activation_min = conv->activation_min;
@@ -57,13 +43,6 @@ static void conv_pixels(const edgeml_conv_pool_params *p, const int8_t *batch_in
     } else {
         edgeml_conv_2d(&one.conv, batch_input, out, im2col);
     }
-}
-
-/* The part of the pool window that lies inside the conv output (as in edgeml_pool.c). */
-static void window(int32_t origin, int32_t filter_size, int32_t input_size, int32_t *start, int32_t *end)
-{
-    *start = origin < 0 ? -origin : 0;
-    *end = input_size - origin < filter_size ? input_size - origin : filter_size;
 }
 
 /* The pool of edgeml_pool.c over the window's conv pixels: MAX_POOL_2D starts from -128 and keeps the
@@ -84,12 +63,12 @@ void edgeml_conv_pool(const edgeml_conv_pool_params *p, const int8_t *input, int
     for (batch = 0; batch < pool->batches; ++batch) {
         const int8_t *batch_input = input + batch * p->conv.input_h * p->conv.input_w * p->conv.input_c;
         for (out_y = 0; out_y < pool->output_h; ++out_y) {
-            const int32_t conv_y_origin = out_y * pool->stride_h - pool->pad_top;
-            window(conv_y_origin, pool->filter_h, pool->input_h, &fy_start, &fy_end);
+            const int32_t conv_y_origin = edgeml_window_origin(out_y, pool->stride_h, pool->pad_top);
+            edgeml_pool_window(conv_y_origin, pool->filter_h, pool->input_h, &fy_start, &fy_end);
             for (out_x = 0; out_x < pool->output_w; ++out_x) {
-                const int32_t conv_x_origin = out_x * pool->stride_w - pool->pad_left;
+                const int32_t conv_x_origin = edgeml_window_origin(out_x, pool->stride_w, pool->pad_left);
                 int8_t *out = output + ((batch * pool->output_h + out_y) * pool->output_w + out_x) * channels;
-                window(conv_x_origin, pool->filter_w, pool->input_w, &fx_start, &fx_end);
+                edgeml_pool_window(conv_x_origin, pool->filter_w, pool->input_w, &fx_start, &fx_end);
                 if (fast_max) {
                     edgeml_conv_2d_max(&p->conv, batch_input, conv_y_origin + fy_start, conv_y_origin + fy_end,
                                        conv_x_origin + fx_start, conv_x_origin + fx_end, monotonic, scratch, im2col,

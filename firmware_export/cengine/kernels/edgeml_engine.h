@@ -33,6 +33,8 @@
 #include <stdint.h>
 #include <string.h> /* NULL, memset */
 
+#include "edgeml_geometry.h"
+
 #ifndef EDGEML_SINGLE_ROUNDING
 #define EDGEML_SINGLE_ROUNDING 0
 #endif
@@ -63,11 +65,7 @@ int32_t edgeml_requantize_single_rounding(int32_t x, int32_t multiplier, int32_t
 
 /* CONV_2D on NHWC int8 data, OHWI int8 filter, one multiplier/shift per output channel. */
 typedef struct {
-    int32_t batches, input_h, input_w, input_c;
-    int32_t output_h, output_w, output_c;
-    int32_t filter_h, filter_w;
-    int32_t stride_h, stride_w, dilation_h, dilation_w;
-    int32_t pad_top, pad_left;
+    EDGEML_CONV_GEOMETRY_FIELDS
     int32_t input_offset;  /* -input zero point */
     int32_t output_offset; /* output zero point */
     int32_t activation_min, activation_max;
@@ -115,10 +113,7 @@ void edgeml_fully_connected(const edgeml_fully_connected_params *p, const int8_t
 
 /* MAX_POOL_2D / AVERAGE_POOL_2D: input and output share their quantization. */
 typedef struct {
-    int32_t batches, input_h, input_w, channels;
-    int32_t output_h, output_w;
-    int32_t filter_h, filter_w, stride_h, stride_w;
-    int32_t pad_top, pad_left;
+    EDGEML_POOL_GEOMETRY_FIELDS
     int32_t activation_min, activation_max;
 } edgeml_pool_params;
 

@@ -6,24 +6,17 @@
 #include "edgeml_engine.h"
 #include "edgeml_fixedpoint.h"
 
-/* The part of the filter window that lies inside the input (padding is never averaged in). */
-static void window(int32_t origin, int32_t filter_size, int32_t input_size, int32_t *start, int32_t *end)
-{
-    *start = origin < 0 ? -origin : 0;
-    *end = input_size - origin < filter_size ? input_size - origin : filter_size;
-}
-
 /* MAX_POOL_2D. TFLite: reference_integer_ops::MaxPool, .../reference/integer_ops/pooling.h @ 90b983c2. */
 void edgeml_max_pool_2d(const edgeml_pool_params *p, const int8_t *input, int8_t *output)
 {
     int32_t batch, out_y, out_x, c, fy, fx, fy_start, fy_end, fx_start, fx_end;
     for (batch = 0; batch < p->batches; ++batch) {
         for (out_y = 0; out_y < p->output_h; ++out_y) {
-            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
-            window(in_y_origin, p->filter_h, p->input_h, &fy_start, &fy_end);
+            const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+            edgeml_pool_window(in_y_origin, p->filter_h, p->input_h, &fy_start, &fy_end);
             for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
-                window(in_x_origin, p->filter_w, p->input_w, &fx_start, &fx_end);
+                const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
+                edgeml_pool_window(in_x_origin, p->filter_w, p->input_w, &fx_start, &fx_end);
                 for (c = 0; c < p->channels; ++c) {
                     int32_t max = -128;
                     for (fy = fy_start; fy < fy_end; ++fy) {
@@ -49,12 +42,12 @@ void edgeml_average_pool_2d(const edgeml_pool_params *p, const int8_t *input, in
     int32_t batch, out_y, out_x, c, fy, fx, fy_start, fy_end, fx_start, fx_end;
     for (batch = 0; batch < p->batches; ++batch) {
         for (out_y = 0; out_y < p->output_h; ++out_y) {
-            const int32_t in_y_origin = out_y * p->stride_h - p->pad_top;
-            window(in_y_origin, p->filter_h, p->input_h, &fy_start, &fy_end);
+            const int32_t in_y_origin = edgeml_window_origin(out_y, p->stride_h, p->pad_top);
+            edgeml_pool_window(in_y_origin, p->filter_h, p->input_h, &fy_start, &fy_end);
             for (out_x = 0; out_x < p->output_w; ++out_x) {
-                const int32_t in_x_origin = out_x * p->stride_w - p->pad_left;
+                const int32_t in_x_origin = edgeml_window_origin(out_x, p->stride_w, p->pad_left);
                 int32_t count;
-                window(in_x_origin, p->filter_w, p->input_w, &fx_start, &fx_end);
+                edgeml_pool_window(in_x_origin, p->filter_w, p->input_w, &fx_start, &fx_end);
                 count = (fy_end - fy_start) * (fx_end - fx_start);
                 for (c = 0; c < p->channels; ++c) {
                     int32_t sum = 0;
