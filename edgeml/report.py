@@ -31,13 +31,16 @@ from edgeml.artifacts import write_bytes, write_text
 from edgeml.benchmark import arena_cell, flash_cell
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics
-from edgeml.measurement import (QEMU_PREFIX, BoardPair, ImageBytes, Measurement, Variant, board_pairs,
+from edgeml.measurement import (QEMU_PREFIX, BoardPair, ImageBytes, Measurement, ModelParity, Variant, board_pairs,
                                 read_measurements)
 from edgeml.qemu_tables import INSTRUCTIONS_NOTE, engine_flash
 from edgeml.rundir import (
-    BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
-    INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE, QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
+    BENCHMARK_FILE, C_ENGINE_DIR, C_ENGINE_EXPORT_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR,
+    HISTORY_FILE, HISTORY_PLOT, HTML_REPORT, INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE,
+    QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
 )
+from firmware_export.export_record import (CEngineExportRecord, CFloatExportRecord, ExportRecord, TflmExportRecord,
+                                           read_export_record, read_previous_layout, record_from_json)
 
 FIRMWARE_CONFIG_HEADER = "model_config.h"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,8 +62,11 @@ STAGE_OF_ARTIFACT = {
     BENCHMARK_FILE: "benchmark",
     LATENCY_PLOT: "benchmark",
     EXPORT_FILE: "export",
+    C_ENGINE_EXPORT_FILE: "export",
 }
-JSON_ARTIFACTS = tuple(name for name in STAGE_OF_ARTIFACT if name.endswith(".json")) + (PIPELINE_FILE,)
+EXPORT_RECORDS = (EXPORT_FILE, C_ENGINE_EXPORT_FILE)  # read as typed records (firmware_export.export_record)
+JSON_ARTIFACTS = tuple(name for name in STAGE_OF_ARTIFACT
+                       if name.endswith(".json") and name not in EXPORT_RECORDS) + (PIPELINE_FILE,)
 NOTHING = "—"
 
 
@@ -229,12 +235,44 @@ class StageOutcome:
 
 
 @dataclass(frozen=True)
+class Exports:
+    """The run's export records: TFLite Micro's and the C engine's (None: not exported), and the folder of
+    each, relative to the run directory (``firmware``, ``firmware/c_engine``)."""
+
+    tflm: TflmExportRecord | None = None
+    c_engine: CEngineExportRecord | CFloatExportRecord | None = None
+    tflm_dir: str = FIRMWARE_DIR
+    c_engine_dir: str = f"{FIRMWARE_DIR}/{C_ENGINE_DIR}"
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "Exports":
+        """``firmware/export.json`` and ``firmware/c_engine/export.json``, whichever engine each holds; a pipeline's
+        ``firmware/export.json`` from before export records (the C engine's facts inside it) is read too."""
+        top = read_json_object(run_dir / EXPORT_FILE)
+        found: list[tuple[ExportRecord | None, str]] = []
+        if top is not None and "schema_version" not in top:
+            tflm, c_engine = read_previous_layout(top)
+            c_engine_dir = top.object("c_engine").text("dir") or C_ENGINE_DIR
+            found += [(tflm, FIRMWARE_DIR), (c_engine, f"{FIRMWARE_DIR}/{c_engine_dir}")]
+        elif top is not None:
+            found.append((record_from_json(top), FIRMWARE_DIR))
+        found.append((read_export_record(run_dir / C_ENGINE_EXPORT_FILE), f"{FIRMWARE_DIR}/{C_ENGINE_DIR}"))
+        found = [(record, folder) for record, folder in found if record is not None]
+        tflm = next(((record, folder) for record, folder in found if isinstance(record, TflmExportRecord)), None)
+        c_engine = next(((record, folder) for record, folder in found if not isinstance(record, TflmExportRecord)), None)
+        return cls(tflm[0] if tflm else None, c_engine[0] if c_engine else None,
+                   tflm[1] if tflm else FIRMWARE_DIR, c_engine[1] if c_engine else f"{FIRMWARE_DIR}/{C_ENGINE_DIR}")
+
+
+@dataclass(frozen=True)
 class _Run:
-    """Every JSON artifact of a run directory, read once (None when the stage did not write it)."""
+    """Every JSON artifact of a run directory, read once (None when the stage did not write it); the export
+    records typed."""
 
     run_dir: Path
     json: dict[str, JsonObject | None]
     stages: tuple[StageOutcome, ...]
+    exports: Exports
 
     @classmethod
     def load(cls, run_dir: Path) -> "_Run":
@@ -242,7 +280,8 @@ class _Run:
             raise EdgeMLError(f"run directory not found: {run_dir}")
         loaded = {name: read_json_object(run_dir / name) for name in JSON_ARTIFACTS}
         pipeline = loaded[PIPELINE_FILE]
-        return cls(run_dir=run_dir, json=loaded, stages=_outcomes(pipeline) if pipeline is not None else ())
+        return cls(run_dir=run_dir, json=loaded, stages=_outcomes(pipeline) if pipeline is not None else (),
+                   exports=Exports.read(run_dir))
 
     def get(self, name: str) -> JsonObject | None:
         return self.json[name]
@@ -558,7 +597,7 @@ def _benchmark_section(run: _Run) -> Section:
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))
         blocks.append(Bullets(tuple(ratio_lines)))
-    blocks += [block for parity in benchmark.objects("parity") for block in _parity_blocks(parity)]
+    blocks += [block for parity in benchmark.objects("parity") for block in _parity_blocks(ModelParity.from_json(parity))]
     skipped = tuple(benchmark.strings("skipped"))
     if skipped:
         blocks.append(Text("Not measured:"))
@@ -576,44 +615,42 @@ def _benchmark_row(row: Measurement) -> tuple[str, ...]:
             arena_cell(row, ",") or NOTHING, flash_cell(row, ",") or NOTHING)
 
 
-def _parity_blocks(parity: JsonObject, model: str | None = None) -> list[Block]:
+def _parity_blocks(parity: ModelParity, model: str | None = None) -> list[Block]:
     """The four-way parity of one model: each runtime against the tflite-micro interpreter."""
-    samples = parity.integer("samples", required=True)
-    rows = tuple(
-        (row.text("runtime", True), f"not run: {row.text('not_run')}", NOTHING, NOTHING) if row.text("not_run") else
-        (row.text("runtime", True), f"{row.integer('differing_vectors', True)}/{samples}",
-         _number(row.number("max_lsb"), "g"), row.text("first_divergence") or NOTHING)
-        for row in parity.objects("runtimes", required=True)
-    )
-    return [Text(f"Parity of {model or parity.text('model', True)} against the {parity.text('baseline', True)} "
-                 f"({parity.text('inputs', True)}):"),
+    rows = tuple((row.runtime, f"not run: {row.not_run}", NOTHING, NOTHING) if row.not_run else
+                 (row.runtime, f"{row.differing_vectors}/{parity.samples}", _number(row.max_lsb, "g"),
+                  row.first_divergence or NOTHING)
+                 for row in parity.runtimes)
+    return [Text(f"Parity of {model or parity.model} against the {parity.baseline} ({parity.inputs}):"),
             Table(("runtime", "differing output vectors", "max LSB", "first divergence"), rows)]
 
 
-def _engines_side_by_side(export: JsonObject, c_engine: JsonObject) -> list[Block]:
+def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExportRecord | CFloatExportRecord,
+                          c_engine_dir: str) -> list[Block]:
     """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
-    tflm_arena = export.integer("arena_bytes")
-    tflm_exported = tflm_arena is not None
-    tflm_flash, c_flash = export.integer("flash_bytes"), c_engine.integer("flash_bytes")
+    memory = c_engine.memory
+    not_exported = "not exported"
     rows = (
         ("RAM bytes (TFLM: arena, which holds input and output; C: arena + input + output)",
-         _count(tflm_arena) if tflm_exported else "not exported",
-         f"{_count(c_engine.integer('static_ram_bytes', True))} ({_count(c_engine.integer('arena_bytes', True))} + "
-         f"{_count(c_engine.integer('input_bytes', True))} + {_count(c_engine.integer('output_bytes', True))})"),
+         _count(tflm.arena_bytes) if tflm else not_exported,
+         f"{_count(memory.ram_bytes)} ({_count(memory.arena_bytes)} + {_count(memory.input_bytes)} + "
+         f"{_count(memory.output_bytes)})"),
         ("flash bytes (text + data, Cortex-M4 -Os)",
-         f"{_count(tflm_flash)} model array + the TFLM library (not measured)" if tflm_flash is not None
-         else "not measured" if tflm_exported else "not exported",
-         _count(c_flash) if c_flash is not None else f"not measured: {c_engine.text('flash_not_measured')}"),
-        ("ops", str(len(export.strings("ops"))) if tflm_exported else "not exported",
-         str(len(c_engine.strings("ops", required=True)))),
-        ("files", f"firmware/ ({len(export.strings('files'))})" if tflm_exported else "not exported",
-         f"firmware/{c_engine.text('dir', True)}/ ({len(c_engine.strings('files', required=True))})"),
+         (f"{_count(tflm.flash.flash_bytes)} model array + the TFLM library (not measured)"
+          if tflm.flash.flash_bytes is not None else "not measured") if tflm else not_exported,
+         _count(memory.flash_bytes) if memory.flash_bytes is not None else f"not measured: {memory.flash_not_measured}"),
+        ("ops", str(len(tflm.ops)) if tflm else not_exported, str(len(c_engine.ops))),
+        ("files", f"{FIRMWARE_DIR}/ ({len(tflm.files)})" if tflm else not_exported,
+         f"{c_engine_dir}/ ({len(c_engine.files)})"),
     )
+    engine = "C engine" if isinstance(c_engine, CEngineExportRecord) else "C engine (float32)"
     blocks: list[Block] = [Text("TFLite Micro and edgeml's C engine, side by side:"),
-                           Table(("", "TFLite Micro", "C engine"), rows)]
-    parity = c_engine.object("parity")
-    if parity:
-        blocks += _parity_blocks(parity, model="the exported model")
+                           Table(("", "TFLite Micro", engine), rows)]
+    if isinstance(c_engine, CFloatExportRecord):
+        blocks.append(Text(c_engine.parity.describe() if c_engine.parity
+                           else f"float outputs not compared: {c_engine.parity_not_run}"))
+    elif c_engine.parity:
+        blocks += _parity_blocks(c_engine.parity, model="the exported model")
     return blocks
 
 
@@ -793,49 +830,45 @@ def _with_install_hint(reason: str) -> str:
 
 
 def _firmware_section(run: _Run) -> Section:
-    name = EXPORT_FILE
-    export = run.get(name)
-    if export is None:
-        return Section("firmware", "Firmware", (run.missing(name),))
-    firmware_dir = run.run_dir / FIRMWARE_DIR
-    file_rows = []
-    for file_name in export.strings("files"):
-        path = firmware_dir / file_name
-        file_rows.append((file_name, _count(path.stat().st_size) if path.is_file() else "missing"))
-    flash = export.integer("flash_bytes")
-    arena_minimum = export.integer("arena_minimum_bytes")
-    arena_detail = "" if arena_minimum is None else (
-        f" (measured minimum {_count(arena_minimum)} + margin {_count(export.integer('arena_margin_bytes'))})")
-    ops = export.strings("ops")
-    facts = [
-        ("symbol", export.text("symbol") or NOTHING),
-        ("model sha256", export.text("model_sha256") or NOTHING),
-        ("flash: model array", f"{_count(export.integer('model_bytes'))} bytes"),
+    tflm, c_engine = run.exports.tflm, run.exports.c_engine
+    if tflm is None and c_engine is None:
+        return Section("firmware", "Firmware", (run.missing(EXPORT_FILE),))
+    if tflm is None:
+        return Section("firmware", "Firmware", (
+            Note(f"TFLite Micro: not exported ({EXPORT_FILE} holds no TFLite Micro export)"),
+            *_engines_side_by_side(None, c_engine, run.exports.c_engine_dir)))
+    firmware_dir = run.run_dir / run.exports.tflm_dir
+    file_rows = tuple((name, _count((firmware_dir / name).stat().st_size) if (firmware_dir / name).is_file()
+                       else "missing") for name in tflm.files)
+    flash = tflm.flash
+    arena_detail = "" if tflm.arena_minimum_bytes is None else (
+        f" (measured minimum {_count(tflm.arena_minimum_bytes)} + margin {_count(tflm.arena_margin_bytes)})")
+    facts = (
+        ("symbol", tflm.symbol),
+        ("model sha256", tflm.model_sha256),
+        ("flash: model array", f"{_count(tflm.model_bytes)} bytes"),
         ("flash: model object (text + data)",
-         f"{_count(flash)} bytes (arm-none-eabi-size)" if flash is not None
-         else f"not measured: {export.text('flash_not_measured') or 'no reason recorded'}"),
-        ("RAM: tensor arena", f"{_count(export.integer('arena_bytes'))} bytes{arena_detail}"),
-        ("ops", f"{len(ops)}: {', '.join(ops)}" if ops else NOTHING),
-        ("TFLM vs LiteRT parity", export.text("parity") or "not checked"),
-    ]
-    size_output = export.text("arm_size_output")
-    warnings = tuple(export.strings("warnings"))
-    c_engine = export.object("c_engine")
-    blocks: list[Block] = [Facts(tuple(facts))]
-    if c_engine:
-        blocks += _engines_side_by_side(export, c_engine)
-    blocks.append(Table(("file", "bytes"), tuple(file_rows)) if file_rows else Note("export.json lists no files"))
-    if warnings:
+         f"{_count(flash.flash_bytes)} bytes (arm-none-eabi-size)" if flash.flash_bytes is not None
+         else f"not measured: {flash.not_measured or 'no reason recorded'}"),
+        ("RAM: tensor arena", f"{_count(tflm.arena_bytes)} bytes{arena_detail}"),
+        ("ops", f"{len(tflm.ops)}: {', '.join(tflm.ops)}" if tflm.ops else NOTHING),
+        ("TFLM vs LiteRT parity", tflm.parity or "not checked"),
+    )
+    blocks: list[Block] = [Facts(facts)]
+    if c_engine is not None:
+        blocks += _engines_side_by_side(tflm, c_engine, run.exports.c_engine_dir)
+    blocks.append(Table(("file", "bytes"), file_rows) if file_rows else Note(f"{EXPORT_FILE} lists no files"))
+    if tflm.warnings:
         blocks.append(Text("Warnings:"))
-        blocks.append(Bullets(warnings))
-    if size_output:
-        blocks.append(Code("arm-none-eabi-size", size_output))
+        blocks.append(Bullets(tflm.warnings))
+    if flash.size_output:
+        blocks.append(Code("arm-none-eabi-size", flash.size_output))
     header = firmware_dir / FIRMWARE_CONFIG_HEADER
     if header.is_file():
         text = header.read_text(encoding="utf-8", errors="replace")
-        blocks.append(Code(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER}", text, "c"))
+        blocks.append(Code(f"{run.exports.tflm_dir}/{FIRMWARE_CONFIG_HEADER}", text, "c"))
     else:
-        blocks.append(Note(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER} not found"))
+        blocks.append(Note(f"{run.exports.tflm_dir}/{FIRMWARE_CONFIG_HEADER} not found"))
     return Section("firmware", "Firmware", tuple(blocks))
 
 

@@ -300,8 +300,8 @@ int main(int argc, char **argv) {{
 def test_export_writes_every_file_with_a_banner(mlp_export):
     names = [path.name for path in mlp_export.files]
     assert names == ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc",
-                     "arduino_sketch.ino", "README.md"]
-    for path in mlp_export.files:
+                     "arduino_sketch.ino", "README.md", "export.json"]  # the record last (test_export_record.py)
+    for path in mlp_export.files[:-1]:
         head = path.read_text()[:400]
         assert "edgeml 0.1.0" in head and (mlp_export.model_sha256 in head or path.suffix == ".md")
     readme = (mlp_export.out_dir / "README.md").read_text()
@@ -610,6 +610,11 @@ def test_clear_errors(mlp_run, mlp_export, tmp_path):
             export_firmware(ExportConfig(**{"source": str(mlp_run), "out": str(tmp_path / "out"), **options}))
 
     fails("already holds model_data.h, model_data.cc", out=str(mlp_export.out_dir))
+    only_record = tmp_path / "only_record"
+    only_record.mkdir()
+    (only_record / "export.json").write_text("{}")
+    fails(f"{re.escape(str(only_record))} already holds export.json; use --force", out=str(only_record))
+    assert (only_record / "export.json").read_text() == "{}"
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     fails("not a writable directory", out=str(blocker / "out"))
@@ -663,7 +668,8 @@ def test_a_write_failure_mid_set_leaves_no_file_and_the_rerun_needs_no_force(mlp
     monkeypatch.undo()
     result = export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in result.files) == sorted(
-        ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc", "arduino_sketch.ino", "README.md"])
+        ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc", "arduino_sketch.ino", "README.md",
+         "export.json"])
     assert (out / "model_data.h").stat().st_mode & 0o777 == 0o666 & ~current_umask()
 
 
