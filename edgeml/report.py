@@ -20,7 +20,7 @@ import functools
 import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, Union
 from urllib.parse import quote
@@ -28,17 +28,21 @@ from urllib.parse import quote
 from edgeml import __version__
 from edgeml.artifact_json import JsonObject, read_json_object
 from edgeml.artifacts import write_bytes, write_text
-from edgeml.benchmark import arena_cell, flash_cell
+from edgeml.benchmark import BenchmarkReport, LatencyRatio, arena_cell, flash_cell, latency_ratios
+from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics
-from edgeml.measurement import (QEMU_PREFIX, BoardPair, ImageBytes, Measurement, ModelParity, Variant, board_pairs,
-                                read_measurements)
+from edgeml.history import TrainingHistory
+from edgeml.measurement import QEMU_PREFIX, BoardPair, ImageBytes, Measurement, ModelParity, Variant, board_pairs
+from edgeml.models import ModelSpec
+from edgeml.quantize import QuantizationReport
 from edgeml.qemu_tables import INSTRUCTIONS_NOTE, engine_flash
 from edgeml.rundir import (
     BENCHMARK_FILE, C_ENGINE_DIR, C_ENGINE_EXPORT_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR,
     HISTORY_FILE, HISTORY_PLOT, HTML_REPORT, INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE,
     QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
 )
+from edgeml.train import TrainingRecord
 from firmware_export.export_record import (CEngineExportRecord, CFloatExportRecord, ExportRecord, TflmExportRecord,
                                            read_export_record, read_previous_layout, record_from_json)
 
@@ -64,9 +68,7 @@ STAGE_OF_ARTIFACT = {
     EXPORT_FILE: "export",
     C_ENGINE_EXPORT_FILE: "export",
 }
-EXPORT_RECORDS = (EXPORT_FILE, C_ENGINE_EXPORT_FILE)  # read as typed records (firmware_export.export_record)
-JSON_ARTIFACTS = tuple(name for name in STAGE_OF_ARTIFACT
-                       if name.endswith(".json") and name not in EXPORT_RECORDS) + (PIPELINE_FILE,)
+INT8_METRICS_FILE = INT8_PREFIX + METRICS_FILE
 NOTHING = "—"
 
 
@@ -266,11 +268,17 @@ class Exports:
 
 @dataclass(frozen=True)
 class _Run:
-    """Every JSON artifact of a run directory, read once (None when the stage did not write it); the export
-    records typed."""
+    """Every stage result of a run directory, read once and typed (None when its stage did not write it);
+    ``pipeline`` (pipeline.json: the stages' outcomes) is read through :class:`JsonObject`."""
 
     run_dir: Path
-    json: dict[str, JsonObject | None]
+    training: TrainingRecord | None
+    history: TrainingHistory | None
+    float_metrics: Metrics | None
+    int8_metrics: Metrics | None
+    quantization: QuantizationReport | None
+    benchmark: BenchmarkReport | None
+    pipeline: JsonObject | None
     stages: tuple[StageOutcome, ...]
     exports: Exports
 
@@ -278,13 +286,15 @@ class _Run:
     def load(cls, run_dir: Path) -> "_Run":
         if not run_dir.is_dir():
             raise EdgeMLError(f"run directory not found: {run_dir}")
-        loaded = {name: read_json_object(run_dir / name) for name in JSON_ARTIFACTS}
-        pipeline = loaded[PIPELINE_FILE]
-        return cls(run_dir=run_dir, json=loaded, stages=_outcomes(pipeline) if pipeline is not None else (),
-                   exports=Exports.read(run_dir))
-
-    def get(self, name: str) -> JsonObject | None:
-        return self.json[name]
+        float_metrics, int8_metrics = (read_json_object(run_dir / name) for name in (METRICS_FILE, INT8_METRICS_FILE))
+        pipeline, benchmark = (read_json_object(run_dir / name) for name in (PIPELINE_FILE, BENCHMARK_FILE))
+        return cls(run_dir=run_dir, training=TrainingRecord.read(run_dir / CONFIG_FILE),
+                   history=TrainingHistory.read(run_dir / HISTORY_FILE),
+                   float_metrics=Metrics.from_json(float_metrics) if float_metrics is not None else None,
+                   int8_metrics=Metrics.from_json(int8_metrics) if int8_metrics is not None else None,
+                   quantization=QuantizationReport.read(run_dir / QUANTIZATION_FILE),
+                   benchmark=BenchmarkReport.from_json(benchmark) if benchmark is not None else None, pipeline=pipeline,
+                   stages=_outcomes(pipeline) if pipeline is not None else (), exports=Exports.read(run_dir))
 
     def exists(self, name: str) -> bool:
         return (self.run_dir / name).is_file()
@@ -303,13 +313,13 @@ class _Run:
             why = f"stage {stage}: {entry.status}"
         return Note(f"{artifact} not produced ({why})")
 
-    def figures(self, *figures: tuple[str, str, str]) -> list[Block]:
-        """The (path, caption, written_with) images that exist, side by side, then a note for each missing
-        one, unless the JSON file written with it is missing too (that file's note says it all)."""
+    def figures(self, *figures: tuple[str, str, bool]) -> list[Block]:
+        """The (path, caption, written) images that exist, side by side, then a note for each missing one,
+        unless the stage result written with it is missing too (``written`` False: its note says it all)."""
         present, notes = [], []
-        for path, caption, written_with in figures:
+        for path, caption, written in figures:
             if not self.exists(path):
-                if self.get(written_with) is not None:
+                if written:
                     notes.append(self.missing(path))
             elif not _is_png(self.run_dir / path):
                 notes.append(Note(f"{path} is not a PNG image"))
@@ -338,24 +348,22 @@ def _is_png(path: Path) -> bool:
 
 
 def _default_title(run: _Run) -> str:
-    config = run.get(CONFIG_FILE)
-    if config is None:
+    if run.training is None:
         return f"edgeml run report: {run.run_dir.resolve().name}"
-    return f"edgeml run report: {_model_name(config)} on {config.object('dataset', True).text('name', True)}"
+    return f"edgeml run report: {_model_name(run.training)} on {run.training.dataset.name}"
 
 
-def _model_name(config: JsonObject) -> str:
-    train = config.object("train")
-    if train.text("model_path"):
-        return Path(train.text("model_path")).name
-    return train.object("model").text("arch") or "model"
+def _model_name(training: TrainingRecord) -> str:
+    if training.train.model_path:
+        return Path(training.train.model_path).name
+    return "model" if training.keras_model is not None else training.train.model.arch
 
 
 # ------------------------------------------------------------------------------------------ sections
 
 
 def _stages_section(run: _Run) -> Section:
-    if run.get(PIPELINE_FILE) is None:
+    if run.pipeline is None:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} not found: the stages' status is unknown"),))
     if not run.stages:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} records no stage outcomes"),))
@@ -366,22 +374,18 @@ def _stages_section(run: _Run) -> Section:
 
 
 def _dataset_section(run: _Run) -> Section:
-    config = run.get(CONFIG_FILE)
-    if config is None:
+    if run.training is None:
         return Section("dataset", "Dataset", (run.missing(CONFIG_FILE),))
-    dataset = config.object("dataset", required=True)
-    class_names = dataset.strings("class_names")
-    normalization = dataset.object("normalization")
-    input_fit = dataset.text("input_fit")
+    dataset = run.training.dataset
     facts = [
-        ("name", dataset.text("name", required=True)),
-        ("source", dataset.text("source") or NOTHING),
-        ("input shape", " × ".join(dataset.strings("input_shape")) or NOTHING),
-        ("classes", f"{len(class_names)}: {', '.join(class_names)}"),
-        ("normalisation", _normalization_text(normalization) if normalization else NOTHING),
-        *([("input fit", input_fit)] if input_fit else []),
-        ("training samples", _count(dataset.integer("train_samples"))),
-        ("test samples", _count(dataset.integer("test_samples"))),
+        ("name", dataset.name),
+        ("source", dataset.source or NOTHING),
+        ("input shape", " × ".join(map(str, dataset.input_shape)) or NOTHING),
+        ("classes", f"{len(dataset.class_names)}: {', '.join(dataset.class_names)}"),
+        ("normalisation", _normalization_text(dataset.normalization)),
+        *([("input fit", dataset.input_fit)] if dataset.input_fit else []),
+        ("training samples", _count(dataset.train_samples)),
+        ("test samples", _count(dataset.test_samples)),
     ]
     return Section("dataset", "Dataset", (Facts(tuple(facts)),))
 
@@ -390,24 +394,25 @@ def _model_section(run: _Run) -> Section:
     blocks: list[Block] = []
     summary = (run.run_dir / SUMMARY_FILE).read_text(encoding="utf-8", errors="replace") \
         if run.exists(SUMMARY_FILE) else None
-    config = run.get(CONFIG_FILE)
     facts = []
-    if config is not None:
-        train = config.object("train")
-        if train.text("model_path"):
-            facts.append(("model", f"your model {train.text('model_path')}"))
+    if run.training is not None:
+        train = run.training.train
+        if train.model_path:
+            facts.append(("model", f"your model {train.model_path}"))
+        elif run.training.keras_model is not None:
+            facts.append(("model", f"your model object {run.training.keras_model}"))
         else:
-            spec = train.object("model")
-            facts.append(("architecture", spec.text("arch") or NOTHING))
-            facts.append(("options", ", ".join(f"{key} {_plain(spec.raw(key))}" for key in spec.keys()
-                                               if _applies(key, spec))))
+            spec = train.model
+            facts.append(("architecture", spec.arch))
+            facts.append(("options", ", ".join(f"{option.name} {_plain(getattr(spec, option.name))}"
+                                               for option in fields(spec) if _applies(option.name, spec))))
     parameters = _parameter_count(run, summary)
     if parameters is not None:
         facts.append(("parameters", f"{parameters:,} ({4 * parameters:,} bytes as float32, "
                                     f"{parameters:,} bytes as int8)"))
     if facts:
         blocks.append(Facts(tuple(facts)))
-    elif config is None:
+    elif run.training is None:
         blocks.append(run.missing(CONFIG_FILE))
     if summary is not None:
         model_summary = summary.split("\nfit diagnosis:")[0].rstrip()
@@ -417,81 +422,72 @@ def _model_section(run: _Run) -> Section:
     return Section("model", "Model", tuple(blocks))
 
 
-def _applies(option: str, spec: JsonObject) -> bool:
-    """Whether a recorded ModelSpec option shaped the model (the MLP has no convs; no BN, no momentum)."""
+def _applies(option: str, spec: ModelSpec) -> bool:
+    """Whether a ModelSpec option shaped the model (the MLP has no convs; no BN, no momentum)."""
     if option == "arch":
         return False
     if option in ("filters", "kernel_size", "pooling"):
-        return spec.raw("arch") != "mlp"
+        return spec.arch != "mlp"
     if option == "bn_momentum":
-        return spec.flag("batchnorm")
+        return bool(spec.batchnorm)
     return True
 
 
 def _parameter_count(run: _Run, summary: str | None) -> int | None:
-    quantization = run.get(QUANTIZATION_FILE)
-    if quantization is not None:
-        recorded = quantization.raw("parameter_count")
-        if isinstance(recorded, int) and not isinstance(recorded, bool):
-            return recorded
+    if run.quantization is not None:
+        return run.quantization.parameter_count
     found = re.search(r"Total params:\s*([\d,]+)", summary or "")
     return int(found.group(1).replace(",", "")) if found else None
 
 
 def _training_section(run: _Run) -> Section:
     blocks: list[Block] = []
-    config, history = run.get(CONFIG_FILE), run.get(HISTORY_FILE)
+    training, history = run.training, run.history
     facts: list[tuple[str, str]] = []
-    if config is not None:
-        train, result = config.object("train"), config.object("result")
+    if training is not None:
+        train, result = training.train, training.result
         facts += [
-            ("test accuracy", _accuracy(result.number("test_accuracy"))),
-            ("test loss", _number(result.number("test_loss"), ".4f")),
-            ("best epoch", f"{_plain(result.raw('best_epoch'))} of {_plain(result.raw('epochs_run'))} run"),
-            ("fit diagnosis", result.text("diagnosis") or NOTHING),
-            ("optimizer", f"{_plain(train.raw('optimizer'))}, learning rate {_plain(train.raw('lr'))}, "
-                          f"batch size {_plain(train.raw('batch_size'))}"),
-            ("wall time", f"{_number(result.number('wall_time_s'), '.1f')} s"),
+            ("test accuracy", _accuracy(result.test_accuracy)),
+            ("test loss", _number(result.test_loss, ".4f")),
+            ("best epoch", f"{result.best_epoch} of {result.epochs_run} run"),
+            ("fit diagnosis", result.diagnosis or NOTHING),
+            ("optimizer", f"{train.optimizer}, learning rate {_plain(train.lr)}, batch size {train.batch_size}"),
+            ("wall time", f"{_number(result.wall_time_s, '.1f')} s"),
         ]
-        if result.flag("interrupted"):
+        if result.interrupted:
             facts.append(("interrupted", "yes: the run was completed from the best checkpoint"))
     elif history is not None:
-        facts += [("best epoch", _plain(history.raw("best_epoch"))),
-                  ("fit diagnosis", history.text("diagnosis") or NOTHING)]
-    if history is not None:
-        curves = history.object("history", required=True)
-        final = [(name, values[-1]) for name in curves.keys() if (values := curves.numbers(name))]
-        if final:
-            facts.append(("last epoch", ", ".join(f"{name} {value:.4f}" for name, value in final)))
+        facts += [("best epoch", str(history.best_epoch)), ("fit diagnosis", history.diagnosis or NOTHING)]
+    if history is not None and history.last_epoch():
+        facts.append(("last epoch", ", ".join(f"{name} {value:.4f}" for name, value in history.last_epoch())))
     if facts:
         blocks.append(Facts(tuple(facts)))
     else:
         blocks.append(run.missing(CONFIG_FILE))
-    blocks += run.figures((HISTORY_PLOT, "accuracy and loss per epoch, train vs validation", HISTORY_FILE))
+    blocks += run.figures((HISTORY_PLOT, "accuracy and loss per epoch, train vs validation", history is not None))
     if history is None:
         blocks.append(run.missing(HISTORY_FILE))
     return Section("training", "Training", tuple(blocks))
 
 
 def _evaluation_section(run: _Run) -> Section:
-    files = (("Keras float", METRICS_FILE), ("int8 TFLite", INT8_PREFIX + METRICS_FILE))
-    float_metrics, int8_metrics = (Metrics.from_json(run.get(name)) if run.get(name) is not None else None
-                                   for _, name in files)
-    blocks: list[Block] = [run.missing(name) for _, name in files if run.get(name) is None]
-    measured = [(label, metrics) for (label, _), metrics in zip(files, (float_metrics, int8_metrics)) if metrics]
+    files = (("Keras float", METRICS_FILE, run.float_metrics), ("int8 TFLite", INT8_METRICS_FILE, run.int8_metrics))
+    blocks: list[Block] = [run.missing(name) for _, name, metrics in files if metrics is None]
+    measured = [(label, metrics) for label, _, metrics in files if metrics is not None]
     if measured:
         headline = tuple((label, _accuracy(metrics.accuracy), _number(metrics.loss, ".4f"),
                           _number(metrics.auc_micro, ".4f"), _number(metrics.auc_macro, ".4f"),
                           _count(metrics.num_samples)) for label, metrics in measured)
         blocks.append(Table(("model", "accuracy", "loss", "AUC micro", "AUC macro", "samples"), headline))
-    blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", METRICS_FILE),
-                          (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", INT8_PREFIX + METRICS_FILE))
-    blocks += run.figures((ROC_PLOT, "ROC, Keras float", METRICS_FILE),
-                          (INT8_PREFIX + ROC_PLOT, "ROC, int8 TFLite", INT8_PREFIX + METRICS_FILE))
+    float_written, int8_written = run.float_metrics is not None, run.int8_metrics is not None
+    blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", float_written),
+                          (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", int8_written))
+    blocks += run.figures((ROC_PLOT, "ROC, Keras float", float_written),
+                          (INT8_PREFIX + ROC_PLOT, "ROC, int8 TFLite", int8_written))
     if measured:
         blocks.append(Text("Per class (accuracy here is the class's recall: the share of its samples "
                            "classified correctly):"))
-        blocks.append(_per_class_table(float_metrics, int8_metrics))
+        blocks.append(_per_class_table(run.float_metrics, run.int8_metrics))
     return Section("evaluation", "Evaluation", tuple(blocks))
 
 
@@ -522,39 +518,29 @@ def _per_class_table(float_metrics: Metrics | None, int8_metrics: Metrics | None
 
 
 def _quantization_section(run: _Run) -> Section:
-    quantization = run.get(QUANTIZATION_FILE)
+    quantization = run.quantization
     if quantization is None:
         return Section("quantization", "Quantization", (run.missing(QUANTIZATION_FILE),))
-    keras_accuracy = quantization.number("keras_float_accuracy")
-    qat_epochs = quantization.raw("qat_epochs")
+    keras_accuracy = quantization.keras_float_accuracy
+    qat_epochs = quantization.qat_epochs
     facts = [
-        ("method", (quantization.text("method") or NOTHING) + (f", {qat_epochs} QAT epoch(s)" if qat_epochs else "")),
-        ("int8 input/output", quantization.text("io") or NOTHING),
-        ("calibration samples", _count(quantization.integer("calibration_samples"))),
-        ("measured with", f"{quantization.text('runtime') or NOTHING} on "
-                          f"{_count(quantization.integer('test_samples'))} test samples"),
+        ("method", quantization.method + (f", {qat_epochs} QAT epoch(s)" if qat_epochs else "")),
+        ("int8 input/output", quantization.io),
+        ("calibration samples", _count(quantization.calibration_samples)),
+        ("measured with", f"{quantization.runtime} on {_count(quantization.test_samples)} test samples"),
         ("Keras float accuracy", _accuracy(keras_accuracy)),
     ]
-    rows = []
-    for variant in quantization.objects("variants", required=True):
-        accuracy = variant.number("accuracy", required=keras_accuracy is not None)
-        change = (accuracy - keras_accuracy) * 100 if keras_accuracy is not None else None
-        rows.append((
-            variant.text("name", required=True), variant.text("file") or NOTHING, _count(variant.integer("size_bytes")),
-            _accuracy(accuracy), _number(change, "+.2f"), _percent(variant.number("agreement_with_float")),
-            _number(variant.number("mean_abs_diff"), ".5f"), _number(variant.number("max_abs_diff"), ".4f"),
-            "yes" if variant.flag("fully_int8") else "no",
-        ))
-    lines = []
-    ratio = quantization.number("int8_to_float32_size")
-    if ratio is not None:
-        lines.append(f"int8 / float32 file size: {ratio:.3f} ({ratio:.1%} of the float32 file).")
-    floor = quantization.object("parameter_floor_bytes")
-    if floor:
-        lines.append(f"Parameter floor (one byte per parameter in int8, four in float32): "
-                     f"{_count(floor.integer('int8'))} bytes int8, {_count(floor.integer('float32'))} bytes float32.")
+    rows = tuple((variant.name, variant.file, _count(variant.size_bytes), _accuracy(variant.accuracy),
+                  _number((variant.accuracy - keras_accuracy) * 100, "+.2f"), _percent(variant.agreement_with_float),
+                  _number(variant.mean_abs_diff, ".5f"), _number(variant.max_abs_diff, ".4f"),
+                  "yes" if variant.fully_int8 else "no") for variant in quantization.variants)
+    ratio = quantization.int8_to_float32_size
+    lines = [f"int8 / float32 file size: {ratio:.3f} ({ratio:.1%} of the float32 file).",
+             f"Parameter floor (one byte per parameter in int8, four in float32): "
+             f"{_count(quantization.parameter_count)} bytes int8, {_count(4 * quantization.parameter_count)} bytes "
+             "float32."]
     table = Table(("variant", "file", "bytes", "accuracy", "Δ vs Keras (pp)", "agreement", "mean |Δp|",
-                   "max |Δp|", "fully int8"), tuple(rows))
+                   "max |Δp|", "fully int8"), rows)
     return Section("quantization", "Quantization", (Facts(tuple(facts)), table, *(Text(line) for line in lines)))
 
 
@@ -572,15 +558,16 @@ BENCHMARK_DETAILS = "More columns: threads, p90 latency, init, first invoke, bat
 
 def _benchmark_section(run: _Run) -> Section:
     name = BENCHMARK_FILE
-    benchmark = run.get(name)
+    benchmark = run.benchmark
     if benchmark is None:
-        plot = run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
+        plot = run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", False))
         return Section("benchmark", "Benchmark", (run.missing(name), *plot))
     blocks: list[Block] = []
-    host = benchmark.object("host")
+    host = tuple((item.name, getattr(benchmark.host, item.name)) for item in fields(benchmark.host)
+                 if getattr(benchmark.host, item.name) is not None)
     if host:
-        blocks.append(Facts(tuple((key, str(host.raw(key))) for key in host.keys())))
-    measured = [row for row in read_measurements(benchmark) if not row.emulated]
+        blocks.append(Facts(host))
+    measured = [row for row in benchmark.rows if not row.emulated]
     if measured:
         rows = tuple(_benchmark_row(row) for row in measured)
         blocks.append(Table(BENCHMARK_COLUMNS, rows))
@@ -592,16 +579,15 @@ def _benchmark_section(run: _Run) -> Section:
              _mebibytes(row.peak_rss_bytes)) for row in measured)),)))
     else:
         blocks.append(Note(f"{name} holds no host measurements, only the emulated Cortex-M's (below)"))
-    blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
-    ratio_lines = [_ratio_line(ratio) for ratio in benchmark.objects("latency_ratios")]
+    blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", True))
+    ratio_lines = [_ratio_line(ratio) for ratio in latency_ratios(benchmark.rows)]
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))
         blocks.append(Bullets(tuple(ratio_lines)))
-    blocks += [block for parity in benchmark.objects("parity") for block in _parity_blocks(ModelParity.from_json(parity))]
-    skipped = tuple(benchmark.strings("skipped"))
-    if skipped:
+    blocks += [block for parity in benchmark.parity for block in _parity_blocks(parity)]
+    if benchmark.skipped:
         blocks.append(Text("Not measured:"))
-        blocks.append(Bullets(skipped))
+        blocks.append(Bullets(benchmark.skipped))
     return Section("benchmark", "Benchmark", tuple(blocks))
 
 
@@ -654,11 +640,10 @@ def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExport
     return blocks
 
 
-def _ratio_line(ratio: JsonObject) -> str:
-    value = ratio.number("int8_over_float32_p50", required=True)
+def _ratio_line(ratio: LatencyRatio) -> str:
+    value = ratio.int8_over_float32_p50
     verdict = f"int8 {1 / value:.2f}× faster" if value < 1 else f"int8 {value:.2f}× slower" if value > 1 else "equal"
-    return (f"{ratio.text('model', True)} on {ratio.text('runtime', True)} ({ratio.text('source') or 'host'}): "
-            f"{value:.3f} — {verdict}")
+    return f"{ratio.model} on {ratio.runtime} ({ratio.target}): {value:.3f} — {verdict}"
 
 
 # The emulated Cortex-M (issue 13): what a missing measurement needs, and how many ops to show per model.
@@ -675,10 +660,9 @@ RAM_PARTS = (("model buffers", "model_bytes"), ("engine stack", "engine_stack_by
 
 def _microcontroller_section(run: _Run) -> Section:
     title = "Microcontroller (emulated)"
-    benchmark = run.get(BENCHMARK_FILE)
-    if benchmark is None:
+    if run.benchmark is None:
         return Section("microcontroller", title, (run.missing(BENCHMARK_FILE),))
-    emulated = [row for row in read_measurements(benchmark) if row.emulated]
+    emulated = [row for row in run.benchmark.rows if row.emulated]
     if not emulated:
         return Section("microcontroller", title, (Note(
             f"no emulated Cortex-M in {BENCHMARK_FILE}: edgeml benchmark RUN_DIR --device qemu:cortex-m4 runs the "
@@ -895,15 +879,15 @@ def _mebibytes(value: int | None) -> str:
     return NOTHING if value is None else f"{int(value) / 2**20:,.1f}"
 
 
-def _normalization_text(normalization: JsonObject) -> str:
+def _normalization_text(normalization: Normalization) -> str:
     """``model_input = (raw − 0) / 255 (pixels: default for pixel data)``; per-channel values in brackets."""
-    def values(key: str) -> str:
-        value = normalization.raw(key)
-        return f"[{_plain(value)}]" if isinstance(value, (list, tuple)) else _plain(value)
+    def values(value: float | tuple[float, ...]) -> str:
+        return f"[{_plain(value)}]" if isinstance(value, tuple) else _plain(value)
 
-    per_channel = any(isinstance(normalization.raw(key), (list, tuple)) for key in ("mean", "std"))
-    text = f"model_input = (raw − {values('mean')}) / {values('std')}" + (" per channel (last axis)" if per_channel else "")
-    how = ": ".join(part for part in (normalization.text("method"), normalization.text("note")) if part)
+    per_channel = normalization.channels is not None
+    text = (f"model_input = (raw − {values(normalization.mean)}) / {values(normalization.std)}"
+            + (" per channel (last axis)" if per_channel else ""))
+    how = ": ".join(part for part in (normalization.method, normalization.note) if part)
     return text + (f" ({how})" if how else "")
 
 

@@ -105,7 +105,7 @@ def _artifacts() -> dict[str, object]:
                  "fully_int8": True},
             ],
             "int8_to_float32_size": 0.3277, "parameter_floor_bytes": {"int8": 12345, "float32": 49380},
-            "runtime": "litert", "calibration_samples": 500, "qat_epochs": 0,
+            "runtime": "litert", "calibration_samples": 500, "qat_epochs": 0, "wall_time_s": 2.5,
         },
         "benchmark/benchmark.json": {
             "host": {"cpu": "Test CPU @ 2GHz", "cores": "2", "os": "Linux", "python": "3.11.7", "machine": "x86_64"},
