@@ -1,12 +1,15 @@
 """The run report: ``report.html`` (one self-contained file) and ``report.md``, from a run directory.
 
-``build_report`` reads what the pipeline's stages left in the run directory into sections of typed
-blocks (facts, tables, figures, code, details on demand); ``render_html`` and ``render_markdown`` render
-those same blocks through the Jinja2 templates in ``report_templates/`` (HTML autoescaped; both with
-``StrictUndefined``); ``write_report`` writes both files. An artifact a stage did not produce becomes a
-one-line note that names the stage. The artifacts are read through typed accessors (:class:`JsonObject`):
-a corrupt JSON file, a missing key or a value of the wrong type is one EdgeMLError naming the file and
-the key, and any other exception raised while a section is built is edgeml's bug and propagates. The
+``build_report`` reads what the stages left in the run directory (run by ``edgeml pipeline`` or command by
+command: ``edgeml report RUN_DIR``) into sections of typed blocks (facts, tables, figures, code, details on
+demand); ``render_html`` and ``render_markdown`` render those same blocks through the Jinja2 templates in
+``report_templates/`` (HTML autoescaped; both with ``StrictUndefined``); ``write_report`` writes both files. An
+artifact a stage did not produce becomes a one-line note that names the stage. Each stage result is read by its
+own type's ``from_json`` (:class:`TrainingRecord`, :class:`TrainingHistory`, :class:`Metrics`,
+:class:`QuantizationReport`, :class:`BenchmarkReport`, the export records of
+:mod:`firmware_export.export_record`), through :class:`JsonObject`: a corrupt JSON file, a missing key or a
+value of the wrong type is one EdgeMLError naming the file and the key, and any other exception raised while
+a section is built is edgeml's bug and propagates. The
 HTML embeds every image as a base64 data URI and its CSS inline, and needs no JavaScript, so it can be
 mailed or archived alone; the Markdown refers to the images by their paths relative to the run directory.
 The stages drew their plots; the report draws one itself, from benchmark.json's emulated rows (float32 vs
