@@ -161,23 +161,3 @@ def test_the_pipelines_export_json_before_records_is_read(exports):
     c_only = {"engines": ["c"], "c_engine": old["c_engine"]}
     assert read_previous_layout(JsonObject(c_only, Path("export.json")))[0] is None
 
-
-def test_a_c_engine_export_that_fails_at_its_record_leaves_no_file(run, tmp_path, monkeypatch):
-    """The engine's files and export.json are one set: a full disk at export.json leaves none of them."""
-    import errno
-
-    import firmware_export.export as export_module
-
-    real_write = export_module._write
-
-    def disk_full_at_the_record(path: Path, text: str) -> None:
-        if path.name == "export.json":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(path, text)
-
-    monkeypatch.setattr(export_module, "_write", disk_full_at_the_record)
-    out = tmp_path / "c_engine"
-    with pytest.raises(EdgeMLError) as failure:
-        export_for_engine(ExportConfig(source=str(run), out=str(out), check_samples=0), Engine.C)
-    assert str(failure.value) == f"cannot write {out / 'export.json'}: No space left on device"
-    assert sorted(path.name for path in tmp_path.iterdir()) == []  # neither --out nor a staging folder
