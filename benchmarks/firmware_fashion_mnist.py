@@ -16,7 +16,6 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeml.pipeline import arm_flash_bytes
 from firmware_export import ExportConfig, export_firmware
 
 
@@ -33,7 +32,7 @@ def main() -> None:
             source=str(args.quantized / f"{model}_{args.method}" / "model_int8.tflite"),
             out=str(args.out / model), name=f"{model}_model", check_samples=0, force=True,
         ))
-        flash = arm_flash_bytes(result.files)
+        flash = result.flash  # measured by the export itself (firmware_export.model_flash)
         rows.append({
             "model": model, "model_bytes": result.model_bytes, "flash_bytes": flash.flash_bytes,
             "flash_not_measured": flash.not_measured, "arena_bytes": result.arena.arena_bytes,

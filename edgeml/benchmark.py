@@ -22,7 +22,8 @@ from edgeml.artifacts import atomic_path, check_output_dir, file_set, write_json
 from edgeml.bench_runner import device_info
 from edgeml.device import SshOptions
 from edgeml.errors import EdgeMLError
-from edgeml.measurement import HostInfo, Measurement, ModelParity, Variant, write_measurements
+from edgeml.artifact_json import JsonObject
+from edgeml.measurement import HostInfo, Measurement, ModelParity, Variant, read_measurements, write_measurements
 from edgeml.rundir import BENCHMARK_DIR, BENCHMARK_FILE, BENCHMARK_MARKDOWN, CONFIG_FILE, LATENCY_PLOT
 from edgeml.targets.base import MeasureJob
 from edgeml.targets.local import LocalOptions, plan  # noqa: F401  (plan: the host's pairs, imported from here)
@@ -138,6 +139,14 @@ class BenchmarkReport:
         return {"host": self.host.to_json(), **write_measurements(self.rows), "skipped": list(self.skipped),
                 "latency_ratios": [ratio.to_json() for ratio in latency_ratios(self.rows)],
                 "parity": [parity.to_json() for parity in self.parity]}
+
+    @classmethod
+    def from_json(cls, data: JsonObject) -> "BenchmarkReport":
+        """What :meth:`to_dict` wrote (its latency ratios are :func:`latency_ratios` of the rows); a missing key or a
+        value of the wrong type is one EdgeMLError naming the file and the key."""
+        return cls(rows=read_measurements(data), skipped=tuple(data.strings("skipped")),
+                   host=HostInfo.from_json(data.object("host")),
+                   parity=tuple(ModelParity.from_json(parity) for parity in data.objects("parity")))
 
 
 def run_benchmark(config: BenchmarkConfig) -> BenchmarkReport:

@@ -381,6 +381,18 @@ def export(source: str, engine: str, **kwargs) -> None:
     click.echo(result.summary())
 
 
+@cli.command()
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(file_okay=False))
+@click.option("--title", help="Report title (default: the model and dataset).")
+def report(run_dir: str, title: str | None) -> None:
+    """report.html and report.md of a run directory, from whatever its stages wrote (run by `edgeml pipeline`
+    or command by command)."""
+    from edgeml.report import write_report
+
+    files = write_report(run_dir, title)
+    click.echo(f"wrote {files.html} and {files.markdown}")
+
+
 def main() -> None:
     """Console entry point: click's own usage errors also become one ``error:`` line (exit 2)."""
     try:

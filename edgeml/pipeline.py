@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
@@ -25,7 +23,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.evaluate import EvaluateConfig, EvaluateOptions
 from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, QuantizeOptions
-from edgeml.rundir import C_ENGINE_DIR, PIPELINE_FILE, RunLayout
+from edgeml.rundir import C_ENGINE_DIR, PIPELINE_FILE, RunLayout  # noqa: F401  (C_ENGINE_DIR: where engine "c" goes)
 from edgeml.train import TrainConfig
 from firmware_export.export import ExportConfig, ExportOptions as FirmwareExportOptions
 
@@ -363,6 +361,8 @@ def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]
     trained = (layout.MODEL_FILE, layout.CONFIG_FILE)
     int8 = (layout.INT8_TFLITE_FILE, layout.CONFIG_FILE)
     metrics = layout.evaluation_files()
+    engines = config.export.engines()
+    exports = tuple(EXPORT_RECORDS[engine] for engine in engines)
     return [
         Stage("train", (), trained + (layout.HISTORY_FILE, layout.HISTORY_PLOT, layout.SUMMARY_FILE),
               config.to_dict()["train"], lambda: _train(config, out, verbose)),
@@ -372,13 +372,12 @@ def _stages(config: PipelineConfig, run_dir: Path, verbose: bool) -> list[Stage]
               asdict(config.quantize), lambda: _quantize(config.quantize, out, verbose)),
         Stage("evaluate_int8", int8, layout.evaluation_files(layout.INT8_PREFIX), {},
               lambda: _evaluate_int8(run_dir)),
-        Stage("export", int8, (layout.EXPORT_FILE,), asdict(config.export),
-              lambda: _export(config.export, run_dir)),
+        Stage("export", int8, exports, asdict(config.export), lambda: _export(config.export, run_dir, engines)),
         Stage("benchmark", (layout.MODEL_FILE, layout.FLOAT_TFLITE_FILE, layout.INT8_TFLITE_FILE, layout.CONFIG_FILE),
               (layout.BENCHMARK_FILE, layout.BENCHMARK_MARKDOWN, layout.LATENCY_PLOT),
               asdict(config.benchmark), lambda: _benchmark(config.benchmark, out)),
         Stage("report", (layout.CONFIG_FILE, layout.METRICS_FILE, layout.INT8_PREFIX + layout.METRICS_FILE,
-                         layout.QUANTIZATION_FILE, layout.EXPORT_FILE, layout.BENCHMARK_FILE),
+                         layout.QUANTIZATION_FILE, *exports, layout.BENCHMARK_FILE),
               (layout.HTML_REPORT, layout.MARKDOWN_REPORT), {}, lambda: _report(run_dir)),
     ]
 
@@ -416,101 +415,22 @@ def _evaluate_int8(run_dir: Path) -> None:
     evaluate(EvaluateConfig(target=str(RunLayout(run_dir).int8_tflite), force=True))
 
 
-def _export(options: ExportOptions, run_dir: Path) -> None:
-    """firmware/export.json: the TFLM export's facts at the top level, the C engine's under ``c_engine``."""
-    from firmware_export.export import export_c
+# Each engine's export record in the run directory; the export writes its files into the record's folder.
+EXPORT_RECORDS = {"tflm": layout.EXPORT_FILE, "c": layout.C_ENGINE_EXPORT_FILE}
 
-    files = RunLayout(run_dir)
-    engines = options.engines()
+
+def _export(options: ExportOptions, run_dir: Path, engines: tuple[str, ...]) -> None:
+    """The exports, as by hand: ``edgeml export RUN --out RUN/firmware`` (TFLite Micro) and ``edgeml export RUN
+    --engine c --out RUN/firmware/c_engine``; each writes its own export.json."""
+    from firmware_export.export import Engine, export_for_engine
+
     values = {name: value for name, value in _values(options).items() if name != "engine"}
-    facts: dict[str, Any] = {"engines": list(engines), "c_engine": None}
-    if "tflm" in engines:
-        facts.update(_export_tflm(ExportConfig(source=str(run_dir), out=str(files.firmware), force=True, **values)))
-    if "c" in engines:
-        c_result = export_c(ExportConfig(source=str(run_dir), out=str(files.c_engine), force=True, **values))
-        for warning in c_result.warnings:
+    for engine in engines:
+        out = (run_dir / EXPORT_RECORDS[engine]).parent
+        result = export_for_engine(ExportConfig(source=str(run_dir), out=str(out), force=True, **values), Engine(engine))
+        for warning in result.warnings:
             print(f"warning: {warning}")
-        print(c_result.summary())
-        facts["c_engine"] = {"dir": C_ENGINE_DIR, **c_result.to_json()}
-    write_json(files.export, facts)
-
-
-def _export_tflm(config) -> dict[str, Any]:
-    from firmware_export import export_firmware
-
-    result = export_firmware(config)
-    for warning in result.warnings:
-        print(f"warning: {warning}")
-    print(result.summary())
-    flash = arm_flash_bytes(result.files)
-    return {
-        "files": [path.name for path in result.files],
-        "symbol": result.symbol,
-        "model_bytes": result.model_bytes,
-        "model_sha256": result.model_sha256,
-        "ops": list(result.ops),
-        "arena_bytes": result.arena.arena_bytes,
-        "arena_minimum_bytes": result.arena.minimum_bytes,
-        "arena_margin_bytes": result.arena.margin_bytes,
-        "arena": result.arena.describe(),
-        "parity": result.parity.describe() if result.parity else None,
-        "flash_bytes": flash.flash_bytes,
-        "flash_not_measured": flash.not_measured,
-        "arm_size_output": flash.size_output,
-        "warnings": list(result.warnings),
-    }
-
-
-@dataclass(frozen=True)
-class FlashMeasurement:
-    """Flash of the model object on a Cortex-M4, or why it was not measured (``not_measured``)."""
-
-    flash_bytes: int | None
-    size_output: str | None = None
-    not_measured: str | None = None
-
-
-def arm_flash_bytes(files: tuple[Path, ...]) -> FlashMeasurement:
-    """Flash taken by the model array on a Cortex-M4: text + data of model_data's object as
-    ``arm-none-eabi-size`` reports it after ``arm-none-eabi-gcc -mcpu=cortex-m4 -mthumb -Os``.
-
-    A missing toolchain, a failed compile (its first error line) or a failed size run is the reason,
-    each as itself: never a number and never another reason.
-    """
-    compiler, size_tool = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
-    source = next((path for path in files if path.name.startswith("model_data.c")), None)
-    if not compiler or not size_tool:
-        missing = " and ".join(tool for tool, path in (("arm-none-eabi-gcc", compiler), ("arm-none-eabi-size", size_tool))
-                               if not path)
-        return FlashMeasurement(None, not_measured=f"no arm-none-eabi toolchain ({missing} not found; "
-                                                   "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
-    if source is None:
-        return FlashMeasurement(None, not_measured="the export wrote no model_data.c/.cc/.cpp to compile")
-    obj = source.with_suffix(".o")
-    language = ["-x", "c++"] if source.suffix != ".c" else []
-    try:
-        compiled = _run_tool([compiler, "-mcpu=cortex-m4", "-mthumb", "-Os", *language, "-c", str(source), "-o", str(obj)], 120)
-        if compiled.returncode != 0:
-            return FlashMeasurement(None, not_measured=f"compile failed: {_first_error_line(compiled.stderr)}")
-        sized = _run_tool([size_tool, str(obj)], 30)
-        if sized.returncode != 0:
-            return FlashMeasurement(None, not_measured=f"arm-none-eabi-size failed: {_first_error_line(sized.stderr)}")
-    except (subprocess.TimeoutExpired, OSError) as exc:
-        return FlashMeasurement(None, not_measured=f"compile failed: {exc}")
-    finally:
-        obj.unlink(missing_ok=True)
-    text, data = (int(value) for value in sized.stdout.splitlines()[1].split()[:2])
-    return FlashMeasurement(text + data, sized.stdout.strip())
-
-
-def _run_tool(command: list[str], timeout_s: int) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
-
-
-def _first_error_line(stderr: str) -> str:
-    """gcc's first ``error:`` line (the cause; later lines are consequences), else its first line."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return next((line for line in lines if "error" in line), lines[0] if lines else "no output")
+        print(result.summary())
 
 
 def _benchmark(options: BenchmarkOptions, out: str) -> None:

@@ -1,12 +1,15 @@
 """The run report: ``report.html`` (one self-contained file) and ``report.md``, from a run directory.
 
-``build_report`` reads what the pipeline's stages left in the run directory into sections of typed
-blocks (facts, tables, figures, code, details on demand); ``render_html`` and ``render_markdown`` render
-those same blocks through the Jinja2 templates in ``report_templates/`` (HTML autoescaped; both with
-``StrictUndefined``); ``write_report`` writes both files. An artifact a stage did not produce becomes a
-one-line note that names the stage. The artifacts are read through typed accessors (:class:`JsonObject`):
-a corrupt JSON file, a missing key or a value of the wrong type is one EdgeMLError naming the file and
-the key, and any other exception raised while a section is built is edgeml's bug and propagates. The
+``build_report`` reads what the stages left in the run directory (run by ``edgeml pipeline`` or command by
+command: ``edgeml report RUN_DIR``) into sections of typed blocks (facts, tables, figures, code, details on
+demand); ``render_html`` and ``render_markdown`` render those same blocks through the Jinja2 templates in
+``report_templates/`` (HTML autoescaped; both with ``StrictUndefined``); ``write_report`` writes both files. An
+artifact a stage did not produce becomes a one-line note that names the stage. Each stage result is read by its
+own type's ``from_json`` (:class:`TrainingRecord`, :class:`TrainingHistory`, :class:`Metrics`,
+:class:`QuantizationReport`, :class:`BenchmarkReport`, the export records of
+:mod:`firmware_export.export_record`), through :class:`JsonObject`: a corrupt JSON file, a missing key or a
+value of the wrong type is one EdgeMLError naming the file and the key, and any other exception raised while
+a section is built is edgeml's bug and propagates. The
 HTML embeds every image as a base64 data URI and its CSS inline, and needs no JavaScript, so it can be
 mailed or archived alone; the Markdown refers to the images by their paths relative to the run directory.
 The stages drew their plots; the report draws one itself, from benchmark.json's emulated rows (float32 vs
@@ -20,7 +23,7 @@ import functools
 import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, ClassVar, Sequence, Union
 from urllib.parse import quote
@@ -28,16 +31,23 @@ from urllib.parse import quote
 from edgeml import __version__
 from edgeml.artifact_json import JsonObject, read_json_object
 from edgeml.artifacts import write_bytes, write_text
-from edgeml.benchmark import arena_cell, flash_cell
+from edgeml.benchmark import BenchmarkReport, LatencyRatio, arena_cell, flash_cell, latency_ratios
+from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
 from edgeml.evaluate_metrics import Metrics
-from edgeml.measurement import (QEMU_PREFIX, BoardPair, ImageBytes, Measurement, Variant, board_pairs,
-                                read_measurements)
+from edgeml.history import TrainingHistory
+from edgeml.measurement import QEMU_PREFIX, BoardPair, ImageBytes, Measurement, ModelParity, Variant, board_pairs
+from edgeml.models import ModelSpec
+from edgeml.quantize import QuantizationReport
 from edgeml.qemu_tables import INSTRUCTIONS_NOTE, engine_flash
 from edgeml.rundir import (
-    BENCHMARK_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR, HISTORY_FILE, HISTORY_PLOT, HTML_REPORT,
-    INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE, QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
+    BENCHMARK_FILE, C_ENGINE_DIR, C_ENGINE_EXPORT_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR,
+    HISTORY_FILE, HISTORY_PLOT, HTML_REPORT, INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE,
+    QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
 )
+from edgeml.train import TrainingRecord
+from firmware_export.export_record import (CEngineExportRecord, CFloatExportRecord, ExportRecord, TflmExportRecord,
+                                           read_export_record, read_previous_layout, record_from_json)
 
 FIRMWARE_CONFIG_HEADER = "model_config.h"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -59,8 +69,9 @@ STAGE_OF_ARTIFACT = {
     BENCHMARK_FILE: "benchmark",
     LATENCY_PLOT: "benchmark",
     EXPORT_FILE: "export",
+    C_ENGINE_EXPORT_FILE: "export",
 }
-JSON_ARTIFACTS = tuple(name for name in STAGE_OF_ARTIFACT if name.endswith(".json")) + (PIPELINE_FILE,)
+INT8_METRICS_FILE = INT8_PREFIX + METRICS_FILE
 NOTHING = "—"
 
 
@@ -229,23 +240,64 @@ class StageOutcome:
 
 
 @dataclass(frozen=True)
+class Exports:
+    """The run's export records: TFLite Micro's and the C engine's (None: not exported), and the folder of
+    each, relative to the run directory (``firmware``, ``firmware/c_engine``)."""
+
+    tflm: TflmExportRecord | None = None
+    c_engine: CEngineExportRecord | CFloatExportRecord | None = None
+    tflm_dir: str = FIRMWARE_DIR
+    c_engine_dir: str = f"{FIRMWARE_DIR}/{C_ENGINE_DIR}"
+
+    @classmethod
+    def read(cls, run_dir: Path) -> "Exports":
+        """``firmware/export.json`` and ``firmware/c_engine/export.json``, whichever engine each holds; a pipeline's
+        ``firmware/export.json`` from before export records (the C engine's facts inside it) is read too."""
+        top = read_json_object(run_dir / EXPORT_FILE)
+        found: list[tuple[ExportRecord | None, str]] = []
+        if top is not None and "schema_version" not in top:
+            tflm, c_engine = read_previous_layout(top)
+            c_engine_dir = top.object("c_engine").text("dir") or C_ENGINE_DIR
+            found += [(tflm, FIRMWARE_DIR), (c_engine, f"{FIRMWARE_DIR}/{c_engine_dir}")]
+        elif top is not None:
+            found.append((record_from_json(top), FIRMWARE_DIR))
+        found.append((read_export_record(run_dir / C_ENGINE_EXPORT_FILE), f"{FIRMWARE_DIR}/{C_ENGINE_DIR}"))
+        found = [(record, folder) for record, folder in found if record is not None]
+        tflm = next(((record, folder) for record, folder in found if isinstance(record, TflmExportRecord)), None)
+        c_engine = next(((record, folder) for record, folder in found if not isinstance(record, TflmExportRecord)), None)
+        return cls(tflm[0] if tflm else None, c_engine[0] if c_engine else None,
+                   tflm[1] if tflm else FIRMWARE_DIR, c_engine[1] if c_engine else f"{FIRMWARE_DIR}/{C_ENGINE_DIR}")
+
+
+@dataclass(frozen=True)
 class _Run:
-    """Every JSON artifact of a run directory, read once (None when the stage did not write it)."""
+    """Every stage result of a run directory, read once and typed (None when its stage did not write it);
+    ``pipeline`` (pipeline.json: the stages' outcomes) is read through :class:`JsonObject`."""
 
     run_dir: Path
-    json: dict[str, JsonObject | None]
+    training: TrainingRecord | None
+    history: TrainingHistory | None
+    float_metrics: Metrics | None
+    int8_metrics: Metrics | None
+    quantization: QuantizationReport | None
+    benchmark: BenchmarkReport | None
+    pipeline: JsonObject | None
     stages: tuple[StageOutcome, ...]
+    exports: Exports
 
     @classmethod
     def load(cls, run_dir: Path) -> "_Run":
         if not run_dir.is_dir():
             raise EdgeMLError(f"run directory not found: {run_dir}")
-        loaded = {name: read_json_object(run_dir / name) for name in JSON_ARTIFACTS}
-        pipeline = loaded[PIPELINE_FILE]
-        return cls(run_dir=run_dir, json=loaded, stages=_outcomes(pipeline) if pipeline is not None else ())
-
-    def get(self, name: str) -> JsonObject | None:
-        return self.json[name]
+        float_metrics, int8_metrics = (read_json_object(run_dir / name) for name in (METRICS_FILE, INT8_METRICS_FILE))
+        pipeline, benchmark = (read_json_object(run_dir / name) for name in (PIPELINE_FILE, BENCHMARK_FILE))
+        return cls(run_dir=run_dir, training=TrainingRecord.read(run_dir / CONFIG_FILE),
+                   history=TrainingHistory.read(run_dir / HISTORY_FILE),
+                   float_metrics=Metrics.from_json(float_metrics) if float_metrics is not None else None,
+                   int8_metrics=Metrics.from_json(int8_metrics) if int8_metrics is not None else None,
+                   quantization=QuantizationReport.read(run_dir / QUANTIZATION_FILE),
+                   benchmark=BenchmarkReport.from_json(benchmark) if benchmark is not None else None, pipeline=pipeline,
+                   stages=_outcomes(pipeline) if pipeline is not None else (), exports=Exports.read(run_dir))
 
     def exists(self, name: str) -> bool:
         return (self.run_dir / name).is_file()
@@ -264,13 +316,13 @@ class _Run:
             why = f"stage {stage}: {entry.status}"
         return Note(f"{artifact} not produced ({why})")
 
-    def figures(self, *figures: tuple[str, str, str]) -> list[Block]:
-        """The (path, caption, written_with) images that exist, side by side, then a note for each missing
-        one, unless the JSON file written with it is missing too (that file's note says it all)."""
+    def figures(self, *figures: tuple[str, str, bool]) -> list[Block]:
+        """The (path, caption, written) images that exist, side by side, then a note for each missing one,
+        unless the stage result written with it is missing too (``written`` False: its note says it all)."""
         present, notes = [], []
-        for path, caption, written_with in figures:
+        for path, caption, written in figures:
             if not self.exists(path):
-                if self.get(written_with) is not None:
+                if written:
                     notes.append(self.missing(path))
             elif not _is_png(self.run_dir / path):
                 notes.append(Note(f"{path} is not a PNG image"))
@@ -299,24 +351,22 @@ def _is_png(path: Path) -> bool:
 
 
 def _default_title(run: _Run) -> str:
-    config = run.get(CONFIG_FILE)
-    if config is None:
+    if run.training is None:
         return f"edgeml run report: {run.run_dir.resolve().name}"
-    return f"edgeml run report: {_model_name(config)} on {config.object('dataset', True).text('name', True)}"
+    return f"edgeml run report: {_model_name(run.training)} on {run.training.dataset.name}"
 
 
-def _model_name(config: JsonObject) -> str:
-    train = config.object("train")
-    if train.text("model_path"):
-        return Path(train.text("model_path")).name
-    return train.object("model").text("arch") or "model"
+def _model_name(training: TrainingRecord) -> str:
+    if training.train.model_path:
+        return Path(training.train.model_path).name
+    return "model" if training.keras_model is not None else training.train.model.arch
 
 
 # ------------------------------------------------------------------------------------------ sections
 
 
 def _stages_section(run: _Run) -> Section:
-    if run.get(PIPELINE_FILE) is None:
+    if run.pipeline is None:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} not found: the stages' status is unknown"),))
     if not run.stages:
         return Section("stages", "Stages", (Note(f"{PIPELINE_FILE} records no stage outcomes"),))
@@ -327,22 +377,18 @@ def _stages_section(run: _Run) -> Section:
 
 
 def _dataset_section(run: _Run) -> Section:
-    config = run.get(CONFIG_FILE)
-    if config is None:
+    if run.training is None:
         return Section("dataset", "Dataset", (run.missing(CONFIG_FILE),))
-    dataset = config.object("dataset", required=True)
-    class_names = dataset.strings("class_names")
-    normalization = dataset.object("normalization")
-    input_fit = dataset.text("input_fit")
+    dataset = run.training.dataset
     facts = [
-        ("name", dataset.text("name", required=True)),
-        ("source", dataset.text("source") or NOTHING),
-        ("input shape", " × ".join(dataset.strings("input_shape")) or NOTHING),
-        ("classes", f"{len(class_names)}: {', '.join(class_names)}"),
-        ("normalisation", _normalization_text(normalization) if normalization else NOTHING),
-        *([("input fit", input_fit)] if input_fit else []),
-        ("training samples", _count(dataset.integer("train_samples"))),
-        ("test samples", _count(dataset.integer("test_samples"))),
+        ("name", dataset.name),
+        ("source", dataset.source or NOTHING),
+        ("input shape", " × ".join(map(str, dataset.input_shape)) or NOTHING),
+        ("classes", f"{len(dataset.class_names)}: {', '.join(dataset.class_names)}"),
+        ("normalisation", _normalization_text(dataset.normalization)),
+        *([("input fit", dataset.input_fit)] if dataset.input_fit else []),
+        ("training samples", _count(dataset.train_samples)),
+        ("test samples", _count(dataset.test_samples)),
     ]
     return Section("dataset", "Dataset", (Facts(tuple(facts)),))
 
@@ -351,24 +397,25 @@ def _model_section(run: _Run) -> Section:
     blocks: list[Block] = []
     summary = (run.run_dir / SUMMARY_FILE).read_text(encoding="utf-8", errors="replace") \
         if run.exists(SUMMARY_FILE) else None
-    config = run.get(CONFIG_FILE)
     facts = []
-    if config is not None:
-        train = config.object("train")
-        if train.text("model_path"):
-            facts.append(("model", f"your model {train.text('model_path')}"))
+    if run.training is not None:
+        train = run.training.train
+        if train.model_path:
+            facts.append(("model", f"your model {train.model_path}"))
+        elif run.training.keras_model is not None:
+            facts.append(("model", f"your model object {run.training.keras_model}"))
         else:
-            spec = train.object("model")
-            facts.append(("architecture", spec.text("arch") or NOTHING))
-            facts.append(("options", ", ".join(f"{key} {_plain(spec.raw(key))}" for key in spec.keys()
-                                               if _applies(key, spec))))
+            spec = train.model
+            facts.append(("architecture", spec.arch))
+            facts.append(("options", ", ".join(f"{option.name} {_plain(getattr(spec, option.name))}"
+                                               for option in fields(spec) if _applies(option.name, spec))))
     parameters = _parameter_count(run, summary)
     if parameters is not None:
         facts.append(("parameters", f"{parameters:,} ({4 * parameters:,} bytes as float32, "
                                     f"{parameters:,} bytes as int8)"))
     if facts:
         blocks.append(Facts(tuple(facts)))
-    elif config is None:
+    elif run.training is None:
         blocks.append(run.missing(CONFIG_FILE))
     if summary is not None:
         model_summary = summary.split("\nfit diagnosis:")[0].rstrip()
@@ -378,81 +425,72 @@ def _model_section(run: _Run) -> Section:
     return Section("model", "Model", tuple(blocks))
 
 
-def _applies(option: str, spec: JsonObject) -> bool:
-    """Whether a recorded ModelSpec option shaped the model (the MLP has no convs; no BN, no momentum)."""
+def _applies(option: str, spec: ModelSpec) -> bool:
+    """Whether a ModelSpec option shaped the model (the MLP has no convs; no BN, no momentum)."""
     if option == "arch":
         return False
     if option in ("filters", "kernel_size", "pooling"):
-        return spec.raw("arch") != "mlp"
+        return spec.arch != "mlp"
     if option == "bn_momentum":
-        return spec.flag("batchnorm")
+        return bool(spec.batchnorm)
     return True
 
 
 def _parameter_count(run: _Run, summary: str | None) -> int | None:
-    quantization = run.get(QUANTIZATION_FILE)
-    if quantization is not None:
-        recorded = quantization.raw("parameter_count")
-        if isinstance(recorded, int) and not isinstance(recorded, bool):
-            return recorded
+    if run.quantization is not None:
+        return run.quantization.parameter_count
     found = re.search(r"Total params:\s*([\d,]+)", summary or "")
     return int(found.group(1).replace(",", "")) if found else None
 
 
 def _training_section(run: _Run) -> Section:
     blocks: list[Block] = []
-    config, history = run.get(CONFIG_FILE), run.get(HISTORY_FILE)
+    training, history = run.training, run.history
     facts: list[tuple[str, str]] = []
-    if config is not None:
-        train, result = config.object("train"), config.object("result")
+    if training is not None:
+        train, result = training.train, training.result
         facts += [
-            ("test accuracy", _accuracy(result.number("test_accuracy"))),
-            ("test loss", _number(result.number("test_loss"), ".4f")),
-            ("best epoch", f"{_plain(result.raw('best_epoch'))} of {_plain(result.raw('epochs_run'))} run"),
-            ("fit diagnosis", result.text("diagnosis") or NOTHING),
-            ("optimizer", f"{_plain(train.raw('optimizer'))}, learning rate {_plain(train.raw('lr'))}, "
-                          f"batch size {_plain(train.raw('batch_size'))}"),
-            ("wall time", f"{_number(result.number('wall_time_s'), '.1f')} s"),
+            ("test accuracy", _accuracy(result.test_accuracy)),
+            ("test loss", _number(result.test_loss, ".4f")),
+            ("best epoch", f"{result.best_epoch} of {result.epochs_run} run"),
+            ("fit diagnosis", result.diagnosis or NOTHING),
+            ("optimizer", f"{train.optimizer}, learning rate {_plain(train.lr)}, batch size {train.batch_size}"),
+            ("wall time", f"{_number(result.wall_time_s, '.1f')} s"),
         ]
-        if result.flag("interrupted"):
+        if result.interrupted:
             facts.append(("interrupted", "yes: the run was completed from the best checkpoint"))
     elif history is not None:
-        facts += [("best epoch", _plain(history.raw("best_epoch"))),
-                  ("fit diagnosis", history.text("diagnosis") or NOTHING)]
-    if history is not None:
-        curves = history.object("history", required=True)
-        final = [(name, values[-1]) for name in curves.keys() if (values := curves.numbers(name))]
-        if final:
-            facts.append(("last epoch", ", ".join(f"{name} {value:.4f}" for name, value in final)))
+        facts += [("best epoch", str(history.best_epoch)), ("fit diagnosis", history.diagnosis or NOTHING)]
+    if history is not None and history.last_epoch():
+        facts.append(("last epoch", ", ".join(f"{name} {value:.4f}" for name, value in history.last_epoch())))
     if facts:
         blocks.append(Facts(tuple(facts)))
     else:
         blocks.append(run.missing(CONFIG_FILE))
-    blocks += run.figures((HISTORY_PLOT, "accuracy and loss per epoch, train vs validation", HISTORY_FILE))
+    blocks += run.figures((HISTORY_PLOT, "accuracy and loss per epoch, train vs validation", history is not None))
     if history is None:
         blocks.append(run.missing(HISTORY_FILE))
     return Section("training", "Training", tuple(blocks))
 
 
 def _evaluation_section(run: _Run) -> Section:
-    files = (("Keras float", METRICS_FILE), ("int8 TFLite", INT8_PREFIX + METRICS_FILE))
-    float_metrics, int8_metrics = (Metrics.from_json(run.get(name)) if run.get(name) is not None else None
-                                   for _, name in files)
-    blocks: list[Block] = [run.missing(name) for _, name in files if run.get(name) is None]
-    measured = [(label, metrics) for (label, _), metrics in zip(files, (float_metrics, int8_metrics)) if metrics]
+    files = (("Keras float", METRICS_FILE, run.float_metrics), ("int8 TFLite", INT8_METRICS_FILE, run.int8_metrics))
+    blocks: list[Block] = [run.missing(name) for _, name, metrics in files if metrics is None]
+    measured = [(label, metrics) for label, _, metrics in files if metrics is not None]
     if measured:
         headline = tuple((label, _accuracy(metrics.accuracy), _number(metrics.loss, ".4f"),
                           _number(metrics.auc_micro, ".4f"), _number(metrics.auc_macro, ".4f"),
                           _count(metrics.num_samples)) for label, metrics in measured)
         blocks.append(Table(("model", "accuracy", "loss", "AUC micro", "AUC macro", "samples"), headline))
-    blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", METRICS_FILE),
-                          (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", INT8_PREFIX + METRICS_FILE))
-    blocks += run.figures((ROC_PLOT, "ROC, Keras float", METRICS_FILE),
-                          (INT8_PREFIX + ROC_PLOT, "ROC, int8 TFLite", INT8_PREFIX + METRICS_FILE))
+    float_written, int8_written = run.float_metrics is not None, run.int8_metrics is not None
+    blocks += run.figures((CONFUSION_PLOT, "confusion matrix, Keras float", float_written),
+                          (INT8_PREFIX + CONFUSION_PLOT, "confusion matrix, int8 TFLite", int8_written))
+    blocks += run.figures((ROC_PLOT, "ROC, Keras float", float_written),
+                          (INT8_PREFIX + ROC_PLOT, "ROC, int8 TFLite", int8_written))
     if measured:
         blocks.append(Text("Per class (accuracy here is the class's recall: the share of its samples "
                            "classified correctly):"))
-        blocks.append(_per_class_table(float_metrics, int8_metrics))
+        blocks.append(_per_class_table(run.float_metrics, run.int8_metrics))
     return Section("evaluation", "Evaluation", tuple(blocks))
 
 
@@ -483,39 +521,29 @@ def _per_class_table(float_metrics: Metrics | None, int8_metrics: Metrics | None
 
 
 def _quantization_section(run: _Run) -> Section:
-    quantization = run.get(QUANTIZATION_FILE)
+    quantization = run.quantization
     if quantization is None:
         return Section("quantization", "Quantization", (run.missing(QUANTIZATION_FILE),))
-    keras_accuracy = quantization.number("keras_float_accuracy")
-    qat_epochs = quantization.raw("qat_epochs")
+    keras_accuracy = quantization.keras_float_accuracy
+    qat_epochs = quantization.qat_epochs
     facts = [
-        ("method", (quantization.text("method") or NOTHING) + (f", {qat_epochs} QAT epoch(s)" if qat_epochs else "")),
-        ("int8 input/output", quantization.text("io") or NOTHING),
-        ("calibration samples", _count(quantization.integer("calibration_samples"))),
-        ("measured with", f"{quantization.text('runtime') or NOTHING} on "
-                          f"{_count(quantization.integer('test_samples'))} test samples"),
+        ("method", quantization.method + (f", {qat_epochs} QAT epoch(s)" if qat_epochs else "")),
+        ("int8 input/output", quantization.io),
+        ("calibration samples", _count(quantization.calibration_samples)),
+        ("measured with", f"{quantization.runtime} on {_count(quantization.test_samples)} test samples"),
         ("Keras float accuracy", _accuracy(keras_accuracy)),
     ]
-    rows = []
-    for variant in quantization.objects("variants", required=True):
-        accuracy = variant.number("accuracy", required=keras_accuracy is not None)
-        change = (accuracy - keras_accuracy) * 100 if keras_accuracy is not None else None
-        rows.append((
-            variant.text("name", required=True), variant.text("file") or NOTHING, _count(variant.integer("size_bytes")),
-            _accuracy(accuracy), _number(change, "+.2f"), _percent(variant.number("agreement_with_float")),
-            _number(variant.number("mean_abs_diff"), ".5f"), _number(variant.number("max_abs_diff"), ".4f"),
-            "yes" if variant.flag("fully_int8") else "no",
-        ))
-    lines = []
-    ratio = quantization.number("int8_to_float32_size")
-    if ratio is not None:
-        lines.append(f"int8 / float32 file size: {ratio:.3f} ({ratio:.1%} of the float32 file).")
-    floor = quantization.object("parameter_floor_bytes")
-    if floor:
-        lines.append(f"Parameter floor (one byte per parameter in int8, four in float32): "
-                     f"{_count(floor.integer('int8'))} bytes int8, {_count(floor.integer('float32'))} bytes float32.")
+    rows = tuple((variant.name, variant.file, _count(variant.size_bytes), _accuracy(variant.accuracy),
+                  _number((variant.accuracy - keras_accuracy) * 100, "+.2f"), _percent(variant.agreement_with_float),
+                  _number(variant.mean_abs_diff, ".5f"), _number(variant.max_abs_diff, ".4f"),
+                  "yes" if variant.fully_int8 else "no") for variant in quantization.variants)
+    ratio = quantization.int8_to_float32_size
+    lines = [f"int8 / float32 file size: {ratio:.3f} ({ratio:.1%} of the float32 file).",
+             f"Parameter floor (one byte per parameter in int8, four in float32): "
+             f"{_count(quantization.parameter_count)} bytes int8, {_count(4 * quantization.parameter_count)} bytes "
+             "float32."]
     table = Table(("variant", "file", "bytes", "accuracy", "Δ vs Keras (pp)", "agreement", "mean |Δp|",
-                   "max |Δp|", "fully int8"), tuple(rows))
+                   "max |Δp|", "fully int8"), rows)
     return Section("quantization", "Quantization", (Facts(tuple(facts)), table, *(Text(line) for line in lines)))
 
 
@@ -533,15 +561,16 @@ BENCHMARK_DETAILS = "More columns: threads, p90 latency, init, first invoke, bat
 
 def _benchmark_section(run: _Run) -> Section:
     name = BENCHMARK_FILE
-    benchmark = run.get(name)
+    benchmark = run.benchmark
     if benchmark is None:
-        plot = run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
+        plot = run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", False))
         return Section("benchmark", "Benchmark", (run.missing(name), *plot))
     blocks: list[Block] = []
-    host = benchmark.object("host")
+    host = tuple((item.name, getattr(benchmark.host, item.name)) for item in fields(benchmark.host)
+                 if getattr(benchmark.host, item.name) is not None)
     if host:
-        blocks.append(Facts(tuple((key, str(host.raw(key))) for key in host.keys())))
-    measured = [row for row in read_measurements(benchmark) if not row.emulated]
+        blocks.append(Facts(host))
+    measured = [row for row in benchmark.rows if not row.emulated]
     if measured:
         rows = tuple(_benchmark_row(row) for row in measured)
         blocks.append(Table(BENCHMARK_COLUMNS, rows))
@@ -553,16 +582,15 @@ def _benchmark_section(run: _Run) -> Section:
              _mebibytes(row.peak_rss_bytes)) for row in measured)),)))
     else:
         blocks.append(Note(f"{name} holds no host measurements, only the emulated Cortex-M's (below)"))
-    blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", name))
-    ratio_lines = [_ratio_line(ratio) for ratio in benchmark.objects("latency_ratios")]
+    blocks += run.figures((LATENCY_PLOT, "single-sample latency per model and runtime", True))
+    ratio_lines = [_ratio_line(ratio) for ratio in latency_ratios(benchmark.rows)]
     if ratio_lines:
         blocks.append(Text("int8 over float32, p50 latency in the same runtime and place:"))
         blocks.append(Bullets(tuple(ratio_lines)))
-    blocks += [block for parity in benchmark.objects("parity") for block in _parity_blocks(parity)]
-    skipped = tuple(benchmark.strings("skipped"))
-    if skipped:
+    blocks += [block for parity in benchmark.parity for block in _parity_blocks(parity)]
+    if benchmark.skipped:
         blocks.append(Text("Not measured:"))
-        blocks.append(Bullets(skipped))
+        blocks.append(Bullets(benchmark.skipped))
     return Section("benchmark", "Benchmark", tuple(blocks))
 
 
@@ -576,52 +604,49 @@ def _benchmark_row(row: Measurement) -> tuple[str, ...]:
             arena_cell(row, ",") or NOTHING, flash_cell(row, ",") or NOTHING)
 
 
-def _parity_blocks(parity: JsonObject, model: str | None = None) -> list[Block]:
+def _parity_blocks(parity: ModelParity, model: str | None = None) -> list[Block]:
     """The four-way parity of one model: each runtime against the tflite-micro interpreter."""
-    samples = parity.integer("samples", required=True)
-    rows = tuple(
-        (row.text("runtime", True), f"not run: {row.text('not_run')}", NOTHING, NOTHING) if row.text("not_run") else
-        (row.text("runtime", True), f"{row.integer('differing_vectors', True)}/{samples}",
-         _number(row.number("max_lsb"), "g"), row.text("first_divergence") or NOTHING)
-        for row in parity.objects("runtimes", required=True)
-    )
-    return [Text(f"Parity of {model or parity.text('model', True)} against the {parity.text('baseline', True)} "
-                 f"({parity.text('inputs', True)}):"),
+    rows = tuple((row.runtime, f"not run: {row.not_run}", NOTHING, NOTHING) if row.not_run else
+                 (row.runtime, f"{row.differing_vectors}/{parity.samples}", _number(row.max_lsb, "g"),
+                  row.first_divergence or NOTHING)
+                 for row in parity.runtimes)
+    return [Text(f"Parity of {model or parity.model} against the {parity.baseline} ({parity.inputs}):"),
             Table(("runtime", "differing output vectors", "max LSB", "first divergence"), rows)]
 
 
-def _engines_side_by_side(export: JsonObject, c_engine: JsonObject) -> list[Block]:
+def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExportRecord | CFloatExportRecord,
+                          c_engine_dir: str) -> list[Block]:
     """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
-    tflm_arena = export.integer("arena_bytes")
-    tflm_exported = tflm_arena is not None
-    tflm_flash, c_flash = export.integer("flash_bytes"), c_engine.integer("flash_bytes")
+    memory = c_engine.memory
+    not_exported = "not exported"
     rows = (
         ("RAM bytes (TFLM: arena, which holds input and output; C: arena + input + output)",
-         _count(tflm_arena) if tflm_exported else "not exported",
-         f"{_count(c_engine.integer('static_ram_bytes', True))} ({_count(c_engine.integer('arena_bytes', True))} + "
-         f"{_count(c_engine.integer('input_bytes', True))} + {_count(c_engine.integer('output_bytes', True))})"),
+         _count(tflm.arena_bytes) if tflm else not_exported,
+         f"{_count(memory.ram_bytes)} ({_count(memory.arena_bytes)} + {_count(memory.input_bytes)} + "
+         f"{_count(memory.output_bytes)})"),
         ("flash bytes (text + data, Cortex-M4 -Os)",
-         f"{_count(tflm_flash)} model array + the TFLM library (not measured)" if tflm_flash is not None
-         else "not measured" if tflm_exported else "not exported",
-         _count(c_flash) if c_flash is not None else f"not measured: {c_engine.text('flash_not_measured')}"),
-        ("ops", str(len(export.strings("ops"))) if tflm_exported else "not exported",
-         str(len(c_engine.strings("ops", required=True)))),
-        ("files", f"firmware/ ({len(export.strings('files'))})" if tflm_exported else "not exported",
-         f"firmware/{c_engine.text('dir', True)}/ ({len(c_engine.strings('files', required=True))})"),
+         (f"{_count(tflm.flash.flash_bytes)} model array + the TFLM library (not measured)"
+          if tflm.flash.flash_bytes is not None else "not measured") if tflm else not_exported,
+         _count(memory.flash_bytes) if memory.flash_bytes is not None else f"not measured: {memory.flash_not_measured}"),
+        ("ops", str(len(tflm.ops)) if tflm else not_exported, str(len(c_engine.ops))),
+        ("files", f"{FIRMWARE_DIR}/ ({len(tflm.files)})" if tflm else not_exported,
+         f"{c_engine_dir}/ ({len(c_engine.files)})"),
     )
+    engine = "C engine" if isinstance(c_engine, CEngineExportRecord) else "C engine (float32)"
     blocks: list[Block] = [Text("TFLite Micro and edgeml's C engine, side by side:"),
-                           Table(("", "TFLite Micro", "C engine"), rows)]
-    parity = c_engine.object("parity")
-    if parity:
-        blocks += _parity_blocks(parity, model="the exported model")
+                           Table(("", "TFLite Micro", engine), rows)]
+    if isinstance(c_engine, CFloatExportRecord):
+        blocks.append(Text(c_engine.parity.describe() if c_engine.parity
+                           else f"float outputs not compared: {c_engine.parity_not_run}"))
+    elif c_engine.parity:
+        blocks += _parity_blocks(c_engine.parity, model="the exported model")
     return blocks
 
 
-def _ratio_line(ratio: JsonObject) -> str:
-    value = ratio.number("int8_over_float32_p50", required=True)
+def _ratio_line(ratio: LatencyRatio) -> str:
+    value = ratio.int8_over_float32_p50
     verdict = f"int8 {1 / value:.2f}× faster" if value < 1 else f"int8 {value:.2f}× slower" if value > 1 else "equal"
-    return (f"{ratio.text('model', True)} on {ratio.text('runtime', True)} ({ratio.text('source') or 'host'}): "
-            f"{value:.3f} — {verdict}")
+    return f"{ratio.model} on {ratio.runtime} ({ratio.target}): {value:.3f} — {verdict}"
 
 
 # The emulated Cortex-M (issue 13): what a missing measurement needs, and how many ops to show per model.
@@ -638,10 +663,9 @@ RAM_PARTS = (("model buffers", "model_bytes"), ("engine stack", "engine_stack_by
 
 def _microcontroller_section(run: _Run) -> Section:
     title = "Microcontroller (emulated)"
-    benchmark = run.get(BENCHMARK_FILE)
-    if benchmark is None:
+    if run.benchmark is None:
         return Section("microcontroller", title, (run.missing(BENCHMARK_FILE),))
-    emulated = [row for row in read_measurements(benchmark) if row.emulated]
+    emulated = [row for row in run.benchmark.rows if row.emulated]
     if not emulated:
         return Section("microcontroller", title, (Note(
             f"no emulated Cortex-M in {BENCHMARK_FILE}: edgeml benchmark RUN_DIR --device qemu:cortex-m4 runs the "
@@ -793,49 +817,45 @@ def _with_install_hint(reason: str) -> str:
 
 
 def _firmware_section(run: _Run) -> Section:
-    name = EXPORT_FILE
-    export = run.get(name)
-    if export is None:
-        return Section("firmware", "Firmware", (run.missing(name),))
-    firmware_dir = run.run_dir / FIRMWARE_DIR
-    file_rows = []
-    for file_name in export.strings("files"):
-        path = firmware_dir / file_name
-        file_rows.append((file_name, _count(path.stat().st_size) if path.is_file() else "missing"))
-    flash = export.integer("flash_bytes")
-    arena_minimum = export.integer("arena_minimum_bytes")
-    arena_detail = "" if arena_minimum is None else (
-        f" (measured minimum {_count(arena_minimum)} + margin {_count(export.integer('arena_margin_bytes'))})")
-    ops = export.strings("ops")
-    facts = [
-        ("symbol", export.text("symbol") or NOTHING),
-        ("model sha256", export.text("model_sha256") or NOTHING),
-        ("flash: model array", f"{_count(export.integer('model_bytes'))} bytes"),
+    tflm, c_engine = run.exports.tflm, run.exports.c_engine
+    if tflm is None and c_engine is None:
+        return Section("firmware", "Firmware", (run.missing(EXPORT_FILE),))
+    if tflm is None:
+        return Section("firmware", "Firmware", (
+            Note(f"TFLite Micro: not exported ({EXPORT_FILE} holds no TFLite Micro export)"),
+            *_engines_side_by_side(None, c_engine, run.exports.c_engine_dir)))
+    firmware_dir = run.run_dir / run.exports.tflm_dir
+    file_rows = tuple((name, _count((firmware_dir / name).stat().st_size) if (firmware_dir / name).is_file()
+                       else "missing") for name in tflm.files)
+    flash = tflm.flash
+    arena_detail = "" if tflm.arena_minimum_bytes is None else (
+        f" (measured minimum {_count(tflm.arena_minimum_bytes)} + margin {_count(tflm.arena_margin_bytes)})")
+    facts = (
+        ("symbol", tflm.symbol),
+        ("model sha256", tflm.model_sha256),
+        ("flash: model array", f"{_count(tflm.model_bytes)} bytes"),
         ("flash: model object (text + data)",
-         f"{_count(flash)} bytes (arm-none-eabi-size)" if flash is not None
-         else f"not measured: {export.text('flash_not_measured') or 'no reason recorded'}"),
-        ("RAM: tensor arena", f"{_count(export.integer('arena_bytes'))} bytes{arena_detail}"),
-        ("ops", f"{len(ops)}: {', '.join(ops)}" if ops else NOTHING),
-        ("TFLM vs LiteRT parity", export.text("parity") or "not checked"),
-    ]
-    size_output = export.text("arm_size_output")
-    warnings = tuple(export.strings("warnings"))
-    c_engine = export.object("c_engine")
-    blocks: list[Block] = [Facts(tuple(facts))]
-    if c_engine:
-        blocks += _engines_side_by_side(export, c_engine)
-    blocks.append(Table(("file", "bytes"), tuple(file_rows)) if file_rows else Note("export.json lists no files"))
-    if warnings:
+         f"{_count(flash.flash_bytes)} bytes (arm-none-eabi-size)" if flash.flash_bytes is not None
+         else f"not measured: {flash.not_measured or 'no reason recorded'}"),
+        ("RAM: tensor arena", f"{_count(tflm.arena_bytes)} bytes{arena_detail}"),
+        ("ops", f"{len(tflm.ops)}: {', '.join(tflm.ops)}" if tflm.ops else NOTHING),
+        ("TFLM vs LiteRT parity", tflm.parity or "not checked"),
+    )
+    blocks: list[Block] = [Facts(facts)]
+    if c_engine is not None:
+        blocks += _engines_side_by_side(tflm, c_engine, run.exports.c_engine_dir)
+    blocks.append(Table(("file", "bytes"), file_rows) if file_rows else Note(f"{EXPORT_FILE} lists no files"))
+    if tflm.warnings:
         blocks.append(Text("Warnings:"))
-        blocks.append(Bullets(warnings))
-    if size_output:
-        blocks.append(Code("arm-none-eabi-size", size_output))
+        blocks.append(Bullets(tflm.warnings))
+    if flash.size_output:
+        blocks.append(Code("arm-none-eabi-size", flash.size_output))
     header = firmware_dir / FIRMWARE_CONFIG_HEADER
     if header.is_file():
         text = header.read_text(encoding="utf-8", errors="replace")
-        blocks.append(Code(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER}", text, "c"))
+        blocks.append(Code(f"{run.exports.tflm_dir}/{FIRMWARE_CONFIG_HEADER}", text, "c"))
     else:
-        blocks.append(Note(f"{FIRMWARE_DIR}/{FIRMWARE_CONFIG_HEADER} not found"))
+        blocks.append(Note(f"{run.exports.tflm_dir}/{FIRMWARE_CONFIG_HEADER} not found"))
     return Section("firmware", "Firmware", tuple(blocks))
 
 
@@ -862,15 +882,15 @@ def _mebibytes(value: int | None) -> str:
     return NOTHING if value is None else f"{int(value) / 2**20:,.1f}"
 
 
-def _normalization_text(normalization: JsonObject) -> str:
+def _normalization_text(normalization: Normalization) -> str:
     """``model_input = (raw − 0) / 255 (pixels: default for pixel data)``; per-channel values in brackets."""
-    def values(key: str) -> str:
-        value = normalization.raw(key)
-        return f"[{_plain(value)}]" if isinstance(value, (list, tuple)) else _plain(value)
+    def values(value: float | tuple[float, ...]) -> str:
+        return f"[{_plain(value)}]" if isinstance(value, tuple) else _plain(value)
 
-    per_channel = any(isinstance(normalization.raw(key), (list, tuple)) for key in ("mean", "std"))
-    text = f"model_input = (raw − {values('mean')}) / {values('std')}" + (" per channel (last axis)" if per_channel else "")
-    how = ": ".join(part for part in (normalization.text("method"), normalization.text("note")) if part)
+    per_channel = normalization.channels is not None
+    text = (f"model_input = (raw − {values(normalization.mean)}) / {values(normalization.std)}"
+            + (" per channel (last axis)" if per_channel else ""))
+    how = ": ".join(part for part in (normalization.method, normalization.note) if part)
     return text + (f" ({how})" if how else "")
 
 

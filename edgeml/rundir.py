@@ -25,7 +25,9 @@ INT8_TFLITE_FILE = "model_int8.tflite"
 QUANTIZATION_FILE = "quantization.json"
 FIRMWARE_DIR = "firmware"
 C_ENGINE_DIR = "c_engine"  # the C engine's export, inside FIRMWARE_DIR
-EXPORT_FILE = f"{FIRMWARE_DIR}/export.json"
+EXPORT_RECORD = "export.json"  # what every export writes into its --out folder beside its files
+EXPORT_FILE = f"{FIRMWARE_DIR}/{EXPORT_RECORD}"  # the TFLite Micro export's
+C_ENGINE_EXPORT_FILE = f"{FIRMWARE_DIR}/{C_ENGINE_DIR}/{EXPORT_RECORD}"  # the C engine's
 BENCHMARK_DIR = "benchmark"
 BENCHMARK_FILE = f"{BENCHMARK_DIR}/benchmark.json"
 BENCHMARK_MARKDOWN = f"{BENCHMARK_DIR}/benchmark.md"
@@ -90,6 +92,10 @@ class RunLayout:
     @property
     def export(self) -> Path:
         return self.root / EXPORT_FILE
+
+    @property
+    def c_engine_export(self) -> Path:
+        return self.root / C_ENGINE_EXPORT_FILE
 
     @property
     def benchmark_dir(self) -> Path:

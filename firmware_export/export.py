@@ -8,21 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgeml.artifact_json import JsonObject
 from edgeml.artifacts import check_output_dir, file_set
 from edgeml.data import Normalization, balanced_indices, load_dataset
 from edgeml.errors import EdgeMLError
 from edgeml.interpreter import TensorQuantization, decide_class
-from edgeml.rundir import INT8_TFLITE_FILE, RunRecord
+from edgeml.measurement import ModelParity
+from edgeml.rundir import EXPORT_RECORD, INT8_TFLITE_FILE, RunRecord
 from edgeml.tflite_model import TensorInfo, TFLiteModelInfo, validate
 from firmware_export import cgen
 from firmware_export.arena import DEFAULT_MARGIN_PERCENT, ArenaMeasurement, measure_arena
+from firmware_export.export_record import (FLOAT_FLASH_HOW, CEngineExportRecord, CFloatExportRecord,
+                                           FloatRamComparison, TflmExportRecord)
+from firmware_export.model_flash import FlashMeasurement, arm_flash_bytes
 from firmware_export.ops import resolver_methods
 from firmware_export.parity import ParityReport, compare_with_litert
 from firmware_export.tflm import run_tflm
@@ -37,7 +43,6 @@ if TYPE_CHECKING:
     from firmware_export.cengine.measure import Measurement
 
 DEFAULT_CHECK_SAMPLES = 200
-FLOAT_FLASH_HOW = "text + data, Cortex-M4 with FPU, arm-none-eabi-gcc -Os, --gc-sections, newlib libm"
 RANDOM_INPUT_SEED = 0
 
 
@@ -86,6 +91,9 @@ class ExportConfig(ExportOptions):
 
 @dataclass(frozen=True)
 class ExportResult:
+    """The TFLite Micro export: the files written (``export.json``, the :attr:`record`, last), the measured
+    arena, TFLM vs LiteRT parity (None: ``--check-samples 0``) and the model object's flash on a Cortex-M4."""
+
     out_dir: Path
     files: tuple[Path, ...]
     symbol: str
@@ -95,7 +103,19 @@ class ExportResult:
     ops: tuple[str, ...]
     arena: ArenaMeasurement
     parity: ParityReport | None
+    flash: FlashMeasurement
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def record(self) -> TflmExportRecord:
+        """What ``export.json`` holds."""
+        return TflmExportRecord(
+            model=self.model_path.name, symbol=self.symbol,
+            files=tuple(path.name for path in self.files if path.name != EXPORT_RECORD), model_bytes=self.model_bytes,
+            model_sha256=self.model_sha256, ops=self.ops, arena_bytes=self.arena.arena_bytes,
+            arena_minimum_bytes=self.arena.minimum_bytes, arena_margin_bytes=self.arena.margin_bytes,
+            arena=self.arena.describe(), parity=self.parity.describe() if self.parity else None, flash=self.flash,
+            warnings=self.warnings)
 
     def summary(self) -> str:
         """What the CLI prints (warnings are separate: ``warnings``)."""
@@ -105,6 +125,8 @@ class ExportResult:
             f"as `{self.symbol}`",
             f"{len(self.ops)} ops: {', '.join(self.ops)} -> MicroMutableOpResolver<{len(self.ops)}>",
             self.arena.describe(),
+            f"flash of the model object {self.flash.flash_bytes:,} bytes (text + data, Cortex-M4 -Os, arm-none-eabi-size)"
+            if self.flash.flash_bytes is not None else f"flash of the model object not measured: {self.flash.not_measured}",
         ]
         if self.parity:
             lines.append(self.parity.describe())
@@ -123,10 +145,15 @@ class CExportResult:
     """``edgeml export --engine c``: the generated files and, unless ``--check-samples 0``, the four-way
     parity (C engine, TFLM, LiteRT BUILTIN_REF, LiteRT default) on the run's test samples or random inputs."""
 
-    engine: "CEngineResult"
+    engine: "CEngineResult"  # its files end with export.json, the record
     memory: "StaticMemory"
     parity: "FourWayParity | None"
+    record: CEngineExportRecord
     warnings: tuple[str, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return self.engine.files
 
     def summary(self) -> str:
         memory = self.memory
@@ -136,45 +163,6 @@ class CExportResult:
                  f"static RAM {memory.ram_bytes:,} bytes (arena {memory.arena_bytes:,} + input {memory.input_bytes:,} "
                  f"+ output {memory.output_bytes:,}); {flash}"]
         return "\n".join(lines + ([self.parity.describe()] if self.parity else []))
-
-    def to_json(self) -> dict:
-        """The C engine's part of the pipeline's ``export.json``."""
-        return {"files": [path.name for path in self.engine.files], "symbol": self.engine.symbol,
-                "ops": list(self.engine.ops), "liveness_floor_bytes": self.engine.liveness_floor_bytes,
-                **self.memory.to_json(), "static_ram_bytes": self.memory.ram_bytes,
-                "parity": self.parity.to_json() if self.parity else None, "warnings": list(self.warnings)}
-
-
-@dataclass(frozen=True)
-class FloatRamComparison:
-    """Static RAM (arena + input + output, bytes) of the float32 build next to the int8 build of the same
-    run's ``model_int8.tflite`` (compiled, not written, to plan its arena), or why there is none."""
-
-    float_ram_bytes: int
-    int8_ram_bytes: int | None = None
-    int8_model: str | None = None
-    not_compared: str | None = None
-
-    @property
-    def extra_bytes(self) -> int | None:
-        return None if self.int8_ram_bytes is None else self.float_ram_bytes - self.int8_ram_bytes
-
-    @property
-    def ratio(self) -> float | None:
-        return None if not self.int8_ram_bytes else self.float_ram_bytes / self.int8_ram_bytes
-
-    def describe(self) -> str:
-        if self.int8_ram_bytes is None:
-            return (f"float32 needs {self.float_ram_bytes:,} bytes of static RAM; not compared with int8: "
-                    f"{self.not_compared}")
-        return (f"float32 needs {self.float_ram_bytes:,} bytes of static RAM, {self.extra_bytes:,} more than the int8 "
-                f"build's {self.int8_ram_bytes:,} ({self.ratio:.2f}x; {self.int8_model})")
-
-    def to_json(self) -> dict:
-        return {"float_ram_bytes": self.float_ram_bytes, "int8_ram_bytes": self.int8_ram_bytes,
-                "extra_bytes": self.extra_bytes, "ratio": round(self.ratio, 3) if self.ratio else None,
-                "int8_model": self.int8_model, "not_compared": self.not_compared,
-                "ram": "arena + input buffer + output buffer of each build"}
 
 
 @dataclass(frozen=True)
@@ -194,6 +182,7 @@ class CFloatExportResult:
     flash: "Measurement"  # bytes of the Cortex-M4 (FPU) build, or why not measured
     parity: "FloatAgreement | None"
     parity_not_run: str | None
+    record: CFloatExportRecord
     warnings: tuple[str, ...] = ()
 
     def summary(self) -> str:
@@ -210,14 +199,8 @@ class CFloatExportResult:
         ])
 
     def to_json(self) -> dict:
-        return {"files": [path.name for path in self.files], "symbol": self.symbol, "dtype": "float32",
-                "ops": list(self.ops), "arena_bytes": self.arena_bytes,
-                "liveness_floor_bytes": self.liveness_floor_bytes,
-                "input_bytes": self.input_bytes, "output_bytes": self.output_bytes,
-                "static_ram_bytes": self.ram.float_ram_bytes, "ram_vs_int8": self.ram.to_json(),
-                "flash_bytes": self.flash.as_json(), "flash": FLOAT_FLASH_HOW,
-                "parity": self.parity.to_json() if self.parity else {"not_run": self.parity_not_run},
-                "warnings": list(self.warnings)}
+        """What ``export.json`` holds (:attr:`record`)."""
+        return self.record.to_json()
 
 
 def export_for_engine(config: ExportConfig,
@@ -251,12 +234,24 @@ def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
         normalization, _ = recorded_normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
-    result = export_c_engine(CEngineConfig(source=config.source, out=config.out, name=config.name, force=config.force),
-                             parity.to_json() if parity else None)
-    flash = result.memory.cortex_m4.flash  # measured by the export (firmware_export.cengine.measure)
-    memory = static_memory(read_graph_bytes(model, str(model_path)), result.arena_bytes,
-                           flash.value.total_bytes if flash.not_measured is None else None, flash.not_measured)
-    return CExportResult(result, memory, parity, tuple(warnings) + result.warnings)
+    out_dir = check_output_dir(config.out, config.force, (EXPORT_RECORD,))  # before the work, as far as known
+    with file_set(out_dir) as staging:  # the engine's files and export.json: all or none
+        staged = export_c_engine(CEngineConfig(source=config.source, out=str(staging), name=config.name, force=True),
+                                 parity.to_json() if parity else None)
+        check_output_dir(out_dir, config.force, tuple(path.name for path in staged.files))
+        flash = staged.memory.cortex_m4.flash  # measured by the export (firmware_export.cengine.measure)
+        memory = static_memory(read_graph_bytes(model, str(model_path)), staged.arena_bytes,
+                               flash.value.total_bytes if flash.not_measured is None else None, flash.not_measured)
+        warnings += staged.warnings
+        record = CEngineExportRecord(
+            model=model_path.name, symbol=staged.symbol, files=tuple(path.name for path in staged.files),
+            ops=staged.ops, liveness_floor_bytes=staged.liveness_floor_bytes, memory=memory,
+            parity=ModelParity.from_json(JsonObject({"model": model_path.name, **parity.to_json()},
+                                                    Path(f"the parity of {model_path.name}"))) if parity else None,
+            warnings=tuple(warnings))
+        _write(staging / EXPORT_RECORD, _record_text(record))
+    files = tuple(out_dir / path.name for path in staged.files) + (out_dir / EXPORT_RECORD,)
+    return CExportResult(replace(staged, out_dir=out_dir, files=files), memory, parity, record, tuple(warnings))
 
 
 def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | None,
@@ -265,13 +260,12 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     on ``config.check_samples`` inputs (built on this machine; without a C compiler the comparison says it
     was not run), its RAM compared with the int8 build of ``model_int8.tflite`` beside it, its flash measured
     for a Cortex-M4 with FPU (:mod:`firmware_export.cengine.float_measure`), then written."""
-    import json
     import tempfile
 
     from firmware_export.cengine.float_exactness import build_float_engine, compare_float, tracing_factory
     from firmware_export.cengine.float_generate import ENGINE_JSON, compile_float_model
     from firmware_export.cengine.float_measure import float_flash
-    from firmware_export.cengine.build import INSTALL_COMPILER, find_compiler
+    from firmware_export.cengine.build import INSTALL_COMPILER, StaticMemory, find_compiler
     from firmware_export.cengine.generate import Labels, write_files
     from edgeml.tflite_model import read_tflite_bytes
 
@@ -280,7 +274,7 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
         if symbol != config.name else []
     labels = Labels(*class_labels(read_tflite_bytes(model).outputs[0], record)) if record is not None else Labels()
     compiled = compile_float_model(model, symbol, str(model_path), labels, record.normalization if record else None)
-    out_dir = check_output_dir(config.out, config.force, tuple(compiled.files))
+    out_dir = check_output_dir(config.out, config.force, (*compiled.files, EXPORT_RECORD))
     parity, parity_not_run = None, "--check-samples is 0"
     compiler = find_compiler()
     with tempfile.TemporaryDirectory(prefix="edgeml-float-") as scratch:
@@ -305,12 +299,19 @@ def export_c_float(config: ExportConfig, model_path: Path, record: RunRecord | N
     engine_json["ram_vs_int8"] = ram.to_json()
     engine_json["parity"] = parity.to_json() if parity else {"not_run": parity_not_run}
     engine_json["flash_bytes"], engine_json["flash"] = flash.as_json(), FLOAT_FLASH_HOW
-    files = write_files(out_dir, {**compiled.files, ENGINE_JSON: json.dumps(engine_json, indent=2) + "\n"})
+    contents = {**compiled.files, ENGINE_JSON: json.dumps(engine_json, indent=2) + "\n"}
+    ops = tuple(op.name for op in compiled.graph.ops)
+    memory = StaticMemory(compiled.plan.arena_bytes, compiled.input_bytes, compiled.output_bytes,
+                          flash.value if flash.not_measured is None else None, flash.not_measured)
+    record = CFloatExportRecord(
+        model=model_path.name, symbol=symbol, files=tuple(contents), ops=ops,
+        liveness_floor_bytes=compiled.plan.liveness_floor_bytes, memory=memory, ram=ram, parity=parity, parity_not_run=None if parity else parity_not_run, warnings=tuple(warnings))
+    files = write_files(out_dir, {**contents, EXPORT_RECORD: _record_text(record)})
     return CFloatExportResult(
-        out_dir=out_dir, files=files, symbol=symbol, ops=tuple(op.name for op in compiled.graph.ops),
+        out_dir=out_dir, files=files, symbol=symbol, ops=ops,
         arena_bytes=compiled.plan.arena_bytes, liveness_floor_bytes=compiled.plan.liveness_floor_bytes,
         input_bytes=compiled.input_bytes, output_bytes=compiled.output_bytes, ram=ram, flash=flash, parity=parity,
-        parity_not_run=None if parity else parity_not_run, warnings=tuple(warnings))
+        parity_not_run=None if parity else parity_not_run, record=record, warnings=tuple(warnings))
 
 
 def _float_ram_comparison(float_ram_bytes: int, model_path: Path) -> FloatRamComparison:
@@ -347,7 +348,7 @@ def export_firmware(config: ExportConfig) -> ExportResult:
     labels, labels_source = class_labels(info.outputs[0], record)
     normalization, normalization_source = recorded_normalization(record)
     produces = file_names(config.lang)
-    out_dir = check_output_dir(config.out, config.force, produces)
+    out_dir = check_output_dir(config.out, config.force, (*produces, EXPORT_RECORD))
 
     arena = measure_arena(model, info.inputs, config.arena_margin_percent)
     if not arena.verified:
@@ -377,12 +378,14 @@ def export_firmware(config: ExportConfig) -> ExportResult:
     with file_set(out_dir) as staging:  # all files or none: a re-run after a failure needs no --force
         for name in produces:
             _write(staging / name, contents[name])
-    files = tuple(out_dir / name for name in produces)
-    return ExportResult(
-        out_dir=out_dir, files=files, symbol=symbol, model_path=model_path, model_bytes=len(model),
-        model_sha256=plan.model_sha256, ops=tuple(op for op, _ in ops), arena=arena, parity=parity,
-        warnings=tuple(warnings),
-    )
+        result = ExportResult(
+            out_dir=out_dir, files=tuple(out_dir / name for name in (*produces, EXPORT_RECORD)), symbol=symbol,
+            model_path=model_path, model_bytes=len(model), model_sha256=plan.model_sha256,
+            ops=tuple(op for op, _ in ops), arena=arena, parity=parity,
+            flash=arm_flash_bytes(tuple(staging / name for name in produces)), warnings=tuple(warnings),
+        )
+        _write(staging / EXPORT_RECORD, _record_text(result.record))
+    return result
 
 
 def _check_model(info: TFLiteModelInfo, allow_float: bool, warnings: list[str]) -> None:
@@ -471,3 +474,7 @@ def _example(raw: np.ndarray, label: str, tflm_output: np.ndarray, labels: tuple
 
 def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
+
+
+def _record_text(record: "TflmExportRecord | CEngineExportRecord | CFloatExportRecord") -> str:
+    return json.dumps(record.to_json(), indent=2) + "\n"

@@ -4,6 +4,7 @@ byte, registers exactly the model's ops, and its arena constant is measured; TFL
 from __future__ import annotations
 
 import doctest
+import errno
 import json
 import os
 import re
@@ -300,8 +301,8 @@ int main(int argc, char **argv) {{
 def test_export_writes_every_file_with_a_banner(mlp_export):
     names = [path.name for path in mlp_export.files]
     assert names == ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc",
-                     "arduino_sketch.ino", "README.md"]
-    for path in mlp_export.files:
+                     "arduino_sketch.ino", "README.md", "export.json"]  # the record last (test_export_record.py)
+    for path in mlp_export.files[:-1]:
         head = path.read_text()[:400]
         assert "edgeml 0.1.0" in head and (mlp_export.model_sha256 in head or path.suffix == ".md")
     readme = (mlp_export.out_dir / "README.md").read_text()
@@ -610,6 +611,11 @@ def test_clear_errors(mlp_run, mlp_export, tmp_path):
             export_firmware(ExportConfig(**{"source": str(mlp_run), "out": str(tmp_path / "out"), **options}))
 
     fails("already holds model_data.h, model_data.cc", out=str(mlp_export.out_dir))
+    only_record = tmp_path / "only_record"
+    only_record.mkdir()
+    (only_record / "export.json").write_text("{}")
+    fails(f"{re.escape(str(only_record))} already holds export.json; use --force", out=str(only_record))
+    assert (only_record / "export.json").read_text() == "{}"
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
     fails("not a writable directory", out=str(blocker / "out"))
@@ -640,20 +646,24 @@ def test_force_overwrites(mlp_run, tmp_path):
     assert [p.read_text() for p in first.files] == [p.read_text() for p in second.files]  # reproducible
 
 
-def test_a_write_failure_mid_set_leaves_no_file_and_the_rerun_needs_no_force(mlp_run, tmp_path, monkeypatch):
-    """A full disk at the third file: one error naming it, none of the files in --out, no staging folder left."""
-    import errno
-
+def fail_writing(monkeypatch, name: str, code: int) -> None:
+    """The export's write of the file ``name`` fails with the OS error ``code`` (errno); its other files are
+    written."""
     import firmware_export.export as export_module
 
     real_write = export_module._write
 
-    def disk_full_at_model_ops(path: Path, text: str) -> None:
-        if path.name == "model_ops.h":
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    def write(path: Path, text: str) -> None:
+        if path.name == name:
+            raise OSError(code, os.strerror(code), str(path))
         real_write(path, text)
 
-    monkeypatch.setattr(export_module, "_write", disk_full_at_model_ops)
+    monkeypatch.setattr(export_module, "_write", write)
+
+
+def test_a_write_failure_mid_set_leaves_no_file_and_the_rerun_needs_no_force(mlp_run, tmp_path, monkeypatch):
+    """A full disk at the third file: one error naming it, none of the files in --out, no staging folder left."""
+    fail_writing(monkeypatch, "model_ops.h", errno.ENOSPC)
     out = tmp_path / "firmware"
     with pytest.raises(EdgeMLError) as failure:
         export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
@@ -663,27 +673,31 @@ def test_a_write_failure_mid_set_leaves_no_file_and_the_rerun_needs_no_force(mlp
     monkeypatch.undo()
     result = export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in result.files) == sorted(
-        ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc", "arduino_sketch.ino", "README.md"])
+        ["model_data.h", "model_data.cc", "model_config.h", "model_ops.h", "main.cc", "arduino_sketch.ino", "README.md",
+         "export.json"])
     assert (out / "model_data.h").stat().st_mode & 0o777 == 0o666 & ~current_umask()
 
 
 def test_a_failed_export_into_an_existing_folder_keeps_only_what_was_there(mlp_run, tmp_path, monkeypatch):
-    import firmware_export.export as export_module
-
     out = tmp_path / "project"
     out.mkdir()
     (out / "CMakeLists.txt").write_text("project(x)\n")
-    real_write = export_module._write
-
-    def permission_denied_at_main(path: Path, text: str) -> None:
-        if path.name == "main.cc":
-            raise PermissionError(13, "Permission denied", str(path))
-        real_write(path, text)
-
-    monkeypatch.setattr(export_module, "_write", permission_denied_at_main)
+    fail_writing(monkeypatch, "main.cc", errno.EACCES)
     with pytest.raises(EdgeMLError, match=f"^cannot write {re.escape(str(out / 'main.cc'))}: Permission denied$"):
         export_firmware(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0))
     assert sorted(p.name for p in out.iterdir()) == ["CMakeLists.txt"]  # hidden staging folder gone too
+
+
+def test_a_c_engine_export_that_fails_at_its_record_leaves_no_file(mlp_run, tmp_path, monkeypatch):
+    """The C engine's files and export.json are one set: a full disk at export.json leaves none of them."""
+    from firmware_export.export import Engine, export_for_engine
+
+    fail_writing(monkeypatch, "export.json", errno.ENOSPC)
+    out = tmp_path / "c_engine"
+    with pytest.raises(EdgeMLError) as failure:
+        export_for_engine(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0), Engine.C)
+    assert str(failure.value) == f"cannot write {out / 'export.json'}: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither --out nor a staging folder
 
 
 def test_export_onto_a_file_or_below_one_is_one_error(mlp_run, tmp_path):

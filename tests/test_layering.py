@@ -28,7 +28,7 @@ PACKAGES = ("edgeml", "firmware_export")
 # What firmware_export may import from edgeml: the lower layers.
 FIRMWARE_EXPORT_MAY_USE = frozenset({
     "edgeml", "edgeml.errors", "edgeml.artifacts", "edgeml.graph", "edgeml.tflite_model", "edgeml.data",
-    "edgeml.rundir", "edgeml.interpreter", "edgeml.tflm_ops",
+    "edgeml.rundir", "edgeml.interpreter", "edgeml.tflm_ops", "edgeml.artifact_json", "edgeml.measurement",
 })
 # The upper layers: nothing in firmware_export or in edgeml's lower layers reaches them.
 UPPER = frozenset({

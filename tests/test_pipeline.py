@@ -40,6 +40,8 @@ END_TO_END_RUNTIMES = 'runtimes = ["litert", "tflm", "c"]\ndevice = ["local", "q
 QEMU_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size", "qemu-system-arm")
 # Tests of the stage bookkeeping (resume, skip, force) read statuses, not numbers: one runtime, one engine.
 BOOKKEEPING = dict(benchmark_extra='runtimes = ["litert"]', export_extra='engine = "tflm"')
+# ... and any trained model will do: one epoch on 300 samples.
+BOOKKEEPING_TRAIN = ("train.epochs=1", "train.train_samples=300")
 
 
 def write_config(path: Path, out: Path, export_extra: str = "", benchmark_extra: str = END_TO_END_RUNTIMES) -> Path:
@@ -66,10 +68,13 @@ def test_end_to_end_artifacts_and_report(finished):
                  "model_float32.tflite", "model_int8.tflite", "quantization.json", "int8_metrics.json",
                  "int8_confusion_matrix.png", "firmware/model_data.h", "firmware/model_data.cc",
                  "firmware/model_config.h", "firmware/model_ops.h", "firmware/export.json",
+                 "firmware/c_engine/export.json",
                  "benchmark/benchmark.json", "benchmark/latency.png", "report.html", "report.md", "pipeline.json"):
         assert (run / name).is_file(), name
     export = json.loads((run / "firmware/export.json").read_text())
     assert export["arena_bytes"] >= export["arena_minimum_bytes"] > 0 and export["symbol"] == "digits_mlp"
+    assert (export["schema_version"], export["engine"], export["model"]) == (1, "tflm", "model_int8.tflite")
+    assert export["model_bytes"] == (run / "model_int8.tflite").stat().st_size
     if shutil.which("arm-none-eabi-gcc") and shutil.which("arm-none-eabi-size"):
         # The object holds the aligned array and its length constant, nothing else.
         assert export["flash_not_measured"] is None and 0 <= export["flash_bytes"] - export["model_bytes"] < 32
@@ -81,6 +86,53 @@ def test_end_to_end_artifacts_and_report(finished):
     assert int8["accuracy"] == pytest.approx(int8_variant["accuracy"])  # same file, same test set, same runtime
     html = result.report_html.read_text()
     assert html.count("data:image/png;base64,") >= 5 and "digits_mlp" in html
+
+
+# What a hand-run sequence does not make: the pipeline's state, and the benchmark (not run by hand here), with the
+# chart the report draws from it.
+NOT_BY_HAND = ("pipeline.json", "benchmark", "report_mcu_instructions.png")
+BY_HAND = ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png", "firmware", "report.html", "report.md")
+
+
+def test_the_commands_by_hand_give_the_pipelines_run_directory_and_report(finished, tmp_path):
+    """Issue 10 item 4: after the pipeline's train, evaluate and quantize, `edgeml evaluate RUN/model_int8.tflite`,
+    `edgeml export RUN --out RUN/firmware`, `edgeml export RUN --engine c --out RUN/firmware/c_engine` and
+    `edgeml report RUN` give the same files, byte for byte, and the same report sections. (quantize is not redone:
+    QAT's int8 file is not byte-reproducible on this multi-threaded CPU, so a redone one differs in its weights.)"""
+    from edgeml.evaluate import EvaluateConfig, evaluate
+    from edgeml.report import build_report
+    from firmware_export.export import Engine, ExportConfig, export_for_engine
+    from firmware_export.export_record import read_export_record
+
+    result, config = finished
+    pipeline_run = result.run_dir
+    run = shutil.copytree(pipeline_run, tmp_path / "run")
+    for name in NOT_BY_HAND + BY_HAND:
+        (shutil.rmtree if (run / name).is_dir() else Path.unlink)(run / name)
+
+    evaluate(EvaluateConfig(target=str(run / "model_int8.tflite")))
+    options = ["--name", config.export.name, "--check-samples", str(config.export.check_samples)]
+    exported = CliRunner().invoke(cli, ["export", str(run), "--out", str(run / "firmware"), *options])
+    assert exported.exit_code == 0, exported.output
+    export_for_engine(ExportConfig(source=str(run), out=str(run / "firmware" / "c_engine"), name=config.export.name,
+                                   check_samples=config.export.check_samples), Engine.C)
+    reported = CliRunner().invoke(cli, ["report", str(run)])
+    assert reported.exit_code == 0, reported.output
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*"))
+                if path.is_file() and path.relative_to(root).parts[0] not in NOT_BY_HAND}
+
+    by_hand, by_pipeline = files(run), files(pipeline_run)
+    assert sorted(by_hand) == sorted(by_pipeline)
+    reports = ("report.html", "report.md")
+    differing = [name for name in by_hand if name not in reports and by_hand[name] != by_pipeline[name]]
+    assert differing == [], differing
+    for folder in ("firmware", "firmware/c_engine"):
+        assert read_export_record(run / folder / "export.json") == read_export_record(pipeline_run / folder / "export.json")
+    by_hand_report, pipeline_report = build_report(run), build_report(pipeline_run)
+    for section in ("dataset", "model", "training", "evaluation", "quantization", "firmware"):
+        assert by_hand_report.section(section) == pipeline_report.section(section), section
 
 
 def test_the_pipeline_report_renders_in_chromium(finished, tmp_path):
@@ -103,20 +155,21 @@ def test_rerun_after_finish_does_nothing(finished):
 def test_failed_stage_keeps_earlier_outputs_resumes_and_force_redoes_every_stage(tmp_path):
     out = tmp_path / "run"
     bad = load_config(write_config(tmp_path / "bad.toml", out, benchmark_extra=BOOKKEEPING["benchmark_extra"],
-                                   export_extra=BOOKKEEPING["export_extra"] + '\nsection = "not a section!"'))
+                                   export_extra=BOOKKEEPING["export_extra"] + '\nsection = "not a section!"'),
+                      BOOKKEEPING_TRAIN)
     with pytest.raises(EdgeMLError, match=r"stage export failed: .*re-run to resume from export"):
         run_pipeline(bad)
     state = json.loads((out / "pipeline.json").read_text())
     assert [s["status"] for s in state["last_run"]] == ["done"] * 4 + ["failed"]
     assert (out / "model_int8.tflite").is_file() and not (out / "firmware").exists()
-    fixed = load_config(write_config(tmp_path / "good.toml", out, **BOOKKEEPING))
+    fixed = load_config(write_config(tmp_path / "good.toml", out, **BOOKKEEPING), BOOKKEEPING_TRAIN)
     resumed = run_pipeline(fixed)
     assert statuses(resumed) == {
         "train": "skipped (current)", "evaluate": "skipped (current)", "quantize": "skipped (current)",
         "evaluate_int8": "skipped (current)", "export": "done", "benchmark": "done", "report": "done",
     }
     # Changing a quantization option redoes quantization and what depends on it, not training.
-    changed_config = load_config(tmp_path / "good.toml", ("quantize.method=ptq",))
+    changed_config = load_config(tmp_path / "good.toml", (*BOOKKEEPING_TRAIN, "quantize.method=ptq"))
     changed = run_pipeline(changed_config)
     assert statuses(changed)["train"] == "skipped (current)" and statuses(changed)["quantize"] == "done"
     assert statuses(changed)["evaluate"] == "skipped (current)"
@@ -205,29 +258,30 @@ def test_a_stage_option_at_the_top_level_names_its_table(tmp_path):
                     reason="arm-none-eabi-gcc/size not installed (apt-get install gcc-arm-none-eabi)")
 def test_flash_is_measured_or_the_compile_error_is_the_reason(tmp_path):
     """Issue 16: a failing Arm compile is "compile failed: <gcc's first error line>", never "no toolchain"."""
-    from edgeml.pipeline import arm_flash_bytes
+    from firmware_export.model_flash import arm_flash_bytes
 
     good = tmp_path / "model_data.cc"
     good.write_text("alignas(16) extern const unsigned char m[1000];\nalignas(16) const unsigned char m[1000] = {1, 2, 3};\n")
     measured = arm_flash_bytes((tmp_path / "model_config.h", good))
     assert measured.flash_bytes == 1000 and measured.not_measured is None  # a 1000-byte const array, no code
-    assert measured.size_output.splitlines()[1].split()[:2] == ["1000", "0"]
+    assert measured.size_output.splitlines()[1].split() == ["1000", "0", "0", "1000", "3e8", "model_data.o"]
 
     broken = tmp_path / "broken" / "model_data.cc"
     broken.parent.mkdir()
     broken.write_text("this is not C\n")
     failed = arm_flash_bytes((broken,))
     assert failed.flash_bytes is None
-    assert failed.not_measured == f"compile failed: {broken}:1:1: error: expected unqualified-id before 'this'"
+    # Compiled in its folder: the error names the file, not the (temporary) folder an export writes it in.
+    assert failed.not_measured == "compile failed: model_data.cc:1:1: error: expected unqualified-id before 'this'"
     assert not broken.with_suffix(".o").exists()
 
 
 def test_flash_without_the_toolchain_names_the_missing_tools(tmp_path, monkeypatch):
-    import edgeml.pipeline as pipeline_module
+    import firmware_export.model_flash as model_flash
 
-    monkeypatch.setattr(pipeline_module.shutil, "which", lambda tool: None if tool == "arm-none-eabi-size" else "/usr/bin/" + tool)
-    missing = pipeline_module.arm_flash_bytes((tmp_path / "model_data.cc",))
-    assert missing == pipeline_module.FlashMeasurement(
+    monkeypatch.setattr(model_flash.shutil, "which", lambda tool: None if tool == "arm-none-eabi-size" else "/usr/bin/" + tool)
+    missing = model_flash.arm_flash_bytes((tmp_path / "model_data.cc",))
+    assert missing == model_flash.FlashMeasurement(
         None, not_measured="no arm-none-eabi toolchain (arm-none-eabi-size not found; "
                            "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi)")
 
@@ -245,14 +299,17 @@ def test_the_c_engine_is_exported_and_benchmarked_beside_tflm(finished):
     result, _ = finished
     run = result.run_dir
     export = json.loads((run / "firmware/export.json").read_text())
-    assert export["engines"] == ["tflm", "c"] and export["symbol"] == "digits_mlp"
-    c_engine = export["c_engine"]
+    c_engine = json.loads((run / "firmware/c_engine/export.json").read_text())  # its own record, in its folder
+    assert (export["engine"], c_engine["engine"], c_engine["dtype"]) == ("tflm", "c", "int8")
+    assert export["symbol"] == c_engine["symbol"] == "digits_mlp"
     assert (run / "firmware/c_engine/digits_mlp_model.c").is_file() and "digits_mlp_model.h" in c_engine["files"]
+    assert sorted(c_engine["files"] + ["export.json"]) == sorted(p.name for p in (run / "firmware/c_engine").iterdir())
     graph = read_graph(run / "model_int8.tflite")
     assert (c_engine["input_bytes"], c_engine["output_bytes"]) == (64, 10)
     assert c_engine["static_ram_bytes"] == c_engine["arena_bytes"] + 74
     assert c_engine["ops"] == [op.name for op in graph.ops]
     assert c_engine["parity"]["samples"] == 20 and c_engine["parity"]["runtimes"][0]["differing_vectors"] == 0
+    assert c_engine["parity"]["model"] == "model_int8.tflite"
     benchmark = json.loads((run / "benchmark/benchmark.json").read_text())
     rows = {(row["model"], row["runtime"]): row for row in benchmark["rows"] if row["source"] == "host"}
     c_row, tflm_row = rows["model_int8.tflite", "c"], rows["model_int8.tflite", "tflm"]

@@ -17,7 +17,7 @@ import pytest
 from browser import render_in_chromium
 from edgeml.errors import EdgeMLError
 from edgeml.report import (
-    NOTHING, BarChart, ReportFiles, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
+    NOTHING, BarChart, Note, ReportFiles, Text, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
 )
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
@@ -105,7 +105,7 @@ def _artifacts() -> dict[str, object]:
                  "fully_int8": True},
             ],
             "int8_to_float32_size": 0.3277, "parameter_floor_bytes": {"int8": 12345, "float32": 49380},
-            "runtime": "litert", "calibration_samples": 500, "qat_epochs": 0,
+            "runtime": "litert", "calibration_samples": 500, "qat_epochs": 0, "wall_time_s": 2.5,
         },
         "benchmark/benchmark.json": {
             "host": {"cpu": "Test CPU @ 2GHz", "cores": "2", "os": "Linux", "python": "3.11.7", "machine": "x86_64"},
@@ -393,28 +393,42 @@ C_PARITY = {"baseline": "tflite-micro interpreter", "inputs": "20 samples of the
                  "first_divergence": "an op inside the XNNPACK delegate (not traceable)", "not_run": None}]}
 
 
-def _with_c_engine(run_dir: Path) -> Path:
-    """The run directory with a C engine benchmark row, its four-way parity and its export."""
+C_ENGINE_EXPORT = {
+    "files": ["model_model.h", "model_model.c", "engine.json"], "symbol": "model",
+    "ops": ["FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"], "liveness_floor_bytes": 96, "arena_bytes": 96,
+    "input_bytes": 64, "output_bytes": 10, "static_ram_bytes": 170, "flash_bytes": None,
+    "flash_not_measured": "arm-none-eabi-gcc not found", "warnings": []}
+
+
+def _with_c_engine(run_dir: Path, previous_layout: bool = False) -> Path:
+    """The run directory with a C engine benchmark row, its four-way parity and its export: each export's record
+    in its own folder (firmware/export.json, firmware/c_engine/export.json), or with ``previous_layout`` the
+    pipeline's one firmware/export.json from before export records (the C engine's facts under c_engine)."""
     artifacts = _artifacts()
     benchmark = artifacts["benchmark/benchmark.json"]
     benchmark["rows"].append({**benchmark["rows"][-1], "runtime": "c", "arena_bytes": None, "static_ram_bytes": 170,
                               "engine_arena_bytes": 96, "flash_bytes": 8920, "flash_not_measured": None})
     benchmark["parity"] = [{"model": "model_int8.tflite", **C_PARITY}]
     export = artifacts["firmware/export.json"]
-    export.update(engines=["tflm", "c"], c_engine={
-        "dir": "c_engine", "files": ["model_model.h", "model_model.c", "engine.json"], "symbol": "model",
-        "ops": ["FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"], "liveness_floor_bytes": 96, "arena_bytes": 96,
-        "input_bytes": 64, "output_bytes": 10, "static_ram_bytes": 170, "flash_bytes": None,
-        "flash_not_measured": "arm-none-eabi-gcc not found", "parity": C_PARITY, "warnings": []})
-    for name in ("benchmark/benchmark.json", "firmware/export.json"):
-        (run_dir / name).write_text(json.dumps(artifacts[name]), encoding="utf-8")
+    if previous_layout:
+        export.update(engines=["tflm", "c"], c_engine={"dir": "c_engine", **C_ENGINE_EXPORT, "parity": C_PARITY})
+    else:
+        export.update(schema_version=1, engine="tflm", model="model_int8.tflite")
+        artifacts["firmware/c_engine/export.json"] = {
+            "schema_version": 1, "engine": "c", "dtype": "int8", "model": "model_int8.tflite", **C_ENGINE_EXPORT,
+            "parity": {"model": "model_int8.tflite", **C_PARITY}}
+    for name in ("benchmark/benchmark.json", "firmware/export.json", "firmware/c_engine/export.json"):
+        if name in artifacts:
+            (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / name).write_text(json.dumps(artifacts[name]), encoding="utf-8")
     return run_dir
 
 
-def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
+@pytest.mark.parametrize("previous_layout", [False, True])
+def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir, previous_layout):
     """Issue 12: the C engine's static RAM and flash in the benchmark table, its export side by side with
-    TFLM's, and the four-way parity as a table in both sections."""
-    report = build_report(_with_c_engine(run_dir))
+    TFLM's, and the four-way parity as a table in both sections; from a run directory of either layout."""
+    report = build_report(_with_c_engine(run_dir, previous_layout))
     table = report.section("benchmark").blocks[1]
     c_row = next(row for row in table.rows if row[2].startswith("c "))
     assert c_row[-2:] == ("170 static", "8,920")
@@ -425,6 +439,7 @@ def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
     assert side.rows[0][1:] == ("6,208", "170 (96 + 64 + 10)")
     assert side.rows[1][1:] == ("not measured", "not measured: arm-none-eabi-gcc not found")
     assert side.rows[2][1:] == ("2", "3")
+    assert side.rows[3][1:] == ("firmware/ (3)", "firmware/c_engine/ (3)")
     for section in ("benchmark", "firmware"):
         parity = [b for b in report.section(section).blocks if getattr(b, "header", None) ==
                   ("runtime", "differing output vectors", "max LSB", "first divergence")]
@@ -432,6 +447,32 @@ def test_c_engine_beside_tflm_in_the_benchmark_and_firmware_sections(run_dir):
                                   ("LiteRT BUILTIN_REF (reference kernels)", "3/20", "2", "op 1 FULLY_CONNECTED"),
                                   ("LiteRT default (XNNPACK delegate)", "1/20", "1",
                                    "an op inside the XNNPACK delegate (not traceable)"))
+
+
+def test_a_c_engine_only_export_is_beside_a_tflm_column_that_says_not_exported(run_dir):
+    """[export] engine = "c": only firmware/c_engine/export.json; the section says TFLite Micro was not exported."""
+    _with_c_engine(run_dir)
+    (run_dir / "firmware" / "export.json").unlink()
+    blocks = build_report(run_dir).section("firmware").blocks
+    assert blocks[0] == Note("TFLite Micro: not exported (firmware/export.json holds no TFLite Micro export)")
+    side = next(block for block in blocks if getattr(block, "header", None) == ("", "TFLite Micro", "C engine"))
+    assert [row[1] for row in side.rows] == ["not exported"] * 4
+    assert side.rows[0][2] == "170 (96 + 64 + 10)" and side.rows[3][2] == "firmware/c_engine/ (3)"
+
+
+def test_a_float32_c_engine_export_shows_its_agreement_with_litert(run_dir):
+    float_record = {
+        "schema_version": 1, "engine": "c", "dtype": "float32", "model": "model_float32.tflite", **C_ENGINE_EXPORT,
+        "arena_bytes": 384, "input_bytes": 256, "output_bytes": 40, "static_ram_bytes": 680,
+        "ram_vs_int8": {"float_ram_bytes": 680, "int8_ram_bytes": 170, "int8_model": "run/model_int8.tflite"},
+        "parity": {"not_run": "no C compiler"}}
+    (run_dir / "firmware" / "c_engine").mkdir(parents=True)
+    (run_dir / "firmware" / "c_engine" / "export.json").write_text(json.dumps(float_record), encoding="utf-8")
+    blocks = build_report(run_dir).section("firmware").blocks
+    side = next(block for block in blocks if getattr(block, "header", None) == ("", "TFLite Micro",
+                                                                                "C engine (float32)"))
+    assert side.rows[0][1:] == ("6,208", "680 (384 + 256 + 40)")
+    assert Text("float outputs not compared: no C compiler") in blocks
 
 
 def test_a_missing_key_is_an_error_naming_the_file_and_the_key(run_dir):

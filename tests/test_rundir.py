@@ -16,6 +16,7 @@ def test_run_layout_paths_are_the_files_the_stages_write(tmp_path):
     assert files.firmware == tmp_path / "firmware"
     assert files.export == tmp_path / "firmware" / "export.json"
     assert files.c_engine == tmp_path / "firmware" / "c_engine"
+    assert files.c_engine_export == tmp_path / "firmware" / "c_engine" / "export.json"
     assert files.benchmark_dir == tmp_path / "benchmark"
     assert files.benchmark == tmp_path / "benchmark" / "benchmark.json"
     assert files.pipeline == tmp_path / "pipeline.json"
@@ -23,11 +24,18 @@ def test_run_layout_paths_are_the_files_the_stages_write(tmp_path):
 
 
 def test_pipeline_stages_declare_the_layouts_names(tmp_path):
-    from edgeml.pipeline import PipelineConfig, _stages
+    from edgeml.pipeline import ExportOptions, PipelineConfig, _stages
 
     stages = {stage.name: stage for stage in _stages(PipelineConfig(), Path(tmp_path), verbose=False)}
     assert stages["evaluate_int8"].writes == ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png")
-    assert stages["export"].writes == ("firmware/export.json",)
+    # Each export writes its own record in its folder, as `edgeml export RUN --out RUN/firmware[/c_engine]` does.
+    both = PipelineConfig(export=ExportOptions(engine="both"))
+    assert {stage.name: stage for stage in _stages(both, Path(tmp_path), verbose=False)}["export"].writes == (
+        "firmware/export.json", "firmware/c_engine/export.json")
+    c_only = PipelineConfig(export=ExportOptions(engine="c"))
+    c_stages = {stage.name: stage for stage in _stages(c_only, Path(tmp_path), verbose=False)}
+    assert c_stages["export"].writes == ("firmware/c_engine/export.json",)
+    assert "firmware/c_engine/export.json" in c_stages["report"].reads
     assert stages["report"].writes == ("report.html", "report.md")
     assert stages["benchmark"].writes == ("benchmark/benchmark.json", "benchmark/benchmark.md", "benchmark/latency.png")
 
