@@ -74,7 +74,7 @@ def evaluate(config: EvaluateConfig) -> Evaluation:
     if model_path.suffix == ".tflite":
         return _evaluate_tflite(config, model_path, dataset, record, run_dir)
     out_dir = check_output_dir(Path(config.out) if config.out else run_dir, config.force, EVALUATION_FILES)
-    trust = config.trust_model_code or bool(record and record.raw["train"].get("trust_model_code", False))
+    trust = config.trust_model_code or bool(record and record.trust_model_code)
     model = load_user_model(model_path, config.verbose, trust)
     prepared = prepare_user_model(model, dataset, config.normalize, record.normalization if record else None,
                                   config.verbose)

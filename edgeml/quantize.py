@@ -284,10 +284,10 @@ def _source(config: QuantizeConfig) -> _Source:
             model_path=record.model_path if target.is_dir() else target,
             dataset=dataset,
             seed=record.seed,
-            validation_split=float(record.raw["train"].get("validation_split", 0.1)),
+            validation_split=record.validation_split,
             out_dir=run_dir,
             normalization=record.normalization,
-            trust_model_code=bool(record.raw["train"].get("trust_model_code", False)) or config.trust_model_code,
+            trust_model_code=record.trust_model_code or config.trust_model_code,
         )
     if not target.exists():
         raise EdgeMLError(f"nothing to quantize at {target}: give a run directory or a .keras/.h5 model")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from edgeml.artifacts import read_json
 from edgeml.data import Normalization
@@ -132,7 +131,8 @@ class RunRecord:
     train_samples: int | None
     test_samples: int | None
     seed: int
-    raw: dict[str, Any]
+    validation_split: float = 0.1  # the share of the training data held out for validation while training
+    trust_model_code: bool = False  # the run was trained with --trust-model-code (Lambda layers load)
 
     @classmethod
     def load(cls, run_dir: Path | str) -> "RunRecord":
@@ -155,7 +155,8 @@ class RunRecord:
                 train_samples=train.get("train_samples"),
                 test_samples=train.get("test_samples"),
                 seed=int(train.get("seed", 0)),
-                raw=raw,
+                validation_split=float(train.get("validation_split", 0.1)),
+                trust_model_code=bool(train.get("trust_model_code", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgeMLError(f"{run_dir / CONFIG_FILE} is not an edgeml run configuration (missing {exc})") from None
