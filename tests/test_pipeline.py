@@ -98,7 +98,8 @@ def test_the_commands_by_hand_give_the_pipelines_run_directory_and_report(finish
     """Issue 10 item 4: after the pipeline's train, evaluate and quantize, `edgeml evaluate RUN/model_int8.tflite`,
     `edgeml export RUN --out RUN/firmware`, `edgeml export RUN --engine c --out RUN/firmware/c_engine` and
     `edgeml report RUN` give the same files, byte for byte, and the same report sections. (quantize is not redone:
-    QAT's int8 file is not byte-reproducible on this multi-threaded CPU, so a redone one differs in its weights.)"""
+    a second QAT in one Python process names a tensor `quantize_layer_1` where the first wrote `quantize_layer`,
+    so the file differs in that name though not in any value; separate processes write the same bytes.)"""
     from edgeml.evaluate import EvaluateConfig, evaluate
     from edgeml.report import build_report
     from firmware_export.export import Engine, ExportConfig, export_for_engine
