@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -698,6 +699,37 @@ def test_a_c_engine_export_that_fails_at_its_record_leaves_no_file(mlp_run, tmp_
         export_for_engine(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0), Engine.C)
     assert str(failure.value) == f"cannot write {out / 'export.json'}: No space left on device"
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither --out nor a staging folder
+
+
+def _folder_state(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` with its bytes (None for a folder): what a refused export must leave alone."""
+    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes()
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("engine, taken", [("tflm", "export.json"), ("tflm", "arduino_sketch.ino"), ("c", None)])
+def test_a_forced_export_whose_file_name_is_a_folder_moves_nothing(engine, taken, mlp_run, tmp_path, monkeypatch):
+    """--force into a folder where one output file's name is a directory: one error naming it, and none of the
+    new files moved in (the TFLM files sort before export.json; a C kernel file is taken by a folder)."""
+    from firmware_export.export import Engine, export_for_engine
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    config = ExportConfig(source=str(mlp_run), out=str(out), check_samples=0)
+    first = export_for_engine(config, Engine(engine))
+    if taken is None:  # a kernel file of the C engine, not its model files
+        taken = next(path.name for path in first.files if path.suffix == ".c" and "model" not in path.name)
+    (out / taken).unlink()
+    (out / taken).mkdir()
+    (out / taken / "kept.txt").write_text("mine\n")
+    for path in first.files:  # the first export's files, told apart from a second export's
+        if path.name != taken:
+            path.write_bytes(b"first export\n")
+    before = _folder_state(out)
+    with pytest.raises(EdgeMLError) as failure:
+        export_for_engine(replace(config, force=True), Engine(engine))
+    assert str(failure.value) == f"cannot write into {out}: {out / taken} is a directory"
+    assert _folder_state(out) == before
 
 
 def test_export_onto_a_file_or_below_one_is_one_error(mlp_run, tmp_path):
