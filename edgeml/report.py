@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from edgeml import __version__
 from edgeml.artifact_json import JsonObject, read_json_object
-from edgeml.artifacts import write_bytes, write_text
+from edgeml.artifacts import file_set, write_bytes
 from edgeml.benchmark import BenchmarkReport, LatencyRatio, arena_cell, flash_cell, latency_ratios
 from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
@@ -198,15 +198,29 @@ class ReportFiles:
 # ----------------------------------------------------------------------------------------------- API
 
 
-def write_report(run_dir: Path | str, title: str | None = None) -> ReportFiles:
-    """Write ``report.html`` and ``report.md`` into ``run_dir`` (each atomically), and the PNG of each chart the
-    Markdown links; return the reports' paths."""
+def write_report(run_dir: Path | str, title: str | None = None, force: bool = False) -> ReportFiles:
+    """Write ``report.html`` and ``report.md`` into ``run_dir``, and the PNG of each chart the Markdown links, as
+    one file set (all of them or none); return the reports' paths.
+
+    Raises EdgeMLError when ``run_dir`` holds none of the stages' files (not an edgeml run directory), when it
+    already holds a report file and ``force`` is false (naming the files), and for an ``OSError`` while writing
+    (a report name taken by a folder, no space), besides those :func:`build_report` raises.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and not any((run_dir / name).exists() for name in (*STAGE_OF_ARTIFACT, PIPELINE_FILE)):
+        raise EdgeMLError(f"{run_dir} is not an edgeml run directory: it holds none of the files the stages write "
+                          f"({CONFIG_FILE}, {METRICS_FILE}, {BENCHMARK_FILE}, {EXPORT_FILE}, ...)")
     report = build_report(run_dir, title)
-    for chart in report.charts():
-        write_bytes(report.run_dir / chart.path, chart_png(chart))
-    html_path = write_text(report.run_dir / HTML_REPORT, render_html(report))
-    markdown_path = write_text(report.run_dir / MARKDOWN_REPORT, render_markdown(report))
-    return ReportFiles(html=html_path, markdown=markdown_path)
+    contents = {chart.path: chart_png(chart) for chart in report.charts()}
+    contents[HTML_REPORT] = render_html(report).encode("utf-8")
+    contents[MARKDOWN_REPORT] = render_markdown(report).encode("utf-8")
+    existing = [name for name in contents if (report.run_dir / name).exists()]
+    if existing and not force:
+        raise EdgeMLError(f"{report.run_dir} already holds {', '.join(existing)}; use --force to replace them")
+    with file_set(report.run_dir) as staging:
+        for name, data in contents.items():
+            write_bytes(staging / name, data)
+    return ReportFiles(html=report.run_dir / HTML_REPORT, markdown=report.run_dir / MARKDOWN_REPORT)
 
 
 def build_report(run_dir: Path | str, title: str | None = None) -> Report:

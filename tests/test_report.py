@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 
 from browser import render_in_chromium
+from click.testing import CliRunner
+from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
 from edgeml.report import (
     NOTHING, BarChart, Note, ReportFiles, Text, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
@@ -362,6 +364,61 @@ def test_json_with_the_wrong_contents_is_an_error_naming_the_file(tmp_path, pngs
     (run_dir / name).write_text(json.dumps(content), encoding="utf-8")
     with pytest.raises(EdgeMLError, match=re.escape(str(run_dir / name))):
         build_report(run_dir)
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {path.relative_to(folder).as_posix(): None if path.is_dir() else path.read_bytes()
+            for path in sorted(folder.rglob("*"))}
+
+
+def test_an_existing_report_is_replaced_only_with_force(run_dir, written):
+    files, page, _ = written
+    files.html.write_text("an older report", encoding="utf-8")
+    before = _tree(run_dir)
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(run_dir)
+    assert str(failure.value) == f"{run_dir} already holds report.html, report.md; use --force to replace them"
+    assert _tree(run_dir) == before
+    assert write_report(run_dir, force=True) == files
+    assert files.html.read_text(encoding="utf-8") == page
+
+
+def test_a_report_name_taken_by_a_folder_writes_no_report_file(run_dir):
+    """report.md is a folder: one error naming it, and report.html (which would be written first) is not."""
+    (run_dir / "report.md").mkdir()
+    before = _tree(run_dir)
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(run_dir, force=True)
+    assert str(failure.value) == f"cannot write into {run_dir}: {run_dir / 'report.md'} is a directory"
+    assert _tree(run_dir) == before
+
+
+def test_the_report_command_gives_one_line_for_a_report_it_cannot_write(run_dir):
+    (run_dir / "report.md").mkdir()
+    result = CliRunner().invoke(cli, ["report", str(run_dir), "--force"])
+    assert result.exit_code == 1 and not (run_dir / "report.html").exists()
+    assert result.output.splitlines() == [f"error: cannot write into {run_dir}: {run_dir / 'report.md'} is a directory"]
+    refused = CliRunner().invoke(cli, ["report", str(run_dir)])
+    assert refused.exit_code == 1
+    assert refused.output.splitlines() == [
+        f"error: {run_dir} already holds report.md; use --force to replace them"]
+
+
+def test_a_folder_without_any_stage_file_is_not_a_run_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run", encoding="utf-8")
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(tmp_path)
+    assert str(failure.value).startswith(f"{tmp_path} is not an edgeml run directory: ")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_report_help_names_what_it_writes_and_force():
+    result = CliRunner().invoke(cli, ["report", "--help"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    assert "Write report.html and report.md (and the PNG of any chart they draw) into RUN_DIR" in text
+    assert "Replacing an existing report needs --force." in text
+    assert "--force Replace the report files RUN_DIR already holds." in text
 
 
 def test_a_run_directory_that_does_not_exist_is_an_error(tmp_path):
