@@ -351,6 +351,18 @@ def test_corrupt_json_is_an_error_naming_the_file(tmp_path, pngs, name):
     assert not (run_dir / "report.html").exists()
 
 
+@pytest.mark.parametrize("name", JSON_FILES + ["firmware/c_engine/export.json"])
+def test_a_stage_json_that_is_a_folder_is_an_error_not_a_missing_stage(tmp_path, pngs, name):
+    run_dir = write_run(tmp_path, pngs)
+    if (run_dir / name).exists():
+        (run_dir / name).unlink()
+    (run_dir / name).mkdir(parents=True)
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(run_dir)
+    assert str(failure.value) == f"{run_dir / name} is a directory; edgeml expects its JSON file there"
+    assert not (run_dir / "report.html").exists()
+
+
 @pytest.mark.parametrize("name, content", [
     ("quantization.json", {"variants": "int8"}),
     ("benchmark/benchmark.json", {"rows": [{"model": "m.tflite"}]}),
