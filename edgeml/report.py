@@ -265,22 +265,59 @@ class Exports:
 
     @classmethod
     def read(cls, run_dir: Path) -> "Exports":
-        """``firmware/export.json`` and ``firmware/c_engine/export.json``, whichever engine each holds; a pipeline's
-        ``firmware/export.json`` from before export records (the C engine's facts inside it) is read too."""
+        """``firmware/export.json`` (a TFLite Micro record) and ``firmware/c_engine/export.json`` (a C engine
+        record, int8 or float32); a pipeline's ``firmware/export.json`` from before export records (no
+        ``schema_version``, an ``engines`` key, the C engine's facts inside it) is read too. A record of another
+        kind in either folder is one EdgeMLError naming the file, what it holds and what belongs there; so is a
+        top-level file with neither ``schema_version`` nor ``engines`` unless it is the first layout's TFLite
+        Micro facts (:func:`_first_layout`)."""
         top = read_json_object(run_dir / EXPORT_FILE)
-        found: list[tuple[ExportRecord | None, str]] = []
-        if top is not None and "schema_version" not in top:
+        tflm: ExportRecord | None = None
+        c_engine: ExportRecord | None = None
+        c_engine_dir = C_ENGINE_DIR
+        if top is not None and "schema_version" not in top and "engines" in top:
             tflm, c_engine = read_previous_layout(top)
             c_engine_dir = top.object("c_engine").text("dir") or C_ENGINE_DIR
-            found += [(tflm, FIRMWARE_DIR), (c_engine, f"{FIRMWARE_DIR}/{c_engine_dir}")]
+        elif top is not None and "schema_version" not in top:
+            tflm = _first_layout(top)
         elif top is not None:
-            found.append((record_from_json(top), FIRMWARE_DIR))
-        found.append((read_export_record(run_dir / C_ENGINE_EXPORT_FILE), f"{FIRMWARE_DIR}/{C_ENGINE_DIR}"))
-        found = [(record, folder) for record, folder in found if record is not None]
-        tflm = next(((record, folder) for record, folder in found if isinstance(record, TflmExportRecord)), None)
-        c_engine = next(((record, folder) for record, folder in found if not isinstance(record, TflmExportRecord)), None)
-        return cls(tflm[0] if tflm else None, c_engine[0] if c_engine else None,
-                   tflm[1] if tflm else FIRMWARE_DIR, c_engine[1] if c_engine else f"{FIRMWARE_DIR}/{C_ENGINE_DIR}")
+            tflm = _belonging(record_from_json(top), top.path, TFLM_FOLDER)
+        c_engine_path = run_dir / C_ENGINE_EXPORT_FILE
+        c_engine_file = read_export_record(c_engine_path)
+        if c_engine_file is not None:
+            c_engine_file = _belonging(c_engine_file, c_engine_path, C_ENGINE_FOLDER)
+        if c_engine is None and c_engine_file is not None:
+            c_engine, c_engine_dir = c_engine_file, C_ENGINE_DIR
+        return cls(tflm, c_engine, FIRMWARE_DIR, f"{FIRMWARE_DIR}/{c_engine_dir}")  # type: ignore[arg-type]
+
+
+def _first_layout(top: JsonObject) -> TflmExportRecord:
+    """A pipeline's ``firmware/export.json`` from before the C engine (edgeml of 2026-11-24 to ac19c14): only the
+    TFLite Micro facts, no ``schema_version`` nor ``engines``. Any other object there is no export record."""
+    try:
+        return TflmExportRecord.from_json(top)
+    except EdgeMLError as exc:
+        raise EdgeMLError(f"{top.path} is not an export record: it has no schema_version, no engines key (the "
+                          "layout before records), and as the first layout's TFLite Micro facts it "
+                          f"{str(exc).removeprefix(f'{top.path} ')}") from None
+
+
+# What each export folder's export.json must hold: the record types and how to name them and the command.
+TFLM_FOLDER = ((TflmExportRecord,), "the TFLite Micro export's record (edgeml export RUN --out RUN/firmware)")
+C_ENGINE_FOLDER = ((CEngineExportRecord, CFloatExportRecord),
+                   "the C engine export's record (edgeml export RUN --engine c --out RUN/firmware/c_engine)")
+
+
+def _belonging(record: ExportRecord, path: Path,
+               folder: tuple[tuple[type, ...], str]) -> ExportRecord:
+    """``record``, read from ``path``, if it is the kind ``folder`` holds; else one EdgeMLError saying both."""
+    kinds, belongs = folder
+    if isinstance(record, kinds):
+        return record
+    held = {TflmExportRecord: "a TFLite Micro export record (engine 'tflm')",
+            CEngineExportRecord: "a C engine int8 export record (engine 'c')",
+            CFloatExportRecord: "a C engine float32 export record (engine 'c', dtype 'float32')"}[type(record)]
+    raise EdgeMLError(f"{path} holds {held}; that folder's export.json is {belongs}")
 
 
 @dataclass(frozen=True)
