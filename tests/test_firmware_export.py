@@ -732,6 +732,29 @@ def test_a_forced_export_whose_file_name_is_a_folder_moves_nothing(engine, taken
     assert _folder_state(out) == before
 
 
+def test_a_c_engine_export_refuses_an_existing_folder_before_the_parity_work(mlp_run, tmp_path, monkeypatch):
+    """Without --force, a folder holding the C engine's files is refused before the four-way comparison runs
+    (it would fail this test if called), naming the files it holds in the order the export writes them."""
+    import firmware_export.cengine.exactness as exactness
+    from firmware_export.cengine.generate import KERNEL_FILES
+    from firmware_export.export import Engine, export_for_engine
+
+    def four_way_parity(*args, **kwargs):
+        pytest.fail("the four-way comparison ran before the output folder was checked")
+
+    monkeypatch.setattr(exactness, "four_way_parity", four_way_parity)
+    out = tmp_path / "c"
+    out.mkdir()
+    held = ("export.json", KERNEL_FILES[-1], "mine.txt", "net_model.c")
+    for name in held:
+        (out / name).write_text("kept\n")
+    with pytest.raises(EdgeMLError) as failure:
+        export_for_engine(ExportConfig(source=str(mlp_run), out=str(out), name="net", check_samples=5), Engine.C)
+    assert str(failure.value) == (f"{out} already holds net_model.c, {KERNEL_FILES[-1]}, export.json; "
+                                  "use --force to overwrite or choose another --out")
+    assert {path.name: path.read_text() for path in out.iterdir()} == {name: "kept\n" for name in held}
+
+
 def test_export_onto_a_file_or_below_one_is_one_error(mlp_run, tmp_path):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me\n")
