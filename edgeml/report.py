@@ -667,7 +667,8 @@ def _parity_blocks(parity: ModelParity, model: str | None = None) -> list[Block]
 
 def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExportRecord | CFloatExportRecord,
                           c_engine_dir: str) -> list[Block]:
-    """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
+    """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity; the float32
+    build's RAM beside the int8 build's; the C engine's warnings."""
     memory = c_engine.memory
     not_exported = "not exported"
     rows = (
@@ -687,10 +688,14 @@ def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExport
     blocks: list[Block] = [Text("TFLite Micro and edgeml's C engine, side by side:"),
                            Table(("", "TFLite Micro", engine), rows)]
     if isinstance(c_engine, CFloatExportRecord):
+        if c_engine.ram is not None:
+            blocks.append(Text(c_engine.ram.describe()))
         blocks.append(Text(c_engine.parity.describe() if c_engine.parity
                            else f"float outputs not compared: {c_engine.parity_not_run}"))
     elif c_engine.parity:
         blocks += _parity_blocks(c_engine.parity, model="the exported model")
+    if c_engine.warnings:
+        blocks += [Text("C engine warnings:"), Bullets(c_engine.warnings)]
     return blocks
 
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
 from edgeml.report import (
-    NOTHING, BarChart, Note, ReportFiles, Text, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
+    NOTHING, BarChart, Bullets, Note, ReportFiles, Text, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
 )
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
@@ -542,6 +542,30 @@ def test_a_float32_c_engine_export_shows_its_agreement_with_litert(run_dir):
                                                                                 "C engine (float32)"))
     assert side.rows[0][1:] == ("6,208", "680 (384 + 256 + 40)")
     assert Text("float outputs not compared: no C compiler") in blocks
+    # 680 - 170 = 510 more bytes, 680 / 170 = 4.00 times the int8 build's static RAM
+    ram = "float32 needs 680 bytes of static RAM, 510 more than the int8 build's 170 (4.00x; run/model_int8.tflite)"
+    assert Text(ram) in blocks
+    report = build_report(run_dir)
+    assert ram in render_markdown(report) and f"<p>{ram}</p>" in html.unescape(render_html(report))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_the_c_engines_warnings_are_shown_in_the_firmware_section(run_dir, dtype):
+    _with_c_engine(run_dir)
+    path = run_dir / "firmware" / "c_engine" / "export.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    warnings = ["--name 'my net' is not a usable C identifier; the symbol is 'my_net'", "a <second> & last"]
+    record["warnings"] = warnings
+    if dtype == "float32":
+        record.update(dtype="float32", ram_vs_int8={"float_ram_bytes": 170, "not_compared": "no model_int8.tflite"},
+                      parity={"not_run": "--check-samples is 0"})
+    path.write_text(json.dumps(record), encoding="utf-8")
+    report = build_report(run_dir)
+    blocks = report.section("firmware").blocks
+    at = blocks.index(Text("C engine warnings:"))
+    assert blocks[at + 1] == Bullets(tuple(warnings))
+    assert ("- a &lt;second&gt; &amp; last" in render_markdown(report)  # Markdown passes raw HTML: escaped
+            and "<li>a &lt;second&gt; &amp; last</li>" in render_html(report))
 
 
 def test_a_missing_key_is_an_error_naming_the_file_and_the_key(run_dir):
