@@ -23,7 +23,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.evaluate import EvaluateConfig, EvaluateOptions
 from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, QuantizeOptions
-from edgeml.rundir import C_ENGINE_DIR, PIPELINE_FILE, RunLayout  # noqa: F401  (C_ENGINE_DIR: where engine "c" goes)
+from edgeml.rundir import PIPELINE_FILE, RunLayout
 from edgeml.train import TrainConfig
 from firmware_export.export import ExportConfig, ExportOptions as FirmwareExportOptions
 
