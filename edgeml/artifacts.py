@@ -125,7 +125,8 @@ def read_json(path: Path | str, what: str) -> Any:
 
 
 def check_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]) -> Path:
-    """Fail early if ``out_dir`` cannot receive the files it ``produces``; refuse to overwrite unless ``force``.
+    """Fail early if ``out_dir`` cannot receive the files it ``produces`` (a file's name taken by a folder, even
+    with ``force``); refuse to overwrite unless ``force``.
 
     Nothing is created here: the folder appears with the first artifact, so a run that fails on bad
     input leaves no empty output folder behind.
@@ -133,6 +134,9 @@ def check_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeMLError(f"output path exists and is not a directory: {out_dir}")
+    taken = [f"{out_dir / name} is a directory" for name in produces if (out_dir / name).is_dir()]
+    if taken:  # --force cannot replace a folder with a file: refuse before the work, as file_set would after it
+        raise EdgeMLError(f"cannot write into {out_dir}: {'; '.join(taken)}")
     existing = [name for name in produces if (out_dir / name).exists()]
     if existing and not force:
         raise EdgeMLError(

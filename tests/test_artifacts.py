@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from edgeml.artifacts import current_umask, file_set
+from edgeml.artifacts import check_output_dir, current_umask, file_set
 from edgeml.errors import EdgeMLError
 
 
@@ -99,3 +99,13 @@ def test_a_read_only_folder_is_one_error(tmp_path):
                 pass
     finally:
         locked.chmod(0o755)
+
+
+def test_check_output_dir_refuses_a_file_name_taken_by_a_folder_even_with_force(tmp_path):
+    """Before the work: --force replaces files, never a folder (file_set would refuse it after the work)."""
+    (tmp_path / "model_data.h").write_text("old")
+    (tmp_path / "export.json").mkdir()
+    assert check_output_dir(tmp_path, True, ("model_data.h",)) == tmp_path
+    with pytest.raises(EdgeMLError) as failure:
+        check_output_dir(tmp_path, True, ("model_data.h", "export.json"))
+    assert str(failure.value) == f"cannot write into {tmp_path}: {tmp_path / 'export.json'} is a directory"
