@@ -15,10 +15,13 @@ from edgeml.errors import EdgeMLError
 
 
 def read_json_object(path: Path) -> "JsonObject | None":
-    """``path``'s JSON object, None when the file does not exist; EdgeMLError naming it when it is not
-    JSON or not an object."""
-    if not path.is_file():
+    """``path``'s JSON object, None when nothing exists at ``path``; EdgeMLError naming it when it is not a file
+    (a folder in the file's place is not "not produced"), not JSON or not an object."""
+    if not path.exists():
         return None
+    if not path.is_file():
+        kind = "a directory" if path.is_dir() else "not a regular file"
+        raise EdgeMLError(f"{path} is {kind}; edgeml expects its JSON file there")
     data = read_json(path, path.name)
     if not isinstance(data, dict):
         raise EdgeMLError(f"{path} is not an edgeml artifact: expected a JSON object, found {type(data).__name__}")

@@ -44,11 +44,12 @@ def file_set(out_dir: Path | str) -> Iterator[Path]:
     (a render step, a full disk) leaves none of them in ``out_dir`` and a re-run needs no ``--force``.
     The staging folder is a hidden folder inside ``out_dir`` if it exists, else beside its nearest existing
     ancestor (same file system, so each move is an atomic ``os.replace``); ``out_dir`` itself appears only
-    when the set is complete. Only the staging folder's top-level files are moved; a move that fails
-    halfway (rare on one file system: e.g. an output name taken by a folder) leaves the files moved before it.
+    when the set is complete. Only the staging folder's top-level files are moved. Before the first move every
+    target is checked (an output name taken by a folder, or a file where a staged folder goes), so such a
+    set moves nothing; a move can still fail halfway only on an error the file system gives at that moment.
 
     Raises EdgeMLError for an ``OSError`` while staging or moving (permissions, no space, a path that is a
-    file), naming the output file it concerns.
+    file), naming the output file it concerns, and one EdgeMLError naming every target that cannot be replaced.
     """
     out_dir = Path(out_dir)
     nearest = out_dir
@@ -63,6 +64,7 @@ def file_set(out_dir: Path | str) -> Iterator[Path]:
             yield staging
             out_dir.mkdir(parents=True, exist_ok=True)
             permissions = 0o666 & ~current_umask()
+            _check_targets(staging, out_dir)
             for staged in sorted(staging.iterdir()):
                 os.chmod(staged, permissions)  # mkstemp/mkdtemp-style 0600 never reaches the user's folder
                 os.replace(staged, out_dir / staged.name)
@@ -72,6 +74,23 @@ def file_set(out_dir: Path | str) -> Iterator[Path]:
             raise EdgeMLError(f"cannot write {where}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_targets(staging: Path, out_dir: Path) -> None:
+    """Refuse, before anything moves, a set whose files ``os.replace`` cannot put in ``out_dir``."""
+    blocked = []
+    for staged in sorted(staging.iterdir()):
+        target = out_dir / staged.name
+        if target.is_symlink() or not target.exists():
+            continue
+        if target.is_dir() and not staged.is_dir():
+            blocked.append(f"{target} is a directory")
+        elif staged.is_dir() and not target.is_dir():
+            blocked.append(f"{target} is a file")
+        elif staged.is_dir() and any(target.iterdir()):
+            blocked.append(f"{target} is a folder that is not empty")
+    if blocked:
+        raise EdgeMLError(f"cannot write into {out_dir}: {'; '.join(blocked)}")
 
 
 def current_umask() -> int:
@@ -106,7 +125,8 @@ def read_json(path: Path | str, what: str) -> Any:
 
 
 def check_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]) -> Path:
-    """Fail early if ``out_dir`` cannot receive the files it ``produces``; refuse to overwrite unless ``force``.
+    """Fail early if ``out_dir`` cannot receive the files it ``produces`` (a file's name taken by a folder, even
+    with ``force``); refuse to overwrite unless ``force``.
 
     Nothing is created here: the folder appears with the first artifact, so a run that fails on bad
     input leaves no empty output folder behind.
@@ -114,6 +134,9 @@ def check_output_dir(out_dir: Path | str, force: bool, produces: tuple[str, ...]
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise EdgeMLError(f"output path exists and is not a directory: {out_dir}")
+    taken = [f"{out_dir / name} is a directory" for name in produces if (out_dir / name).is_dir()]
+    if taken:  # --force cannot replace a folder with a file: refuse before the work, as file_set would after it
+        raise EdgeMLError(f"cannot write into {out_dir}: {'; '.join(taken)}")
     existing = [name for name in produces if (out_dir / name).exists()]
     if existing and not force:
         raise EdgeMLError(

@@ -384,12 +384,13 @@ def export(source: str, engine: str, **kwargs) -> None:
 @cli.command()
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(file_okay=False))
 @click.option("--title", help="Report title (default: the model and dataset).")
-def report(run_dir: str, title: str | None) -> None:
-    """report.html and report.md of a run directory, from whatever its stages wrote (run by `edgeml pipeline`
-    or command by command)."""
+@click.option("--force", is_flag=True, help="Replace the report files RUN_DIR already holds.")
+def report(run_dir: str, title: str | None, force: bool) -> None:
+    """Write report.html and report.md (and the PNG of any chart they draw) into RUN_DIR, from whatever its
+    stages wrote (run by `edgeml pipeline` or command by command). Replacing an existing report needs --force."""
     from edgeml.report import write_report
 
-    files = write_report(run_dir, title)
+    files = write_report(run_dir, title, force)
     click.echo(f"wrote {files.html} and {files.markdown}")
 
 

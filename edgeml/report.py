@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from edgeml import __version__
 from edgeml.artifact_json import JsonObject, read_json_object
-from edgeml.artifacts import write_bytes, write_text
+from edgeml.artifacts import file_set, write_bytes
 from edgeml.benchmark import BenchmarkReport, LatencyRatio, arena_cell, flash_cell, latency_ratios
 from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
@@ -198,15 +198,29 @@ class ReportFiles:
 # ----------------------------------------------------------------------------------------------- API
 
 
-def write_report(run_dir: Path | str, title: str | None = None) -> ReportFiles:
-    """Write ``report.html`` and ``report.md`` into ``run_dir`` (each atomically), and the PNG of each chart the
-    Markdown links; return the reports' paths."""
+def write_report(run_dir: Path | str, title: str | None = None, force: bool = False) -> ReportFiles:
+    """Write ``report.html`` and ``report.md`` into ``run_dir``, and the PNG of each chart the Markdown links, as
+    one file set (all of them or none); return the reports' paths.
+
+    Raises EdgeMLError when ``run_dir`` holds none of the stages' files (not an edgeml run directory), when it
+    already holds a report file and ``force`` is false (naming the files), and for an ``OSError`` while writing
+    (a report name taken by a folder, no space), besides those :func:`build_report` raises.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and not any((run_dir / name).exists() for name in (*STAGE_OF_ARTIFACT, PIPELINE_FILE)):
+        raise EdgeMLError(f"{run_dir} is not an edgeml run directory: it holds none of the files the stages write "
+                          f"({CONFIG_FILE}, {METRICS_FILE}, {BENCHMARK_FILE}, {EXPORT_FILE}, ...)")
     report = build_report(run_dir, title)
-    for chart in report.charts():
-        write_bytes(report.run_dir / chart.path, chart_png(chart))
-    html_path = write_text(report.run_dir / HTML_REPORT, render_html(report))
-    markdown_path = write_text(report.run_dir / MARKDOWN_REPORT, render_markdown(report))
-    return ReportFiles(html=html_path, markdown=markdown_path)
+    contents = {chart.path: chart_png(chart) for chart in report.charts()}
+    contents[HTML_REPORT] = render_html(report).encode("utf-8")
+    contents[MARKDOWN_REPORT] = render_markdown(report).encode("utf-8")
+    existing = [name for name in contents if (report.run_dir / name).exists()]
+    if existing and not force:
+        raise EdgeMLError(f"{report.run_dir} already holds {', '.join(existing)}; use --force to replace them")
+    with file_set(report.run_dir) as staging:
+        for name, data in contents.items():
+            write_bytes(staging / name, data)
+    return ReportFiles(html=report.run_dir / HTML_REPORT, markdown=report.run_dir / MARKDOWN_REPORT)
 
 
 def build_report(run_dir: Path | str, title: str | None = None) -> Report:
@@ -251,22 +265,59 @@ class Exports:
 
     @classmethod
     def read(cls, run_dir: Path) -> "Exports":
-        """``firmware/export.json`` and ``firmware/c_engine/export.json``, whichever engine each holds; a pipeline's
-        ``firmware/export.json`` from before export records (the C engine's facts inside it) is read too."""
+        """``firmware/export.json`` (a TFLite Micro record) and ``firmware/c_engine/export.json`` (a C engine
+        record, int8 or float32); a pipeline's ``firmware/export.json`` from before export records (no
+        ``schema_version``, an ``engines`` key, the C engine's facts inside it) is read too. A record of another
+        kind in either folder is one EdgeMLError naming the file, what it holds and what belongs there; so is a
+        top-level file with neither ``schema_version`` nor ``engines`` unless it is the first layout's TFLite
+        Micro facts (:func:`_first_layout`)."""
         top = read_json_object(run_dir / EXPORT_FILE)
-        found: list[tuple[ExportRecord | None, str]] = []
-        if top is not None and "schema_version" not in top:
+        tflm: ExportRecord | None = None
+        c_engine: ExportRecord | None = None
+        c_engine_dir = C_ENGINE_DIR
+        if top is not None and "schema_version" not in top and "engines" in top:
             tflm, c_engine = read_previous_layout(top)
             c_engine_dir = top.object("c_engine").text("dir") or C_ENGINE_DIR
-            found += [(tflm, FIRMWARE_DIR), (c_engine, f"{FIRMWARE_DIR}/{c_engine_dir}")]
+        elif top is not None and "schema_version" not in top:
+            tflm = _first_layout(top)
         elif top is not None:
-            found.append((record_from_json(top), FIRMWARE_DIR))
-        found.append((read_export_record(run_dir / C_ENGINE_EXPORT_FILE), f"{FIRMWARE_DIR}/{C_ENGINE_DIR}"))
-        found = [(record, folder) for record, folder in found if record is not None]
-        tflm = next(((record, folder) for record, folder in found if isinstance(record, TflmExportRecord)), None)
-        c_engine = next(((record, folder) for record, folder in found if not isinstance(record, TflmExportRecord)), None)
-        return cls(tflm[0] if tflm else None, c_engine[0] if c_engine else None,
-                   tflm[1] if tflm else FIRMWARE_DIR, c_engine[1] if c_engine else f"{FIRMWARE_DIR}/{C_ENGINE_DIR}")
+            tflm = _belonging(record_from_json(top), top.path, TFLM_FOLDER)
+        c_engine_path = run_dir / C_ENGINE_EXPORT_FILE
+        c_engine_file = read_export_record(c_engine_path)
+        if c_engine_file is not None:
+            c_engine_file = _belonging(c_engine_file, c_engine_path, C_ENGINE_FOLDER)
+        if c_engine is None and c_engine_file is not None:
+            c_engine, c_engine_dir = c_engine_file, C_ENGINE_DIR
+        return cls(tflm, c_engine, FIRMWARE_DIR, f"{FIRMWARE_DIR}/{c_engine_dir}")  # type: ignore[arg-type]
+
+
+def _first_layout(top: JsonObject) -> TflmExportRecord:
+    """A pipeline's ``firmware/export.json`` from before the C engine (edgeml of 2026-11-24 to ac19c14): only the
+    TFLite Micro facts, no ``schema_version`` nor ``engines``. Any other object there is no export record."""
+    try:
+        return TflmExportRecord.from_json(top)
+    except EdgeMLError as exc:
+        raise EdgeMLError(f"{top.path} is not an export record: it has no schema_version, no engines key (the "
+                          "layout before records), and as the first layout's TFLite Micro facts it "
+                          f"{str(exc).removeprefix(f'{top.path} ')}") from None
+
+
+# What each export folder's export.json must hold: the record types and how to name them and the command.
+TFLM_FOLDER = ((TflmExportRecord,), "the TFLite Micro export's record (edgeml export RUN --out RUN/firmware)")
+C_ENGINE_FOLDER = ((CEngineExportRecord, CFloatExportRecord),
+                   "the C engine export's record (edgeml export RUN --engine c --out RUN/firmware/c_engine)")
+
+
+def _belonging(record: ExportRecord, path: Path,
+               folder: tuple[tuple[type, ...], str]) -> ExportRecord:
+    """``record``, read from ``path``, if it is the kind ``folder`` holds; else one EdgeMLError saying both."""
+    kinds, belongs = folder
+    if isinstance(record, kinds):
+        return record
+    held = {TflmExportRecord: "a TFLite Micro export record (engine 'tflm')",
+            CEngineExportRecord: "a C engine int8 export record (engine 'c')",
+            CFloatExportRecord: "a C engine float32 export record (engine 'c', dtype 'float32')"}[type(record)]
+    raise EdgeMLError(f"{path} holds {held}; that folder's export.json is {belongs}")
 
 
 @dataclass(frozen=True)
@@ -616,7 +667,8 @@ def _parity_blocks(parity: ModelParity, model: str | None = None) -> list[Block]
 
 def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExportRecord | CFloatExportRecord,
                           c_engine_dir: str) -> list[Block]:
-    """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity."""
+    """TFLite Micro's export and the C engine's (firmware/c_engine/): RAM, flash, ops and parity; the float32
+    build's RAM beside the int8 build's; the C engine's warnings."""
     memory = c_engine.memory
     not_exported = "not exported"
     rows = (
@@ -636,10 +688,14 @@ def _engines_side_by_side(tflm: TflmExportRecord | None, c_engine: CEngineExport
     blocks: list[Block] = [Text("TFLite Micro and edgeml's C engine, side by side:"),
                            Table(("", "TFLite Micro", engine), rows)]
     if isinstance(c_engine, CFloatExportRecord):
+        if c_engine.ram is not None:
+            blocks.append(Text(c_engine.ram.describe()))
         blocks.append(Text(c_engine.parity.describe() if c_engine.parity
                            else f"float outputs not compared: {c_engine.parity_not_run}"))
     elif c_engine.parity:
         blocks += _parity_blocks(c_engine.parity, model="the exported model")
+    if c_engine.warnings:
+        blocks += [Text("C engine warnings:"), Bullets(c_engine.warnings)]
     return blocks
 
 

@@ -214,11 +214,13 @@ def export_for_engine(config: ExportConfig,
 
 def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
     """The C engine's files, after comparing the four runtimes on ``config.check_samples`` inputs (the
-    comparison runs first: a runtime that cannot run the model stops the export before a file is written).
+    comparison runs first: a runtime that cannot run the model stops the export before a file is written; an
+    output folder that already holds the files, without ``force``, is refused before the comparison).
     A model whose input is float32 goes to the float build (:func:`export_c_float`)."""
     from firmware_export.cengine import CEngineConfig, export_c_engine
     from firmware_export.cengine.exactness import four_way_parity
     from firmware_export.cengine.float_lower import is_float_graph
+    from firmware_export.cengine.generate import ENGINE_JSON, KERNEL_FILES
 
     from firmware_export.cengine.build import static_memory
     from edgeml.graph import read_graph_bytes
@@ -227,6 +229,11 @@ def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
     model = read_model(model_path)
     if is_float_graph(read_graph_bytes(model, str(model_path))):
         return export_c_float(config, model_path, record, model)
+    symbol = cgen.c_identifier(config.name)
+    # The names the int8 build writes (cengine.generate.render_model: <symbol>_model.h/.c, every kernel file,
+    # engine.json), checked before the four-way comparison; the set below checks what it staged again.
+    out_dir = check_output_dir(config.out, config.force, (f"{symbol}_model.h", f"{symbol}_model.c", *KERNEL_FILES,
+                                                          ENGINE_JSON, EXPORT_RECORD))
     warnings: list[str] = []
     parity = None
     if config.check_samples:
@@ -234,7 +241,6 @@ def export_c(config: ExportConfig) -> "CExportResult | CFloatExportResult":
         normalization, _ = recorded_normalization(record)
         raw, _, inputs_label = _check_inputs(tensor, record, normalization, config.check_samples, warnings)
         parity = four_way_parity(model, _to_model_inputs(raw, tensor, normalization), inputs_label)
-    out_dir = check_output_dir(config.out, config.force, (EXPORT_RECORD,))  # before the work, as far as known
     with file_set(out_dir) as staging:  # the engine's files and export.json: all or none
         staged = export_c_engine(CEngineConfig(source=config.source, out=str(staging), name=config.name, force=True),
                                  parity.to_json() if parity else None)

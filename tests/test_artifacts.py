@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from edgeml.artifacts import current_umask, file_set
+from edgeml.artifacts import check_output_dir, current_umask, file_set
 from edgeml.errors import EdgeMLError
 
 
@@ -61,13 +61,31 @@ def test_a_folder_below_a_file_is_one_error(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "keep"
 
 
-def test_an_output_name_taken_by_a_folder_is_one_error(tmp_path):
+def test_an_output_name_taken_by_a_folder_is_one_error_and_nothing_moves(tmp_path):
     (tmp_path / "report.md").mkdir()
     (tmp_path / "report.md" / "inside").write_text("x")
-    with pytest.raises(EdgeMLError, match=r"^cannot write .*: Is a directory$"):
+    (tmp_path / "report.html").write_text("old")
+    with pytest.raises(EdgeMLError) as failure:
         with file_set(tmp_path) as staging:
+            (staging / "report.html").write_text("new")  # sorts before report.md: would move first
             (staging / "report.md").write_text("# report")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.md"]
+    assert str(failure.value) == f"cannot write into {tmp_path}: {tmp_path / 'report.md'} is a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.md"]
+    assert (tmp_path / "report.html").read_text() == "old"
+    assert [p.name for p in (tmp_path / "report.md").iterdir()] == ["inside"]
+
+
+def test_every_blocked_target_is_named_in_one_error(tmp_path):
+    (tmp_path / "a.h").mkdir()
+    (tmp_path / "plots").write_text("a file where a folder goes")
+    with pytest.raises(EdgeMLError) as failure:
+        with file_set(tmp_path) as staging:
+            (staging / "a.h").write_text("x")
+            (staging / "b.h").write_text("y")
+            (staging / "plots").mkdir()
+    assert str(failure.value) == (f"cannot write into {tmp_path}: {tmp_path / 'a.h'} is a directory; "
+                                  f"{tmp_path / 'plots'} is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.h", "plots"]
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores permission bits: a read-only folder cannot be tested as root")
@@ -81,3 +99,13 @@ def test_a_read_only_folder_is_one_error(tmp_path):
                 pass
     finally:
         locked.chmod(0o755)
+
+
+def test_check_output_dir_refuses_a_file_name_taken_by_a_folder_even_with_force(tmp_path):
+    """Before the work: --force replaces files, never a folder (file_set would refuse it after the work)."""
+    (tmp_path / "model_data.h").write_text("old")
+    (tmp_path / "export.json").mkdir()
+    assert check_output_dir(tmp_path, True, ("model_data.h",)) == tmp_path
+    with pytest.raises(EdgeMLError) as failure:
+        check_output_dir(tmp_path, True, ("model_data.h", "export.json"))
+    assert str(failure.value) == f"cannot write into {tmp_path}: {tmp_path / 'export.json'} is a directory"

@@ -177,7 +177,8 @@ def test_the_readme_makefile_builds_the_exported_c_engine(tiny_run, tmp_path, mo
 
 def test_the_c_engine_claims_match_the_code():
     from edgeml.c_runtime import COMPILERS, INSTALL_COMPILER
-    from edgeml.pipeline import C_ENGINE_DIR, EXPORT_ENGINES, ExportOptions
+    from edgeml.pipeline import EXPORT_ENGINES, ExportOptions
+    from edgeml.rundir import C_ENGINE_DIR
     from edgeml.runtime import RUNTIMES
 
     assert "c" in RUNTIMES and "`c` (edgeml's\nC engine built with this machine's C compiler" in README

@@ -145,6 +145,46 @@ def test_a_damaged_record_in_a_run_is_one_error_line_from_the_report_command(run
         "(missing key model_sha256)"]
 
 
+TFLM_HELD = "a TFLite Micro export record (engine 'tflm')"
+C_INT8_HELD = "a C engine int8 export record (engine 'c')"
+C_FLOAT_HELD = "a C engine float32 export record (engine 'c', dtype 'float32')"
+TFLM_BELONGS = "the TFLite Micro export's record (edgeml export RUN --out RUN/firmware)"
+C_BELONGS = "the C engine export's record (edgeml export RUN --engine c --out RUN/firmware/c_engine)"
+
+
+@pytest.mark.parametrize("folder, kind, message", [
+    ("firmware", "c", f"holds {C_INT8_HELD}; that folder's export.json is {TFLM_BELONGS}"),
+    ("firmware", "c_float", f"holds {C_FLOAT_HELD}; that folder's export.json is {TFLM_BELONGS}"),
+    ("firmware/c_engine", "tflm", f"holds {TFLM_HELD}; that folder's export.json is {C_BELONGS}"),
+    ("firmware", None, "is not an export record: it has no schema_version, no engines key (the layout before "
+                       "records), and as the first layout's TFLite Micro facts it does not have the contents edgeml "
+                       "expects (missing key symbol)"),
+    ("firmware/c_engine", None, "does not have the contents edgeml expects (missing key schema_version)"),
+])
+def test_a_record_in_the_wrong_export_folder_is_one_error(exports, tmp_path, folder, kind, message):
+    """The report reads firmware/export.json as TFLite Micro's record and firmware/c_engine/export.json as the C
+    engine's: another kind, or a file that is no record, is an error naming it, not a record shown as another."""
+    from edgeml.report import Exports
+
+    path = tmp_path / folder / "export.json"
+    path.parent.mkdir(parents=True)
+    no_record = {key: value for key, value in exports["c"].record.to_json().items()  # a C record, version cut
+                 if key not in ("schema_version", "symbol")}
+    path.write_text(json.dumps(exports[kind].record.to_json() if kind else no_record))
+    with pytest.raises(EdgeMLError) as failure:
+        Exports.read(tmp_path)
+    assert str(failure.value) == f"{path} {message}"
+
+
+def test_each_record_in_its_own_folder_is_read(exports, tmp_path):
+    from edgeml.report import Exports
+
+    for folder, kind in (("firmware", "tflm"), ("firmware/c_engine", "c_float")):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / "export.json").write_text(json.dumps(exports[kind].record.to_json()))
+    assert Exports.read(tmp_path) == Exports(exports["tflm"].record, exports["c_float"].record)
+
+
 def test_the_pipelines_export_json_before_records_is_read(exports):
     """Before schema version 1 the pipeline wrote one firmware/export.json: TFLM's facts at the top level (no
     schema_version, engine or model), the C engine's under c_engine (with "dir", its parity without "model")."""

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -698,6 +699,60 @@ def test_a_c_engine_export_that_fails_at_its_record_leaves_no_file(mlp_run, tmp_
         export_for_engine(ExportConfig(source=str(mlp_run), out=str(out), check_samples=0), Engine.C)
     assert str(failure.value) == f"cannot write {out / 'export.json'}: No space left on device"
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # neither --out nor a staging folder
+
+
+def _folder_state(folder: Path) -> dict[str, bytes | None]:
+    """Every path under ``folder`` with its bytes (None for a folder): what a refused export must leave alone."""
+    return {str(path.relative_to(folder)): None if path.is_dir() else path.read_bytes()
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("engine, taken", [("tflm", "export.json"), ("tflm", "arduino_sketch.ino"), ("c", None)])
+def test_a_forced_export_whose_file_name_is_a_folder_moves_nothing(engine, taken, mlp_run, tmp_path, monkeypatch):
+    """--force into a folder where one output file's name is a directory: one error naming it, and none of the
+    new files moved in (the TFLM files sort before export.json; a C kernel file is taken by a folder)."""
+    from firmware_export.export import Engine, export_for_engine
+
+    monkeypatch.setenv("EDGEML_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    config = ExportConfig(source=str(mlp_run), out=str(out), check_samples=0)
+    first = export_for_engine(config, Engine(engine))
+    if taken is None:  # a kernel file of the C engine, not its model files
+        taken = next(path.name for path in first.files if path.suffix == ".c" and "model" not in path.name)
+    (out / taken).unlink()
+    (out / taken).mkdir()
+    (out / taken / "kept.txt").write_text("mine\n")
+    for path in first.files:  # the first export's files, told apart from a second export's
+        if path.name != taken:
+            path.write_bytes(b"first export\n")
+    before = _folder_state(out)
+    with pytest.raises(EdgeMLError) as failure:
+        export_for_engine(replace(config, force=True), Engine(engine))
+    assert str(failure.value) == f"cannot write into {out}: {out / taken} is a directory"
+    assert _folder_state(out) == before
+
+
+def test_a_c_engine_export_refuses_an_existing_folder_before_the_parity_work(mlp_run, tmp_path, monkeypatch):
+    """Without --force, a folder holding the C engine's files is refused before the four-way comparison runs
+    (it would fail this test if called), naming the files it holds in the order the export writes them."""
+    import firmware_export.cengine.exactness as exactness
+    from firmware_export.cengine.generate import KERNEL_FILES
+    from firmware_export.export import Engine, export_for_engine
+
+    def four_way_parity(*args, **kwargs):
+        pytest.fail("the four-way comparison ran before the output folder was checked")
+
+    monkeypatch.setattr(exactness, "four_way_parity", four_way_parity)
+    out = tmp_path / "c"
+    out.mkdir()
+    held = ("export.json", KERNEL_FILES[-1], "mine.txt", "net_model.c")
+    for name in held:
+        (out / name).write_text("kept\n")
+    with pytest.raises(EdgeMLError) as failure:
+        export_for_engine(ExportConfig(source=str(mlp_run), out=str(out), name="net", check_samples=5), Engine.C)
+    assert str(failure.value) == (f"{out} already holds net_model.c, {KERNEL_FILES[-1]}, export.json; "
+                                  "use --force to overwrite or choose another --out")
+    assert {path.name: path.read_text() for path in out.iterdir()} == {name: "kept\n" for name in held}
 
 
 def test_export_onto_a_file_or_below_one_is_one_error(mlp_run, tmp_path):

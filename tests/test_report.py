@@ -15,9 +15,11 @@ import numpy as np
 import pytest
 
 from browser import render_in_chromium
+from click.testing import CliRunner
+from edgeml.cli import cli
 from edgeml.errors import EdgeMLError
 from edgeml.report import (
-    NOTHING, BarChart, Note, ReportFiles, Text, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
+    NOTHING, BarChart, Bullets, Note, ReportFiles, Text, build_report, chart_png, draw_bar_chart, render_html, render_markdown, write_report,
 )
 
 HOSTILE_CLASS = "<script>alert('x')</script>"
@@ -349,6 +351,18 @@ def test_corrupt_json_is_an_error_naming_the_file(tmp_path, pngs, name):
     assert not (run_dir / "report.html").exists()
 
 
+@pytest.mark.parametrize("name", JSON_FILES + ["firmware/c_engine/export.json"])
+def test_a_stage_json_that_is_a_folder_is_an_error_not_a_missing_stage(tmp_path, pngs, name):
+    run_dir = write_run(tmp_path, pngs)
+    if (run_dir / name).exists():
+        (run_dir / name).unlink()
+    (run_dir / name).mkdir(parents=True)
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(run_dir)
+    assert str(failure.value) == f"{run_dir / name} is a directory; edgeml expects its JSON file there"
+    assert not (run_dir / "report.html").exists()
+
+
 @pytest.mark.parametrize("name, content", [
     ("quantization.json", {"variants": "int8"}),
     ("benchmark/benchmark.json", {"rows": [{"model": "m.tflite"}]}),
@@ -362,6 +376,61 @@ def test_json_with_the_wrong_contents_is_an_error_naming_the_file(tmp_path, pngs
     (run_dir / name).write_text(json.dumps(content), encoding="utf-8")
     with pytest.raises(EdgeMLError, match=re.escape(str(run_dir / name))):
         build_report(run_dir)
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {path.relative_to(folder).as_posix(): None if path.is_dir() else path.read_bytes()
+            for path in sorted(folder.rglob("*"))}
+
+
+def test_an_existing_report_is_replaced_only_with_force(run_dir, written):
+    files, page, _ = written
+    files.html.write_text("an older report", encoding="utf-8")
+    before = _tree(run_dir)
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(run_dir)
+    assert str(failure.value) == f"{run_dir} already holds report.html, report.md; use --force to replace them"
+    assert _tree(run_dir) == before
+    assert write_report(run_dir, force=True) == files
+    assert files.html.read_text(encoding="utf-8") == page
+
+
+def test_a_report_name_taken_by_a_folder_writes_no_report_file(run_dir):
+    """report.md is a folder: one error naming it, and report.html (which would be written first) is not."""
+    (run_dir / "report.md").mkdir()
+    before = _tree(run_dir)
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(run_dir, force=True)
+    assert str(failure.value) == f"cannot write into {run_dir}: {run_dir / 'report.md'} is a directory"
+    assert _tree(run_dir) == before
+
+
+def test_the_report_command_gives_one_line_for_a_report_it_cannot_write(run_dir):
+    (run_dir / "report.md").mkdir()
+    result = CliRunner().invoke(cli, ["report", str(run_dir), "--force"])
+    assert result.exit_code == 1 and not (run_dir / "report.html").exists()
+    assert result.output.splitlines() == [f"error: cannot write into {run_dir}: {run_dir / 'report.md'} is a directory"]
+    refused = CliRunner().invoke(cli, ["report", str(run_dir)])
+    assert refused.exit_code == 1
+    assert refused.output.splitlines() == [
+        f"error: {run_dir} already holds report.md; use --force to replace them"]
+
+
+def test_a_folder_without_any_stage_file_is_not_a_run_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run", encoding="utf-8")
+    with pytest.raises(EdgeMLError) as failure:
+        write_report(tmp_path)
+    assert str(failure.value).startswith(f"{tmp_path} is not an edgeml run directory: ")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_report_help_names_what_it_writes_and_force():
+    result = CliRunner().invoke(cli, ["report", "--help"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0
+    assert "Write report.html and report.md (and the PNG of any chart they draw) into RUN_DIR" in text
+    assert "Replacing an existing report needs --force." in text
+    assert "--force Replace the report files RUN_DIR already holds." in text
 
 
 def test_a_run_directory_that_does_not_exist_is_an_error(tmp_path):
@@ -473,6 +542,30 @@ def test_a_float32_c_engine_export_shows_its_agreement_with_litert(run_dir):
                                                                                 "C engine (float32)"))
     assert side.rows[0][1:] == ("6,208", "680 (384 + 256 + 40)")
     assert Text("float outputs not compared: no C compiler") in blocks
+    # 680 - 170 = 510 more bytes, 680 / 170 = 4.00 times the int8 build's static RAM
+    ram = "float32 needs 680 bytes of static RAM, 510 more than the int8 build's 170 (4.00x; run/model_int8.tflite)"
+    assert Text(ram) in blocks
+    report = build_report(run_dir)
+    assert ram in render_markdown(report) and f"<p>{ram}</p>" in html.unescape(render_html(report))
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float32"])
+def test_the_c_engines_warnings_are_shown_in_the_firmware_section(run_dir, dtype):
+    _with_c_engine(run_dir)
+    path = run_dir / "firmware" / "c_engine" / "export.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    warnings = ["--name 'my net' is not a usable C identifier; the symbol is 'my_net'", "a <second> & last"]
+    record["warnings"] = warnings
+    if dtype == "float32":
+        record.update(dtype="float32", ram_vs_int8={"float_ram_bytes": 170, "not_compared": "no model_int8.tflite"},
+                      parity={"not_run": "--check-samples is 0"})
+    path.write_text(json.dumps(record), encoding="utf-8")
+    report = build_report(run_dir)
+    blocks = report.section("firmware").blocks
+    at = blocks.index(Text("C engine warnings:"))
+    assert blocks[at + 1] == Bullets(tuple(warnings))
+    assert ("- a &lt;second&gt; &amp; last" in render_markdown(report)  # Markdown passes raw HTML: escaped
+            and "<li>a &lt;second&gt; &amp; last</li>" in render_html(report))
 
 
 def test_a_missing_key_is_an_error_naming_the_file_and_the_key(run_dir):
