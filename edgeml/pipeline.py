@@ -23,7 +23,7 @@ from edgeml.errors import EdgeMLError
 from edgeml.evaluate import EvaluateConfig, EvaluateOptions
 from edgeml.models import ModelSpec
 from edgeml.quantize import QuantizeConfig, QuantizeOptions
-from edgeml.rundir import PIPELINE_FILE, RunLayout
+from edgeml.rundir import PIPELINE_FILE, RunLayout, StageOutcome
 from edgeml.train import TrainConfig
 from firmware_export.export import ExportConfig, ExportOptions as FirmwareExportOptions
 
@@ -262,14 +262,6 @@ def _build_config(data: dict[str, Any]) -> PipelineConfig:
 
 
 # ------------------------------------------------------------------------------------------------- stages
-
-
-@dataclass(frozen=True)
-class StageOutcome:
-    name: str
-    status: str  # "done" | "skipped (current)" | "failed"
-    seconds: float
-    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from edgeml.qemu_tables import INSTRUCTIONS_NOTE, engine_flash
 from edgeml.rundir import (
     BENCHMARK_FILE, C_ENGINE_DIR, C_ENGINE_EXPORT_FILE, CONFIG_FILE, CONFUSION_PLOT, EXPORT_FILE, FIRMWARE_DIR,
     HISTORY_FILE, HISTORY_PLOT, HTML_REPORT, INT8_PREFIX, LATENCY_PLOT, MARKDOWN_REPORT, METRICS_FILE, PIPELINE_FILE,
-    QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE,
+    QUANTIZATION_FILE, ROC_PLOT, SUMMARY_FILE, StageOutcome,
 )
 from edgeml.train import TrainingRecord
 from firmware_export.export_record import (CEngineExportRecord, CFloatExportRecord, ExportRecord, TflmExportRecord,
@@ -244,16 +244,6 @@ def build_report(run_dir: Path | str, title: str | None = None) -> Report:
 
 
 @dataclass(frozen=True)
-class StageOutcome:
-    """One stage of the pipeline's last run, as pipeline.json records it."""
-
-    name: str
-    status: str
-    seconds: float | None
-    error: str | None
-
-
-@dataclass(frozen=True)
 class Exports:
     """The run's export records: TFLite Micro's and the C engine's (None: not exported), and the folder of
     each, relative to the run directory (``firmware``, ``firmware/c_engine``)."""
@@ -348,7 +338,7 @@ class _Run:
                    int8_metrics=Metrics.from_json(int8_metrics) if int8_metrics is not None else None,
                    quantization=QuantizationReport.read(run_dir / QUANTIZATION_FILE),
                    benchmark=BenchmarkReport.from_json(benchmark) if benchmark is not None else None, pipeline=pipeline,
-                   stages=_outcomes(pipeline) if pipeline is not None else (), exports=Exports.read(run_dir))
+                   stages=StageOutcome.last_run(pipeline) if pipeline is not None else (), exports=Exports.read(run_dir))
 
     def exists(self, name: str) -> bool:
         return (self.run_dir / name).is_file()
@@ -380,20 +370,6 @@ class _Run:
             else:
                 present.append(Figure(path, caption))
         return ([Figures(tuple(present))] if present else []) + notes
-
-
-def _outcomes(pipeline: JsonObject) -> tuple[StageOutcome, ...]:
-    """The last run's stage outcomes ({name, status, seconds, error}). edgeml.pipeline keeps them under
-    "last_run", beside "stages", which there maps each stage's name to its fingerprints; a list of
-    outcomes under "stages" is read too."""
-    if "last_run" in pipeline:
-        entries = pipeline.objects("last_run")
-    elif isinstance(pipeline.raw("stages"), dict):
-        entries = []
-    else:
-        entries = pipeline.objects("stages")
-    return tuple(StageOutcome(entry.text("name", required=True), entry.text("status") or "?", entry.number("seconds"),
-                              entry.text("error")) for entry in entries)
 
 
 def _is_png(path: Path) -> bool:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgeml.artifacts import read_json
 from edgeml.data import Normalization
 from edgeml.errors import EdgeMLError
+
+if TYPE_CHECKING:
+    from edgeml.artifact_json import JsonObject
 
 # The run directory's file names, relative to the run directory; the one place they are spelled.
 CONFIG_FILE = "config.json"
@@ -115,6 +119,34 @@ class RunLayout:
     @property
     def markdown_report(self) -> Path:
         return self.root / MARKDOWN_REPORT
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """One stage of the pipeline's last run, as ``pipeline.json`` records it under ``last_run``: the stage's
+    name, "done" | "skipped (current)" | "failed", its wall time in seconds and, when it failed, the error."""
+
+    name: str
+    status: str
+    seconds: float | None
+    error: str | None = None
+
+    @classmethod
+    def from_json(cls, data: "JsonObject") -> "StageOutcome":
+        return cls(data.text("name", required=True), data.text("status") or "?", data.number("seconds"),
+                   data.text("error"))
+
+    @classmethod
+    def last_run(cls, pipeline: "JsonObject") -> tuple["StageOutcome", ...]:
+        """The outcomes in a ``pipeline.json``: under "last_run" (beside "stages", which maps each stage's name to
+        its fingerprints); a list of outcomes under "stages" is read too (an earlier layout)."""
+        if "last_run" in pipeline:
+            entries = pipeline.objects("last_run")
+        elif isinstance(pipeline.raw("stages"), dict):
+            entries = []
+        else:
+            entries = pipeline.objects("stages")
+        return tuple(cls.from_json(entry) for entry in entries)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from edgeml.rundir import INT8_PREFIX, RunLayout, evaluation_files, evaluation_prefix
 
 
@@ -46,3 +48,27 @@ def test_evaluation_files_are_named_for_the_models_variant():
     assert INT8_PREFIX == "int8_"
     assert evaluation_files() == ("metrics.json", "confusion_matrix.png", "roc.png")
     assert evaluation_files("int8_") == ("int8_metrics.json", "int8_confusion_matrix.png", "int8_roc.png")
+
+
+def test_stage_outcomes_read_back_from_pipeline_json(tmp_path):
+    """pipeline.json's last run is read as StageOutcome (the pipeline writes them, the report reads them); the
+    earlier layout (a list under "stages") too; an outcome without its name is one error naming the key."""
+    import json
+    from dataclasses import asdict
+
+    from edgeml.artifact_json import read_json_object
+    from edgeml.errors import EdgeMLError
+    from edgeml.rundir import StageOutcome
+
+    outcomes = (StageOutcome("train", "done", 12.5), StageOutcome("export", "failed", 0.25, "error: no C compiler"))
+    path = tmp_path / "pipeline.json"
+    for data, expected in (
+        ({"stages": {"train": {"options": "ab12"}}, "last_run": [asdict(outcome) for outcome in outcomes]}, outcomes),
+        ({"stages": [asdict(outcome) for outcome in outcomes]}, outcomes),
+        ({"stages": {"train": {"options": "ab12"}}}, ()),
+    ):
+        path.write_text(json.dumps(data))
+        assert StageOutcome.last_run(read_json_object(path)) == expected
+    path.write_text(json.dumps({"last_run": [{"status": "done", "seconds": 1.0}]}))
+    with pytest.raises(EdgeMLError, match=r"pipeline.json .*missing key last_run\[0\]\.name"):
+        StageOutcome.last_run(read_json_object(path))
