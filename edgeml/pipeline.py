@@ -423,6 +423,12 @@ def _export(options: ExportOptions, run_dir: Path, engines: tuple[str, ...]) -> 
         for warning in result.warnings:
             print(f"warning: {warning}")
         print(result.summary())
+    for engine, record in EXPORT_RECORDS.items():  # an engine this run no longer exports: the report must not show it
+        stale = run_dir / record
+        if engine not in engines and stale.is_file():
+            stale.unlink()
+            print(f"note: removed {record} of an earlier export: [export] engine no longer includes {engine!r} "
+                  f"(its other files in {stale.parent} are left as they were)")
 
 
 def _benchmark(options: BenchmarkOptions, out: str) -> None:

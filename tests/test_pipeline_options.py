@@ -88,3 +88,33 @@ def test_tables_hold_the_stage_enums_and_the_stage_checks_them_when_it_runs():
         with pytest.raises(EdgeMLError) as caught:
             stage(**per_run, **values)
         assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("engine, kept, removed", [("tflm", "firmware/export.json", "firmware/c_engine/export.json"),
+                                                   ("c", "firmware/c_engine/export.json", "firmware/export.json")])
+def test_an_engine_left_out_of_export_loses_its_earlier_record(tmp_path, monkeypatch, capsys, engine, kept, removed):
+    """A run exported for both engines, then for one: the other engine's export.json (what the report reads) goes,
+    so the report shows only what this run exported; that export's other files stay."""
+    import firmware_export.export as export
+
+    exported = []
+
+    class Exported:
+        warnings = ()
+
+        def summary(self) -> str:
+            return "exported"
+
+    def fake_export(config, chosen):
+        exported.append((chosen.value, config.out))
+        return Exported()
+
+    monkeypatch.setattr(export, "export_for_engine", fake_export)
+    for record in ("firmware/export.json", "firmware/c_engine/export.json", "firmware/c_engine/net_model.c"):
+        (tmp_path / record).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / record).write_text("{}")
+    pipeline._export(pipeline.ExportOptions(engine=engine), tmp_path, (engine,))
+    assert exported == [(engine, str((tmp_path / kept).parent))]
+    assert (tmp_path / kept).is_file() and not (tmp_path / removed).exists()
+    assert (tmp_path / "firmware/c_engine/net_model.c").is_file()
+    assert f"note: removed {removed} of an earlier export" in capsys.readouterr().out
