@@ -151,6 +151,23 @@ class TrainedRun:
     keras3_bridge: dict | None = None  # a Keras 3 model file trained through the tf_keras bridge: its check
 
 
+def _recorded_options(options: JsonObject) -> TrainConfig:
+    """The training options a record holds (:meth:`TrainConfig.to_dict`, in config.json and kfold.json); an
+    option this edgeml does not know, or one it rejects, is one EdgeMLError naming the file."""
+    expects = f"{options.path} does not have the contents edgeml expects"
+    unknown = sorted(set(options.keys()) - {item.name for item in fields(TrainConfig)} - {"keras_model"})
+    if unknown:
+        raise EdgeMLError(f"{expects} (train: unknown option(s) {', '.join(unknown)})")
+    spec = options.object("model")
+    unknown = sorted(set(spec.keys()) - {item.name for item in fields(ModelSpec)})
+    if unknown:
+        raise EdgeMLError(f"{expects} (train.model: unknown option(s) {', '.join(unknown)})")
+    try:
+        return TrainConfig.from_dict(options.data)
+    except EdgeMLError as exc:
+        raise EdgeMLError(f"{expects} (train: {exc})") from None
+
+
 @dataclass(frozen=True)
 class DatasetRecord:
     """The data a run trained on, as ``config.json`` records it: the input shape of one sample (no batch
@@ -241,20 +258,7 @@ class TrainingRecord:
         """What :meth:`to_json` wrote. A missing key, a value of the wrong type or a training option edgeml
         does not know (or rejects) is one EdgeMLError naming the file."""
         options = data.object("train", True)
-        known = {item.name for item in fields(TrainConfig)} | {"keras_model"}
-        unknown = sorted(set(options.keys()) - known)
-        if unknown:
-            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train: unknown option(s) "
-                              f"{', '.join(unknown)})")
-        spec = options.object("model")
-        model_fields = {item.name for item in fields(ModelSpec)}
-        if set(spec.keys()) - model_fields:
-            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train.model: unknown "
-                              f"option(s) {', '.join(sorted(set(spec.keys()) - model_fields))})")
-        try:
-            train = TrainConfig.from_dict(options.data)
-        except EdgeMLError as exc:
-            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train: {exc})") from None
+        train = _recorded_options(options)
         bridge = data.object("keras3_bridge")
         return cls(train=train, dataset=DatasetRecord.from_json(data.object("dataset", True)),
                    result=TrainingResult.from_json(data.object("result", True)),
@@ -292,10 +296,7 @@ class KFoldResult:
     @classmethod
     def from_json(cls, data: JsonObject) -> "KFoldResult":
         """What :meth:`to_json` wrote into ``data.path``'s folder; a missing key is one EdgeMLError naming it."""
-        try:
-            train = TrainConfig.from_dict(data.object("train", True).data)
-        except (EdgeMLError, TypeError) as exc:  # TypeError: an option this edgeml does not have
-            raise EdgeMLError(f"{data.path} does not have the contents edgeml expects (train: {exc})") from None
+        train = _recorded_options(data.object("train", True))
         return cls(fold_accuracies=tuple(data.numbers("fold_accuracies")),
                    mean_accuracy=data.number("mean_accuracy", True), std_accuracy=data.number("std_accuracy", True),
                    run_dir=data.path.parent, train=train, dataset=data.text("dataset", True))
